@@ -1,0 +1,118 @@
+/// One thing wrong with the loss inputs or configuration, and where.
+public struct LossInputIssue: Error, Hashable, Sendable, CustomStringConvertible {
+    /// Why the value at `path` was refused.
+    public enum Reason: Hashable, Sendable {
+        /// A configuration key the library does not know; `suggestion` is the closest known key.
+        case unknownKey(suggestion: String?)
+        /// The same configuration key appears twice.
+        case duplicateKey
+        /// The value has the wrong JSON type.
+        case wrongType(expected: String)
+        /// A string outside its set of allowed values.
+        case invalidChoice(allowed: [String])
+        /// A number outside its allowed range, described in words.
+        case outOfRange(allowed: String)
+        /// Two keys that may not be given together.
+        case conflicts(with: String)
+        /// A key that has no meaning for this configuration.
+        case notApplicable(because: String)
+        /// A required input is absent.
+        case missing(because: String)
+        /// The batch has no rows.
+        case emptyBatch
+        /// A side's batch size differs from the chosen side's.
+        case batchSizeMismatch(expected: Int, actual: Int)
+        /// A mask or labels array whose row count differs from its per_token_logps.
+        case rowCountMismatch(expected: Int, actual: Int)
+        /// A per-token row with no tokens at all.
+        case emptyRow
+        /// A mask or labels row whose length differs from its log-prob row.
+        case rowLengthMismatch(expected: Int, actual: Int)
+        /// A row whose mask or labels select no token, so its mean is 0/0.
+        case noSelectedTokens
+        /// NaN or an infinity.
+        case nonFinite
+        /// A result left the range of Double.
+        case overflow
+    }
+
+    public var path: FieldPath
+    public var reason: Reason
+
+    public init(_ reason: Reason, at path: FieldPath) {
+        self.path = path
+        self.reason = reason
+    }
+
+    /// A one-sentence explanation for people.
+    public var message: String {
+        switch reason {
+        case .unknownKey(let suggestion):
+            return "unknown configuration key" + (suggestion.map { "; did you mean '\($0)'?" } ?? "")
+        case .duplicateKey:
+            return "configuration key given more than once"
+        case .wrongType(let expected):
+            return "expected \(expected)"
+        case .invalidChoice(let allowed):
+            return "must be one of " + allowed.map { "'\($0)'" }.joined(separator: ", ")
+        case .outOfRange(let allowed):
+            return "out of range: must be \(allowed)"
+        case .conflicts(let other):
+            return "cannot be given together with '\(other)'; give exactly one"
+        case .notApplicable(let because):
+            return "not applicable: \(because)"
+        case .missing(let because):
+            return "missing: \(because)"
+        case .emptyBatch:
+            return "batch is empty: at least one pair is required"
+        case .batchSizeMismatch(let expected, let actual):
+            return "has \(actual) rows but chosen has \(expected)"
+        case .rowCountMismatch(let expected, let actual):
+            return "has \(actual) rows but per_token_logps has \(expected)"
+        case .emptyRow:
+            return "row has no tokens"
+        case .rowLengthMismatch(let expected, let actual):
+            return "row has \(actual) entries but its per_token_logps row has \(expected)"
+        case .noSelectedTokens:
+            return "row selects no token (all masked, e.g. a truncated response): its log-prob would be NaN"
+        case .nonFinite:
+            return "value is not finite (NaN or infinity)"
+        case .overflow:
+            return "result overflows double precision; log-probs of this magnitude are not meaningful"
+        }
+    }
+
+    public var description: String { "\(path.jsonPointer): \(message)" }
+}
+
+/// Everything wrong with one set of loss inputs, in input order.
+public struct LossInputError: Error, Sendable, CustomStringConvertible {
+    /// At most this many issues are kept, so a huge bad batch yields a readable error.
+    public static let maximumIssues = 20
+
+    public private(set) var issues: [LossInputIssue]
+
+    public init(_ issues: [LossInputIssue]) {
+        self.issues = issues
+    }
+
+    public var description: String { issues.map(\.description).joined(separator: "; ") }
+}
+
+/// Collects issues up to `LossInputError.maximumIssues` and throws them together.
+struct IssueCollector {
+    private(set) var issues: [LossInputIssue] = []
+
+    var isEmpty: Bool { issues.isEmpty }
+
+    mutating func add(_ reason: LossInputIssue.Reason, at path: FieldPath) {
+        if issues.count < LossInputError.maximumIssues {
+            issues.append(LossInputIssue(reason, at: path))
+        }
+    }
+
+    /// Throws the collected issues, if there are any.
+    func throwIfAny() throws(LossInputError) {
+        if !issues.isEmpty { throw LossInputError(issues) }
+    }
+}

@@ -1,0 +1,55 @@
+/// Rows of varying length stored one after another in a single array.
+///
+/// Row `i` is `values[rowOffsets[i] ..< rowOffsets[i + 1]]`. Build one row at a
+/// time with `append(_:)` and `closeRow()`, or from nested arrays.
+public struct RaggedRows<Element: Sendable>: Sendable {
+    public private(set) var values: [Element] = []
+    /// Start of every row, then the end of the last: always `rowCount + 1` entries.
+    public private(set) var rowOffsets: [Int] = [0]
+
+    /// No rows.
+    public init() {}
+
+    /// The given rows, in order.
+    public init(_ rows: [[Element]]) {
+        for row in rows {
+            values.append(contentsOf: row)
+            closeRow()
+        }
+    }
+
+    /// Rows of equal length `width` over a row-major array (a padded `[B, T]` tensor).
+    /// Returns nil when `values.count` is not a multiple of `width`.
+    public init?(values: [Element], width: Int) {
+        guard width > 0 ? values.count % width == 0 : values.isEmpty else { return nil }
+        self.values = values
+        if width > 0 {
+            rowOffsets = Array(stride(from: 0, through: values.count, by: width))
+        }
+    }
+
+    /// Rows over `values` with offsets already known to be valid (0 first, ascending, `values.count` last).
+    init(values: [Element], trustedRowOffsets: [Int]) {
+        self.values = values
+        self.rowOffsets = trustedRowOffsets
+    }
+
+    public var rowCount: Int { rowOffsets.count - 1 }
+
+    /// The number of entries in row `row`.
+    public func length(ofRow row: Int) -> Int { rowOffsets[row + 1] - rowOffsets[row] }
+
+    /// The entries of row `row`, indexed by their position in `values`.
+    public func row(_ row: Int) -> ArraySlice<Element> { values[rowOffsets[row] ..< rowOffsets[row + 1]] }
+
+    /// Adds an entry to the row being built.
+    public mutating func append(_ value: Element) { values.append(value) }
+
+    /// Ends the row being built; the next `append` starts a new row.
+    public mutating func closeRow() { rowOffsets.append(values.count) }
+
+    /// Reserves room for `count` more entries.
+    public mutating func reserveCapacity(_ count: Int) { values.reserveCapacity(values.count + count) }
+}
+
+extension RaggedRows: Equatable where Element: Equatable {}

@@ -1,0 +1,7 @@
+import Hummingbird
+import ArgumentParser
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+print("stub")

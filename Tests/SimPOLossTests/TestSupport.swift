@@ -1,0 +1,63 @@
+import SimPOLoss
+import Testing
+
+/// One batch with every output computed independently (see Tests/reference).
+struct ReferenceCase: CustomTestStringConvertible, Sendable {
+    var name: String
+    var config: [(key: String, value: ConfigValue)]
+    var inputs: LossInputs
+    var loss: Double
+    var preferenceLoss: Double
+    var sftLoss: Double
+    var losses: [Double]
+    var logits: [Double]
+    var chosenLogps: [Double]
+    var rejectedLogps: [Double]
+    var chosenRewards: [Double]
+    var rejectedRewards: [Double]
+    /// In `RewardMetrics.named` order.
+    var metrics: [Double]
+    /// Nil where the reference has no per-sequence form (token-reduced SFT).
+    var chosenGradients: [Double]?
+    var rejectedGradients: [Double]?
+    var chosenTokenGradients: [[Double]]?
+    var rejectedTokenGradients: [[Double]]?
+
+    var testDescription: String { name }
+}
+
+/// Whether `actual` is within `relative` of `expected`, or within `absolute` of it near zero.
+func isClose(_ actual: Double, _ expected: Double, relative: Double = 1e-12, absolute: Double = 1e-15) -> Bool {
+    abs(actual - expected) <= max(absolute, relative * abs(expected))
+}
+
+/// Expects two arrays to agree element by element.
+func expectClose(
+    _ actual: [Double], _ expected: [Double], relative: Double = 1e-12, absolute: Double = 1e-15,
+    _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(actual.count == expected.count, "\(what): count", sourceLocation: sourceLocation)
+    for (index, (a, e)) in zip(actual, expected).enumerated() {
+        #expect(isClose(a, e, relative: relative, absolute: absolute), "\(what)[\(index)]: \(a) vs \(e)", sourceLocation: sourceLocation)
+    }
+}
+
+/// The rows of a ragged array as nested arrays.
+func nested<T>(_ rows: RaggedRows<T>) -> [[T]] {
+    (0 ..< rows.rowCount).map { Array(rows.row($0)) }
+}
+
+/// Evaluates with configuration entries, failing the test on a validation error.
+func evaluate(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = [], tokenGradients: Bool = false) throws -> LossResult {
+    try evaluateLoss(inputs, configuration: LossConfiguration(parsing: config), tokenGradients: tokenGradients)
+}
+
+/// The issues a failing evaluation reports, or [] when it succeeds.
+func issues(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = []) -> [LossInputIssue] {
+    do {
+        _ = try evaluateLoss(inputs, configuration: LossConfiguration(parsing: config))
+        return []
+    } catch {
+        return error.issues
+    }
+}
