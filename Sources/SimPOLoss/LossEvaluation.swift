@@ -132,13 +132,16 @@ extension SideInput {
     /// ∂c/∂x = 1/count (mean) or 1 (sum) at selected tokens, 0 elsewhere.
     /// Nil for per-sequence input.
     func tokenGradients(_ sequenceGradients: [Double], reduced: ReducedSide, config: LossConfiguration) -> RaggedRows<Double>? {
-        guard case .tokenLogps(let rows, let selection) = self, let counts = reduced.selectedCounts else { return nil }
-        var values = [Double](repeating: 0, count: rows.values.count)
+        guard case .tokenLogps(let rows, _) = self, let counts = reduced.selectedCounts else { return nil }
+        var values: [Double] = []
+        values.reserveCapacity(rows.values.count)
         for row in 0 ..< rows.rowCount {
             let gradient = config.averageLogProb ? sequenceGradients[row] / Double(counts[row]) : sequenceGradients[row]
-            for index in rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
-            where selection.selects(index, labelPadTokenID: config.labelPadTokenID) {
-                values[index] = gradient
+            let range = rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
+            if let selected = reduced.selected {
+                values.append(contentsOf: selected[range].lazy.map { $0 ? gradient : 0 })
+            } else {
+                values.append(contentsOf: repeatElement(gradient, count: range.count))
             }
         }
         return RaggedRows(values: values, trustedRowOffsets: rows.rowOffsets)

@@ -5,6 +5,8 @@ struct ReducedSide {
     var selectedCounts: [Int]?
     /// Per row, the sum of the selected tokens' log-probs (equal to `logps` for per-sequence input).
     var selectedSums: [Double]
+    /// Per token, whether it was selected; nil when every token was (or the input was per sequence).
+    var selected: [Bool]?
 }
 
 extension SideInput {
@@ -35,40 +37,49 @@ extension SideInput {
             for (row, value) in logps.enumerated() where !value.isFinite {
                 issues.add(.nonFinite, at: path.key(rowsKey).index(row))
             }
-            return ReducedSide(logps: logps, selectedCounts: nil, selectedSums: logps)
+            return ReducedSide(logps: logps, selectedCounts: nil, selectedSums: logps, selected: nil)
         case .tokenLogps(let rows, let selection):
             guard selection.hasShape(of: rows, path: path, issues: &issues) else {
-                return ReducedSide(logps: [], selectedCounts: [], selectedSums: [])
+                return ReducedSide(logps: [], selectedCounts: [], selectedSums: [], selected: nil)
             }
+            let selected = selection.flags(labelPadTokenID: labelPadTokenID)
             var logps: [Double] = [], counts: [Int] = [], sums: [Double] = []
             logps.reserveCapacity(rows.rowCount)
             counts.reserveCapacity(rows.rowCount)
             sums.reserveCapacity(rows.rowCount)
             let rowsPath = path.key(rowsKey)
             for row in 0 ..< rows.rowCount {
+                let range = rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
+                let values = rows.values[range]
+                let finite = values.allSatisfy { $0.isFinite }
+                if !finite {
+                    for (position, value) in values.enumerated() where !value.isFinite {
+                        issues.add(.nonFinite, at: rowsPath.index(row).index(position))
+                    }
+                }
                 var sum = 0.0
                 var count = 0
-                for index in rows.rowOffsets[row] ..< rows.rowOffsets[row + 1] {
-                    let value = rows.values[index]
-                    if !value.isFinite {
-                        issues.add(.nonFinite, at: rowsPath.index(row).index(index - rows.rowOffsets[row]))
-                    } else if selection.selects(index, labelPadTokenID: labelPadTokenID) {
+                if let selected {
+                    for (value, keep) in zip(values, selected[range]) where keep {
                         sum += value
                         count += 1
                     }
+                } else {
+                    sum = values.reduce(0, +)
+                    count = values.count
                 }
                 if rows.length(ofRow: row) == 0 {
                     issues.add(.emptyRow, at: rowsPath.index(row))
                 } else if count == 0 {
                     issues.add(.noSelectedTokens, at: path.key(selection.key ?? rowsKey).index(row))
-                } else if !sum.isFinite {
+                } else if finite && !sum.isFinite {
                     issues.add(.overflow, at: rowsPath.index(row))
                 }
                 sums.append(sum)
                 counts.append(count)
                 logps.append(averaging ? sum / Double(count) : sum)
             }
-            return ReducedSide(logps: logps, selectedCounts: counts, selectedSums: sums)
+            return ReducedSide(logps: logps, selectedCounts: counts, selectedSums: sums, selected: selected)
         }
     }
 }
@@ -83,13 +94,12 @@ extension TokenSelection {
         }
     }
 
-    /// Whether the token at flat position `index` of the log-prob rows counts.
-    /// Valid only once `hasShape(of:)` has accepted the selection.
-    func selects(_ index: Int, labelPadTokenID: Int64) -> Bool {
+    /// Per token, whether it counts; nil when every token does.
+    func flags(labelPadTokenID: Int64) -> [Bool]? {
         switch self {
-        case .all: return true
-        case .mask(let mask): return mask.values[index]
-        case .labels(let labels): return labels.values[index] != labelPadTokenID
+        case .all: return nil
+        case .mask(let mask): return mask.values
+        case .labels(let labels): return labels.values.map { $0 != labelPadTokenID }
         }
     }
 

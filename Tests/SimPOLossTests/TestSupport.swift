@@ -61,3 +61,30 @@ func issues(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] 
         return error.issues
     }
 }
+
+/// A small deterministic generator (SplitMix64), so random tests repeat exactly.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Random per-token rows of lengths 1...maxLength with log-probs in [-4, 0) and a
+/// mask that keeps at least one token per row.
+func randomTokenSide(rows: Int, maxLength: Int, using generator: inout SplitMix64) -> (logps: [[Double]], mask: [[Bool]]) {
+    var logps: [[Double]] = [], mask: [[Bool]] = []
+    for _ in 0 ..< rows {
+        let length = Int.random(in: 1 ... maxLength, using: &generator)
+        logps.append((0 ..< length).map { _ in -Double.random(in: 0.01 ..< 4, using: &generator) })
+        var keep = (0 ..< length).map { _ in Bool.random(using: &generator) }
+        keep[Int.random(in: 0 ..< length, using: &generator)] = true
+        mask.append(keep)
+    }
+    return (logps, mask)
+}

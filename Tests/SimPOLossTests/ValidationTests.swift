@@ -1,0 +1,94 @@
+import SimPOLoss
+import Testing
+
+/// Each input error, with the field it names.
+@Suite struct ValidationTests {
+    private func pointers(_ found: [LossInputIssue]) -> [String] { found.map(\.path.jsonPointer) }
+
+    @Test func emptyBatch() {
+        let found = issues(LossInputs(chosen: .sequenceLogps([]), rejected: .sequenceLogps([])))
+        #expect(found == [LossInputIssue(.emptyBatch, at: FieldPath("chosen", "logps"))])
+    }
+
+    @Test func batchSizeMismatch() {
+        let found = issues(LossInputs(chosen: .sequenceLogps([-1, -2]), rejected: .tokenLogps(RaggedRows([[-1.0], [-2.0], [-3.0]]), selection: .all)))
+        #expect(found == [LossInputIssue(.batchSizeMismatch(expected: 2, actual: 3), at: FieldPath("rejected", "per_token_logps"))])
+    }
+
+    @Test func emptyRow() {
+        let found = issues(LossInputs(chosen: .tokenLogps(RaggedRows([[-1.0], []]), selection: .all), rejected: .sequenceLogps([-1, -2])))
+        #expect(found == [LossInputIssue(.emptyRow, at: FieldPath("chosen", "per_token_logps").index(1))])
+    }
+
+    @Test func maskRowLengthAndCountMismatches() {
+        let logps = RaggedRows([[-1.0, -2.0], [-3.0]])
+        let short = issues(LossInputs(chosen: .tokenLogps(logps, selection: .mask(RaggedRows([[true], [true]]))), rejected: .sequenceLogps([-1, -2])))
+        #expect(short == [LossInputIssue(.rowLengthMismatch(expected: 2, actual: 1), at: FieldPath("chosen", "mask").index(0))])
+        let fewRows = issues(LossInputs(chosen: .sequenceLogps([-1, -2]), rejected: .tokenLogps(logps, selection: .labels(RaggedRows([[1, 2]])))))
+        #expect(fewRows == [LossInputIssue(.rowCountMismatch(expected: 2, actual: 1), at: FieldPath("rejected", "labels"))])
+    }
+
+    @Test func rowsThatSelectNoTokenAreRefusedNotNaN() {
+        let logps = RaggedRows([[-1.0, -2.0], [-3.0]])
+        let masked = issues(LossInputs(chosen: .tokenLogps(logps, selection: .mask(RaggedRows([[true, true], [false]]))), rejected: .sequenceLogps([-1, -2])))
+        #expect(masked == [LossInputIssue(.noSelectedTokens, at: FieldPath("chosen", "mask").index(1))])
+        let padded = issues(LossInputs(chosen: .tokenLogps(logps, selection: .labels(RaggedRows([[-100, -100], [4]]))), rejected: .sequenceLogps([-1, -2])))
+        #expect(padded == [LossInputIssue(.noSelectedTokens, at: FieldPath("chosen", "labels").index(0))])
+        // The same rows under sum reduction are refused too: a 0 from nothing is as wrong as NaN.
+        let summed = issues(LossInputs(chosen: .tokenLogps(logps, selection: .mask(RaggedRows([[false, false], [true]]))), rejected: .sequenceLogps([-1, -2])), [("average_log_prob", .bool(false))])
+        #expect(pointers(summed) == ["/chosen/mask/0"])
+    }
+
+    @Test func nonFiniteValuesAreNamedByPosition() {
+        let found = issues(LossInputs(
+            chosen: .tokenLogps(RaggedRows([[-1.0, -2.0, .infinity], [-1.0]]), selection: .all),
+            rejected: .sequenceLogps([-1, .nan])))
+        #expect(found == [
+            LossInputIssue(.nonFinite, at: FieldPath("chosen", "per_token_logps").index(0).index(2)),
+            LossInputIssue(.nonFinite, at: FieldPath("rejected", "logps").index(1)),
+        ])
+    }
+
+    @Test func overflowingResultsAreRefused() {
+        let found = issues(LossInputs(chosen: .sequenceLogps([-1, 1.5e308]), rejected: .sequenceLogps([-2, -1.5e308])))
+        #expect(found == [LossInputIssue(.overflow, at: FieldPath("chosen", "logps").index(1))])
+        let summed = issues(LossInputs(chosen: .tokenLogps(RaggedRows([[-1e308, -1e308]]), selection: .all), rejected: .sequenceLogps([-1])), [("average_log_prob", .bool(false))])
+        #expect(pointers(summed) == ["/chosen/per_token_logps/0"])
+    }
+
+    @Test func referencesMustMatchTheObjective() {
+        let plain = LossInputs(chosen: .sequenceLogps([-1]), rejected: .sequenceLogps([-2]))
+        #expect(pointers(issues(plain, [("objective", .string("dpo"))])) == ["/reference_chosen", "/reference_rejected"])
+        var withReferences = plain
+        withReferences.referenceChosen = .sequenceLogps([-1])
+        #expect(issues(withReferences) == [LossInputIssue(.notApplicable(because: "objective 'simpo' is reference-free"), at: FieldPath("reference_chosen"))])
+        withReferences.referenceRejected = .sequenceLogps([-1, -3])
+        #expect(pointers(issues(withReferences, [("objective", .string("dpo"))])) == ["/reference_rejected/logps"])
+    }
+
+    @Test func tokenSFTNeedsTokens() {
+        let found = issues(LossInputs(chosen: .sequenceLogps([-1]), rejected: .sequenceLogps([-2])), [("sft_reduction", .string("token"))])
+        #expect(pointers(found) == ["/config/sft_reduction"])
+    }
+
+    @Test func manyIssuesAreCollectedUpToTheLimit() {
+        let bad = [Double](repeating: .nan, count: 100)
+        let found = issues(LossInputs(chosen: .sequenceLogps(bad), rejected: .sequenceLogps(bad)))
+        #expect(found.count == LossInputError.maximumIssues)
+        #expect(found.first?.path.jsonPointer == "/chosen/logps/0")
+    }
+
+    @Test func configurationsBuiltInCodeAreValidatedToo() {
+        var config = LossConfiguration()
+        config.beta = -1
+        config.labelSmoothing = 0.7
+        #expect(throws: LossInputError.self) {
+            try evaluateLoss(LossInputs(chosen: .sequenceLogps([-1]), rejected: .sequenceLogps([-2])), configuration: config)
+        }
+    }
+
+    @Test func jsonPointersEscapeTildeAndSlash() {
+        #expect(FieldPath("config", "a/b~c").index(3).jsonPointer == "/config/a~1b~0c/3")
+        #expect(FieldPath().jsonPointer == "")
+    }
+}
