@@ -19,6 +19,10 @@ let package = Package(
     targets: [
         // The loss mathematics: no HTTP, no I/O.
         .target(name: "SimPOLoss"),
+        // A thin C interface to Debian's simdjson (libsimdjson-dev).
+        .target(name: "CSimdjson", cxxSettings: [.unsafeFlags(["-std=c++17", "-O3"])], linkerSettings: [.linkedLibrary("simdjson")]),
+        // Generic fast JSON: simdjson parsing with precise syntax errors, and a writer.
+        .target(name: "FastJSON", dependencies: ["CSimdjson"]),
         .executableTarget(
             name: "simpo-server",
             dependencies: [
@@ -33,6 +37,7 @@ let package = Package(
         ),
         .executableTarget(name: "simpo-benchmarks", dependencies: ["SimPOLoss"], path: "Benchmarks/simpo-benchmarks"),
         .testTarget(name: "SimPOLossTests", dependencies: ["SimPOLoss"]),
+        .testTarget(name: "FastJSONTests", dependencies: ["FastJSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

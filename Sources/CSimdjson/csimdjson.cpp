@@ -1,0 +1,148 @@
+#include "csimdjson.h"
+
+#include <simdjson.h>
+
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+static_assert(sizeof(element) == sizeof(csj_element), "csj_element must hold a dom::element");
+static_assert(std::is_trivially_copyable<element>::value, "dom::element must be copyable as bytes");
+
+struct csj_parser {
+    simdjson::dom::parser parser;
+    explicit csj_parser(size_t max_capacity) : parser(max_capacity) {}
+};
+
+static element unwrap(csj_element value) {
+    element result;
+    std::memcpy(static_cast<void *>(&result), &value, sizeof result);
+    return result;
+}
+
+static csj_element wrap(element value) {
+    csj_element result;
+    std::memcpy(&result, static_cast<const void *>(&value), sizeof result);
+    return result;
+}
+
+size_t csj_required_padding(void) { return simdjson::SIMDJSON_PADDING; }
+
+csj_parser *csj_parser_create(size_t max_capacity) { return new (std::nothrow) csj_parser(max_capacity); }
+
+void csj_parser_destroy(csj_parser *parser) { delete parser; }
+
+int csj_parse(csj_parser *parser, const uint8_t *data, size_t length, size_t spare, csj_element *root) {
+    element parsed;
+    auto error = parser->parser.parse(data, length, spare < simdjson::SIMDJSON_PADDING).get(parsed);
+    if (error) return static_cast<int>(error);
+    *root = wrap(parsed);
+    return 0;
+}
+
+const char *csj_error_message(int code) { return simdjson::error_message(static_cast<simdjson::error_code>(code)); }
+
+csj_type csj_type_of(csj_element value) {
+    switch (unwrap(value).type()) {
+    case element_type::ARRAY: return CSJ_ARRAY;
+    case element_type::OBJECT: return CSJ_OBJECT;
+    case element_type::INT64: return CSJ_INT64;
+    case element_type::UINT64: return CSJ_UINT64;
+    case element_type::DOUBLE: return CSJ_DOUBLE;
+    case element_type::STRING: return CSJ_STRING;
+    case element_type::BOOL: return CSJ_BOOL;
+    case element_type::NULL_VALUE: return CSJ_NULL;
+    }
+    return CSJ_NULL;
+}
+
+int csj_bool(csj_element value) {
+    bool result = false;
+    return unwrap(value).get_bool().get(result) ? 0 : result;
+}
+
+int64_t csj_int64(csj_element value) {
+    int64_t result = 0;
+    return unwrap(value).get_int64().get(result) ? 0 : result;
+}
+
+uint64_t csj_uint64(csj_element value) {
+    uint64_t result = 0;
+    return unwrap(value).get_uint64().get(result) ? 0 : result;
+}
+
+double csj_double(csj_element value) {
+    double result = 0;
+    return unwrap(value).get_double().get(result) ? 0 : result;
+}
+
+const char *csj_string(csj_element value, size_t *length) {
+    std::string_view text;
+    if (unwrap(value).get_string().get(text)) {
+        *length = 0;
+        return nullptr;
+    }
+    *length = text.size();
+    return text.data();
+}
+
+size_t csj_count(csj_element value) {
+    element e = unwrap(value);
+    simdjson::dom::array array;
+    // simdjson saturates stored sizes at 0xFFFFFF; count longer containers by walking them.
+    const size_t saturated = 0xFFFFFF;
+    if (!e.get_array().get(array)) {
+        size_t count = array.size();
+        if (count < saturated) return count;
+        count = 0;
+        for (auto item : array) { (void)item; ++count; }
+        return count;
+    }
+    simdjson::dom::object object;
+    if (!e.get_object().get(object)) {
+        size_t count = object.size();
+        if (count < saturated) return count;
+        count = 0;
+        for (auto field : object) { (void)field; ++count; }
+        return count;
+    }
+    return 0;
+}
+
+size_t csj_array_elements(csj_element value, csj_element *out, size_t capacity) {
+    simdjson::dom::array array;
+    if (unwrap(value).get_array().get(array)) return 0;
+    size_t count = 0;
+    for (element item : array) {
+        if (count == capacity) break;
+        out[count++] = wrap(item);
+    }
+    return count;
+}
+
+size_t csj_object_fields(csj_element value, csj_field *out, size_t capacity) {
+    simdjson::dom::object object;
+    if (unwrap(value).get_object().get(object)) return 0;
+    size_t count = 0;
+    for (auto field : object) {
+        if (count == capacity) break;
+        out[count++] = csj_field{field.key.data(), field.key.size(), wrap(field.value)};
+    }
+    return count;
+}
+
+size_t csj_array_doubles(csj_element value, double *out, size_t capacity) {
+    simdjson::dom::array array;
+    if (unwrap(value).get_array().get(array)) return 0;
+    size_t count = 0;
+    for (element item : array) {
+        if (count == capacity) break;
+        double number;
+        if (item.get_double().get(number)) return count;
+        out[count++] = number;
+    }
+    return count;
+}

@@ -1,0 +1,122 @@
+/// Writes JSON text into a byte array, managing commas between members.
+///
+/// Numbers are written in their shortest round-trip form (Swift's own
+/// `description`, e.g. `0.1`, `1e-07`), so a reader gets back the exact Double.
+/// Non-finite numbers, which JSON cannot express, are written as `null`.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    /// For each open container, whether it already has a member.
+    private var hasMembers: [Bool] = []
+    private var afterKey = false
+
+    public init(reservingCapacity capacity: Int = 0) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func beginObject() {
+        separate()
+        bytes.append(UInt8(ascii: "{"))
+        hasMembers.append(false)
+    }
+
+    public mutating func endObject() {
+        hasMembers.removeLast()
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    public mutating func beginArray() {
+        separate()
+        bytes.append(UInt8(ascii: "["))
+        hasMembers.append(false)
+    }
+
+    public mutating func endArray() {
+        hasMembers.removeLast()
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    /// Writes an object key; the next call writes its value.
+    public mutating func key(_ name: String) {
+        separate()
+        appendQuoted(name)
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
+    public mutating func value(_ number: Double) {
+        separate()
+        appendNumber(number)
+    }
+
+    public mutating func value(_ number: Int) {
+        separate()
+        bytes.append(contentsOf: String(number).utf8)
+    }
+
+    public mutating func value(_ flag: Bool) {
+        separate()
+        bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+    }
+
+    public mutating func value(_ text: String) {
+        separate()
+        appendQuoted(text)
+    }
+
+    public mutating func null() {
+        separate()
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    /// Writes an array of numbers.
+    public mutating func value(_ numbers: some Sequence<Double>) {
+        beginArray()
+        var first = true
+        for number in numbers {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
+            appendNumber(number)
+        }
+        hasMembers[hasMembers.count - 1] = !first
+        endArray()
+    }
+
+    /// A comma before every member but a container's first, none after a key.
+    private mutating func separate() {
+        if afterKey {
+            afterKey = false
+            return
+        }
+        guard let last = hasMembers.last else { return }
+        if last { bytes.append(UInt8(ascii: ",")) }
+        hasMembers[hasMembers.count - 1] = true
+    }
+
+    private mutating func appendNumber(_ number: Double) {
+        if number.isFinite {
+            bytes.append(contentsOf: number.description.utf8)
+        } else {
+            bytes.append(contentsOf: "null".utf8)
+        }
+    }
+
+    private mutating func appendQuoted(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: #"\\"#.utf8)
+            case UInt8(ascii: "\n"): bytes.append(contentsOf: #"\n"#.utf8)
+            case UInt8(ascii: "\r"): bytes.append(contentsOf: #"\r"#.utf8)
+            case UInt8(ascii: "\t"): bytes.append(contentsOf: #"\t"#.utf8)
+            case 0 ..< 0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: #"\u00"#.utf8)
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0xF)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}

@@ -1,0 +1,120 @@
+import FastJSON
+import Testing
+
+/// Parses `text` with a fresh parser and applies `body` to the root.
+func parse<T>(_ text: String, _ body: (JSONValue) throws -> T) throws -> T {
+    let parser = try #require(JSONParser(maximumSize: 1 << 20))
+    let bytes = Array(text.utf8)
+    return try bytes.withUnsafeBytes { try parser.parse($0, spare: 0, body) }
+}
+
+/// The syntax error `text` raises, or nil.
+func syntaxError(_ text: String) -> JSONSyntaxError? {
+    do {
+        try parse(text) { _ in }
+        return nil
+    } catch {
+        return error as? JSONSyntaxError
+    }
+}
+
+@Suite struct JSONParserTests {
+    @Test func walksEveryType() throws {
+        let text = #"{"a": [1, -2, 3.5, 18446744073709551615], "b": {"c": "x\"y", "d": true, "e": null}, "a": 0}"#
+        try parse(text) { root in
+            #expect(root.kind == .object)
+            let fields = root.fields
+            #expect(fields.map(\.key) == ["a", "b", "a"], "duplicates kept in order")
+            let numbers = fields[0].value.elements
+            #expect(numbers.map(\.kind) == [.integer, .integer, .double, .unsignedInteger])
+            #expect(numbers[1].int64 == -2 && numbers[2].double == 3.5 && numbers[3].int64 == nil)
+            let inner = fields[1].value.fields
+            #expect(inner[0].value.string == "x\"y" && inner[1].value.bool == true && inner[2].value.kind == .null)
+        }
+    }
+
+    @Test func appendsNumbersInBulk() throws {
+        try parse("[[0.1, 2, -3e-5], [1, true]]") { root in
+            let rows = root.elements
+            var values: [Double] = [9]
+            #expect(rows[0].appendNumbers(to: &values) == nil)
+            #expect(values == [9, 0.1, 2, -3e-5])
+            #expect(rows[1].appendNumbers(to: &values) == 1, "index of the first non-number")
+            #expect(values == [9, 0.1, 2, -3e-5], "left as it was")
+        }
+    }
+
+    @Test func seventeenDigitNumbersRoundTripExactly() throws {
+        let values: [Double] = [-0.12345678901234566, 1e-300, 5e-324, -1.7976931348623157e308, 0.1]
+        try parse("[" + values.map(\.description).joined(separator: ",") + "]") { root in
+            var parsed: [Double] = []
+            #expect(root.appendNumbers(to: &parsed) == nil)
+            #expect(parsed == values)
+        }
+    }
+
+    @Test(arguments: [
+        ("", 0, "empty document"),
+        ("{\"a\": 1,}", 8, "expected a string key"),
+        ("[1, 2", 5, "unexpected end of document"),
+        ("[1 2]", 3, "expected ',' or ']'"),
+        ("{\"a\" 1}", 5, "expected ':' after an object key"),
+        ("[NaN]", 1, "unexpected character 'N'"),
+        ("[1e400]", 1, "number outside the double range"),
+        ("[123456789012345678901234567890]", 1, "integer outside the 64-bit range"),
+        ("[01]", 2, "expected ',' or ']'"),
+        ("[\"abc]", 1, "unterminated string"),
+        ("[\"a\\x\"]", 4, "invalid escape sequence"),
+        ("[tru]", 1, "invalid literal"),
+        ("{} x", 3, "unexpected content after the JSON value"),
+        ("[\"\u{01}\"]", 2, "unescaped control character in a string"),
+    ])
+    func syntaxErrorsNameTheirByte(_ text: String, _ offset: Int, _ reason: String) {
+        #expect(syntaxError(text) == JSONSyntaxError(offset: offset, reason: reason))
+    }
+
+    @Test func invalidUTF8IsLocated() throws {
+        let parser = try #require(JSONParser(maximumSize: 1024))
+        let bytes: [UInt8] = Array("[\"ab".utf8) + [0xC3, 0x28] + Array("\"]".utf8)
+        #expect(throws: JSONSyntaxError(offset: 4, reason: "invalid UTF-8")) {
+            try bytes.withUnsafeBytes { try parser.parse($0, spare: 0) { _ in } }
+        }
+    }
+
+    @Test func deepNestingIsRefused() {
+        let deep = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
+        #expect(syntaxError(deep) == JSONSyntaxError(offset: 1024, reason: "nesting deeper than 1024 levels"))
+    }
+
+    @Test func aPoolReusesParsers() throws {
+        let pool = JSONParserPool(maximumSize: 1024, keep: 1)
+        let sum = try pool.withParser { parser in
+            try Array("[1,2]".utf8).withUnsafeBytes { bytes in
+                try parser.parse(bytes, spare: 0) { root in root.elements.compactMap(\.double).reduce(0, +) }
+            }
+        }
+        #expect(sum == 3)
+    }
+}
+
+@Suite struct JSONWriterTests {
+    @Test func writesNestedValuesWithCommas() {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("a")
+        writer.value([0.1, 1, -2.5e-7])
+        writer.key("b\"\n")
+        writer.beginArray()
+        writer.value(true)
+        writer.null()
+        writer.value("x\u{01}")
+        writer.value(3)
+        writer.endArray()
+        writer.key("c")
+        writer.value([Double]())
+        writer.key("d")
+        writer.value(Double.nan)
+        writer.endObject()
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"a":[0.1,1.0,-2.5e-07],"b\"\n":[true,null,"x\u0001",3],"c":[],"d":null}"#)
+    }
+}
