@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
@@ -23,21 +24,43 @@ let package = Package(
         .target(name: "CSimdjson", cxxSettings: [.unsafeFlags(["-std=c++17", "-O3"])], linkerSettings: [.linkedLibrary("simdjson")]),
         // Generic fast JSON: simdjson parsing with precise syntax errors, and a writer.
         .target(name: "FastJSON", dependencies: ["CSimdjson"]),
-        .executableTarget(
-            name: "simpo-server",
+        // The HTTP service: routes, request decoding, problems, metrics, readiness.
+        .target(
+            name: "SimPOServer",
             dependencies: [
                 "SimPOLoss",
+                "FastJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.embedInCode("openapi.yaml")]
+        ),
+        .executableTarget(
+            name: "simpo-server",
+            dependencies: [
+                "SimPOServer",
+                "FastJSON",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(name: "simpo-benchmarks", dependencies: ["SimPOLoss"], path: "Benchmarks/simpo-benchmarks"),
         .testTarget(name: "SimPOLossTests", dependencies: ["SimPOLoss"]),
         .testTarget(name: "FastJSONTests", dependencies: ["FastJSON"]),
+        .testTarget(
+            name: "SimPOServerTests",
+            dependencies: [
+                "SimPOServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -18,7 +18,7 @@ func editDistance(_ a: String, _ b: String) -> Int {
 /// Close means a case-insensitive edit distance of at most a third of the
 /// candidate's length (at least 2), or, failing that, one containing the other
 /// (`simpo_gamma` → `gamma`).
-func closestMatch(to word: String, among candidates: [String]) -> String? {
+public func closestMatch(to word: String, among candidates: [String]) -> String? {
     let lowered = word.lowercased()
     let byDistance = candidates
         .map { (candidate: $0, distance: editDistance(lowered, $0.lowercased())) }

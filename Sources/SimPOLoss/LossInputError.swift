@@ -2,9 +2,9 @@
 public struct LossInputIssue: Error, Hashable, Sendable, CustomStringConvertible {
     /// Why the value at `path` was refused.
     public enum Reason: Hashable, Sendable {
-        /// A configuration key the library does not know; `suggestion` is the closest known key.
+        /// A key that is not part of the input; `suggestion` is the closest known key.
         case unknownKey(suggestion: String?)
-        /// The same configuration key appears twice.
+        /// The same key appears twice in one object.
         case duplicateKey
         /// The value has the wrong JSON type.
         case wrongType(expected: String)
@@ -48,9 +48,9 @@ public struct LossInputIssue: Error, Hashable, Sendable, CustomStringConvertible
     public var message: String {
         switch reason {
         case .unknownKey(let suggestion):
-            return "unknown configuration key" + (suggestion.map { "; did you mean '\($0)'?" } ?? "")
+            return "unknown key" + (suggestion.map { "; did you mean '\($0)'?" } ?? "")
         case .duplicateKey:
-            return "configuration key given more than once"
+            return "key given more than once"
         case .wrongType(let expected):
             return "expected \(expected)"
         case .invalidChoice(let allowed):

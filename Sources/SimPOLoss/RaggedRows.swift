@@ -28,6 +28,14 @@ public struct RaggedRows<Element: Sendable>: Sendable {
         }
     }
 
+    /// Rows over `values` split at `rowOffsets`; nil unless the offsets start at 0,
+    /// never decrease, and end at `values.count`.
+    public init?(values: [Element], rowOffsets: [Int]) {
+        guard rowOffsets.first == 0, rowOffsets.last == values.count,
+              zip(rowOffsets, rowOffsets.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
+        self.init(values: values, trustedRowOffsets: rowOffsets)
+    }
+
     /// Rows over `values` with offsets already known to be valid (0 first, ascending, `values.count` last).
     init(values: [Element], trustedRowOffsets: [Int]) {
         self.values = values

@@ -51,8 +51,8 @@ import Testing
     @Test func unknownKeyWithNothingClose() {
         let found = parseIssues([("learning_rate", .number(1))])
         #expect(found == [LossInputIssue(.unknownKey(suggestion: nil), at: FieldPath("config", "learning_rate"))])
-        #expect(found.first?.message == "unknown configuration key")
-        #expect(parseIssues([("betta", .number(1))]).first?.message == "unknown configuration key; did you mean 'beta'?")
+        #expect(found.first?.message == "unknown key")
+        #expect(parseIssues([("betta", .number(1))]).first?.message == "unknown key; did you mean 'beta'?")
     }
 
     @Test func duplicateKeys() {

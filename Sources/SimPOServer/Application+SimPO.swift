@@ -1,0 +1,79 @@
+import FastJSON
+import Hummingbird
+import Logging
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+
+/// The HTTP service: its application, and the readiness it reports.
+public struct SimPOService: Sendable {
+    public typealias App = Application<RouterResponder<BasicRequestContext>>
+
+    public let application: App
+    public let readiness: Readiness
+    let settings: ServerSettings
+    let logger: Logger
+
+    /// Builds the routes for `settings`, recording metrics into `registry`.
+    public init(settings: ServerSettings, registry: PrometheusCollectorRegistry, logger: Logger) {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets[ServerMetrics.requestBodyBytesLabel] = [1e3, 1e4, 1e5, 1e6, 4e6, 1.6e7, 6.4e7, 2.56e8]
+        let metrics = ServerMetrics(factory: factory)
+        let readiness = Readiness()
+        let loss = LossRoute(
+            maximumBodySize: settings.maximumBodySize,
+            parsers: JSONParserPool(maximumSize: settings.maximumBodySize, keep: 4),
+            metrics: metrics)
+
+        let router = Router()
+        router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+        router.add(middleware: ProblemMiddleware(routes: [
+            "/v1/loss": [.post], "/health": [.get, .head], "/ready": [.get, .head], "/metrics": [.get], "/openapi.yaml": [.get],
+        ]))
+        router.post("/v1/loss") { request, context in try await loss.respond(to: request, context: context) }
+        router.get("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
+        router.head("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
+        router.get("/ready") { _, _ in try readinessResponse(readiness) }
+        router.head("/ready") { _, _ in try readinessResponse(readiness) }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.get("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
+        }
+
+        application = Application(
+            router: router,
+            server: .http1(configuration: .init(idleTimeout: settings.idleTimeout.map { TimeAmount($0) })),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "simpo-server"),
+            logger: logger)
+        self.readiness = readiness
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Serves until SIGTERM or SIGINT, then turns `/ready` off, waits `drainDelay`,
+    /// lets every accepted request finish, and returns.
+    public func run() async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: [application, ReadinessService(readiness: readiness, drainDelay: settings.drainDelay)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}
+
+private func jsonResponse(_ status: HTTPResponse.Status, _ body: String) -> Response {
+    Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+}
+
+private func readinessResponse(_ readiness: Readiness) throws -> Response {
+    guard readiness.isReady else {
+        throw Problem(status: .serviceUnavailable, detail: "the server is shutting down", headers: [.retryAfter: "1"])
+    }
+    return jsonResponse(.ok, #"{"status":"ready"}"#)
+}

@@ -1,0 +1,202 @@
+import FastJSON
+import SimPOLoss
+
+/// A decoded `POST /v1/loss` body.
+struct LossRequest {
+    var configuration: LossConfiguration
+    var inputs: LossInputs
+    var returnTokenGradients: Bool
+}
+
+extension LossRequest {
+    static let topLevelKeys = ["config", "chosen", "rejected", "reference_chosen", "reference_rejected", "return_token_grads"]
+    static let sideKeys = ["logps", "per_token_logps", "mask", "labels"]
+
+    /// Decodes and validates the request document, reporting every problem with
+    /// its JSON pointer (configuration problems included).
+    init(json root: JSONValue) throws(LossInputError) {
+        var issues: [LossInputIssue] = []
+        guard root.kind == .object else {
+            throw LossInputError([LossInputIssue(.wrongType(expected: "an object"), at: FieldPath())])
+        }
+        let fields = uniqueFields(of: root, at: FieldPath(), known: Self.topLevelKeys, issues: &issues)
+
+        var configuration = LossConfiguration()
+        if let config = fields["config"] {
+            if config.kind == .object {
+                let entries = config.fields.map { (key: $0.key, value: ConfigValue($0.value)) }
+                do {
+                    configuration = try LossConfiguration(parsing: entries)
+                } catch {
+                    issues += error.issues
+                }
+            } else if config.kind != .null {
+                issues.append(LossInputIssue(.wrongType(expected: "an object"), at: FieldPath("config")))
+            }
+        }
+
+        returnTokenGradients = false
+        if let flag = fields["return_token_grads"], flag.kind != .null {
+            if let value = flag.bool {
+                returnTokenGradients = value
+            } else {
+                issues.append(LossInputIssue(.wrongType(expected: "a boolean"), at: FieldPath("return_token_grads")))
+            }
+        }
+
+        func side(_ name: String, required: Bool) -> SideInput? {
+            guard let value = fields[name], value.kind != .null else {
+                if required { issues.append(LossInputIssue(.missing(because: "every request has '\(name)'"), at: FieldPath(name))) }
+                return nil
+            }
+            return decodeSide(value, at: FieldPath(name), issues: &issues)
+        }
+        let chosen = side("chosen", required: true)
+        let rejected = side("rejected", required: true)
+        let referenceChosen = side("reference_chosen", required: false)
+        let referenceRejected = side("reference_rejected", required: false)
+
+        guard issues.isEmpty, let chosen, let rejected else {
+            throw LossInputError(Array(issues.prefix(LossInputError.maximumIssues)))
+        }
+        self.configuration = configuration
+        inputs = LossInputs(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected)
+    }
+}
+
+/// The fields of `object` by key, recording unknown and duplicate keys.
+private func uniqueFields(of object: JSONValue, at path: FieldPath, known: [String], issues: inout [LossInputIssue]) -> [String: JSONValue] {
+    var fields: [String: JSONValue] = [:]
+    for (key, value) in object.fields {
+        if !known.contains(key) {
+            issues.append(LossInputIssue(.unknownKey(suggestion: closestMatch(to: key, among: known)), at: path.key(key)))
+        } else if fields.updateValue(value, forKey: key) != nil {
+            issues.append(LossInputIssue(.duplicateKey, at: path.key(key)))
+        }
+    }
+    return fields
+}
+
+/// One side: `{"logps": [...]}` or `{"per_token_logps": [[...]], "mask" | "labels": [[...]]}`.
+private func decodeSide(_ value: JSONValue, at path: FieldPath, issues: inout [LossInputIssue]) -> SideInput? {
+    guard value.kind == .object else {
+        issues.append(LossInputIssue(.wrongType(expected: "an object"), at: path))
+        return nil
+    }
+    let fields = uniqueFields(of: value, at: path, known: LossRequest.sideKeys, issues: &issues)
+    let selectionKeys = ["mask", "labels"].filter { fields[$0] != nil }
+    switch (fields["logps"], fields["per_token_logps"]) {
+    case (let logps?, nil):
+        for key in selectionKeys {
+            issues.append(LossInputIssue(.notApplicable(because: "'\(key)' goes with 'per_token_logps'"), at: path.key(key)))
+        }
+        var values: [Double] = []
+        guard decodeNumbers(logps, into: &values, at: path.key("logps"), issues: &issues) else { return nil }
+        return .sequenceLogps(values)
+    case (nil, let tokens?):
+        if selectionKeys.count == 2 {
+            issues.append(LossInputIssue(.conflicts(with: "mask"), at: path.key("labels")))
+            return nil
+        }
+        guard let rows = decodeRows(tokens, at: path.key("per_token_logps"), issues: &issues, element: decodeNumbers) else { return nil }
+        if let mask = fields["mask"] {
+            return decodeRows(mask, at: path.key("mask"), issues: &issues, element: decodeMaskRow).map { .tokenLogps(rows, selection: .mask($0)) }
+        }
+        if let labels = fields["labels"] {
+            return decodeRows(labels, at: path.key("labels"), issues: &issues, element: decodeLabelRow).map { .tokenLogps(rows, selection: .labels($0)) }
+        }
+        return .tokenLogps(rows, selection: .all)
+    case (.some, .some):
+        issues.append(LossInputIssue(.conflicts(with: "logps"), at: path.key("per_token_logps")))
+    case (nil, nil):
+        issues.append(LossInputIssue(.missing(because: "a side has 'logps' or 'per_token_logps'"), at: path))
+    }
+    return nil
+}
+
+/// An array of arrays, each decoded by `element` into one row.
+private func decodeRows<T>(
+    _ value: JSONValue, at path: FieldPath, issues: inout [LossInputIssue],
+    element: (JSONValue, inout [T], FieldPath, inout [LossInputIssue]) -> Bool
+) -> RaggedRows<T>? {
+    guard value.kind == .array else {
+        issues.append(LossInputIssue(.wrongType(expected: "an array of arrays"), at: path))
+        return nil
+    }
+    var values: [T] = []
+    var offsets = [0]
+    var valid = true
+    for (index, row) in value.elements.enumerated() {
+        if !element(row, &values, path.index(index), &issues) {
+            valid = false
+            if issues.count >= LossInputError.maximumIssues { break }
+        }
+        offsets.append(values.count)
+    }
+    return valid ? RaggedRows(values: values, rowOffsets: offsets) : nil
+}
+
+/// Appends an array of numbers to `values`; false after recording why not.
+private func decodeNumbers(_ value: JSONValue, into values: inout [Double], at path: FieldPath, issues: inout [LossInputIssue]) -> Bool {
+    guard value.kind == .array else {
+        issues.append(LossInputIssue(.wrongType(expected: "an array of numbers"), at: path))
+        return false
+    }
+    if let bad = value.appendNumbers(to: &values) {
+        issues.append(LossInputIssue(.wrongType(expected: "a number"), at: path.index(bad)))
+        return false
+    }
+    return true
+}
+
+/// Appends a mask row (booleans, or the integers 0 and 1).
+private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at path: FieldPath, issues: inout [LossInputIssue]) -> Bool {
+    decodeElements(value, into: &values, at: path, issues: &issues, expected: "0, 1, true or false") { item in
+        if let flag = item.bool { return flag }
+        switch item.int64 {
+        case 0: return false
+        case 1: return true
+        default: return nil
+        }
+    }
+}
+
+/// Appends a labels row (64-bit integers).
+private func decodeLabelRow(_ value: JSONValue, into values: inout [Int64], at path: FieldPath, issues: inout [LossInputIssue]) -> Bool {
+    decodeElements(value, into: &values, at: path, issues: &issues, expected: "an integer") { $0.int64 }
+}
+
+private func decodeElements<T>(
+    _ value: JSONValue, into values: inout [T], at path: FieldPath, issues: inout [LossInputIssue],
+    expected: String, _ convert: (JSONValue) -> T?
+) -> Bool {
+    guard value.kind == .array else {
+        issues.append(LossInputIssue(.wrongType(expected: "an array"), at: path))
+        return false
+    }
+    let start = values.count
+    for (index, item) in value.elements.enumerated() {
+        guard let converted = convert(item) else {
+            issues.append(LossInputIssue(.wrongType(expected: expected), at: path.index(index)))
+            values.removeSubrange(start...)
+            return false
+        }
+        values.append(converted)
+    }
+    return true
+}
+
+extension ConfigValue {
+    /// The configuration value a JSON value carries.
+    init(_ value: JSONValue) {
+        switch value.kind {
+        case .integer: self = .integer(value.int64 ?? 0)
+        case .unsignedInteger, .double: self = .number(value.double ?? 0)
+        case .string: self = .string(value.string ?? "")
+        case .bool: self = .bool(value.bool ?? false)
+        case .null: self = .null
+        case .array: self = .array
+        case .object: self = .object
+        }
+    }
+}

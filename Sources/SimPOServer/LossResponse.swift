@@ -1,0 +1,59 @@
+import FastJSON
+import SimPOLoss
+
+extension LossResult {
+    /// The `POST /v1/loss` response body: every number in shortest round-trip form.
+    func jsonBytes() -> [UInt8] {
+        let tokenCount = (gradients.chosenTokenLogps?.values.count ?? 0) + (gradients.rejectedTokenLogps?.values.count ?? 0)
+        var writer = JSONWriter(reservingCapacity: 512 + 24 * (10 * losses.count + tokenCount))
+        writer.beginObject()
+        for (key, value) in [("loss", loss), ("preference_loss", preferenceLoss), ("sft_loss", sftLoss)] {
+            writer.key(key)
+            writer.value(value)
+        }
+        let arrays = [
+            ("losses", losses), ("logits", logits), ("chosen_logps", chosenLogps), ("rejected_logps", rejectedLogps),
+            ("chosen_rewards", chosenRewards), ("rejected_rewards", rejectedRewards),
+        ]
+        for (key, values) in arrays {
+            writer.key(key)
+            writer.value(values)
+        }
+        writer.key("metrics")
+        writer.beginObject()
+        for (name, value) in metrics.named {
+            writer.key(name)
+            writer.value(value)
+        }
+        writer.endObject()
+        writer.key("grads")
+        writer.beginObject()
+        writer.key("chosen_logps")
+        writer.value(gradients.chosenLogps)
+        writer.key("rejected_logps")
+        writer.value(gradients.rejectedLogps)
+        for (key, rows) in [("chosen_per_token_logps", gradients.chosenTokenLogps), ("rejected_per_token_logps", gradients.rejectedTokenLogps)] {
+            guard let rows else { continue }
+            writer.key(key)
+            writer.beginArray()
+            for row in 0 ..< rows.rowCount {
+                writer.value(rows.row(row))
+            }
+            writer.endArray()
+        }
+        writer.endObject()
+        writer.key("warnings")
+        writer.beginArray()
+        for warning in warnings {
+            writer.beginObject()
+            writer.key("code")
+            writer.value(warning.code)
+            writer.key("message")
+            writer.value(warning.message)
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.endObject()
+        return writer.bytes
+    }
+}

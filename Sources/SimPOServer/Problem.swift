@@ -1,0 +1,79 @@
+import FastJSON
+import Hummingbird
+import SimPOLoss
+
+/// An RFC 9457 problem: every error this service returns, as `application/problem+json`.
+struct Problem: Error, HTTPResponseError {
+    /// One offending field: its JSON pointer and what is wrong with it.
+    struct FieldError {
+        var pointer: String
+        var detail: String
+    }
+
+    var status: HTTPResponse.Status
+    /// A stable identifier of the kind of problem, e.g. `urn:simpo:problem:invalid-input`.
+    var type: String
+    var title: String
+    var detail: String
+    var errors: [FieldError] = []
+    /// The byte offset of a JSON syntax error.
+    var offset: Int?
+    var headers: HTTPFields = [:]
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("type")
+        writer.value(type)
+        writer.key("title")
+        writer.value(title)
+        writer.key("status")
+        writer.value(Int(status.code))
+        writer.key("detail")
+        writer.value(detail)
+        if let offset {
+            writer.key("offset")
+            writer.value(offset)
+        }
+        writer.key("errors")
+        writer.beginArray()
+        for error in errors {
+            writer.beginObject()
+            writer.key("pointer")
+            writer.value(error.pointer)
+            writer.key("detail")
+            writer.value(error.detail)
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.endObject()
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: writer.bytes)))
+    }
+}
+
+extension Problem {
+    /// A request whose content fails validation: 422 listing every issue.
+    init(_ error: LossInputError) {
+        let errors = error.issues.map { FieldError(pointer: $0.path.jsonPointer, detail: $0.message) }
+        let first = error.issues.first.map { "\($0.path.jsonPointer.isEmpty ? "/" : $0.path.jsonPointer): \($0.message)" } ?? "invalid input"
+        self.init(
+            status: .unprocessableContent, type: "urn:simpo:problem:invalid-input", title: "Invalid input",
+            detail: error.issues.count > 1 ? "\(first) (and \(error.issues.count - 1) more)" : first,
+            errors: errors)
+    }
+
+    /// A body that is not JSON: 400 with the byte offset.
+    init(_ error: JSONSyntaxError) {
+        self.init(
+            status: .badRequest, type: "urn:simpo:problem:malformed-json", title: "Malformed JSON",
+            detail: "request body is not valid JSON: \(error)", offset: error.offset)
+    }
+
+    /// A problem for any HTTP status, named by its reason phrase.
+    init(status: HTTPResponse.Status, detail: String, headers: HTTPFields = [:]) {
+        let slug = status.reasonPhrase.lowercased().split(separator: " ").joined(separator: "-")
+        self.init(status: status, type: "urn:simpo:problem:\(slug)", title: status.reasonPhrase, detail: detail, headers: headers)
+    }
+}

@@ -1,0 +1,44 @@
+import CoreMetrics
+import Hummingbird
+
+/// The service's own metrics, created from an explicit factory so that every
+/// application (and every test) can have its own registry.
+struct ServerMetrics: Sendable {
+    let factory: any MetricsFactory
+    let inFlight: Meter
+    let requestBodyBytes: Recorder
+
+    static let requestBodyBytesLabel = "simpo_http_request_body_bytes"
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+        inFlight = Meter(label: "simpo_http_requests_in_flight", factory: factory)
+        requestBodyBytes = Recorder(label: Self.requestBodyBytesLabel, factory: factory)
+    }
+
+    /// Counts one finished request and records its latency, by route, method and status.
+    func record(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status, nanoseconds: Int64) {
+        let dimensions = [("route", route), ("method", method.rawValue), ("status", String(status.code))]
+        Counter(label: "simpo_http_requests_total", dimensions: dimensions, factory: factory).increment()
+        Timer(label: "simpo_http_request_duration_seconds", dimensions: dimensions, factory: factory).recordNanoseconds(nanoseconds)
+    }
+}
+
+/// Measures every request, after `ProblemMiddleware` has turned errors into responses
+/// (so it always sees a response, never an error).
+/// Unmatched paths share the route label `unmatched`, so clients cannot grow the label set.
+struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        metrics.inFlight.increment()
+        defer { metrics.inFlight.decrement() }
+        let response = try await next(request, context)
+        // Bodies are in memory, so the time to the response covers the work; writing it is NIO's.
+        let elapsed = ContinuousClock.now - start
+        let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        metrics.record(route: context.endpointPath ?? "unmatched", method: request.method, status: response.status, nanoseconds: nanoseconds)
+        return response
+    }
+}

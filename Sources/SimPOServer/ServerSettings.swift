@@ -1,0 +1,13 @@
+/// Everything the server can be told at start-up.
+public struct ServerSettings: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Larger request bodies get 413 without being read.
+    public var maximumBodySize = 64 * 1024 * 1024
+    /// Connections idle for this long are closed; nil keeps them open.
+    public var idleTimeout: Duration? = .seconds(60)
+    /// How long `/ready` reports 503 before the server stops accepting connections.
+    public var drainDelay: Duration = .zero
+
+    public init() {}
+}

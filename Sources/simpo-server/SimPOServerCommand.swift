@@ -1,0 +1,108 @@
+import ArgumentParser
+import Logging
+import Metrics
+import Prometheus
+import SimPOServer
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `simpo-server`: every option falls back to an environment variable, then to its default.
+@main
+struct SimPOServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simpo-server",
+        abstract: "Serves SimPO and DPO losses, gradients and reward metrics over HTTP.",
+        discussion: "Each option falls back to the environment variable named in its help, then to its default.")
+
+    @Option(help: "Address to listen on; 0.0.0.0 for every interface (SIMPO_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (SIMPO_PORT; default 8080).")
+    var port: Int?
+
+    @Option(help: "Largest accepted request body: bytes, or with KB, MB, KiB, MiB, GiB (SIMPO_MAX_BODY_SIZE; default 64MiB).")
+    var maxBodySize: ByteSize?
+
+    @Option(help: "Seconds before an idle connection is closed; 0 for never (SIMPO_IDLE_TIMEOUT; default 60).")
+    var idleTimeout: Double?
+
+    @Option(help: "Seconds /ready reports 503 before shutdown stops accepting connections (SIMPO_DRAIN_DELAY; default 0).")
+    var drainDelay: Double?
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical (SIMPO_LOG_LEVEL; default info).")
+    var logLevel: Logger.Level?
+
+    @Option(help: "text or json (SIMPO_LOG_FORMAT; default text).")
+    var logFormat: LogFormat?
+
+    func run() async throws {
+        var settings = ServerSettings()
+        settings.host = try resolve(host, "SIMPO_HOST") ?? settings.host
+        settings.port = try resolve(port, "SIMPO_PORT") ?? settings.port
+        settings.maximumBodySize = try resolve(maxBodySize, "SIMPO_MAX_BODY_SIZE")?.bytes ?? settings.maximumBodySize
+        let idle = try resolve(idleTimeout, "SIMPO_IDLE_TIMEOUT") ?? 60
+        let drain = try resolve(drainDelay, "SIMPO_DRAIN_DELAY") ?? 0
+        guard (0 ... 65535).contains(settings.port) else { throw ValidationError("port must be 0...65535") }
+        guard idle >= 0, drain >= 0, idle.isFinite, drain.isFinite else { throw ValidationError("timeouts must be >= 0 seconds") }
+        settings.idleTimeout = idle > 0 ? .milliseconds(Int64(idle * 1000)) : nil
+        settings.drainDelay = .milliseconds(Int64(drain * 1000))
+        let level = try resolve(logLevel, "SIMPO_LOG_LEVEL") ?? .info
+        let format = try resolve(logFormat, "SIMPO_LOG_FORMAT") ?? .text
+
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = switch format {
+            case .text: StreamLogHandler.standardOutput(label: label)
+            case .json: JSONLogHandler(label: label)
+            }
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "simpo-server")
+        logger.info("starting", metadata: [
+            "host": "\(settings.host)", "port": "\(settings.port)", "max_body_size": "\(settings.maximumBodySize)",
+        ])
+        try await SimPOService(settings: settings, registry: registry, logger: logger).run()
+        logger.info("stopped")
+    }
+
+    /// The option's value if given, else the environment variable's (parsed as the option
+    /// would be; an unparsable value is an error), else nil.
+    private func resolve<T: ExpressibleByArgument>(_ option: T?, _ variable: String) throws -> T? {
+        if let option { return option }
+        guard let raw = getenv(variable) else { return nil }
+        let text = String(cString: raw)
+        guard let value = T(argument: text) else { throw ValidationError("\(variable)=\(text) is not a valid value") }
+        return value
+    }
+}
+
+enum LogFormat: String, CaseIterable, ExpressibleByArgument {
+    case text, json
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A byte count written as `1048576`, `500KB`, `64MiB` or `1GiB`.
+struct ByteSize: ExpressibleByArgument {
+    var bytes: Int
+
+    init?(argument: String) {
+        let units: [(suffix: String, factor: Int)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1), ("", 1),
+        ]
+        for (suffix, factor) in units where argument.hasSuffix(suffix) {
+            guard let count = Int(argument.dropLast(suffix.count)), count > 0 else { continue }
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: factor)
+            guard !overflow else { return nil }
+            self.bytes = bytes
+            return
+        }
+        return nil
+    }
+}

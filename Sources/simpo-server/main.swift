@@ -1,7 +1,0 @@
-import Hummingbird
-import ArgumentParser
-import Logging
-import Metrics
-import Prometheus
-import ServiceLifecycle
-print("stub")
