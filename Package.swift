@@ -57,6 +57,8 @@ let package = Package(
             name: "SimPOServerTests",
             dependencies: [
                 "SimPOServer",
+                "SimPOLoss",
+                "FastJSON",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

@@ -15,7 +15,11 @@ public struct SimPOService: Sendable {
     let logger: Logger
 
     /// Builds the routes for `settings`, recording metrics into `registry`.
-    public init(settings: ServerSettings, registry: PrometheusCollectorRegistry, logger: Logger) {
+    /// `onServerRunning` receives the bound port (useful with port 0).
+    public init(
+        settings: ServerSettings, registry: PrometheusCollectorRegistry, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.valueHistogramBuckets[ServerMetrics.requestBodyBytesLabel] = [1e3, 1e4, 1e5, 1e6, 4e6, 1.6e7, 6.4e7, 2.56e8]
         let metrics = ServerMetrics(factory: factory)
@@ -50,19 +54,24 @@ public struct SimPOService: Sendable {
             router: router,
             server: .http1(configuration: .init(idleTimeout: settings.idleTimeout.map { TimeAmount($0) })),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "simpo-server"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
         self.readiness = readiness
         self.settings = settings
         self.logger = logger
     }
 
+    /// The application and the readiness switch, in the order a ServiceGroup must
+    /// run them: groups stop services in reverse, so `/ready` turns 503 and the
+    /// drain delay passes before the server stops accepting connections.
+    public var services: [any Service] {
+        [application, ReadinessService(readiness: readiness, drainDelay: settings.drainDelay)]
+    }
+
     /// Serves until SIGTERM or SIGINT, then turns `/ready` off, waits `drainDelay`,
     /// lets every accepted request finish, and returns.
     public func run() async throws {
-        let group = ServiceGroup(configuration: .init(
-            services: [application, ReadinessService(readiness: readiness, drainDelay: settings.drainDelay)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

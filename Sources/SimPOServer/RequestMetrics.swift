@@ -26,7 +26,7 @@ struct ServerMetrics: Sendable {
 
 /// Measures every request, after `ProblemMiddleware` has turned errors into responses
 /// (so it always sees a response, never an error).
-/// Unmatched paths share the route label `unmatched`, so clients cannot grow the label set.
+/// Unmatched paths share the route label `NotFound` (as Hummingbird names them), so clients cannot grow the label set.
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
@@ -38,7 +38,7 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         // Bodies are in memory, so the time to the response covers the work; writing it is NIO's.
         let elapsed = ContinuousClock.now - start
         let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-        metrics.record(route: context.endpointPath ?? "unmatched", method: request.method, status: response.status, nanoseconds: nanoseconds)
+        metrics.record(route: context.endpointPath ?? "NotFound", method: request.method, status: response.status, nanoseconds: nanoseconds)
         return response
     }
 }

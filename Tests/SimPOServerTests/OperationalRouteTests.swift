@@ -1,0 +1,79 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Prometheus
+import ServiceLifecycle
+import SimPOServer
+import Synchronization
+import Testing
+
+@Suite struct OperationalRouteTests {
+    @Test func healthAndReadiness() async throws {
+        try await withLiveServer { client in
+            let health = try await client.execute(uri: "/health", method: .get)
+            #expect(health.status == .ok && String(buffer: health.body) == #"{"status":"ok"}"#)
+            #expect(try await client.execute(uri: "/health", method: .head).status == .ok)
+            let ready = try await client.execute(uri: "/ready", method: .get)
+            #expect(ready.status == .ok && String(buffer: ready.body) == #"{"status":"ready"}"#)
+        }
+    }
+
+    @Test func metricsCountRequestsByRouteAndStatus() async throws {
+        try await withLiveServer { client in
+            _ = try await postLoss(client, #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-2]}}"#)
+            _ = try await postLoss(client, "{")
+            _ = try await client.execute(uri: "/no/such/path/\(UUID())", method: .get)
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains(#"simpo_http_requests_total{route="/v1/loss",method="POST",status="200"} 1"#))
+            #expect(metrics.contains(#"simpo_http_requests_total{route="/v1/loss",method="POST",status="400"} 1"#))
+            #expect(metrics.contains(#"simpo_http_requests_total{route="NotFound",method="GET",status="404"} 1"#))
+            #expect(metrics.contains(#"simpo_http_request_duration_seconds_count{route="/v1/loss",method="POST",status="200"} 1"#))
+            #expect(metrics.contains("simpo_http_request_body_bytes_count 2"))
+            #expect(metrics.contains("simpo_http_requests_in_flight 1.0"), "the /metrics request itself")
+        }
+    }
+
+    @Test func servesItsOpenAPIDocument() async throws {
+        let onDisk = try String(contentsOfFile: #filePath.replacingOccurrences(of: "Tests/SimPOServerTests/OperationalRouteTests.swift", with: "openapi.yaml"), encoding: .utf8)
+        try await withLiveServer { client in
+            let response = try await client.execute(uri: "/openapi.yaml", method: .get)
+            #expect(response.status == .ok)
+            #expect(String(buffer: response.body) == onDisk)
+        }
+    }
+
+    @Test func readinessTurns503WhenShutdownBegins() async throws {
+        var settings = ServerSettings()
+        settings.port = 0
+        settings.drainDelay = .seconds(2)
+        let port = Mutex<Int?>(nil)
+        let service = SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")) { bound in
+            port.withLock { $0 = bound }
+        }
+        // The service's own services in a group with no signals: a SIGTERM to the test
+        // process would also stop every other live test server.
+        let group = ServiceGroup(configuration: .init(services: service.services, logger: Logger(label: "test")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var bound: Int?
+            for _ in 0 ..< 100 where bound == nil {
+                try await Task.sleep(for: .milliseconds(50))
+                bound = port.withLock { $0 }
+            }
+            let live = try #require(bound)
+            #expect(try rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 200"))
+            await group.triggerGracefulShutdown()
+            try await Task.sleep(for: .milliseconds(500))
+            let draining = try rawExchange(port: live, get("/ready"))
+            #expect(draining.hasPrefix("HTTP/1.1 503"))
+            #expect(draining.contains("application/problem+json"))
+            #expect(try rawExchange(port: live, get("/health")).hasPrefix("HTTP/1.1 200"), "still serving while draining")
+            try await tasks.waitForAll()
+        }
+    }
+
+    private func get(_ path: String) -> [UInt8] {
+        Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+    }
+}

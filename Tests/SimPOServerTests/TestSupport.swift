@@ -1,0 +1,96 @@
+import FastJSON
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Prometheus
+import SimPOServer
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `body` against a live server (real sockets, an ephemeral port) built from `settings`.
+func withLiveServer<T>(
+    _ settings: ServerSettings = ServerSettings(),
+    _ body: @Sendable (any TestClientProtocol) async throws -> T
+) async throws -> T {
+    var logger = Logger(label: "simpo-server-tests")
+    logger.logLevel = .warning
+    let service = SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: logger)
+    return try await service.application.test(.live, body)
+}
+
+/// Posts `json` to /v1/loss.
+func postLoss(_ client: some TestClientProtocol, _ json: String, contentType: String = "application/json") async throws -> TestResponse {
+    try await client.execute(uri: "/v1/loss", method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: json))
+}
+
+/// The response body as a JSON object of Double, Int, String, Bool, NSNull, arrays and dictionaries.
+///
+/// Parsed with simdjson, not Foundation: swift-corelibs-foundation's JSONSerialization
+/// misreads some 17-digit numbers by an ulp, which would hide or fake exactness bugs.
+func jsonObject(_ response: TestResponse) throws -> [String: Any] {
+    let parser = try #require(JSONParser(maximumSize: 1 << 30))
+    let any = try response.body.withUnsafeReadableBytes { bytes in try parser.parse(bytes, spare: 0, plainValue) }
+    return try #require(any as? [String: Any])
+}
+
+private func plainValue(_ value: JSONValue) -> Any {
+    switch value.kind {
+    case .integer: return Int(value.int64 ?? 0)
+    case .unsignedInteger, .double: return value.double ?? 0
+    case .string: return value.string ?? ""
+    case .bool: return value.bool ?? false
+    case .null: return NSNull()
+    case .array: return value.elements.map(plainValue)
+    case .object: return Dictionary(value.fields.map { ($0.key, plainValue($0.value)) }) { first, _ in first }
+    }
+}
+
+/// A problem+json response's pointers, in order.
+func pointers(_ response: TestResponse) throws -> [String] {
+    let errors = try #require(try jsonObject(response)["errors"] as? [[String: Any]])
+    return errors.compactMap { $0["pointer"] as? String }
+}
+
+/// Expects an RFC 9457 problem with `status`, returning its JSON.
+@discardableResult
+func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+    #expect(response.status == status, sourceLocation: sourceLocation)
+    #expect(response.headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
+    let problem = try jsonObject(response)
+    #expect(problem["status"] as? Int == Int(status.code), sourceLocation: sourceLocation)
+    for key in ["type", "title", "detail"] {
+        #expect((problem[key] as? String)?.isEmpty == false, "problem has a \(key)", sourceLocation: sourceLocation)
+    }
+    return problem
+}
+
+/// Sends raw bytes to 127.0.0.1:`port` and returns everything the server answers
+/// until it closes the connection or `timeout` passes.
+func rawExchange(port: Int, _ request: [UInt8], timeout: Duration = .seconds(5)) throws -> String {
+    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(socket >= 0)
+    defer { close(socket) }
+    var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+    setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    try #require(connected == 0)
+    _ = request.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    var received: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        if count <= 0 { break }
+        received += chunk[0 ..< count]
+    }
+    return String(decoding: received, as: UTF8.self)
+}
