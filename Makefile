@@ -5,12 +5,19 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := libsimdjson-dev
+VENV := .venv
 
-.PHONY: deps build run test bench
+.PHONY: deps python-deps build run test swift-test api-test bench
 
-## Install the system libraries the build needs (skipped when already present).
+## System libraries the build needs (installed only when missing).
 deps:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); }
+
+## A virtualenv with the API test tools (pytest, schemathesis, openapi-spec-validator).
+python-deps:
+	@python3 -m venv --help >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends python3 python3-venv; }
+	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/api/requirements.txt
 
 build: deps
 	swift build -c release --product simpo-server
@@ -19,10 +26,17 @@ build: deps
 run: build
 	.build/release/simpo-server --host $(HOST) --port $(PORT)
 
-## Every test: the Swift suites.
-test: deps
-	swift test
+## Every test: the Swift suites, then the spec and live-server API tests.
+test: swift-test api-test
 
-## The loss micro-benchmark (release build).
+swift-test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+api-test: deps python-deps
+	swift build --product simpo-server
+	$(VENV)/bin/python -m pytest -q Tests/api
+
+## Micro-benchmarks (release build).
 bench: deps
 	swift run -c release simpo-benchmarks
