@@ -134,15 +134,23 @@ size_t csj_object_fields(csj_element value, csj_field *out, size_t capacity) {
     return count;
 }
 
-size_t csj_array_doubles(csj_element value, double *out, size_t capacity) {
+// Copies an array's elements of one type into `out`, stopping at the first of another.
+template <typename Stored, typename Out>
+static size_t copy_array(csj_element value, Out *out, size_t capacity) {
     simdjson::dom::array array;
     if (unwrap(value).get_array().get(array)) return 0;
     size_t count = 0;
     for (element item : array) {
         if (count == capacity) break;
-        double number;
-        if (item.get_double().get(number)) return count;
-        out[count++] = number;
+        Stored stored;
+        if (item.get<Stored>().get(stored)) return count;
+        out[count++] = static_cast<Out>(stored);
     }
     return count;
 }
+
+size_t csj_array_doubles(csj_element value, double *out, size_t capacity) { return copy_array<double>(value, out, capacity); }
+
+size_t csj_array_int64s(csj_element value, int64_t *out, size_t capacity) { return copy_array<int64_t>(value, out, capacity); }
+
+size_t csj_array_bools(csj_element value, uint8_t *out, size_t capacity) { return copy_array<bool>(value, out, capacity); }

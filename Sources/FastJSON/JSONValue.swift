@@ -87,11 +87,31 @@ public struct JSONValue {
     /// - Returns: nil on success, else the index of the first element that is not
     ///   a number (`values` is then left as it was).
     public func appendNumbers(to values: inout [Double]) -> Int? {
+        appendBulk(to: &values, filler: 0) { element, out, count in csj_array_doubles(element, out, count) }
+    }
+
+    /// Appends an array of integers that fit Int64; see `appendNumbers(to:)`.
+    public func appendIntegers(to values: inout [Int64]) -> Int? {
+        appendBulk(to: &values, filler: 0) { element, out, count in csj_array_int64s(element, out, count) }
+    }
+
+    /// Appends an array of booleans; see `appendNumbers(to:)`.
+    public func appendBools(to values: inout [Bool]) -> Int? {
+        appendBulk(to: &values, filler: false) { element, out, count in
+            out.map { $0.withMemoryRebound(to: UInt8.self, capacity: count) { csj_array_bools(element, $0, count) } } ?? 0
+        }
+    }
+
+    /// Grows `values` by this array's length, lets `copy` fill the new tail, and
+    /// shrinks it back when `copy` stops early at an element of another type.
+    private func appendBulk<T>(
+        to values: inout [T], filler: T, _ copy: (csj_element, UnsafeMutablePointer<T>?, Int) -> Int
+    ) -> Int? {
         let count = self.count
         let start = values.count
-        values.append(contentsOf: repeatElement(0, count: count))
+        values.append(contentsOf: repeatElement(filler, count: count))
         let written = values.withUnsafeMutableBufferPointer { buffer in
-            csj_array_doubles(element, buffer.baseAddress.map { $0 + start }, count)
+            copy(element, buffer.baseAddress.map { $0 + start }, count)
         }
         guard written == count else {
             values.removeLast(count)

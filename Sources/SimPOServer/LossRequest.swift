@@ -2,10 +2,10 @@ import FastJSON
 import SimPOLoss
 
 /// A decoded `POST /v1/loss` body.
-struct LossRequest {
-    var configuration: LossConfiguration
-    var inputs: LossInputs
-    var returnTokenGradients: Bool
+public struct LossRequest: Sendable {
+    public var configuration: LossConfiguration
+    public var inputs: LossInputs
+    public var returnTokenGradients: Bool
 }
 
 extension LossRequest {
@@ -14,7 +14,7 @@ extension LossRequest {
 
     /// Decodes and validates the request document, reporting every problem with
     /// its JSON pointer (configuration problems included).
-    init(json root: JSONValue) throws(LossInputError) {
+    public init(json root: JSONValue) throws(LossInputError) {
         var issues: [LossInputIssue] = []
         guard root.kind == .object else {
             throw LossInputError([LossInputIssue(.wrongType(expected: "an object"), at: FieldPath())])
@@ -149,39 +149,43 @@ private func decodeNumbers(_ value: JSONValue, into values: inout [Double], at p
     return true
 }
 
-/// Appends a mask row (booleans, or the integers 0 and 1).
+/// Appends a mask row: booleans, or the integers 0 and 1 (bulk paths first; mixed
+/// rows element by element).
 private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at path: FieldPath, issues: inout [LossInputIssue]) -> Bool {
-    decodeElements(value, into: &values, at: path, issues: &issues, expected: "0, 1, true or false") { item in
-        if let flag = item.bool { return flag }
-        switch item.int64 {
-        case 0: return false
-        case 1: return true
-        default: return nil
+    if value.kind == .array {
+        if value.appendBools(to: &values) == nil { return true }
+        var integers: [Int64] = []
+        if value.appendIntegers(to: &integers) == nil, integers.allSatisfy({ $0 == 0 || $0 == 1 }) {
+            values.append(contentsOf: integers.lazy.map { $0 == 1 })
+            return true
         }
     }
-}
-
-/// Appends a labels row (64-bit integers).
-private func decodeLabelRow(_ value: JSONValue, into values: inout [Int64], at path: FieldPath, issues: inout [LossInputIssue]) -> Bool {
-    decodeElements(value, into: &values, at: path, issues: &issues, expected: "an integer") { $0.int64 }
-}
-
-private func decodeElements<T>(
-    _ value: JSONValue, into values: inout [T], at path: FieldPath, issues: inout [LossInputIssue],
-    expected: String, _ convert: (JSONValue) -> T?
-) -> Bool {
     guard value.kind == .array else {
         issues.append(LossInputIssue(.wrongType(expected: "an array"), at: path))
         return false
     }
-    let start = values.count
     for (index, item) in value.elements.enumerated() {
-        guard let converted = convert(item) else {
-            issues.append(LossInputIssue(.wrongType(expected: expected), at: path.index(index)))
-            values.removeSubrange(start...)
+        switch (item.bool, item.int64) {
+        case (let flag?, _): values.append(flag)
+        case (nil, 0): values.append(false)
+        case (nil, 1): values.append(true)
+        default:
+            issues.append(LossInputIssue(.wrongType(expected: "0, 1, true or false"), at: path.index(index)))
             return false
         }
-        values.append(converted)
+    }
+    return true
+}
+
+/// Appends a labels row (64-bit integers).
+private func decodeLabelRow(_ value: JSONValue, into values: inout [Int64], at path: FieldPath, issues: inout [LossInputIssue]) -> Bool {
+    guard value.kind == .array else {
+        issues.append(LossInputIssue(.wrongType(expected: "an array"), at: path))
+        return false
+    }
+    if let bad = value.appendIntegers(to: &values) {
+        issues.append(LossInputIssue(.wrongType(expected: "an integer"), at: path.index(bad)))
+        return false
     }
     return true
 }

@@ -3,7 +3,7 @@ import SimPOLoss
 
 extension LossResult {
     /// The `POST /v1/loss` response body: every number in shortest round-trip form.
-    func jsonBytes() -> [UInt8] {
+    public func jsonBytes() -> [UInt8] {
         let tokenCount = (gradients.chosenTokenLogps?.values.count ?? 0) + (gradients.rejectedTokenLogps?.values.count ?? 0)
         var writer = JSONWriter(reservingCapacity: 512 + 24 * (10 * losses.count + tokenCount))
         writer.beginObject()

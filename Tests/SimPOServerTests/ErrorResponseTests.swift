@@ -108,3 +108,21 @@ import Testing
         }
     }
 }
+
+@Suite struct MaskFormTests {
+    @Test(arguments: [
+        (#"[[1, true, 0]]"#, 200, [String]()),
+        (#"[[true, 2]]"#, 422, ["/chosen/mask/0/1"]),
+        (#"[[0, 1, -1]]"#, 422, ["/chosen/mask/0/2"]),
+        (#"[[1, 0.5, 1]]"#, 422, ["/chosen/mask/0/1"]),
+        (#"[[1, 1, "1"]]"#, 422, ["/chosen/mask/0/2"]),
+        (#"[1]"#, 422, ["/chosen/mask/0"]),
+    ])
+    func masksAcceptBooleansAndZeroOneOnly(_ mask: String, _ status: Int, _ expected: [String]) async throws {
+        try await withLiveServer { client in
+            let response = try await postLoss(client, #"{"chosen": {"per_token_logps": [[-1, -2, -3]], "mask": \#(mask)}, "rejected": {"logps": [-4]}}"#)
+            #expect(Int(response.status.code) == status)
+            if status != 200 { #expect(try pointers(response) == expected) }
+        }
+    }
+}
