@@ -89,26 +89,25 @@ const char *csj_string(csj_element value, size_t *length) {
     return text.data();
 }
 
+// simdjson saturates stored sizes at 0xFFFFFF; count longer containers by walking them.
+template <typename Container>
+static size_t count_members(Container container) {
+    size_t count = container.size();
+    if (count < 0xFFFFFF) return count;
+    count = 0;
+    for (auto member : container) {
+        (void)member;
+        ++count;
+    }
+    return count;
+}
+
 size_t csj_count(csj_element value) {
     element e = unwrap(value);
     simdjson::dom::array array;
-    // simdjson saturates stored sizes at 0xFFFFFF; count longer containers by walking them.
-    const size_t saturated = 0xFFFFFF;
-    if (!e.get_array().get(array)) {
-        size_t count = array.size();
-        if (count < saturated) return count;
-        count = 0;
-        for (auto item : array) { (void)item; ++count; }
-        return count;
-    }
+    if (!e.get_array().get(array)) return count_members(array);
     simdjson::dom::object object;
-    if (!e.get_object().get(object)) {
-        size_t count = object.size();
-        if (count < saturated) return count;
-        count = 0;
-        for (auto field : object) { (void)field; ++count; }
-        return count;
-    }
+    if (!e.get_object().get(object)) return count_members(object);
     return 0;
 }
 

@@ -68,6 +68,16 @@ public struct JSONWriter {
         bytes.append(contentsOf: "null".utf8)
     }
 
+    /// Writes an object whose members are all strings, in the given order.
+    public mutating func value(_ members: KeyValuePairs<String, String>) {
+        beginObject()
+        for (name, text) in members {
+            key(name)
+            value(text)
+        }
+        endObject()
+    }
+
     /// Writes an array of numbers.
     public mutating func value(_ numbers: some Sequence<Double>) {
         beginArray()

@@ -45,12 +45,7 @@ extension LossResult {
         writer.key("warnings")
         writer.beginArray()
         for warning in warnings {
-            writer.beginObject()
-            writer.key("code")
-            writer.value(warning.code)
-            writer.key("message")
-            writer.value(warning.message)
-            writer.endObject()
+            writer.value(["code": warning.code, "message": warning.message])
         }
         writer.endArray()
         writer.endObject()

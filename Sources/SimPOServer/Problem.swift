@@ -38,12 +38,7 @@ struct Problem: Error, HTTPResponseError {
         writer.key("errors")
         writer.beginArray()
         for error in errors {
-            writer.beginObject()
-            writer.key("pointer")
-            writer.value(error.pointer)
-            writer.key("detail")
-            writer.value(error.detail)
-            writer.endObject()
+            writer.value(["pointer": error.pointer, "detail": error.detail])
         }
         writer.endArray()
         writer.endObject()

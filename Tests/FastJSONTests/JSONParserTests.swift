@@ -114,7 +114,9 @@ func syntaxError(_ text: String) -> JSONSyntaxError? {
         writer.value([Double]())
         writer.key("d")
         writer.value(Double.nan)
+        writer.key("e")
+        writer.value(["z": "1", "a": "2"])
         writer.endObject()
-        #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"a":[0.1,1.0,-2.5e-07],"b\"\n":[true,null,"x\u0001",3],"c":[],"d":null}"#)
+        #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"a":[0.1,1.0,-2.5e-07],"b\"\n":[true,null,"x\u0001",3],"c":[],"d":null,"e":{"z":"1","a":"2"}}"#)
     }
 }

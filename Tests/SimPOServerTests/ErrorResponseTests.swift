@@ -92,7 +92,7 @@ import Testing
             let chunk = String(repeating: " ", count: 1500)
             let request = "POST /v1/loss HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                 + String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n0\r\n\r\n"
-            let answer = try rawExchange(port: port, Array(request.utf8))
+            let answer = try await rawExchange(port: port, Array(request.utf8))
             #expect(answer.hasPrefix("HTTP/1.1 413"))
             #expect(answer.contains("application/problem+json"))
             // The server is still healthy afterwards.

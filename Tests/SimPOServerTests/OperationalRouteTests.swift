@@ -62,13 +62,13 @@ import Testing
                 bound = port.withLock { $0 }
             }
             let live = try #require(bound)
-            #expect(try rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 200"))
+            #expect(try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 200"))
             await group.triggerGracefulShutdown()
             try await Task.sleep(for: .milliseconds(500))
-            let draining = try rawExchange(port: live, get("/ready"))
+            let draining = try await rawExchange(port: live, get("/ready"))
             #expect(draining.hasPrefix("HTTP/1.1 503"))
             #expect(draining.contains("application/problem+json"))
-            #expect(try rawExchange(port: live, get("/health")).hasPrefix("HTTP/1.1 200"), "still serving while draining")
+            #expect(try await rawExchange(port: live, get("/health")).hasPrefix("HTTP/1.1 200"), "still serving while draining")
             try await tasks.waitForAll()
         }
     }

@@ -70,9 +70,24 @@ func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, sour
 
 /// Sends raw bytes to 127.0.0.1:`port` and returns everything the server answers
 /// until it closes the connection or `timeout` passes.
-func rawExchange(port: Int, _ request: [UInt8], timeout: Duration = .seconds(5)) throws -> String {
+///
+/// The blocking socket calls run on a thread of their own: on the cooperative pool
+/// (two threads on a 2-core machine) they would starve the live server's handlers.
+func rawExchange(port: Int, _ request: [UInt8], timeout: Duration = .seconds(10)) async throws -> String {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            continuation.resume(with: Result { try blockingExchange(port: port, request, timeout: timeout) })
+        }.start()
+    }
+}
+
+struct SocketError: Error, CustomStringConvertible {
+    var description: String
+}
+
+private func blockingExchange(port: Int, _ request: [UInt8], timeout: Duration) throws -> String {
     let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    try #require(socket >= 0)
+    guard socket >= 0 else { throw SocketError(description: "socket() failed: errno \(errno)") }
     defer { close(socket) }
     var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
     setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
@@ -83,7 +98,7 @@ func rawExchange(port: Int, _ request: [UInt8], timeout: Duration = .seconds(5))
     let connected = withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    try #require(connected == 0)
+    guard connected == 0 else { throw SocketError(description: "connect() to port \(port) failed: errno \(errno)") }
     _ = request.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     var received: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
