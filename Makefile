@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SYSTEM_PACKAGES := libsimdjson-dev
 VENV := .venv
 
-.PHONY: deps python-deps build run test swift-test api-test bench
+.PHONY: deps python-deps build run test swift-test api-test bench loadtest
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -40,3 +40,11 @@ api-test: deps python-deps
 ## Micro-benchmarks (release build).
 bench: deps
 	swift run -c release simpo-benchmarks
+
+## Load test against the FastAPI + orjson + numpy peer; rewrites the README's table.
+## LOADTEST_ARGS="--duration 10 --soak 60" passes options to the driver.
+loadtest: deps python-deps
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Benchmarks/loadtest/requirements.txt
+	swift build -c release --product simpo-server
+	$(VENV)/bin/python Benchmarks/loadtest/run.py --update-readme $(LOADTEST_ARGS)

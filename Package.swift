@@ -22,8 +22,10 @@ let package = Package(
         .target(name: "SimPOLoss"),
         // A thin C interface to Debian's simdjson (libsimdjson-dev).
         .target(name: "CSimdjson", cxxSettings: [.unsafeFlags(["-std=c++17", "-O3"])], linkerSettings: [.linkedLibrary("simdjson")]),
+        // Shortest round-trip double formatting (std::to_chars).
+        .target(name: "CNumberFormat", cxxSettings: [.unsafeFlags(["-std=c++17", "-O3"])]),
         // Generic fast JSON: simdjson parsing with precise syntax errors, and a writer.
-        .target(name: "FastJSON", dependencies: ["CSimdjson"]),
+        .target(name: "FastJSON", dependencies: ["CSimdjson", "CNumberFormat"]),
         // The HTTP service: routes, request decoding, problems, metrics, readiness.
         .target(
             name: "SimPOServer",

@@ -1,7 +1,9 @@
+import CNumberFormat
+
 /// Writes JSON text into a byte array, managing commas between members.
 ///
-/// Numbers are written in their shortest round-trip form (Swift's own
-/// `description`, e.g. `0.1`, `1e-07`), so a reader gets back the exact Double.
+/// Numbers are written in their shortest round-trip form (`std::to_chars`, e.g.
+/// `0.1`, `1e-07`, `1.0`), so a reader gets back the exact Double.
 /// Non-finite numbers, which JSON cannot express, are written as `null`.
 public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
@@ -79,15 +81,19 @@ public struct JSONWriter {
     }
 
     /// Writes an array of numbers.
-    public mutating func value(_ numbers: some Sequence<Double>) {
+    public mutating func value(_ numbers: [Double]) {
+        numbers.withUnsafeBufferPointer { appendArray($0) }
+    }
+
+    /// Writes an array of numbers.
+    public mutating func value(_ numbers: ArraySlice<Double>) {
+        numbers.withUnsafeBufferPointer { appendArray($0) }
+    }
+
+    private mutating func appendArray(_ numbers: UnsafeBufferPointer<Double>) {
         beginArray()
-        var first = true
-        for number in numbers {
-            if !first { bytes.append(UInt8(ascii: ",")) }
-            first = false
-            appendNumber(number)
-        }
-        hasMembers[hasMembers.count - 1] = !first
+        appendNumbers(numbers)
+        hasMembers[hasMembers.count - 1] = !numbers.isEmpty
         endArray()
     }
 
@@ -102,12 +108,17 @@ public struct JSONWriter {
         hasMembers[hasMembers.count - 1] = true
     }
 
-    private mutating func appendNumber(_ number: Double) {
-        if number.isFinite {
-            bytes.append(contentsOf: number.description.utf8)
-        } else {
-            bytes.append(contentsOf: "null".utf8)
+    /// Formats numbers (non-finite ones as `null`) into `bytes`, comma-separated.
+    private mutating func appendNumbers(_ numbers: UnsafeBufferPointer<Double>) {
+        let room = numbers.count * Int(CNF_MAX_DOUBLE_LENGTH)
+        let formatted = [UInt8](unsafeUninitializedCapacity: room) { buffer, written in
+            written = buffer.baseAddress.map { cnf_write_doubles(numbers.baseAddress, numbers.count, UnsafeMutableRawPointer($0).assumingMemoryBound(to: CChar.self)) } ?? 0
         }
+        bytes.append(contentsOf: formatted)
+    }
+
+    private mutating func appendNumber(_ number: Double) {
+        withUnsafePointer(to: number) { appendNumbers(UnsafeBufferPointer(start: $0, count: 1)) }
     }
 
     private mutating func appendQuoted(_ text: String) {

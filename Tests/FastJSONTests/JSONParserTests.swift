@@ -119,4 +119,24 @@ func syntaxError(_ text: String) -> JSONSyntaxError? {
         writer.endObject()
         #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"a":[0.1,1.0,-2.5e-07],"b\"\n":[true,null,"x\u0001",3],"c":[],"d":null,"e":{"z":"1","a":"2"}}"#)
     }
+
+    @Test func everyWrittenNumberReadsBackExactly() {
+        var generator = SystemRandomNumberGenerator()
+        var values: [Double] = [0, -0.0, 1, -1, 0.1, 1e21, 1e-7, 5e-324, -Double.greatestFiniteMagnitude, 123456789012345680]
+        while values.count < 20000 {
+            let candidate = Double(bitPattern: generator.next())
+            if candidate.isFinite { values.append(candidate) }
+        }
+        values += (0 ..< 5000).map { _ in Double(Float.random(in: -20 ..< 0, using: &generator)) }
+        var writer = JSONWriter()
+        writer.value(values)
+        let text = String(decoding: writer.bytes, as: UTF8.self)
+        let parts = text.dropFirst().dropLast().split(separator: ",")
+        #expect(parts.count == values.count)
+        for (part, value) in zip(parts, values) {
+            #expect(Double(String(part))?.bitPattern == value.bitPattern, "\(part) vs \(value)")
+            #expect(part.count <= value.description.count + 2, "shortest form: \(part) vs \(value.description)")
+        }
+    }
 }
+
