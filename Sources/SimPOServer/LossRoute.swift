@@ -16,19 +16,8 @@ struct LossRoute: Sendable {
                 detail: "send the body as application/json (got \(request.headers[.contentType] ?? "no Content-Type"))",
                 headers: [.accept: "application/json"])
         }
-        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > maximumBodySize {
-            throw tooLarge()
-        }
-        var body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: maximumBodySize)
-        } catch is NIOTooManyBytesError {
-            throw tooLarge()
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw tooLarge()
-        }
+        let body = try await collectBody(of: request)
         metrics.requestBodyBytes.record(body.readableBytes)
-        body.reserveCapacity(minimumWritableBytes: JSONParser.requiredPadding)
 
         let decoded: LossRequest? = try parsers.withParser { parser in
             try body.withUnsafeReadableBytes { bytes in
@@ -53,6 +42,21 @@ struct LossRoute: Sendable {
         return Response(
             status: .ok, headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: result.jsonBytes())))
+    }
+
+    /// The whole body in one buffer with simdjson's padding spare after it: sized from
+    /// Content-Length when given, so it is copied once, not regrown. A body over the
+    /// limit is refused as soon as its declared or received size shows it.
+    private func collectBody(of request: Request) async throws -> ByteBuffer {
+        let declared = request.headers[.contentLength].flatMap(Int.init) ?? 0
+        guard declared <= maximumBodySize else { throw tooLarge() }
+        var body = ByteBufferAllocator().buffer(capacity: declared + JSONParser.requiredPadding)
+        for try await chunk in request.body {
+            guard chunk.readableBytes <= maximumBodySize - body.readableBytes else { throw tooLarge() }
+            body.writeImmutableBuffer(chunk)
+        }
+        body.reserveCapacity(minimumWritableBytes: JSONParser.requiredPadding)
+        return body
     }
 
     private func tooLarge() -> Problem {
