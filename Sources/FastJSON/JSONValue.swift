@@ -10,18 +10,6 @@ public struct JSONValue {
     /// The JSON type, with numbers split as simdjson stores them.
     public enum Kind: Sendable {
         case array, object, integer, unsignedInteger, double, string, bool, null
-
-        /// How an error message names this type.
-        public var name: String {
-            switch self {
-            case .array: return "an array"
-            case .object: return "an object"
-            case .integer, .unsignedInteger, .double: return "a number"
-            case .string: return "a string"
-            case .bool: return "a boolean"
-            case .null: return "null"
-            }
-        }
     }
 
     public var kind: Kind {

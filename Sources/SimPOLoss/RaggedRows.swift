@@ -18,16 +18,6 @@ public struct RaggedRows<Element: Sendable>: Sendable {
         }
     }
 
-    /// Rows of equal length `width` over a row-major array (a padded `[B, T]` tensor).
-    /// Returns nil when `values.count` is not a multiple of `width`.
-    public init?(values: [Element], width: Int) {
-        guard width > 0 ? values.count % width == 0 : values.isEmpty else { return nil }
-        self.values = values
-        if width > 0 {
-            rowOffsets = Array(stride(from: 0, through: values.count, by: width))
-        }
-    }
-
     /// Rows over `values` split at `rowOffsets`; nil unless the offsets start at 0,
     /// never decrease, and end at `values.count`.
     public init?(values: [Element], rowOffsets: [Int]) {
@@ -55,9 +45,6 @@ public struct RaggedRows<Element: Sendable>: Sendable {
 
     /// Ends the row being built; the next `append` starts a new row.
     public mutating func closeRow() { rowOffsets.append(values.count) }
-
-    /// Reserves room for `count` more entries.
-    public mutating func reserveCapacity(_ count: Int) { values.reserveCapacity(values.count + count) }
 }
 
 extension RaggedRows: Equatable where Element: Equatable {}

@@ -87,6 +87,14 @@ import Testing
         }
     }
 
+    @Test func raggedRowsRefuseInconsistentOffsets() {
+        #expect(RaggedRows(values: [1.0, 2, 3], rowOffsets: [0, 1, 3]) == RaggedRows([[1.0], [2, 3]]))
+        #expect(RaggedRows(values: [1.0, 2, 3], rowOffsets: [0, 1, 2]) == nil, "must end at the value count")
+        #expect(RaggedRows(values: [1.0, 2, 3], rowOffsets: [1, 3]) == nil, "must start at 0")
+        #expect(RaggedRows(values: [1.0, 2, 3], rowOffsets: [0, 2, 1, 3]) == nil, "must not decrease")
+        #expect(RaggedRows<Double>(values: [], rowOffsets: []) == nil, "always at least one offset")
+    }
+
     @Test func jsonPointersEscapeTildeAndSlash() {
         #expect(FieldPath("config", "a/b~c").index(3).jsonPointer == "/config/a~1b~0c/3")
         #expect(FieldPath().jsonPointer == "")
