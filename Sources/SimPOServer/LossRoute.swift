@@ -48,7 +48,7 @@ struct LossRoute: Sendable {
     /// Content-Length when given, so it is copied once, not regrown. A body over the
     /// limit is refused as soon as its declared or received size shows it.
     private func collectBody(of request: Request) async throws -> ByteBuffer {
-        let declared = request.headers[.contentLength].flatMap(Int.init) ?? 0
+        let declared = max(0, request.headers[.contentLength].flatMap(Int.init) ?? 0)
         guard declared <= maximumBodySize else { throw tooLarge() }
         var body = ByteBufferAllocator().buffer(capacity: declared + JSONParser.requiredPadding)
         for try await chunk in request.body {

@@ -34,6 +34,19 @@ import Testing
         }
     }
 
+    @Test func idleConnectionsAreClosed() async throws {
+        var settings = ServerSettings()
+        settings.idleTimeout = .milliseconds(300)
+        try await withLiveServer(settings) { client in
+            let port = try #require(client.port)
+            let start = ContinuousClock.now
+            // Send nothing: the server must hang up long before the 10 s receive timeout.
+            let answer = try await rawExchange(port: port, [])
+            #expect(answer.isEmpty)
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
+    }
+
     @Test func servesItsOpenAPIDocument() async throws {
         let onDisk = try String(contentsOfFile: #filePath.replacingOccurrences(of: "Tests/SimPOServerTests/OperationalRouteTests.swift", with: "openapi.yaml"), encoding: .utf8)
         try await withLiveServer { client in
