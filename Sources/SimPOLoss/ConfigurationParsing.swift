@@ -79,7 +79,7 @@ extension LossConfiguration {
         do {
             try config.validate()
         } catch {
-            for issue in error.issues { issues.add(issue.reason, at: issue.path) }
+            issues.add(contentsOf: error)
         }
         try issues.throwIfAny()
         self = config

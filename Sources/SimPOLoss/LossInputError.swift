@@ -100,19 +100,29 @@ public struct LossInputError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Collects issues up to `LossInputError.maximumIssues` and throws them together.
-struct IssueCollector {
-    private(set) var issues: [LossInputIssue] = []
+public struct IssueCollector: Sendable {
+    public private(set) var issues: [LossInputIssue] = []
 
-    var isEmpty: Bool { issues.isEmpty }
+    public init() {}
 
-    mutating func add(_ reason: LossInputIssue.Reason, at path: FieldPath) {
-        if issues.count < LossInputError.maximumIssues {
+    public var isEmpty: Bool { issues.isEmpty }
+
+    /// Whether more issues would be dropped, so callers may stop looking.
+    public var isFull: Bool { issues.count >= LossInputError.maximumIssues }
+
+    public mutating func add(_ reason: LossInputIssue.Reason, at path: FieldPath) {
+        if !isFull {
             issues.append(LossInputIssue(reason, at: path))
         }
     }
 
+    /// Adds every issue of another error, up to the limit.
+    public mutating func add(contentsOf error: LossInputError) {
+        for issue in error.issues { add(issue.reason, at: issue.path) }
+    }
+
     /// Throws the collected issues, if there are any.
-    func throwIfAny() throws(LossInputError) {
+    public func throwIfAny() throws(LossInputError) {
         if !issues.isEmpty { throw LossInputError(issues) }
     }
 }

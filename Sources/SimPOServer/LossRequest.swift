@@ -15,7 +15,7 @@ extension LossRequest {
     /// Decodes and validates the request document, reporting every problem with
     /// its JSON pointer (configuration problems included).
     public init(json root: JSONValue) throws(LossInputError) {
-        var issues: [LossInputIssue] = []
+        var issues = IssueCollector()
         guard root.kind == .object else {
             throw LossInputError([LossInputIssue(.wrongType(expected: "an object"), at: FieldPath())])
         }
@@ -28,10 +28,10 @@ extension LossRequest {
                 do {
                     configuration = try LossConfiguration(parsing: entries)
                 } catch {
-                    issues += error.issues
+                    issues.add(contentsOf: error)
                 }
             } else if config.kind != .null {
-                issues.append(LossInputIssue(.wrongType(expected: "an object"), at: FieldPath("config")))
+                issues.add(.wrongType(expected: "an object"), at: FieldPath("config"))
             }
         }
 
@@ -40,13 +40,13 @@ extension LossRequest {
             if let value = flag.bool {
                 returnTokenGradients = value
             } else {
-                issues.append(LossInputIssue(.wrongType(expected: "a boolean"), at: FieldPath("return_token_grads")))
+                issues.add(.wrongType(expected: "a boolean"), at: FieldPath("return_token_grads"))
             }
         }
 
         func side(_ name: String, required: Bool) -> SideInput? {
             guard let value = fields[name], value.kind != .null else {
-                if required { issues.append(LossInputIssue(.missing(because: "every request has '\(name)'"), at: FieldPath(name))) }
+                if required { issues.add(.missing(because: "every request has '\(name)'"), at: FieldPath(name)) }
                 return nil
             }
             return decodeSide(value, at: FieldPath(name), issues: &issues)
@@ -56,31 +56,29 @@ extension LossRequest {
         let referenceChosen = side("reference_chosen", required: false)
         let referenceRejected = side("reference_rejected", required: false)
 
-        guard issues.isEmpty, let chosen, let rejected else {
-            throw LossInputError(Array(issues.prefix(LossInputError.maximumIssues)))
-        }
+        guard issues.isEmpty, let chosen, let rejected else { throw LossInputError(issues.issues) }
         self.configuration = configuration
         inputs = LossInputs(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected)
     }
 }
 
 /// The fields of `object` by key, recording unknown and duplicate keys.
-private func uniqueFields(of object: JSONValue, at path: FieldPath, known: [String], issues: inout [LossInputIssue]) -> [String: JSONValue] {
+private func uniqueFields(of object: JSONValue, at path: FieldPath, known: [String], issues: inout IssueCollector) -> [String: JSONValue] {
     var fields: [String: JSONValue] = [:]
     for (key, value) in object.fields {
         if !known.contains(key) {
-            issues.append(LossInputIssue(.unknownKey(suggestion: closestMatch(to: key, among: known)), at: path.key(key)))
+            issues.add(.unknownKey(suggestion: closestMatch(to: key, among: known)), at: path.key(key))
         } else if fields.updateValue(value, forKey: key) != nil {
-            issues.append(LossInputIssue(.duplicateKey, at: path.key(key)))
+            issues.add(.duplicateKey, at: path.key(key))
         }
     }
     return fields
 }
 
 /// One side: `{"logps": [...]}` or `{"per_token_logps": [[...]], "mask" | "labels": [[...]]}`.
-private func decodeSide(_ value: JSONValue, at path: FieldPath, issues: inout [LossInputIssue]) -> SideInput? {
+private func decodeSide(_ value: JSONValue, at path: FieldPath, issues: inout IssueCollector) -> SideInput? {
     guard value.kind == .object else {
-        issues.append(LossInputIssue(.wrongType(expected: "an object"), at: path))
+        issues.add(.wrongType(expected: "an object"), at: path)
         return nil
     }
     let fields = uniqueFields(of: value, at: path, known: LossRequest.sideKeys, issues: &issues)
@@ -88,14 +86,14 @@ private func decodeSide(_ value: JSONValue, at path: FieldPath, issues: inout [L
     switch (fields["logps"], fields["per_token_logps"]) {
     case (let logps?, nil):
         for key in selectionKeys {
-            issues.append(LossInputIssue(.notApplicable(because: "'\(key)' goes with 'per_token_logps'"), at: path.key(key)))
+            issues.add(.notApplicable(because: "'\(key)' goes with 'per_token_logps'"), at: path.key(key))
         }
         var values: [Double] = []
         guard decodeNumbers(logps, into: &values, at: path.key("logps"), issues: &issues) else { return nil }
         return .sequenceLogps(values)
     case (nil, let tokens?):
         if selectionKeys.count == 2 {
-            issues.append(LossInputIssue(.conflicts(with: "mask"), at: path.key("labels")))
+            issues.add(.conflicts(with: "mask"), at: path.key("labels"))
             return nil
         }
         guard let rows = decodeRows(tokens, at: path.key("per_token_logps"), issues: &issues, element: decodeNumbers) else { return nil }
@@ -107,20 +105,20 @@ private func decodeSide(_ value: JSONValue, at path: FieldPath, issues: inout [L
         }
         return .tokenLogps(rows, selection: .all)
     case (.some, .some):
-        issues.append(LossInputIssue(.conflicts(with: "logps"), at: path.key("per_token_logps")))
+        issues.add(.conflicts(with: "logps"), at: path.key("per_token_logps"))
     case (nil, nil):
-        issues.append(LossInputIssue(.missing(because: "a side has 'logps' or 'per_token_logps'"), at: path))
+        issues.add(.missing(because: "a side has 'logps' or 'per_token_logps'"), at: path)
     }
     return nil
 }
 
 /// An array of arrays, each decoded by `element` into one row.
 private func decodeRows<T>(
-    _ value: JSONValue, at path: FieldPath, issues: inout [LossInputIssue],
-    element: (JSONValue, inout [T], FieldPath, inout [LossInputIssue]) -> Bool
+    _ value: JSONValue, at path: FieldPath, issues: inout IssueCollector,
+    element: (JSONValue, inout [T], FieldPath, inout IssueCollector) -> Bool
 ) -> RaggedRows<T>? {
     guard value.kind == .array else {
-        issues.append(LossInputIssue(.wrongType(expected: "an array of arrays"), at: path))
+        issues.add(.wrongType(expected: "an array of arrays"), at: path)
         return nil
     }
     var values: [T] = []
@@ -129,7 +127,7 @@ private func decodeRows<T>(
     for (index, row) in value.elements.enumerated() {
         if !element(row, &values, path.index(index), &issues) {
             valid = false
-            if issues.count >= LossInputError.maximumIssues { break }
+            if issues.isFull { break }
         }
         offsets.append(values.count)
     }
@@ -137,13 +135,13 @@ private func decodeRows<T>(
 }
 
 /// Appends an array of numbers to `values`; false after recording why not.
-private func decodeNumbers(_ value: JSONValue, into values: inout [Double], at path: FieldPath, issues: inout [LossInputIssue]) -> Bool {
+private func decodeNumbers(_ value: JSONValue, into values: inout [Double], at path: FieldPath, issues: inout IssueCollector) -> Bool {
     guard value.kind == .array else {
-        issues.append(LossInputIssue(.wrongType(expected: "an array of numbers"), at: path))
+        issues.add(.wrongType(expected: "an array of numbers"), at: path)
         return false
     }
     if let bad = value.appendNumbers(to: &values) {
-        issues.append(LossInputIssue(.wrongType(expected: "a number"), at: path.index(bad)))
+        issues.add(.wrongType(expected: "a number"), at: path.index(bad))
         return false
     }
     return true
@@ -151,7 +149,7 @@ private func decodeNumbers(_ value: JSONValue, into values: inout [Double], at p
 
 /// Appends a mask row: booleans, or the integers 0 and 1 (bulk paths first; mixed
 /// rows element by element).
-private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at path: FieldPath, issues: inout [LossInputIssue]) -> Bool {
+private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at path: FieldPath, issues: inout IssueCollector) -> Bool {
     if value.kind == .array {
         if value.appendBools(to: &values) == nil { return true }
         var integers: [Int64] = []
@@ -161,7 +159,7 @@ private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at pat
         }
     }
     guard value.kind == .array else {
-        issues.append(LossInputIssue(.wrongType(expected: "an array"), at: path))
+        issues.add(.wrongType(expected: "an array"), at: path)
         return false
     }
     for (index, item) in value.elements.enumerated() {
@@ -170,7 +168,7 @@ private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at pat
         case (nil, 0): values.append(false)
         case (nil, 1): values.append(true)
         default:
-            issues.append(LossInputIssue(.wrongType(expected: "0, 1, true or false"), at: path.index(index)))
+            issues.add(.wrongType(expected: "0, 1, true or false"), at: path.index(index))
             return false
         }
     }
@@ -178,13 +176,13 @@ private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at pat
 }
 
 /// Appends a labels row (64-bit integers).
-private func decodeLabelRow(_ value: JSONValue, into values: inout [Int64], at path: FieldPath, issues: inout [LossInputIssue]) -> Bool {
+private func decodeLabelRow(_ value: JSONValue, into values: inout [Int64], at path: FieldPath, issues: inout IssueCollector) -> Bool {
     guard value.kind == .array else {
-        issues.append(LossInputIssue(.wrongType(expected: "an array"), at: path))
+        issues.add(.wrongType(expected: "an array"), at: path)
         return false
     }
     if let bad = value.appendIntegers(to: &values) {
-        issues.append(LossInputIssue(.wrongType(expected: "an integer"), at: path.index(bad)))
+        issues.add(.wrongType(expected: "an integer"), at: path.index(bad))
         return false
     }
     return true
