@@ -34,6 +34,12 @@ public struct SimPOService: Sendable {
         router.add(middleware: ProblemMiddleware(routes: [
             "/v1/loss": [.post], "/health": [.get, .head], "/ready": [.get, .head], "/metrics": [.get], "/openapi.yaml": [.get],
         ]))
+        if let tokens = settings.bearerTokens {
+            let metricsRequireToken = settings.metricsRequireToken
+            router.add(middleware: BearerAuthMiddleware(tokens: tokens) { path in
+                path.hasPrefix("/v1/") || (metricsRequireToken && path == "/metrics")
+            })
+        }
         router.post("/v1/loss") { request, context in try await loss.respond(to: request, context: context) }
         router.get("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
         router.head("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }

@@ -8,6 +8,9 @@ public struct ServerSettings: Sendable {
     public var idleTimeout: Duration? = .seconds(60)
     /// How long `/ready` reports 503 before the server stops accepting connections.
     public var drainDelay: Duration = .zero
+    /// When set, `/v1/*` (and `/metrics` if `metricsRequireToken`) need one of these bearer tokens.
+    public var bearerTokens: BearerTokens?
+    public var metricsRequireToken = false
 
     public init() {}
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Metrics
 import Prometheus
@@ -33,6 +34,12 @@ struct SimPOServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds /ready reports 503 before shutdown stops accepting connections (SIMPO_DRAIN_DELAY; default 0).")
     var drainDelay: Double?
 
+    @Option(help: "File of bearer tokens, one per line, that /v1/* requires; unset for no authentication (SIMPO_TOKEN_FILE).")
+    var tokenFile: String?
+
+    @Option(help: "Whether /metrics requires a bearer token too: true or false (SIMPO_METRICS_REQUIRE_TOKEN; default false).")
+    var metricsRequireToken: Bool?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (SIMPO_LOG_LEVEL; default info).")
     var logLevel: Logger.Level?
 
@@ -50,6 +57,10 @@ struct SimPOServerCommand: AsyncParsableCommand {
         guard idle >= 0, drain >= 0, idle.isFinite, drain.isFinite else { throw ValidationError("timeouts must be >= 0 seconds") }
         settings.idleTimeout = idle > 0 ? .milliseconds(Int64(idle * 1000)) : nil
         settings.drainDelay = .milliseconds(Int64(drain * 1000))
+        if let path = try resolve(tokenFile, "SIMPO_TOKEN_FILE") {
+            settings.bearerTokens = try readTokens(path)
+        }
+        settings.metricsRequireToken = try resolve(metricsRequireToken, "SIMPO_METRICS_REQUIRE_TOKEN") ?? false
         let level = try resolve(logLevel, "SIMPO_LOG_LEVEL") ?? .info
         let format = try resolve(logFormat, "SIMPO_LOG_FORMAT") ?? .text
 
@@ -66,9 +77,21 @@ struct SimPOServerCommand: AsyncParsableCommand {
         let logger = Logger(label: "simpo-server")
         logger.info("starting", metadata: [
             "host": "\(settings.host)", "port": "\(settings.port)", "max_body_size": "\(settings.maximumBodySize)",
+            "bearer_tokens": "\(settings.bearerTokens?.count ?? 0)",
         ])
         try await SimPOService(settings: settings, registry: registry, logger: logger).run()
         logger.info("stopped")
+    }
+
+    /// The tokens in the file at `path`; an unreadable or empty file is an error, not an open door.
+    private func readTokens(_ path: String) throws -> BearerTokens {
+        guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("cannot read the token file \(path)")
+        }
+        guard let tokens = BearerTokens(fileContents: contents) else {
+            throw ValidationError("the token file \(path) holds no token")
+        }
+        return tokens
     }
 
     /// The option's value if given, else the environment variable's (parsed as the option
