@@ -4,30 +4,32 @@
 HOST ?= 127.0.0.1
 PORT ?= 8080
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-SYSTEM_PACKAGES := libsimdjson-dev
 VENV := .venv
+# Where deploy/build.sh stages the release server (the Dockerfile uses /stage).
+STAGE := .build/stage
 
-.PHONY: deps python-deps build run test swift-test api-test bench loadtest
+.PHONY: deps python-deps build run test swift-test api-test deploy-test bench loadtest
 
 ## System libraries the build needs (installed only when missing).
 deps:
-	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); }
+	@deploy/install-build-deps.sh
 
 ## A virtualenv with the API test tools (pytest, schemathesis, openapi-spec-validator).
 python-deps:
 	@python3 -m venv --help >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends python3 python3-venv; }
 	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/api/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/api/requirements.txt -r Tests/deploy/requirements.txt
 
+## The release server, statically linked against the Swift runtime, as the image ships it.
 build: deps
-	swift build -c release --product simpo-server
+	deploy/build.sh $(STAGE)
 
 ## Build and run the server on HOST:PORT (default 127.0.0.1:8080).
 run: build
-	.build/release/simpo-server --host $(HOST) --port $(PORT)
+	$(STAGE)/simpo-server --host $(HOST) --port $(PORT)
 
-## Every test: the Swift suites, then the spec and live-server API tests.
-test: swift-test api-test
+## Every test: the Swift suites, the spec and live-server API tests, then the deployment.
+test: swift-test api-test deploy-test
 
 swift-test: deps
 	swift build --build-tests
@@ -37,14 +39,17 @@ api-test: deps python-deps
 	swift build --product simpo-server
 	$(VENV)/bin/python -m pytest -q Tests/api
 
+## Kubernetes manifests against the API schemas; the image's staged server run as the pod runs it.
+deploy-test: build python-deps
+	SIMPO_STAGE=$(STAGE) $(VENV)/bin/python -m pytest -q Tests/deploy
+
 ## Micro-benchmarks (release build).
 bench: deps
 	swift run -c release simpo-benchmarks
 
 ## Load test against the FastAPI + orjson + numpy peer; rewrites the README's table.
 ## LOADTEST_ARGS="--duration 10 --soak 60" passes options to the driver.
-loadtest: deps python-deps
+loadtest: build python-deps
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Benchmarks/loadtest/requirements.txt
-	swift build -c release --product simpo-server
-	$(VENV)/bin/python Benchmarks/loadtest/run.py --update-readme $(LOADTEST_ARGS)
+	SIMPO_SERVER=$(STAGE)/simpo-server $(VENV)/bin/python Benchmarks/loadtest/run.py --update-readme $(LOADTEST_ARGS)

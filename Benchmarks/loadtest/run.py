@@ -1,7 +1,7 @@
 """Load-tests simpo-server against the FastAPI + orjson + numpy peer in one run and
 prints a markdown table of requests/s, p50/p99 latency, peak RSS and ratios.
 
-Run from the repository root after a release build (`make loadtest` does both):
+Run from the repository root after `make build` (`make loadtest` does both):
     python3 Benchmarks/loadtest/run.py [--duration 10] [--soak 60] [--update-readme]
 Traffic goes to 127.0.0.1 only; every wrk run is bounded by --duration.
 """
@@ -25,7 +25,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from make_payloads import SIZES, payload  # noqa: E402
 
-SERVER = ROOT / ".build" / "release" / "simpo-server"
+SERVER = Path(os.environ.get("SIMPO_SERVER", ROOT / ".build" / "stage" / "simpo-server"))
 README = ROOT / "README.md"
 START, END = "<!-- loadtest:start -->", "<!-- loadtest:end -->"
 

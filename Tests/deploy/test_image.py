@@ -1,0 +1,126 @@
+"""The image: the Dockerfile builds with deploy/build.sh, and what that script stages runs
+as the container would, with the ConfigMap's settings and the Secret's tokens."""
+
+import json
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import DEPLOY, ROOT, load_manifest
+
+# Libraries every Debian image has; anything else the binary links must be installed.
+BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1"}
+
+
+def runtime_stage(dockerfile: str) -> str:
+    return dockerfile.split("\nFROM ", 2)[2]
+
+
+def test_dockerfile_builds_with_the_script_make_and_ci_run(dockerfile):
+    assert re.search(r"^RUN deploy/build\.sh /stage$", dockerfile, re.M)
+    assert "COPY --from=builder /stage/ /usr/local/bin/" in dockerfile
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^\tdeploy/build\.sh \$\(STAGE\)$", makefile, re.M), "make build runs the same script"
+
+
+def test_every_path_the_image_runs_is_staged(stage, dockerfile):
+    paths = re.findall(r"/usr/local/bin/([\w.-]+)", runtime_stage(dockerfile))
+    assert {"simpo-server", "healthcheck.sh", "swift-backtrace-static"} <= set(paths)
+    for name in paths:
+        assert os.access(stage / name, os.X_OK), name
+
+
+def shared_library_packages(binary: pathlib.Path) -> set[str]:
+    packages = set()
+    for line in subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout.splitlines():
+        match = re.search(r"=> (/\S+)", line)
+        if not match:
+            continue
+        real = os.path.realpath(match.group(1))
+        for candidate in (real, real.removeprefix("/usr"), match.group(1)):
+            owner = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
+            if owner.returncode == 0:
+                packages.add(owner.stdout.split(":")[0])
+                break
+        else:
+            pytest.fail(f"no Debian package owns {match.group(1)}")
+    return packages
+
+
+def test_runtime_stage_installs_every_shared_library(stage, dockerfile):
+    needed = shared_library_packages(stage / "simpo-server") - BASE_IMAGE_PACKAGES
+    assert "libsimdjson14" in needed
+    install = re.search(r"apt-get install -y --no-install-recommends ([^\\\n]+)", runtime_stage(dockerfile))
+    assert install and needed <= set(install.group(1).split())
+    assert not any(p.startswith("libswift") for p in needed), "the Swift runtime is static"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def healthcheck(*args: str, env: dict | None = None) -> int:
+    return subprocess.run([DEPLOY / "healthcheck.sh", *args], env=env, capture_output=True, timeout=10).returncode
+
+
+@pytest.fixture
+def pod(stage, configmap, dockerfile, tmp_path):
+    """The staged server, started as the Deployment starts it: ConfigMap env, Secret token file."""
+    secret = load_manifest("secret.example.yaml")["stringData"]["tokens"]
+    (tmp_path / "tokens").write_text(secret)
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", **configmap, "SIMPO_PORT": str(port), "SIMPO_TOKEN_FILE": str(tmp_path / "tokens"),
+           "SIMPO_DRAIN_DELAY": "1", "SIMPO_LOG_LEVEL": "trace"}
+    backtrace = re.search(r"SWIFT_BACKTRACE=(\S+)", dockerfile)
+    env["SWIFT_BACKTRACE"] = backtrace.group(1).replace("/usr/local/bin", str(stage))
+    log = open(tmp_path / "log", "w+")
+    process = subprocess.Popen([stage / "simpo-server"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    for _ in range(100):
+        if healthcheck(str(port)) == 0:
+            break
+        assert process.poll() is None, (tmp_path / "log").read_text()
+        time.sleep(0.1)
+    yield {"process": process, "port": port, "token": secret.strip(), "log": tmp_path / "log"}
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+BODY = {"chosen": {"logps": [-1.0]}, "rejected": {"logps": [-2.0]}}
+
+
+def test_staged_server_runs_with_the_deployments_settings(pod):
+    port, token = pod["port"], pod["token"]
+    url = f"http://127.0.0.1:{port}"
+    assert healthcheck(env={"SIMPO_PORT": str(port), "PATH": "/usr/bin:/bin"}) == 0
+    denied = requests.post(f"{url}/v1/loss", json=BODY, timeout=5)
+    assert denied.status_code == 401 and denied.headers["content-type"] == "application/problem+json"
+    wrong = requests.post(f"{url}/v1/loss", json=BODY, headers={"Authorization": "Bearer not-" + token}, timeout=5)
+    assert wrong.status_code == 401
+    allowed = requests.post(f"{url}/v1/loss", json=BODY, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert allowed.status_code == 200 and "loss" in allowed.json()
+    assert requests.get(f"{url}/metrics", timeout=5).status_code == 200
+
+    process = pod["process"]
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert requests.get(f"{url}/ready", timeout=5).status_code == 503, "drain: /ready fails first"
+    assert requests.get(f"{url}/health", timeout=5).status_code == 200, "drain: still serving"
+    assert process.wait(timeout=15) == 0
+
+    lines = pod["log"].read_text().splitlines()
+    assert lines and all(json.loads(line) for line in lines), "SIMPO_LOG_FORMAT=json gives JSON lines"
+    assert not any(token in line for line in lines), "a token never reaches the log"
+
+
+def test_healthcheck_fails_when_nothing_listens():
+    assert healthcheck(str(free_port())) != 0

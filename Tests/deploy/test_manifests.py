@@ -1,0 +1,98 @@
+"""The Kubernetes manifests: valid against the API schemas, and consistent with the server."""
+
+import re
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from conftest import K8S, ROOT, load_manifest
+
+MANIFESTS = sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+# The oldest Kubernetes the manifests promise to work on, and the newest schemas at hand.
+VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("name", MANIFESTS)
+def test_manifest_is_valid_and_strict(name, version):
+    for document in yaml.safe_load_all((K8S / name).read_text()):
+        kubernetes_validate.validate(document, version, strict=True)
+
+
+def test_validation_rejects_a_broken_manifest(deployment):
+    """Guards the test above: a misspelt field must fail strict validation."""
+    broken = yaml.safe_load(yaml.safe_dump(deployment))
+    broken["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, VERSIONS[-1], strict=True)
+
+
+def test_kustomization_applies_every_manifest_but_the_example_secret():
+    resources = yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
+    assert sorted(resources) == [m for m in MANIFESTS if m != "secret.example.yaml"]
+
+
+def test_probes_use_the_servers_routes(container):
+    openapi = yaml.safe_load((ROOT / "openapi.yaml").read_text())["paths"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["startupProbe"]["httpGet"]["path"] == "/health"
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["path"] in openapi
+
+
+def test_one_port_everywhere(container, configmap, deployment, dockerfile):
+    port = int(configmap["SIMPO_PORT"])
+    assert container["ports"][0]["containerPort"] == port
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+    assert re.search(rf"^EXPOSE {port}$", dockerfile, re.M)
+    assert re.search(rf"SIMPO_PORT={port}\b", dockerfile)
+    assert configmap["SIMPO_HOST"] == "0.0.0.0"
+    service_port = load_manifest("service.yaml")["spec"]["ports"][0]
+    assert service_port["targetPort"] == container["ports"][0]["name"]
+
+
+def test_grace_period_covers_pre_stop_drain_and_a_request(deployment, container, configmap):
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    drain = float(configmap["SIMPO_DRAIN_DELAY"])
+    longest_request = 10  # seconds: far above a large batch's ~60 ms
+    grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace >= int(pre_stop[1]) + drain + longest_request
+    # The readiness probe must see the 503 within the drain delay.
+    readiness = container["readinessProbe"]
+    assert readiness["periodSeconds"] * readiness["failureThreshold"] <= drain
+
+
+def test_locked_down_security_context(deployment, container, dockerfile):
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    uid = pod["securityContext"]["runAsUser"]
+    assert uid != 0 and re.search(rf"^USER {uid}:", dockerfile, re.M)
+    context = container["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert "limits" in container["resources"] and "requests" in container["resources"]
+
+
+def test_tokens_come_from_the_secret(deployment, container, configmap):
+    secret = load_manifest("secret.example.yaml")
+    (volume,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == secret["metadata"]["name"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    key = next(iter(secret["stringData"]))
+    assert configmap["SIMPO_TOKEN_FILE"] == f"{mount['mountPath']}/{key}"
+
+
+def test_autoscaler_and_budget_target_the_deployment(deployment):
+    hpa = load_manifest("hpa.yaml")["spec"]
+    assert hpa["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert hpa["minReplicas"] >= 2, "one replica could not survive a disruption"
+    pdb = load_manifest("pdb.yaml")["spec"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pdb["selector"]["matchLabels"].items() <= labels.items()
+    assert pdb["minAvailable"] < hpa["minReplicas"], "a drain must be able to evict a replica"
+    selector = load_manifest("service.yaml")["spec"]["selector"]
+    assert selector.items() <= labels.items()
