@@ -26,12 +26,18 @@ let package = Package(
         .target(name: "CNumberFormat", cxxSettings: [.unsafeFlags(["-std=c++17", "-O3"])]),
         // Generic fast JSON: simdjson parsing with precise syntax errors, and a writer.
         .target(name: "FastJSON", dependencies: ["CSimdjson", "CNumberFormat"]),
+        // zlib (Debian's zlib1g-dev): bounded gzip/zlib inflation, gzip compression.
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+        // The safetensors container: checked parsing and writing, no HTTP.
+        .target(name: "Safetensors", dependencies: ["FastJSON"]),
         // The HTTP service: routes, request decoding, problems, metrics, readiness.
         .target(
             name: "SimPOServer",
             dependencies: [
                 "SimPOLoss",
                 "FastJSON",
+                "Safetensors",
+                "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -55,6 +61,7 @@ let package = Package(
         .executableTarget(name: "simpo-benchmarks", dependencies: ["SimPOLoss", "SimPOServer", "FastJSON"], path: "Benchmarks/simpo-benchmarks"),
         .testTarget(name: "SimPOLossTests", dependencies: ["SimPOLoss"]),
         .testTarget(name: "FastJSONTests", dependencies: ["FastJSON"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "FastJSON"]),
         .testTarget(
             name: "SimPOServerTests",
             dependencies: [

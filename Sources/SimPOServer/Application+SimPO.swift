@@ -27,7 +27,8 @@ public struct SimPOService: Sendable {
         let loss = LossRoute(
             maximumBodySize: settings.maximumBodySize,
             parsers: JSONParserPool(maximumSize: settings.maximumBodySize, keep: 4),
-            metrics: metrics)
+            metrics: metrics,
+            compressResponses: settings.compressResponses)
 
         let router = Router()
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))

@@ -22,17 +22,8 @@ extension LossRequest {
         let fields = uniqueFields(of: root, at: FieldPath(), known: Self.topLevelKeys, issues: &issues)
 
         var configuration = LossConfiguration()
-        if let config = fields["config"] {
-            if config.kind == .object {
-                let entries = config.fields.map { (key: $0.key, value: ConfigValue($0.value)) }
-                do {
-                    configuration = try LossConfiguration(parsing: entries)
-                } catch {
-                    issues.add(contentsOf: error)
-                }
-            } else if config.kind != .null {
-                issues.add(.wrongType(expected: "an object"), at: FieldPath("config"))
-            }
+        if let config = fields["config"], config.kind != .null {
+            configuration = decodeConfiguration(config, issues: &issues)
         }
 
         returnTokenGradients = false
@@ -62,8 +53,22 @@ extension LossRequest {
     }
 }
 
+/// The `config` object (defaults where it is not one, after recording why).
+func decodeConfiguration(_ config: JSONValue, issues: inout IssueCollector) -> LossConfiguration {
+    guard config.kind == .object else {
+        issues.add(.wrongType(expected: "an object"), at: FieldPath("config"))
+        return LossConfiguration()
+    }
+    do {
+        return try LossConfiguration(parsing: config.fields.map { (key: $0.key, value: ConfigValue($0.value)) })
+    } catch {
+        issues.add(contentsOf: error)
+        return LossConfiguration()
+    }
+}
+
 /// The fields of `object` by key, recording unknown and duplicate keys.
-private func uniqueFields(of object: JSONValue, at path: FieldPath, known: [String], issues: inout IssueCollector) -> [String: JSONValue] {
+func uniqueFields(of object: JSONValue, at path: FieldPath, known: [String], issues: inout IssueCollector) -> [String: JSONValue] {
     var fields: [String: JSONValue] = [:]
     for (key, value) in object.fields {
         if !known.contains(key) {

@@ -1,37 +1,50 @@
 import FastJSON
 import Hummingbird
 import NIOCore
+import Safetensors
 import SimPOLoss
 
-/// `POST /v1/loss`: JSON in, losses, gradients and metrics out.
+/// `POST /v1/loss`: JSON or safetensors in (optionally gzip- or deflate-encoded),
+/// losses, gradients and metrics out in the representation `Accept` asks for.
 struct LossRoute: Sendable {
     let maximumBodySize: Int
     let parsers: JSONParserPool
     let metrics: ServerMetrics
+    /// Whether responses may be gzip-compressed for clients that accept it.
+    let compressResponses: Bool
+
+    /// Request media types, as `Accept` on a 415 lists them.
+    static let requestMediaTypes = ["application/json", ResponseFormat.safetensorsMediaType]
+    /// Largest safetensors header read; a loss request's header is well under 2 KiB.
+    static let maximumSafetensorsHeader = 1 << 20
+    /// Responses smaller than this are not worth compressing.
+    static let compressionThreshold = 1024
 
     func respond(to request: Request, context: some RequestContext) async throws -> Response {
-        guard isJSON(request.headers[.contentType]) else {
+        let mediaType = mediaType(of: request.headers[.contentType])
+        guard Self.requestMediaTypes.contains(mediaType) else {
             throw Problem(
                 status: .unsupportedMediaType,
-                detail: "send the body as application/json (got \(request.headers[.contentType] ?? "no Content-Type"))",
-                headers: [.accept: "application/json"])
+                detail: "send the body as application/json or application/vnd.safetensors (got \(request.headers[.contentType] ?? "no Content-Type"))",
+                headers: [.accept: Self.requestMediaTypes.joined(separator: ", ")])
+        }
+        let coding = (request.headers[.contentEncoding] ?? "identity").lowercased().filter { $0 != " " && $0 != "\t" }
+        guard ["identity", "gzip", "x-gzip", "deflate"].contains(coding) else {
+            throw Problem(
+                status: .unsupportedMediaType, detail: "Content-Encoding \(coding) is not supported; use gzip or deflate",
+                headers: [.acceptEncoding: "gzip, deflate"])
+        }
+        guard let format = ResponseFormat(accept: request.headers[.accept]) else {
+            throw Problem(status: .notAcceptable, detail: "responses are application/json or \(ResponseFormat.safetensorsMediaType)")
         }
         let body = try await collectBody(of: request)
         metrics.requestBodyBytes.record(body.readableBytes)
 
-        let decoded: LossRequest? = try parsers.withParser { parser in
-            try body.withUnsafeReadableBytes { bytes in
-                do {
-                    return try parser.parse(bytes, spare: body.writableBytes) { root in try LossRequest(json: root) }
-                } catch let error as JSONSyntaxError {
-                    throw Problem(error)
-                } catch let error as LossInputError {
-                    throw Problem(error)
-                }
+        let decoded: LossRequest = try body.withUnsafeReadableBytes { bytes in
+            guard coding != "identity" else { return try decode(bytes, spare: body.writableBytes, mediaType: mediaType) }
+            return try withInflated(bytes, coding: coding, limit: maximumBodySize, padding: JSONParser.requiredPadding) { inflated in
+                try decode(inflated, spare: JSONParser.requiredPadding, mediaType: mediaType)
             }
-        }
-        guard let decoded else {
-            throw Problem(status: .serviceUnavailable, detail: "no memory for a JSON parser; retry later", headers: [.retryAfter: "1"])
         }
         let result: LossResult
         do {
@@ -39,9 +52,48 @@ struct LossRoute: Sendable {
         } catch {
             throw Problem(error)
         }
-        return Response(
-            status: .ok, headers: [.contentType: "application/json"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: result.jsonBytes())))
+        return respond(with: result, format: format, acceptEncoding: request.headers[.acceptEncoding])
+    }
+
+    /// The request from the (decoded) body bytes; `spare` readable bytes follow them.
+    private func decode(_ bytes: UnsafeRawBufferPointer, spare: Int, mediaType: String) throws -> LossRequest {
+        let decoded: LossRequest? = try parsers.withParser { parser in
+            do {
+                if mediaType == ResponseFormat.safetensorsMediaType {
+                    let file = try SafetensorsFile(parsing: bytes, maximumHeaderSize: Self.maximumSafetensorsHeader, parser: parser)
+                    return try LossRequest(safetensors: file, in: bytes, parser: parser)
+                }
+                return try parser.parse(bytes, spare: spare) { root in try LossRequest(json: root) }
+            } catch let error as JSONSyntaxError {
+                throw Problem(error)
+            } catch let error as SafetensorsError {
+                throw Problem(error)
+            } catch let error as LossInputError {
+                throw Problem(error)
+            }
+        }
+        guard let decoded else {
+            throw Problem(status: .serviceUnavailable, detail: "no memory for a JSON parser; retry later", headers: [.retryAfter: "1"])
+        }
+        return decoded
+    }
+
+    private func respond(with result: LossResult, format: ResponseFormat, acceptEncoding: String?) -> Response {
+        var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
+        var bytes: [UInt8]
+        switch format {
+        case .json:
+            headers[.contentType] = "application/json"
+            bytes = result.jsonBytes()
+        case .safetensors(let precision):
+            headers[.contentType] = ResponseFormat.safetensorsMediaType
+            bytes = result.safetensorsBytes(precision: precision)
+        }
+        if compressResponses, bytes.count >= Self.compressionThreshold, acceptsGzip(acceptEncoding), let compressed = gzipped(bytes) {
+            headers[.contentEncoding] = "gzip"
+            bytes = compressed
+        }
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// The whole body in one buffer with simdjson's padding spare after it: sized from
@@ -64,9 +116,9 @@ struct LossRoute: Sendable {
     }
 }
 
-/// Whether a Content-Type names JSON (`application/json`, any parameters, any case).
-func isJSON(_ contentType: String?) -> Bool {
-    guard let contentType else { return false }
+/// The media type of a Content-Type (`application/json; charset=utf-8` → `application/json`), lowercased.
+func mediaType(of contentType: String?) -> String {
+    guard let contentType else { return "" }
     let mediaType = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-    return mediaType.filter { $0 != " " && $0 != "\t" }.lowercased() == "application/json"
+    return mediaType.filter { $0 != " " && $0 != "\t" }.lowercased()
 }

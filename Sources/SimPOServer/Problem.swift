@@ -1,5 +1,6 @@
 import FastJSON
 import Hummingbird
+import Safetensors
 import SimPOLoss
 
 /// An RFC 9457 problem: every error this service returns, as `application/problem+json`.
@@ -70,5 +71,15 @@ extension Problem {
     init(status: HTTPResponse.Status, detail: String, headers: HTTPFields = [:]) {
         let slug = status.reasonPhrase.lowercased().split(separator: " ").joined(separator: "-")
         self.init(status: status, type: "urn:simpo:problem:\(slug)", title: status.reasonPhrase, detail: detail, headers: headers)
+    }
+}
+
+extension Problem {
+    /// A body that is not a well-formed safetensors file: 400, naming the tensor when there is one.
+    init(_ error: SafetensorsError) {
+        self.init(
+            status: .badRequest, type: "urn:simpo:problem:malformed-safetensors", title: "Malformed safetensors",
+            detail: "request body is not valid safetensors: \(error)",
+            errors: error.tensor.map { [FieldError(pointer: FieldPath($0).jsonPointer, detail: error.reason)] } ?? [])
     }
 }

@@ -11,6 +11,8 @@ public struct ServerSettings: Sendable {
     /// When set, `/v1/*` (and `/metrics` if `metricsRequireToken`) need one of these bearer tokens.
     public var bearerTokens: BearerTokens?
     public var metricsRequireToken = false
+    /// Whether responses are gzip-compressed for clients whose Accept-Encoding asks for it.
+    public var compressResponses = true
 
     public init() {}
 }

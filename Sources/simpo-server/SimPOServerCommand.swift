@@ -40,6 +40,9 @@ struct SimPOServerCommand: AsyncParsableCommand {
     @Option(help: "Whether /metrics requires a bearer token too: true or false (SIMPO_METRICS_REQUIRE_TOKEN; default false).")
     var metricsRequireToken: Bool?
 
+    @Option(help: "Whether to gzip responses of 1 KiB or more for clients that accept it: true or false (SIMPO_COMPRESS_RESPONSES; default true).")
+    var compressResponses: Bool?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (SIMPO_LOG_LEVEL; default info).")
     var logLevel: Logger.Level?
 
@@ -61,6 +64,7 @@ struct SimPOServerCommand: AsyncParsableCommand {
             settings.bearerTokens = try readTokens(path)
         }
         settings.metricsRequireToken = try resolve(metricsRequireToken, "SIMPO_METRICS_REQUIRE_TOKEN") ?? false
+        settings.compressResponses = try resolve(compressResponses, "SIMPO_COMPRESS_RESPONSES") ?? true
         let level = try resolve(logLevel, "SIMPO_LOG_LEVEL") ?? .info
         let format = try resolve(logFormat, "SIMPO_LOG_FORMAT") ?? .text
 

@@ -1,0 +1,86 @@
+import FastJSON
+
+/// Builds a safetensors file from doubles, stored as F32 or F64.
+public struct SafetensorsWriter: Sendable {
+    /// The element type tensors are stored as.
+    public enum Precision: Sendable {
+        case float32, float64
+
+        var dtype: SafetensorsDType { self == .float32 ? .f32 : .f64 }
+    }
+
+    private var entries: [(name: String, shape: [Int], byteCount: Int)] = []
+    private var data: [UInt8] = []
+    private var metadata: [(key: String, value: String)] = []
+    public let precision: Precision
+
+    public init(precision: Precision) {
+        self.precision = precision
+    }
+
+    /// Adds a tensor of `shape` holding `values` in row-major order (`values.count` must be
+    /// the product of `shape`).
+    public mutating func add(_ name: String, shape: [Int], values: some Collection<Double>) {
+        precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
+        let start = data.count
+        data.reserveCapacity(start + values.count * precision.dtype.size)
+        switch precision {
+        case .float32:
+            for value in values { withUnsafeBytes(of: Float(value).bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        case .float64:
+            for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        }
+        entries.append((name, shape, data.count - start))
+    }
+
+    /// Adds a `__metadata__` entry.
+    public mutating func addMetadata(_ key: String, _ value: String) {
+        metadata.append((key, value))
+    }
+
+    /// The file: header length, header (space-padded to a multiple of 8 bytes, as the
+    /// reference writer does, so the data is aligned), data.
+    public func bytes() -> [UInt8] {
+        var header = JSONWriter()
+        header.beginObject()
+        if !metadata.isEmpty {
+            header.key("__metadata__")
+            header.beginObject()
+            for (key, value) in metadata {
+                header.key(key)
+                header.value(value)
+            }
+            header.endObject()
+        }
+        var offset = 0
+        for entry in entries {
+            header.key(entry.name)
+            header.beginObject()
+            header.key("dtype")
+            header.value(precision.dtype.rawValue)
+            header.key("shape")
+            header.integers(entry.shape)
+            header.key("data_offsets")
+            header.integers([offset, offset + entry.byteCount])
+            header.endObject()
+            offset += entry.byteCount
+        }
+        header.endObject()
+        var headerBytes = header.bytes
+        headerBytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: (8 - headerBytes.count % 8) % 8))
+        var file: [UInt8] = []
+        file.reserveCapacity(8 + headerBytes.count + data.count)
+        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(contentsOf: headerBytes)
+        file.append(contentsOf: data)
+        return file
+    }
+}
+
+extension JSONWriter {
+    fileprivate mutating func integers(_ values: [Int]) {
+        beginArray()
+        for integer in values { value(integer) }
+        endArray()
+    }
+}
