@@ -8,7 +8,7 @@ VENV := .venv
 # Where deploy/build.sh stages the release server (the Dockerfile uses /stage).
 STAGE := .build/stage
 
-.PHONY: deps python-deps build run test swift-test api-test deploy-test bench loadtest
+.PHONY: deps python-deps build run test swift-test api-test client-test deploy-test bench loadtest
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -18,7 +18,7 @@ deps:
 python-deps:
 	@python3 -m venv --help >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends python3 python3-venv; }
 	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/api/requirements.txt -r Tests/deploy/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/api/requirements.txt -r Tests/deploy/requirements.txt -e 'clients/python[test]'
 
 ## The release server, statically linked against the Swift runtime, as the image ships it.
 build: deps
@@ -28,8 +28,8 @@ build: deps
 run: build
 	$(STAGE)/simpo-server --host $(HOST) --port $(PORT)
 
-## Every test: the Swift suites, the spec and live-server API tests, then the deployment.
-test: swift-test api-test deploy-test
+## Every test: the Swift suites, the spec and live-server API tests, the Python client, the deployment.
+test: swift-test api-test client-test deploy-test
 
 swift-test: deps
 	swift build --build-tests
@@ -38,6 +38,11 @@ swift-test: deps
 api-test: deps python-deps
 	swift build --product simpo-server
 	$(VENV)/bin/python -m pytest -q Tests/api
+
+## The Python client against a live debug server (its torch tests run where torch is installed).
+client-test: deps python-deps
+	swift build --product simpo-server
+	$(VENV)/bin/python -m pytest -q clients/python/tests
 
 ## Kubernetes manifests against the API schemas; the image's staged server run as the pod runs it.
 deploy-test: build python-deps

@@ -1,41 +1,15 @@
-"""Starts the built simpo-server on a free loopback port for the API tests."""
-import os
-import socket
-import subprocess
-import time
-import urllib.request
+"""A live server for the API tests."""
+import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BINARY = Path(os.environ.get("SIMPO_SERVER_BINARY", ROOT / ".build" / "debug" / "simpo-server"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+from simpo_process import running_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def server_url():
-    """A live server for the session; stopped with SIGTERM, which must exit 0."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BINARY), "--port", str(port), "--max-body-size", "1MiB", "--log-level", "warning"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"server did not start: {process.stdout.read().decode()}")
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    assert process.wait(timeout=30) == 0, "graceful shutdown exits 0"
+    """A live server for the session, with a 1 MiB body limit."""
+    with running_server("--max-body-size", "1MiB") as url:
+        yield url

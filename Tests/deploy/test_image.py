@@ -6,14 +6,17 @@ import os
 import pathlib
 import re
 import signal
-import socket
 import subprocess
+import sys
 import time
 
 import pytest
 import requests
 
 from conftest import DEPLOY, ROOT, load_manifest
+
+sys.path.insert(0, str(ROOT / "Tests" / "support"))
+from simpo_process import free_port  # noqa: E402
 
 # Libraries every Debian image has; anything else the binary links must be installed.
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1"}
@@ -60,12 +63,6 @@ def test_runtime_stage_installs_every_shared_library(stage, dockerfile):
     install = re.search(r"apt-get install -y --no-install-recommends ([^\\\n]+)", runtime_stage(dockerfile))
     assert install and needed <= set(install.group(1).split())
     assert not any(p.startswith("libswift") for p in needed), "the Swift runtime is static"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def healthcheck(*args: str, env: dict | None = None) -> int:

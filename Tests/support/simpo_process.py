@@ -1,0 +1,44 @@
+"""Starts a built simpo-server on a free loopback port; shared by the pytest suites."""
+import contextlib
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator, Sequence
+
+ROOT = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("SIMPO_SERVER_BINARY", ROOT / ".build" / "debug" / "simpo-server"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(*arguments: Sequence[str]) -> Iterator[str]:
+    """Yields the base URL of a server started with `arguments`; on exit stops it with
+    SIGTERM and asserts that the graceful shutdown exits 0."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BINARY), "--port", str(port), "--log-level", "warning", *arguments],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"server did not start: {process.stdout.read().decode()}")
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0, "graceful shutdown exits 0"

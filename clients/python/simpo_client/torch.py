@@ -1,0 +1,52 @@
+"""`simpo_loss`: the server's loss as a torch.autograd.Function.
+
+    loss = simpo_loss(client, policy_chosen_logps, policy_rejected_logps,
+                      chosen_mask=mask_c, rejected_mask=mask_r, beta=2.0, gamma_beta_ratio=0.25)
+    loss.backward()   # d loss / d logps from the server, times grad_output
+
+The forward pass asks the server for the loss and its per-token (or per-sequence) gradients;
+the backward pass returns those gradients, scaled by the incoming gradient, on the inputs'
+device and dtype. Masks and the reference log-probs get no gradient.
+"""
+
+from typing import Optional
+
+import torch
+
+from .client import LossResult, SimPOClient
+
+
+class _SimPOLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, chosen, rejected, client, chosen_mask, rejected_mask, reference_chosen, reference_rejected, config, holder):
+        result = client.loss(
+            chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask,
+            reference_chosen=reference_chosen, reference_rejected=reference_rejected,
+            return_token_grads=True, **config)
+        holder["result"] = result
+        ctx.grad_chosen = _gradient(result, "chosen", chosen)
+        ctx.grad_rejected = _gradient(result, "rejected", rejected)
+        return torch.tensor(result.loss, dtype=chosen.dtype, device=chosen.device)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return (grad_output * ctx.grad_chosen, grad_output * ctx.grad_rejected) + (None,) * 7
+
+
+def _gradient(result: LossResult, side: str, like: torch.Tensor) -> torch.Tensor:
+    name = f"{side}_per_token_logps" if like.dim() == 2 else f"{side}_logps"
+    return torch.from_numpy(result.grads[name]).to(dtype=like.dtype, device=like.device)
+
+
+def simpo_loss(client: SimPOClient, chosen: torch.Tensor, rejected: torch.Tensor, *,
+               chosen_mask: Optional[torch.Tensor] = None, rejected_mask: Optional[torch.Tensor] = None,
+               reference_chosen: Optional[torch.Tensor] = None, reference_rejected: Optional[torch.Tensor] = None,
+               return_result: bool = False, **config):
+    """The mean total loss of the batch as a scalar tensor that backpropagates into
+    ``chosen`` and ``rejected`` (per-token [B, T] or per-sequence [B] log-probs).
+
+    With ``return_result=True`` returns ``(loss, LossResult)``, for logging the metrics.
+    """
+    holder = {}
+    loss = _SimPOLoss.apply(chosen, rejected, client, chosen_mask, rejected_mask, reference_chosen, reference_rejected, config, holder)
+    return (loss, holder["result"]) if return_result else loss

@@ -1,0 +1,33 @@
+"""The client's tests run against a live server: $SIMPO_URL (with $SIMPO_TOKEN) when set,
+else the repository's debug build, started with a token file for this session."""
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from simpo_client import SimPOClient
+
+TOKEN = "client-test-token"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """(base URL, token) of the server under test."""
+    if os.environ.get("SIMPO_URL"):
+        yield os.environ["SIMPO_URL"], os.environ.get("SIMPO_TOKEN")
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "Tests" / "support"))
+    from simpo_process import running_server
+
+    tokens = tmp_path_factory.mktemp("tokens") / "tokens"
+    tokens.write_text(f"{TOKEN}\n")
+    with running_server("--token-file", str(tokens)) as url:
+        yield url, TOKEN
+
+
+@pytest.fixture
+def client(server):
+    url, token = server
+    with SimPOClient(url, token=token, timeout=30) as client:
+        yield client

@@ -1,0 +1,139 @@
+"""The client against a live server: its numbers are the server's JSON answers, exactly."""
+import http.server
+import threading
+
+import numpy as np
+import pytest
+import requests
+
+from simpo_client import SimPOClient, SimPOConnectionError, SimPOProblem
+
+
+def batch(seed: int, rows: int = 4, tokens: int = 7):
+    """float32 per-token log-probs with ragged 0/1 masks (every row keeps at least one token)."""
+    rng = np.random.default_rng(seed)
+    logps = -rng.gamma(2.0, 0.7, size=(rows, tokens)).astype(np.float32)
+    lengths = rng.integers(1, tokens + 1, size=rows)
+    mask = (np.arange(tokens)[None, :] < lengths[:, None]).astype(np.int64)
+    return logps, mask
+
+
+def json_answer(server, body: dict) -> dict:
+    url, token = server
+    response = requests.post(f"{url}/v1/loss", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def side(logps, mask=None) -> dict:
+    if logps.ndim == 1:
+        return {"logps": [float(x) for x in logps]}
+    rows = [[float(x) for x in row] for row in logps]
+    return {"per_token_logps": rows, "mask": mask.tolist()} if mask is not None else {"per_token_logps": rows}
+
+
+CONFIGS = [
+    {},
+    {"loss_type": "hinge", "beta": 2.5, "gamma_beta_ratio": 0.3},
+    {"loss_type": "sigmoid", "label_smoothing": 0.1, "sft_weight": 0.2, "average_log_prob": False},
+]
+
+
+def test_health(client):
+    assert client.health() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_numbers_match_the_json_answer_exactly(client, server, config):
+    chosen, chosen_mask = batch(1)
+    rejected, rejected_mask = batch(2)
+    result = client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask, return_token_grads=True, **config)
+    body = {"config": config, "chosen": side(chosen, chosen_mask), "rejected": side(rejected, rejected_mask), "return_token_grads": True}
+    expected = json_answer(server, body)
+    assert result.loss == expected["loss"]
+    assert result.sft_loss == expected["sft_loss"]
+    for name in ("losses", "logits", "chosen_logps", "rejected_logps", "chosen_rewards", "rejected_rewards"):
+        assert np.array_equal(getattr(result, name), np.array(expected[name])), name
+    assert result.metrics == expected["metrics"]
+    assert result.warnings == expected["warnings"]
+    for name in ("chosen_logps", "rejected_logps"):
+        assert np.array_equal(result.grads[name], np.array(expected["grads"][name])), name
+    # JSON gives ragged rows (the mask's padding included, as sent); safetensors gives [B, T].
+    assert np.array_equal(result.grads["chosen_per_token_logps"], np.array(expected["grads"]["chosen_per_token_logps"]))
+
+
+def test_sequence_logps_and_dpo_references(client, server):
+    chosen, rejected = np.array([-1.2, -0.7]), np.array([-2.5, -0.9])
+    reference_chosen, reference_rejected = np.array([-1.0, -1.1]), np.array([-2.0, -1.0])
+    result = client.loss(chosen, rejected, reference_chosen=reference_chosen, reference_rejected=reference_rejected, objective="dpo")
+    expected = json_answer(server, {
+        "config": {"objective": "dpo"}, "chosen": side(chosen), "rejected": side(rejected),
+        "reference_chosen": side(reference_chosen), "reference_rejected": side(reference_rejected)})
+    assert result.loss == expected["loss"]
+    assert np.array_equal(result.chosen_rewards, np.array(expected["chosen_rewards"]))
+    assert "chosen_per_token_logps" not in result.grads
+
+
+def test_refusals_carry_the_problem(client):
+    chosen, mask = batch(3)
+    with pytest.raises(SimPOProblem) as refused:
+        client.loss(chosen, chosen, chosen_mask=mask[:, :3], betta=2.0)
+    assert refused.value.status == 422
+    assert refused.value.pointers == ["/config/betta", "/chosen/mask"]
+    assert "did you mean 'beta'" in str(refused.value)
+
+
+def test_a_missing_token_is_401(server):
+    url, token = server
+    if token is None:
+        pytest.skip("the server under test has no tokens")
+    with SimPOClient(url) as anonymous, pytest.raises(SimPOProblem) as refused:
+        anonymous.loss(np.array([-1.0]), np.array([-2.0]))
+    assert refused.value.status == 401
+
+
+class _FlakyHandler(http.server.BaseHTTPRequestHandler):
+    """Answers 503 (Retry-After: 0) to the first `failures` requests, then 200."""
+    failures = 2
+    seen = 0
+
+    def do_GET(self):
+        type(self).seen += 1
+        status, body = (503, b"{}") if type(self).seen <= self.failures else (200, b'{"status":"ok"}')
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Retry-After", "0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_503_is_retried_with_backoff():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _FlakyHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with SimPOClient(f"http://127.0.0.1:{server.server_port}", retries=3, backoff=0.01) as client:
+            assert client.health() == {"status": "ok"}
+        assert _FlakyHandler.seen == 3
+    finally:
+        server.shutdown()
+
+
+def test_connection_errors_are_retried_then_raised():
+    from socket import socket
+
+    with socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with SimPOClient(f"http://127.0.0.1:{port}", retries=1, backoff=0.01) as client, pytest.raises(SimPOConnectionError):
+        client.health()
+
+
+def test_shape_errors_are_caught_before_sending(client):
+    with pytest.raises(ValueError, match="mask goes with per-token"):
+        client.loss(np.array([-1.0]), np.array([-2.0]), chosen_mask=np.array([1]))
+    with pytest.raises(ValueError, match="expected"):
+        client.loss(np.zeros((1, 2, 3)), np.array([-2.0]))

@@ -1,0 +1,111 @@
+"""simpo_loss as a torch.autograd.Function: gradients against finite differences of the
+server's own loss, and a real training step against a pure-torch SimPO loss."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from simpo_client.torch import simpo_loss  # noqa: E402
+
+torch.set_default_dtype(torch.float64)
+
+
+def masked_batch(seed: int, rows: int = 3, tokens: int = 5):
+    generator = torch.Generator().manual_seed(seed)
+    logps = -torch.rand(rows, tokens, generator=generator) * 3
+    lengths = torch.tensor([tokens, 2, 4][:rows])
+    mask = torch.arange(tokens)[None, :] < lengths[:, None]
+    return logps, mask
+
+
+@pytest.mark.parametrize("config", [{}, {"loss_type": "hinge", "beta": 1.5}, {"label_smoothing": 0.2, "sft_weight": 0.3}])
+def test_gradients_match_central_differences(client, config):
+    chosen, chosen_mask = masked_batch(1)
+    rejected, rejected_mask = masked_batch(2)
+    chosen.requires_grad_(True)
+    rejected.requires_grad_(True)
+    loss = simpo_loss(client, chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask, **config)
+    loss.backward()
+
+    def value(c, r):
+        return client.loss(c.numpy(), r.numpy(), chosen_mask=chosen_mask, rejected_mask=rejected_mask, **config).loss
+
+    step = 1e-6
+    for tensor, grad, is_chosen in ((chosen, chosen.grad, True), (rejected, rejected.grad, False)):
+        base = tensor.detach()
+        numeric = torch.zeros_like(base)
+        for index in np.ndindex(*base.shape):
+            up, down = base.clone(), base.clone()
+            up[index] += step
+            down[index] -= step
+            pair = (up, rejected.detach()) if is_chosen else (chosen.detach(), up)
+            pair_down = (down, rejected.detach()) if is_chosen else (chosen.detach(), down)
+            numeric[index] = (value(*pair) - value(*pair_down)) / (2 * step)
+        assert torch.allclose(grad, numeric, atol=1e-7), (grad, numeric)
+    assert float(chosen.grad[1, 3]) == 0.0, "masked tokens get no gradient"
+
+
+def test_grad_output_scales_the_gradient(client):
+    chosen, mask = masked_batch(3)
+    rejected, _ = masked_batch(4)
+    chosen.requires_grad_(True)
+    simpo_loss(client, chosen, rejected, chosen_mask=mask, rejected_mask=mask).backward()
+    once = chosen.grad.clone()
+    chosen.grad = None
+    (3 * simpo_loss(client, chosen, rejected, chosen_mask=mask, rejected_mask=mask)).backward()
+    assert torch.allclose(chosen.grad, 3 * once, rtol=1e-15, atol=0)
+
+
+def reference_simpo(chosen, rejected, chosen_mask, rejected_mask, beta=2.0, gamma_beta_ratio=0.25):
+    """princeton-nlp/SimPO's sigmoid loss on length-averaged log-probs, in plain torch."""
+    chosen_avg = (chosen * chosen_mask).sum(-1) / chosen_mask.sum(-1)
+    rejected_avg = (rejected * rejected_mask).sum(-1) / rejected_mask.sum(-1)
+    logits = (chosen_avg - rejected_avg) - gamma_beta_ratio
+    return -torch.nn.functional.logsigmoid(beta * logits).mean()
+
+
+def test_a_training_step_matches_pure_torch(client):
+    """The ten-line README example: a tiny model's parameters get the same gradients through
+    the server as through a pure-torch SimPO loss."""
+    torch.manual_seed(0)
+    vocab, hidden, rows, tokens = 11, 8, 4, 6
+    model = torch.nn.Sequential(torch.nn.Embedding(vocab, hidden), torch.nn.Linear(hidden, vocab))
+    inputs = torch.randint(vocab, (2 * rows, tokens))
+    labels = torch.randint(vocab, (2 * rows, tokens))
+    mask = torch.arange(tokens)[None, :] < torch.randint(1, tokens + 1, (2 * rows, 1))
+
+    def per_token_logps():
+        logits = model(inputs)
+        return torch.log_softmax(logits, -1).gather(-1, labels[..., None]).squeeze(-1)
+
+    logps = per_token_logps()
+    loss = simpo_loss(client, logps[:rows], logps[rows:], chosen_mask=mask[:rows], rejected_mask=mask[rows:])
+    model.zero_grad()
+    loss.backward()
+    through_server = [p.grad.clone() for p in model.parameters()]
+
+    logps = per_token_logps()
+    expected = reference_simpo(logps[:rows], logps[rows:], mask[:rows], mask[rows:])
+    model.zero_grad()
+    expected.backward()
+    assert abs(loss.item() - expected.item()) < 1e-12
+    for ours, theirs in zip(through_server, (p.grad for p in model.parameters())):
+        assert torch.allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.zero_grad()
+    logps = per_token_logps()
+    simpo_loss(client, logps[:rows], logps[rows:], chosen_mask=mask[:rows], rejected_mask=mask[rows:]).backward()
+    optimizer.step()
+    logps = per_token_logps()
+    after = reference_simpo(logps[:rows], logps[rows:], mask[:rows], mask[rows:])
+    assert after.item() < expected.item(), "a step along the server's gradient lowers the loss"
+
+
+def test_float32_inputs_get_float32_gradients(client):
+    chosen, mask = masked_batch(5)
+    rejected, _ = masked_batch(6)
+    chosen = chosen.float().requires_grad_(True)
+    loss, result = simpo_loss(client, chosen, rejected.float(), chosen_mask=mask, rejected_mask=mask, return_result=True)
+    loss.backward()
+    assert loss.dtype == torch.float32 and chosen.grad.dtype == torch.float32
+    assert "rewards/accuracies" in result.metrics
