@@ -48,9 +48,9 @@ client-test: deps python-deps
 deploy-test: build python-deps
 	SIMPO_STAGE=$(STAGE) $(VENV)/bin/python -m pytest -q Tests/deploy
 
-## Micro-benchmarks (release build).
+## Micro-benchmarks (release build, with the flags deploy/build.sh uses so the two share one build).
 bench: deps
-	swift run -c release simpo-benchmarks
+	swift run -c release --static-swift-stdlib simpo-benchmarks
 
 ## Load test against the FastAPI + orjson + numpy peer; rewrites the README's table.
 ## LOADTEST_ARGS="--duration 10 --soak 60" passes options to the driver.

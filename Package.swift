@@ -58,7 +58,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .executableTarget(name: "simpo-benchmarks", dependencies: ["SimPOLoss", "SimPOServer", "FastJSON"], path: "Benchmarks/simpo-benchmarks"),
+        .executableTarget(name: "simpo-benchmarks", dependencies: ["SimPOLoss", "SimPOServer", "FastJSON", "Safetensors"], path: "Benchmarks/simpo-benchmarks"),
         .testTarget(name: "SimPOLossTests", dependencies: ["SimPOLoss"]),
         .testTarget(name: "FastJSONTests", dependencies: ["FastJSON"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "FastJSON"]),

@@ -1,5 +1,6 @@
 """Writes POST /v1/loss bodies exactly as a Python trainer does: json.dumps of
-float32 tensors' .tolist() (so 17-digit numbers), padded rows with ragged 0/1 masks.
+float32 tensors' .tolist() (so 17-digit numbers), padded rows with ragged 0/1 masks;
+and the same tensors as safetensors (F32 log-probs, BOOL masks), as simpo_client sends them.
 
 Sizes per side: small 4x512, medium 8x2048, large 64x2048 tokens.
 Run: python3 make_payloads.py OUTPUT_DIR
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import save
 
 SIZES = {"small": (4, 512), "medium": (8, 2048), "large": (64, 2048)}
 
@@ -31,6 +33,16 @@ def payload(name, seed=0):
     }
 
 
+def safetensors_payload(name, seed=0):
+    """The same batch as `payload(name, seed)`, as a safetensors body."""
+    body = payload(name, seed)
+    tensors = {}
+    for side in ("chosen", "rejected"):
+        tensors[f"{side}.per_token_logps"] = np.array(body[side]["per_token_logps"], dtype=np.float32)
+        tensors[f"{side}.mask"] = np.array(body[side]["mask"], dtype=np.bool_)
+    return save(tensors, metadata={"config": json.dumps(body["config"]), "return_token_grads": "true"})
+
+
 def main():
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
     out.mkdir(parents=True, exist_ok=True)
@@ -38,6 +50,9 @@ def main():
         path = out / f"{name}.json"
         path.write_text(json.dumps(payload(name)))
         print(f"{path}: {path.stat().st_size} bytes")
+        binary = out / f"{name}.safetensors"
+        binary.write_bytes(safetensors_payload(name))
+        print(f"{binary}: {binary.stat().st_size} bytes")
 
 
 if __name__ == "__main__":

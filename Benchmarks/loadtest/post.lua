@@ -1,6 +1,8 @@
--- wrk script: POST the body in the file named by $PAYLOAD to the target URL.
+-- wrk script: POST the body in the file named by $PAYLOAD to the target URL,
+-- as $CONTENT_TYPE (default application/json), asking for $ACCEPT (default JSON).
 local file = assert(io.open(os.getenv("PAYLOAD"), "rb"))
 wrk.method = "POST"
 wrk.body = file:read("*a")
-wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Content-Type"] = os.getenv("CONTENT_TYPE") or "application/json"
+wrk.headers["Accept"] = os.getenv("ACCEPT") or "application/json"
 file:close()

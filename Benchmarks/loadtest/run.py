@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-from make_payloads import SIZES, payload  # noqa: E402
+from make_payloads import SIZES, payload, safetensors_payload  # noqa: E402
 
 SERVER = Path(os.environ.get("SIMPO_SERVER", ROOT / ".build" / "stage" / "simpo-server"))
 README = ROOT / "README.md"
@@ -96,12 +96,17 @@ def to_ms(text):
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def wrk(url, duration, connections, payload_file=None):
+SAFETENSORS = "application/vnd.safetensors"
+
+
+def wrk(url, duration, connections, payload_file=None, binary=False):
     command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "30s"]
     env = dict(os.environ)
     if payload_file:
         command += ["-s", str(HERE / "post.lua")]
         env["PAYLOAD"] = str(payload_file)
+    if binary:
+        env["CONTENT_TYPE"] = env["ACCEPT"] = SAFETENSORS
     output = subprocess.run(command + [url], capture_output=True, text=True, env=env, timeout=duration + 60).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", output, re.M))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
@@ -114,8 +119,8 @@ def wrk(url, duration, connections, payload_file=None):
     }
 
 
-def post(url, body):
-    request = urllib.request.Request(f"{url}/v1/loss", data=body, headers={"Content-Type": "application/json"})
+def post(url, body, content_type="application/json"):
+    request = urllib.request.Request(f"{url}/v1/loss", data=body, headers={"Content-Type": content_type})
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
@@ -131,6 +136,13 @@ def check_agreement(ours, peer, files):
         first = a["grads"]["chosen_per_token_logps"][0]
         other = b["grads"]["chosen_per_token_logps"][0]
         assert max(abs(x - y) for x, y in zip(first, other)) <= 1e-12, f"{name}: token gradients differ"
+
+
+def check_binary_agreement(ours, json_file, binary_file):
+    """The safetensors body must give the JSON body's answer, exactly."""
+    from_json = post(ours, json_file.read_bytes())
+    from_binary = post(ours, binary_file.read_bytes(), SAFETENSORS)
+    assert from_json["loss"] == from_binary["loss"], "safetensors and JSON requests disagree"
 
 
 def start(command, cwd=None):
@@ -150,6 +162,8 @@ def main():
     for name in SIZES:
         files[name] = workdir / f"{name}.json"
         files[name].write_text(json.dumps(payload(name)))
+    binary_large = workdir / "large.safetensors"
+    binary_large.write_bytes(safetensors_payload("large"))
 
     ours_port, peer_port = free_port(), free_port()
     ours_url, peer_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{peer_port}"
@@ -161,6 +175,7 @@ def main():
         wait_healthy(ours_url, ours)
         wait_healthy(peer_url, peer)
         check_agreement(ours_url, peer_url, files)
+        check_binary_agreement(ours_url, files["large"], binary_large)
         for name in SIZES:
             measured = {}
             for label, url, process in (("ours", ours_url, ours), ("peer", peer_url, peer)):
@@ -169,6 +184,11 @@ def main():
                 result["rss"] = rss.peak
                 measured[label] = result
             rows.append((name, files[name].stat().st_size, measured))
+        # The binary path against the JSON path, both simpo-server, same run.
+        with RSSSampler(ours.pid) as rss:
+            binary = wrk(f"{ours_url}/v1/loss", args.duration, args.connections, binary_large, binary=True)
+        binary["rss"] = rss.peak
+        binary_row = (binary_large.stat().st_size, binary, rows[-1][2]["ours"], rows[-1][1])
         health = {label: wrk(f"{url}/health", args.duration, args.connections)
                   for label, url in (("ours", ours_url), ("peer", peer_url))}
         rows.append(("/health", 0, health))
@@ -185,7 +205,7 @@ def main():
             process.terminate()
             process.wait(timeout=30)
 
-    table = render(rows, args, notes)
+    table = render(rows, binary_row, args, notes)
     print(table)
     if args.update_readme:
         text = README.read_text()
@@ -194,7 +214,7 @@ def main():
         README.write_text(f"{before}{START}\n{table}\n{END}{after}")
 
 
-def render(rows, args, notes):
+def render(rows, binary_row, args, notes):
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     lines = [
@@ -213,6 +233,19 @@ def render(rows, args, notes):
         ratio = f"**{ours['rps'] / peer['rps']:.1f}×**" if size else "—"
         lines.append(f"| {name} | {body} | {ours['rps']:,.0f} | {ours['p50']:.2f} / {ours['p99']:.2f} | "
                      f"{peer['rps']:,.1f} | {peer['p50']:.2f} / {peer['p99']:.2f} | {ratio} | {rss} | {errors} |")
+    size, binary, json_large, json_size = binary_row
+    lines += [
+        "",
+        "The large batch as safetensors (F32 log-probs, BOOL masks; F32 response), against the same batch as JSON, "
+        "both simpo-server, same run:",
+        "",
+        "| large 64×2048 | body | req/s | p50 / p99 ms | ratio | peak RSS MiB | non-2xx, socket errors |",
+        "|---|---|---|---|---|---|---|",
+        f"| JSON | {json_size / 1e6:.2f} MB | {json_large['rps']:,.0f} | {json_large['p50']:.2f} / {json_large['p99']:.2f} | "
+        f"1× | {json_large['rss']:.0f} | {json_large['non2xx']}, {json_large['socket_errors']} |",
+        f"| safetensors | {size / 1e6:.2f} MB | {binary['rps']:,.0f} | {binary['p50']:.2f} / {binary['p99']:.2f} | "
+        f"**{binary['rps'] / json_large['rps']:.1f}×** | {binary['rss']:.0f} | {binary['non2xx']}, {binary['socket_errors']} |",
+    ]
     notes = ["No ratio for /health: the peer's GET path stalls on TCP delayed acknowledgements "
              "(a flat ~44 ms per request), which says nothing about the work either server does."] + notes
     return "\n".join(lines + [""] + notes)

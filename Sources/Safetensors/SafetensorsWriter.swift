@@ -1,15 +1,15 @@
 import FastJSON
 
-/// Builds a safetensors file from doubles, stored as F32 or F64.
+/// Builds a safetensors file: doubles stored as F32 or F64, or raw tensors of any dtype.
 public struct SafetensorsWriter: Sendable {
-    /// The element type tensors are stored as.
+    /// The element type doubles are stored as.
     public enum Precision: Sendable {
         case float32, float64
 
         var dtype: SafetensorsDType { self == .float32 ? .f32 : .f64 }
     }
 
-    private var entries: [(name: String, shape: [Int], byteCount: Int)] = []
+    private var entries: [(name: String, dtype: SafetensorsDType, shape: [Int], byteCount: Int)] = []
     private var data: [UInt8] = []
     private var metadata: [(key: String, value: String)] = []
     public let precision: Precision
@@ -20,17 +20,33 @@ public struct SafetensorsWriter: Sendable {
 
     /// Adds a tensor of `shape` holding `values` in row-major order (`values.count` must be
     /// the product of `shape`).
-    public mutating func add(_ name: String, shape: [Int], values: some Collection<Double>) {
+    public mutating func add(_ name: String, shape: [Int], values: [Double]) {
         precondition(values.count == shape.reduce(1, *), "\(name): \(values.count) values for shape \(shape)")
         let start = data.count
-        data.reserveCapacity(start + values.count * precision.dtype.size)
-        switch precision {
-        case .float32:
-            for value in values { withUnsafeBytes(of: Float(value).bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-        case .float64:
-            for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        let size = precision.dtype.size
+        data.append(contentsOf: repeatElement(0, count: values.count * size))
+        data.withUnsafeMutableBytes { raw in
+            let out = UnsafeMutableRawBufferPointer(rebasing: raw[start...])
+            switch precision {
+            case .float32:
+                for (index, value) in values.enumerated() {
+                    out.storeBytes(of: Float(value).bitPattern.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
+                }
+            case .float64:
+                for (index, value) in values.enumerated() {
+                    out.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 8 * index, as: UInt64.self)
+                }
+            }
         }
-        entries.append((name, shape, data.count - start))
+        entries.append((name, precision.dtype, shape, values.count * size))
+    }
+
+    /// Adds a tensor of any dtype from its little-endian bytes (`bytes.count` must be
+    /// the product of `shape` times the dtype's size).
+    public mutating func add(_ name: String, dtype: SafetensorsDType, shape: [Int], bytes: some Collection<UInt8>) {
+        precondition(bytes.count == shape.reduce(dtype.size, *), "\(name): \(bytes.count) bytes for \(dtype.rawValue) \(shape)")
+        data.append(contentsOf: bytes)
+        entries.append((name, dtype, shape, bytes.count))
     }
 
     /// Adds a `__metadata__` entry.
@@ -57,7 +73,7 @@ public struct SafetensorsWriter: Sendable {
             header.key(entry.name)
             header.beginObject()
             header.key("dtype")
-            header.value(precision.dtype.rawValue)
+            header.value(entry.dtype.rawValue)
             header.key("shape")
             header.integers(entry.shape)
             header.key("data_offsets")

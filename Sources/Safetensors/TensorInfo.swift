@@ -40,6 +40,12 @@ public struct TensorInfo: Equatable, Sendable {
 
     private func read<T>(_ file: UnsafeRawBufferPointer, _ element: (UnsafeRawBufferPointer, Int) -> T) -> [T] {
         precondition(byteRange.upperBound <= file.count, "TensorInfo read from bytes it was not parsed from")
-        return (0 ..< count).map { element(file, $0) }
+        let count = count
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for index in 0 ..< count {
+                buffer.initializeElement(at: index, to: element(file, index))
+            }
+            initialized = count
+        }
     }
 }

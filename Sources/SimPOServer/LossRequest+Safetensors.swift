@@ -4,6 +4,16 @@ import SimPOLoss
 
 extension LossRequest {
     static let metadataKeys = ["config", "return_token_grads", "format"]
+    /// Largest safetensors header read; a loss request's header is well under 2 KiB.
+    static let maximumSafetensorsHeader = 1 << 20
+
+    /// Decodes a safetensors request body.
+    ///
+    /// - Throws: `SafetensorsError` for a malformed file, `LossInputError` for content problems.
+    public init(safetensors bytes: UnsafeRawBufferPointer, parser: JSONParser) throws {
+        let file = try SafetensorsFile(parsing: bytes, maximumHeaderSize: Self.maximumSafetensorsHeader, parser: parser)
+        try self.init(safetensors: file, in: bytes, parser: parser)
+    }
 
     /// Decodes a safetensors request: tensors named `<side>.<field>` (`chosen.per_token_logps`
     /// [B, T], `chosen.mask` or `chosen.labels` [B, T], or `chosen.logps` [B]; likewise

@@ -15,8 +15,6 @@ struct LossRoute: Sendable {
 
     /// Request media types, as `Accept` on a 415 lists them.
     static let requestMediaTypes = ["application/json", ResponseFormat.safetensorsMediaType]
-    /// Largest safetensors header read; a loss request's header is well under 2 KiB.
-    static let maximumSafetensorsHeader = 1 << 20
     /// Responses smaller than this are not worth compressing.
     static let compressionThreshold = 1024
 
@@ -60,8 +58,7 @@ struct LossRoute: Sendable {
         let decoded: LossRequest? = try parsers.withParser { parser in
             do {
                 if mediaType == ResponseFormat.safetensorsMediaType {
-                    let file = try SafetensorsFile(parsing: bytes, maximumHeaderSize: Self.maximumSafetensorsHeader, parser: parser)
-                    return try LossRequest(safetensors: file, in: bytes, parser: parser)
+                    return try LossRequest(safetensors: bytes, parser: parser)
                 }
                 return try parser.parse(bytes, spare: spare) { root in try LossRequest(json: root) }
             } catch let error as JSONSyntaxError {
