@@ -41,6 +41,9 @@ public struct SimPOService: Sendable {
                 path.hasPrefix("/v1/") || (metricsRequireToken && path == "/metrics")
             })
         }
+        router.add(middleware: LoadSheddingMiddleware(
+            shedder: LoadShedder(maximumRequests: settings.maximumInFlightRequests, maximumBytes: settings.maximumInFlightBytes),
+            maximumBodySize: settings.maximumBodySize, shed: metrics.shed))
         router.post("/v1/loss") { request, context in try await loss.respond(to: request, context: context) }
         router.get("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
         router.head("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }

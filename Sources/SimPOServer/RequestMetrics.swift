@@ -7,6 +7,8 @@ struct ServerMetrics: Sendable {
     let factory: any MetricsFactory
     let inFlight: Meter
     let requestBodyBytes: Recorder
+    /// Requests refused with 503 because the server was at capacity.
+    let shed: Counter
 
     static let requestBodyBytesLabel = "simpo_http_request_body_bytes"
 
@@ -14,6 +16,7 @@ struct ServerMetrics: Sendable {
         self.factory = factory
         inFlight = Meter(label: "simpo_http_requests_in_flight", factory: factory)
         requestBodyBytes = Recorder(label: Self.requestBodyBytesLabel, factory: factory)
+        shed = Counter(label: "simpo_http_requests_shed_total", factory: factory)
     }
 
     /// Counts one finished request and records its latency, by route, method and status.

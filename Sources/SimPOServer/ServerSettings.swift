@@ -11,6 +11,11 @@ public struct ServerSettings: Sendable {
     /// When set, `/v1/*` (and `/metrics` if `metricsRequireToken`) need one of these bearer tokens.
     public var bearerTokens: BearerTokens?
     public var metricsRequireToken = false
+    /// Requests held at once; more get 503 with Retry-After.
+    public var maximumInFlightRequests = 256
+    /// Request-body bytes held at once (by Content-Length, or `maximumBodySize` when
+    /// undeclared); a request that would exceed it gets 503 before its body is read.
+    public var maximumInFlightBytes = 1 << 30
     /// Whether responses are gzip-compressed for clients whose Accept-Encoding asks for it.
     public var compressResponses = true
 

@@ -28,6 +28,12 @@ struct SimPOServerCommand: AsyncParsableCommand {
     @Option(help: "Largest accepted request body: bytes, or with KB, MB, KiB, MiB, GiB (SIMPO_MAX_BODY_SIZE; default 64MiB).")
     var maxBodySize: ByteSize?
 
+    @Option(help: "Requests held at once before new ones get 503 (SIMPO_MAX_IN_FLIGHT_REQUESTS; default 256).")
+    var maxInFlightRequests: Int?
+
+    @Option(help: "Request-body bytes held at once before new requests get 503 (SIMPO_MAX_IN_FLIGHT_BYTES; default a quarter of the memory limit).")
+    var maxInFlightBytes: ByteSize?
+
     @Option(help: "Seconds before an idle connection is closed; 0 for never (SIMPO_IDLE_TIMEOUT; default 60).")
     var idleTimeout: Double?
 
@@ -54,6 +60,9 @@ struct SimPOServerCommand: AsyncParsableCommand {
         settings.host = try resolve(host, "SIMPO_HOST") ?? settings.host
         settings.port = try resolve(port, "SIMPO_PORT") ?? settings.port
         settings.maximumBodySize = try resolve(maxBodySize, "SIMPO_MAX_BODY_SIZE")?.bytes ?? settings.maximumBodySize
+        settings.maximumInFlightRequests = try resolve(maxInFlightRequests, "SIMPO_MAX_IN_FLIGHT_REQUESTS") ?? settings.maximumInFlightRequests
+        settings.maximumInFlightBytes = try resolve(maxInFlightBytes, "SIMPO_MAX_IN_FLIGHT_BYTES")?.bytes ?? memoryLimit() / 4
+        guard settings.maximumInFlightRequests > 0 else { throw ValidationError("max-in-flight-requests must be > 0") }
         let idle = try resolve(idleTimeout, "SIMPO_IDLE_TIMEOUT") ?? 60
         let drain = try resolve(drainDelay, "SIMPO_DRAIN_DELAY") ?? 0
         guard (0 ... 65535).contains(settings.port) else { throw ValidationError("port must be 0...65535") }
@@ -82,9 +91,19 @@ struct SimPOServerCommand: AsyncParsableCommand {
         logger.info("starting", metadata: [
             "host": "\(settings.host)", "port": "\(settings.port)", "max_body_size": "\(settings.maximumBodySize)",
             "bearer_tokens": "\(settings.bearerTokens?.count ?? 0)",
+            "max_in_flight_requests": "\(settings.maximumInFlightRequests)", "max_in_flight_bytes": "\(settings.maximumInFlightBytes)",
         ])
         try await SimPOService(settings: settings, registry: registry, logger: logger).run()
         logger.info("stopped")
+    }
+
+    /// The memory this process may use: the cgroup (container) limit when there is one,
+    /// else the machine's physical memory.
+    private func memoryLimit() -> Int {
+        let physical = sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
+        let cgroup = (try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return min(physical, cgroup ?? .max)
     }
 
     /// The tokens in the file at `path`; an unreadable or empty file is an error, not an open door.

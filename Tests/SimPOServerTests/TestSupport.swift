@@ -70,42 +70,62 @@ func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, sour
 
 /// Sends raw bytes to 127.0.0.1:`port` and returns everything the server answers
 /// until it closes the connection or `timeout` passes.
-///
-/// The blocking socket calls run on a thread of their own: on the cooperative pool
-/// (two threads on a 2-core machine) they would starve the live server's handlers.
 func rawExchange(port: Int, _ request: [UInt8], timeout: Duration = .seconds(10)) async throws -> String {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            continuation.resume(with: Result { try blockingExchange(port: port, request, timeout: timeout) })
-        }.start()
-    }
+    let connection = try RawConnection(port: port, timeout: timeout)
+    connection.send(request)
+    return await connection.receiveAll()
 }
 
 struct SocketError: Error, CustomStringConvertible {
     var description: String
 }
 
-private func blockingExchange(port: Int, _ request: [UInt8], timeout: Duration) throws -> String {
-    let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard socket >= 0 else { throw SocketError(description: "socket() failed: errno \(errno)") }
-    defer { close(socket) }
-    var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
-    setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+/// A plain TCP connection to 127.0.0.1, for requests no HTTP client would send:
+/// partial bodies, stalls, malformed framing.
+final class RawConnection: @unchecked Sendable {
+    private let socket: Int32
+
+    init(port: Int, timeout: Duration = .seconds(10)) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw SocketError(description: "socket() failed: errno \(errno)") }
+        var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(socket)
+            throw SocketError(description: "connect() to port \(port) failed: errno \(errno)")
+        }
     }
-    guard connected == 0 else { throw SocketError(description: "connect() to port \(port) failed: errno \(errno)") }
-    _ = request.withUnsafeBytes { send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-    var received: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
-        if count <= 0 { break }
-        received += chunk[0 ..< count]
+
+    deinit { close(socket) }
+
+    func send(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
-    return String(decoding: received, as: UTF8.self)
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    /// Everything received until the server closes the connection or the timeout passes.
+    /// The blocking reads run on a thread of their own: on the cooperative pool (two
+    /// threads on a 2-core machine) they would starve the live server's handlers.
+    func receiveAll() async -> String {
+        await withCheckedContinuation { continuation in
+            Thread {
+                var received: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let count = chunk.withUnsafeMutableBytes { recv(self.socket, $0.baseAddress, $0.count, 0) }
+                    if count <= 0 { break }
+                    received += chunk[0 ..< count]
+                }
+                continuation.resume(returning: String(decoding: received, as: UTF8.self))
+            }.start()
+        }
+    }
 }

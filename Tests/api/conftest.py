@@ -11,5 +11,5 @@ from simpo_process import running_server  # noqa: E402
 @pytest.fixture(scope="session")
 def server_url():
     """A live server for the session, with a 1 MiB body limit."""
-    with running_server("--max-body-size", "1MiB") as url:
-        yield url
+    with running_server("--max-body-size", "1MiB") as server:
+        yield server.url

@@ -1,5 +1,6 @@
 """Starts a built simpo-server on a free loopback port; shared by the pytest suites."""
 import contextlib
+import dataclasses
 import os
 import socket
 import subprocess
@@ -18,10 +19,21 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@dataclasses.dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+
+    def peak_rss_mib(self) -> float:
+        """The process's peak resident set (VmHWM)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
 @contextlib.contextmanager
-def running_server(*arguments: Sequence[str]) -> Iterator[str]:
-    """Yields the base URL of a server started with `arguments`; on exit stops it with
-    SIGTERM and asserts that the graceful shutdown exits 0."""
+def running_server(*arguments: Sequence[str]) -> Iterator[Server]:
+    """Yields a server started with `arguments`; on exit stops it with SIGTERM and
+    asserts that the graceful shutdown exits 0."""
     port = free_port()
     process = subprocess.Popen(
         [str(BINARY), "--port", str(port), "--log-level", "warning", *arguments],
@@ -38,7 +50,7 @@ def running_server(*arguments: Sequence[str]) -> Iterator[str]:
                 raise RuntimeError(f"server did not start: {process.stdout.read().decode()}")
             time.sleep(0.1)
     try:
-        yield url
+        yield Server(url, process)
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0, "graceful shutdown exits 0"

@@ -22,8 +22,8 @@ def server(tmp_path_factory):
 
     tokens = tmp_path_factory.mktemp("tokens") / "tokens"
     tokens.write_text(f"{TOKEN}\n")
-    with running_server("--token-file", str(tokens)) as url:
-        yield url, TOKEN
+    with running_server("--token-file", str(tokens)) as live:
+        yield live.url, TOKEN
 
 
 @pytest.fixture
