@@ -31,10 +31,11 @@ public struct SimPOService: Sendable {
             compressResponses: settings.compressResponses)
 
         let router = Router()
+        router.add(middleware: RequestIDMiddleware())
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
-        router.add(middleware: ProblemMiddleware(routes: [
-            "/v1/loss": [.post], "/health": [.get, .head], "/ready": [.get, .head], "/metrics": [.get], "/openapi.yaml": [.get],
-        ]))
+        router.add(middleware: ProblemMiddleware(
+            routes: ["/v1/loss": [.post], "/health": [.get, .head], "/ready": [.get, .head], "/metrics": [.get], "/openapi.yaml": [.get]],
+            metrics: metrics))
         if let tokens = settings.bearerTokens {
             let metricsRequireToken = settings.metricsRequireToken
             router.add(middleware: BearerAuthMiddleware(tokens: tokens) { path in

@@ -5,6 +5,9 @@ import SimPOLoss
 
 /// An RFC 9457 problem: every error this service returns, as `application/problem+json`.
 struct Problem: Error, HTTPResponseError {
+    /// Every problem type is this prefix and a slug.
+    static let typePrefix = "urn:simpo:problem:"
+
     /// One offending field: its JSON pointer and what is wrong with it.
     struct FieldError {
         var pointer: String
@@ -70,7 +73,7 @@ extension Problem {
     /// A problem for any HTTP status, named by its reason phrase.
     init(status: HTTPResponse.Status, detail: String, headers: HTTPFields = [:]) {
         let slug = status.reasonPhrase.lowercased().split(separator: " ").joined(separator: "-")
-        self.init(status: status, type: "urn:simpo:problem:\(slug)", title: status.reasonPhrase, detail: detail, headers: headers)
+        self.init(status: status, type: "\(Problem.typePrefix)\(slug)", title: status.reasonPhrase, detail: detail, headers: headers)
     }
 }
 

@@ -4,23 +4,31 @@ import Logging
 /// Turns every error into a problem+json response, so no error is ever an empty
 /// body: a route's `Problem`, Hummingbird's `HTTPError`s (404 becomes 405 with
 /// `Allow` when the path exists under other methods), and anything unexpected
-/// as a logged 500.
+/// as a logged 500. Every problem is counted by type in `simpo_http_problems_total` and
+/// logged (at info; 5xx at error) with the request's id.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The methods each known path answers.
     let routes: [String: [HTTPRequest.Method]]
+    let metrics: ServerMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let problem: Problem
         do {
             return try await next(request, context)
-        } catch let problem as Problem {
-            return try problem.response(from: request, context: context)
+        } catch let error as Problem {
+            problem = error
         } catch let error as HTTPError {
-            return try problem(for: error, request: request).response(from: request, context: context)
+            problem = self.problem(for: error, request: request)
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(String(reflecting: error))"])
-            return try Problem(status: .internalServerError, detail: "the server failed to handle the request")
-                .response(from: request, context: context)
+            problem = Problem(status: .internalServerError, detail: "the server failed to handle the request")
         }
+        let type = problem.type.hasPrefix(Problem.typePrefix) ? String(problem.type.dropFirst(Problem.typePrefix.count)) : problem.type
+        metrics.recordProblem(type: type)
+        context.logger.log(
+            level: problem.status.code >= 500 ? .error : .info, "problem",
+            metadata: ["status": "\(problem.status.code)", "type": "\(type)", "path": "\(request.uri.path)", "detail": "\(problem.detail)"])
+        return try problem.response(from: request, context: context)
     }
 
     private func problem(for error: HTTPError, request: Request) -> Problem {

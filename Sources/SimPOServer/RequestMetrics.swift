@@ -19,6 +19,11 @@ struct ServerMetrics: Sendable {
         shed = Counter(label: "simpo_http_requests_shed_total", factory: factory)
     }
 
+    /// Counts one problem response by its type's slug (a fixed set, so a bounded label).
+    func recordProblem(type: String) {
+        Counter(label: "simpo_http_problems_total", dimensions: [("type", type)], factory: factory).increment()
+    }
+
     /// Counts one finished request and records its latency, by route, method and status.
     func record(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status, nanoseconds: Int64) {
         let dimensions = [("route", route), ("method", method.rawValue), ("status", String(status.code))]
