@@ -26,6 +26,7 @@ public struct SimPOService: Sendable {
         let readiness = Readiness()
         let loss = LossRoute(
             maximumBodySize: settings.maximumBodySize,
+            bodyTimeout: settings.bodyTimeout,
             parsers: JSONParserPool(maximumSize: settings.maximumBodySize, keep: 4),
             metrics: metrics,
             compressResponses: settings.compressResponses)

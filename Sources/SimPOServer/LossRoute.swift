@@ -8,6 +8,7 @@ import SimPOLoss
 /// losses, gradients and metrics out in the representation `Accept` asks for.
 struct LossRoute: Sendable {
     let maximumBodySize: Int
+    let bodyTimeout: Duration
     let parsers: JSONParserPool
     let metrics: ServerMetrics
     /// Whether responses may be gzip-compressed for clients that accept it.
@@ -95,14 +96,30 @@ struct LossRoute: Sendable {
 
     /// The whole body in one buffer with simdjson's padding spare after it: sized from
     /// Content-Length when given, so it is copied once, not regrown. A body over the
-    /// limit is refused as soon as its declared or received size shows it.
+    /// limit is refused as soon as its declared or received size shows it, and one that
+    /// trickles in for longer than `bodyTimeout` gets 408.
     private func collectBody(of request: Request) async throws -> ByteBuffer {
         let declared = max(0, request.headers[.contentLength].flatMap(Int.init) ?? 0)
         guard declared <= maximumBodySize else { throw tooLarge() }
+        let deadline = ContinuousClock.now + bodyTimeout
         var body = ByteBufferAllocator().buffer(capacity: declared + JSONParser.requiredPadding)
-        for try await chunk in request.body {
-            guard chunk.readableBytes <= maximumBodySize - body.readableBytes else { throw tooLarge() }
-            body.writeImmutableBuffer(chunk)
+        do {
+            for try await chunk in request.body {
+                guard chunk.readableBytes <= maximumBodySize - body.readableBytes else { throw tooLarge() }
+                guard ContinuousClock.now < deadline else {
+                    throw Problem(
+                        status: .requestTimeout, detail: "the request body took longer than \(bodyTimeout) to arrive",
+                        headers: [.connection: "close"])
+                }
+                body.writeImmutableBuffer(chunk)
+            }
+        } catch let problem as Problem {
+            throw problem
+        } catch {
+            // The client went away mid-body (or the idle timeout closed the connection).
+            throw Problem(
+                status: .badRequest, type: "\(Problem.typePrefix)incomplete-body", title: "Incomplete body",
+                detail: "the connection closed before the request body was complete")
         }
         body.reserveCapacity(minimumWritableBytes: JSONParser.requiredPadding)
         return body

@@ -5,7 +5,7 @@ import Logging
 /// body: a route's `Problem`, Hummingbird's `HTTPError`s (404 becomes 405 with
 /// `Allow` when the path exists under other methods), and anything unexpected
 /// as a logged 500. Every problem is counted by type in `simpo_http_problems_total` and
-/// logged (at info; 5xx at error) with the request's id.
+/// logged (at info; a 500 at error) with the request's id.
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The methods each known path answers.
     let routes: [String: [HTTPRequest.Method]]
@@ -26,7 +26,7 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         let type = problem.type.hasPrefix(Problem.typePrefix) ? String(problem.type.dropFirst(Problem.typePrefix.count)) : problem.type
         metrics.recordProblem(type: type)
         context.logger.log(
-            level: problem.status.code >= 500 ? .error : .info, "problem",
+            level: problem.status == .internalServerError ? .error : .info, "problem",
             metadata: ["status": "\(problem.status.code)", "type": "\(type)", "path": "\(request.uri.path)", "detail": "\(problem.detail)"])
         return try problem.response(from: request, context: context)
     }

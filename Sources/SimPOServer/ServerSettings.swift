@@ -6,6 +6,9 @@ public struct ServerSettings: Sendable {
     public var maximumBodySize = 64 * 1024 * 1024
     /// Connections idle for this long are closed; nil keeps them open.
     public var idleTimeout: Duration? = .seconds(60)
+    /// How long a request body may take to arrive; a slower one gets 408 and the
+    /// connection is closed (a stalled one is closed by `idleTimeout` anyway).
+    public var bodyTimeout: Duration = .seconds(30)
     /// How long `/ready` reports 503 before the server stops accepting connections.
     public var drainDelay: Duration = .zero
     /// When set, `/v1/*` (and `/metrics` if `metricsRequireToken`) need one of these bearer tokens.

@@ -37,6 +37,9 @@ struct SimPOServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds before an idle connection is closed; 0 for never (SIMPO_IDLE_TIMEOUT; default 60).")
     var idleTimeout: Double?
 
+    @Option(help: "Seconds a request body may take to arrive before 408 (SIMPO_BODY_TIMEOUT; default 30).")
+    var bodyTimeout: Double?
+
     @Option(help: "Seconds /ready reports 503 before shutdown stops accepting connections (SIMPO_DRAIN_DELAY; default 0).")
     var drainDelay: Double?
 
@@ -65,8 +68,11 @@ struct SimPOServerCommand: AsyncParsableCommand {
         guard settings.maximumInFlightRequests > 0 else { throw ValidationError("max-in-flight-requests must be > 0") }
         let idle = try resolve(idleTimeout, "SIMPO_IDLE_TIMEOUT") ?? 60
         let drain = try resolve(drainDelay, "SIMPO_DRAIN_DELAY") ?? 0
+        let body = try resolve(bodyTimeout, "SIMPO_BODY_TIMEOUT") ?? 30
         guard (0 ... 65535).contains(settings.port) else { throw ValidationError("port must be 0...65535") }
         guard idle >= 0, drain >= 0, idle.isFinite, drain.isFinite else { throw ValidationError("timeouts must be >= 0 seconds") }
+        guard body > 0, body.isFinite else { throw ValidationError("body-timeout must be > 0 seconds") }
+        settings.bodyTimeout = .milliseconds(Int64(body * 1000))
         settings.idleTimeout = idle > 0 ? .milliseconds(Int64(idle * 1000)) : nil
         settings.drainDelay = .milliseconds(Int64(drain * 1000))
         if let path = try resolve(tokenFile, "SIMPO_TOKEN_FILE") {

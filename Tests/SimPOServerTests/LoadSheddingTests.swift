@@ -4,33 +4,19 @@ import SimPOServer
 import Testing
 
 @Suite struct LoadSheddingTests {
-    static let body = #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-2]}}"#
-
-    /// A request whose headers and half its body are sent: the server holds it until the rest comes.
-    static func heldRequest(port: Int) throws -> RawConnection {
-        let connection = try RawConnection(port: port)
-        let half = body.utf8.count / 2
-        connection.send("POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n")
-        connection.send(Array(body.utf8.prefix(half)))
-        return connection
-    }
-
-    static func finish(_ connection: RawConnection) async -> String {
-        connection.send(Array(body.utf8.dropFirst(body.utf8.count / 2)))
-        return await connection.receiveAll()
-    }
+    static let body = heldBody
 
     @Test func pastTheRequestBoundNewRequestsGet503ThenServiceResumes() async throws {
         var settings = ServerSettings()
         settings.maximumInFlightRequests = 1
         try await withLiveServer(settings) { client async throws in
-            let held = try Self.heldRequest(port: try #require(client.port))
+            let held = try heldRequest(port: try #require(client.port))
             try await Task.sleep(for: .milliseconds(200))
             let shed = try await postLoss(client, Self.body)
             try expectProblem(shed, .serviceUnavailable)
             #expect(shed.headers[.retryAfter] == "1")
             #expect(try await client.execute(uri: "/health", method: .get).status == .ok, "probes are never shed")
-            #expect(await Self.finish(held).hasPrefix("HTTP/1.1 200"), "the held request completes")
+            #expect(await finish(held).hasPrefix("HTTP/1.1 200"), "the held request completes")
             #expect(try await postLoss(client, Self.body).status == .ok, "capacity is given back")
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect(metrics.contains("simpo_http_requests_shed_total 1"))
@@ -41,10 +27,10 @@ import Testing
         var settings = ServerSettings()
         settings.maximumInFlightBytes = 80
         try await withLiveServer(settings) { client async throws in
-            let held = try Self.heldRequest(port: try #require(client.port))  // holds 57 bytes
+            let held = try heldRequest(port: try #require(client.port))  // holds 57 bytes
             try await Task.sleep(for: .milliseconds(200))
             try expectProblem(try await postLoss(client, Self.body), .serviceUnavailable)
-            #expect(await Self.finish(held).hasPrefix("HTTP/1.1 200"))
+            #expect(await finish(held).hasPrefix("HTTP/1.1 200"))
             #expect(try await postLoss(client, Self.body).status == .ok)
         }
     }

@@ -129,3 +129,20 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 }
+
+/// The small loss request that `heldRequest` and `finish` send.
+let heldBody = #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-2]}}"#
+
+/// A request whose headers and half its body are sent: the server holds it until `finish`.
+func heldRequest(port: Int) throws -> RawConnection {
+    let connection = try RawConnection(port: port)
+    connection.send("POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(heldBody.utf8.count)\r\nConnection: close\r\n\r\n")
+    connection.send(Array(heldBody.utf8.prefix(heldBody.utf8.count / 2)))
+    return connection
+}
+
+/// Sends the rest of a held request's body and returns the whole response.
+func finish(_ connection: RawConnection) async -> String {
+    connection.send(Array(heldBody.utf8.dropFirst(heldBody.utf8.count / 2)))
+    return await connection.receiveAll()
+}
