@@ -31,11 +31,15 @@ let package = Package(
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         // The safetensors container: checked parsing and writing, no HTTP.
         .target(name: "Safetensors", dependencies: ["FastJSON"]),
+        // The wire formats of /v1/loss: JSON and safetensors requests decoded and validated
+        // into loss inputs, results encoded; no HTTP.
+        .target(name: "SimPOCodec", dependencies: ["SimPOLoss", "FastJSON", "Safetensors"]),
         // The HTTP service: routes, request decoding, problems, metrics, readiness.
         .target(
             name: "SimPOServer",
             dependencies: [
                 "SimPOLoss",
+                "SimPOCodec",
                 "FastJSON",
                 "Safetensors",
                 "CZlib",
@@ -60,7 +64,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .executableTarget(name: "simpo-benchmarks", dependencies: ["SimPOLoss", "SimPOServer", "FastJSON", "Safetensors"], path: "Benchmarks/simpo-benchmarks"),
+        .executableTarget(name: "simpo-benchmarks", dependencies: ["SimPOLoss", "SimPOCodec", "FastJSON", "Safetensors"], path: "Benchmarks/simpo-benchmarks"),
         .testTarget(name: "SimPOLossTests", dependencies: ["SimPOLoss"]),
         .testTarget(name: "FastJSONTests", dependencies: ["FastJSON"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "FastJSON"]),
@@ -68,6 +72,7 @@ let package = Package(
             name: "SimPOServerTests",
             dependencies: [
                 "SimPOServer",
+                "SimPOCodec",
                 "SimPOLoss",
                 "FastJSON",
                 "Safetensors",

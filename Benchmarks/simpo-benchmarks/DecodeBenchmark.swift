@@ -1,6 +1,6 @@
 import FastJSON
 import Foundation
-import SimPOServer
+import SimPOCodec
 
 /// Request decoding (simdjson + schema validation into loss inputs) against
 /// Foundation's JSONDecoder on a Codable mirror of the same body, same run.

@@ -1,7 +1,7 @@
 import FastJSON
 import Foundation
 import SimPOLoss
-import SimPOServer
+import SimPOCodec
 
 /// Response encoding with token gradients (JSONWriter) against Foundation's
 /// JSONEncoder on a Codable mirror of the same numbers, same run; then number

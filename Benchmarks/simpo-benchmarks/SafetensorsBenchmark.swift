@@ -1,7 +1,7 @@
 import FastJSON
 import Safetensors
 import SimPOLoss
-import SimPOServer
+import SimPOCodec
 
 /// The binary path: decoding a safetensors request and encoding a safetensors response,
 /// against the JSON path on the same batch, same run.

@@ -2,6 +2,7 @@ import FastJSON
 import Hummingbird
 import NIOCore
 import Safetensors
+import SimPOCodec
 import SimPOLoss
 
 /// `POST /v1/loss`: JSON or safetensors in (optionally gzip- or deflate-encoded),

@@ -1,6 +1,7 @@
 import FastJSON
 import Hummingbird
 import Safetensors
+import SimPOCodec
 import SimPOLoss
 
 /// An RFC 9457 problem: every error this service returns, as `application/problem+json`.

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import SimPOLoss
 import SimPOServer
+import SimPOCodec
 import Testing
 
 /// Each input form over a real socket, compared with the library's own answer:

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Safetensors
 @testable import SimPOServer
+import SimPOCodec
 import Testing
 
 /// A safetensors file from raw tensors, written by hand so tests can use any dtype

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import Prometheus
 import SimPOServer
+import SimPOCodec
 import Testing
 
 #if canImport(Glibc)
