@@ -7,8 +7,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV := .venv
 # Where deploy/build.sh stages the release server (the Dockerfile uses /stage).
 STAGE := .build/stage
+# Seconds `make fuzz` runs libFuzzer for.
+FUZZ_SECONDS ?= 60
 
-.PHONY: deps python-deps build run test swift-test api-test client-test deploy-test bench loadtest
+.PHONY: deps python-deps build run test swift-test api-test client-test deploy-test fuzz fuzz-replay bench loadtest
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -28,8 +30,9 @@ build: deps
 run: build
 	$(STAGE)/simpo-server --host $(HOST) --port $(PORT)
 
-## Every test: the Swift suites, the spec and live-server API tests, the Python client, the deployment.
-test: swift-test api-test client-test deploy-test
+## Every test: the Swift suites, the spec and live-server API tests, the Python client,
+## the deployment, and a bounded fuzzing run.
+test: swift-test api-test client-test deploy-test fuzz-replay fuzz
 
 swift-test: deps
 	swift build --build-tests
@@ -43,6 +46,20 @@ api-test: deps python-deps
 client-test: deps python-deps
 	swift build --product simpo-server
 	$(VENV)/bin/python -m pytest -q clients/python/tests
+
+## libFuzzer (with AddressSanitizer) over the JSON and safetensors request decoders for
+## FUZZ_SECONDS, seeded with Tests/corpus/requests; a crash's input lands in .build-fuzz/crashes/
+## and belongs in Tests/corpus/requests (with its expectation in Tests/api/test_bad_inputs.py).
+fuzz: deps
+	swift build --product simpo-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
+	mkdir -p .build-fuzz/corpus .build-fuzz/crashes
+	.build-fuzz/debug/simpo-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+		-artifact_prefix=.build-fuzz/crashes/ .build-fuzz/corpus Tests/corpus/requests
+
+## Every saved input through the decoders in a plain build: the fuzzer's regression run.
+fuzz-replay: deps
+	swift build --product simpo-fuzz
+	.build/debug/simpo-fuzz Tests/corpus/requests
 
 ## Kubernetes manifests against the API schemas; the image's staged server run as the pod runs it.
 deploy-test: build python-deps

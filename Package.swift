@@ -65,6 +65,10 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "simpo-benchmarks", dependencies: ["SimPOLoss", "SimPOCodec", "FastJSON", "Safetensors"], path: "Benchmarks/simpo-benchmarks"),
+        // libFuzzer's driver when linked with -sanitize=fuzzer, nothing otherwise.
+        .target(name: "CFuzzDriver"),
+        // The request decoders under libFuzzer (`make fuzz`), or a replay of saved inputs.
+        .executableTarget(name: "simpo-fuzz", dependencies: ["SimPOCodec", "SimPOLoss", "FastJSON", "CFuzzDriver"], path: "Fuzz/simpo-fuzz"),
         .testTarget(name: "SimPOLossTests", dependencies: ["SimPOLoss"]),
         .testTarget(name: "FastJSONTests", dependencies: ["FastJSON"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "FastJSON"]),

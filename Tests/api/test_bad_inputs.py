@@ -1,0 +1,95 @@
+"""The bad-input corpus: every file in Tests/corpus/requests (also the fuzzer's seeds) gets
+its specific answer, hostile transport gets a 4xx or a closed connection, and the server
+stays healthy throughout."""
+import socket
+from pathlib import Path
+
+import pytest
+import requests
+
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "requests"
+
+# file: (status, problem type slug, pointers)
+EXPECTED = {
+    "ok-labels-f16.safetensors": (200, None, None),
+    "ok-labels-hinge.json": (200, None, None),
+    "ok-mask-bool.safetensors": (200, None, None),
+    "ok-per-token.json": (200, None, None),
+    "ok-sequence-dpo.json": (200, None, None),
+    "ok-sequence-f64.safetensors": (200, None, None),
+    "bad-all-masked-row.json": (422, "invalid-input", ["/chosen/mask/0"]),
+    "bad-batch-mismatch.json": (422, "invalid-input", ["/rejected/logps"]),
+    "bad-config-typo.json": (422, "invalid-input", ["/config/betta"]),
+    "bad-deep-nesting.json": (400, "malformed-json", []),
+    "bad-empty-batch.json": (422, "invalid-input", ["/chosen/logps"]),
+    "bad-empty-row.json": (422, "invalid-input", ["/chosen/per_token_logps/0"]),
+    "bad-invalid-utf8.json": (400, "malformed-json", []),
+    "bad-mask-length.json": (422, "invalid-input", ["/chosen/mask/0"]),
+    "bad-nan.json": (400, "malformed-json", []),
+    "bad-number-1e400.json": (400, "malformed-json", []),
+    "bad-syntax-trailing-comma.json": (400, "malformed-json", []),
+    "bad-syntax-truncated.json": (400, "malformed-json", []),
+    "bad-wrong-type.json": (422, "invalid-input", ["/chosen/logps"]),
+    "bad-st-header-length.safetensors": (400, "malformed-safetensors", []),
+    "bad-st-mask-shape.safetensors": (422, "invalid-input", ["/chosen/mask"]),
+    "bad-st-nan.safetensors": (422, "invalid-input", ["/chosen/logps/0"]),
+    "bad-st-overlap.safetensors": (400, "malformed-safetensors", ["/rejected.logps"]),
+    "bad-st-truncated.safetensors": (400, "malformed-safetensors", ["/rejected.logps"]),
+    "bad-st-unknown-dtype.safetensors": (400, "malformed-safetensors", ["/chosen.logps"]),
+    "bad-st-zero-width.safetensors": (422, "invalid-input", ["/chosen/per_token_logps/0"]),
+}
+
+
+def content_type(path: Path) -> str:
+    return "application/vnd.safetensors" if path.suffix == ".safetensors" else "application/json"
+
+
+def test_every_corpus_file_has_an_expectation():
+    assert sorted(p.name for p in CORPUS.iterdir()) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_corpus_file_gets_its_specific_answer(server_url, name):
+    status, slug, pointers = EXPECTED[name]
+    path = CORPUS / name
+    response = requests.post(f"{server_url}/v1/loss", data=path.read_bytes(), headers={"Content-Type": content_type(path)}, timeout=30)
+    assert response.status_code == status, response.text
+    if status != 200:
+        assert response.headers["Content-Type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["type"] == f"urn:simpo:problem:{slug}"
+        assert [error["pointer"] for error in problem["errors"]] == pointers
+        assert problem["detail"]
+
+
+def test_oversize_and_wrong_content_type(server_url):
+    body = b"[" + b"0," * (1 << 20) + b"0]"
+    oversize = requests.post(f"{server_url}/v1/loss", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert oversize.status_code == 413 and oversize.json()["type"] == "urn:simpo:problem:content-too-large"
+    wrong = requests.post(f"{server_url}/v1/loss", data=b"{}", headers={"Content-Type": "text/csv"}, timeout=30)
+    assert wrong.status_code == 415 and wrong.headers["Accept"] == "application/json, application/vnd.safetensors"
+
+
+def raw(server_url: str, data: bytes, read: bool = True) -> bytes:
+    host, port = server_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(data)
+        if not read:
+            return b""
+        connection.shutdown(socket.SHUT_WR)  # the body ends here, whatever Content-Length said
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_truncated_bodies_and_mid_body_disconnects_leave_the_server_healthy(server_url):
+    head = b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    for _ in range(20):
+        raw(server_url, head + b'{"chosen": {"logps": [-1', read=False)  # disconnect mid-body
+    answer = raw(server_url, head + b'{"chosen": {"logps": [-1')  # half-close: the body is truncated
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer[:100]
+    raw(server_url, b"NOT HTTP AT ALL\r\n\r\n")  # whatever the answer, no crash
+    assert requests.get(f"{server_url}/health", timeout=5).json() == {"status": "ok"}
+    metrics = requests.get(f"{server_url}/metrics", timeout=5).text
+    assert "internal-server-error" not in metrics
