@@ -1,5 +1,7 @@
 import FastJSON
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import Prometheus
@@ -16,10 +18,11 @@ public struct SimPOService: Sendable {
 
     /// Builds the routes for `settings`, recording metrics into `registry`.
     /// `onServerRunning` receives the bound port (useful with port 0).
+    /// - Throws: when the TLS configuration cannot be used.
     public init(
         settings: ServerSettings, registry: PrometheusCollectorRegistry, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) {
+    ) throws {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.valueHistogramBuckets[ServerMetrics.requestBodyBytesLabel] = [1e3, 1e4, 1e5, 1e6, 4e6, 1.6e7, 6.4e7, 2.56e8]
         let metrics = ServerMetrics(factory: factory)
@@ -64,7 +67,7 @@ public struct SimPOService: Sendable {
 
         application = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: settings.idleTimeout.map { TimeAmount($0) })),
+            server: try serverBuilder(settings),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "simpo-server"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
@@ -86,6 +89,13 @@ public struct SimPOService: Sendable {
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
+}
+
+/// HTTP/1.1, over TLS when `settings.tls` is set.
+private func serverBuilder(_ settings: ServerSettings) throws -> HTTPServerBuilder {
+    let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: settings.idleTimeout.map { TimeAmount($0) }))
+    guard let tls = settings.tls else { return http1 }
+    return try .tls(http1, tlsConfiguration: tls)
 }
 
 private func jsonResponse(_ status: HTTPResponse.Status, _ body: String) -> Response {

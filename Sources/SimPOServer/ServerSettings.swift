@@ -1,3 +1,6 @@
+import HummingbirdTLS
+import NIOSSL
+
 /// Everything the server can be told at start-up.
 public struct ServerSettings: Sendable {
     public var host = "127.0.0.1"
@@ -19,8 +22,19 @@ public struct ServerSettings: Sendable {
     /// Request-body bytes held at once (by Content-Length, or `maximumBodySize` when
     /// undeclared); a request that would exceed it gets 503 before its body is read.
     public var maximumInFlightBytes = 1 << 30
+    /// When set, the server speaks HTTPS only, with this certificate and key.
+    public var tls: TLSConfiguration?
     /// Whether responses are gzip-compressed for clients whose Accept-Encoding asks for it.
     public var compressResponses = true
 
     public init() {}
+}
+
+extension ServerSettings {
+    /// A TLS server configuration from a PEM certificate chain and a PEM private key.
+    public static func tlsConfiguration(certificateChainFile: String, privateKeyFile: String) throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificateChainFile).map { NIOSSLCertificateSource.certificate($0) }
+        return TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem)))
+    }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HummingbirdTLS
 import Logging
 import Metrics
 import Prometheus
@@ -46,6 +47,12 @@ struct SimPOServerCommand: AsyncParsableCommand {
     @Option(help: "File of bearer tokens, one per line, that /v1/* requires; unset for no authentication (SIMPO_TOKEN_FILE).")
     var tokenFile: String?
 
+    @Option(help: "PEM certificate chain: serve HTTPS only, with --tls-key (SIMPO_TLS_CERT).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for --tls-cert (SIMPO_TLS_KEY).")
+    var tlsKey: String?
+
     @Option(help: "Whether /metrics requires a bearer token too: true or false (SIMPO_METRICS_REQUIRE_TOKEN; default false).")
     var metricsRequireToken: Bool?
 
@@ -78,6 +85,7 @@ struct SimPOServerCommand: AsyncParsableCommand {
         if let path = try resolve(tokenFile, "SIMPO_TOKEN_FILE") {
             settings.bearerTokens = try readTokens(path)
         }
+        settings.tls = try tlsConfiguration(certificate: try resolve(tlsCert, "SIMPO_TLS_CERT"), key: try resolve(tlsKey, "SIMPO_TLS_KEY"))
         settings.metricsRequireToken = try resolve(metricsRequireToken, "SIMPO_METRICS_REQUIRE_TOKEN") ?? false
         settings.compressResponses = try resolve(compressResponses, "SIMPO_COMPRESS_RESPONSES") ?? true
         let level = try resolve(logLevel, "SIMPO_LOG_LEVEL") ?? .info
@@ -96,11 +104,27 @@ struct SimPOServerCommand: AsyncParsableCommand {
         let logger = Logger(label: "simpo-server")
         logger.info("starting", metadata: [
             "host": "\(settings.host)", "port": "\(settings.port)", "max_body_size": "\(settings.maximumBodySize)",
-            "bearer_tokens": "\(settings.bearerTokens?.count ?? 0)",
+            "bearer_tokens": "\(settings.bearerTokens?.count ?? 0)", "tls": "\(settings.tls != nil)",
             "max_in_flight_requests": "\(settings.maximumInFlightRequests)", "max_in_flight_bytes": "\(settings.maximumInFlightBytes)",
         ])
         try await SimPOService(settings: settings, registry: registry, logger: logger).run()
         logger.info("stopped")
+    }
+
+    /// A TLS server configuration from PEM files; nil when neither is given.
+    private func tlsConfiguration(certificate: String?, key: String?) throws -> TLSConfiguration? {
+        switch (certificate, key) {
+        case (nil, nil):
+            return nil
+        case (let certificate?, let key?):
+            do {
+                return try ServerSettings.tlsConfiguration(certificateChainFile: certificate, privateKeyFile: key)
+            } catch {
+                throw ValidationError("cannot load the TLS certificate \(certificate) and key \(key): \(error)")
+            }
+        default:
+            throw ValidationError("--tls-cert and --tls-key go together")
+        }
     }
 
     /// The memory this process may use: the cgroup (container) limit when there is one,

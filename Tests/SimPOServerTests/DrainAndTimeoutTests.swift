@@ -14,7 +14,7 @@ import Testing
         settings.port = 0
         settings.drainDelay = .seconds(1)
         let port = Mutex<Int?>(nil)
-        let service = SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")) { bound in
+        let service = try SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")) { bound in
             port.withLock { $0 = bound }
         }
         // No signal handlers: a SIGTERM to the test process would stop every live test server.

@@ -37,7 +37,7 @@ final class CapturedLogs: Sendable {
     @Test func requestIDsAreEchoedOrMadeAndLogged() async throws {
         let logs = CapturedLogs()
         let logger = Logger(label: "test") { logs.handler(label: $0) }
-        let service = SimPOService(settings: ServerSettings(), registry: PrometheusCollectorRegistry(), logger: logger)
+        let service = try SimPOService(settings: ServerSettings(), registry: PrometheusCollectorRegistry(), logger: logger)
         try await service.application.test(.live) { client in
             let given = try await client.execute(uri: "/v1/loss", method: .post, headers: [Self.header: "trainer-7.step-42", .contentType: "application/json"], body: ByteBuffer(string: "{"))
             #expect(given.headers[Self.header] == "trainer-7.step-42")

@@ -61,7 +61,7 @@ import Testing
         settings.port = 0
         settings.drainDelay = .seconds(2)
         let port = Mutex<Int?>(nil)
-        let service = SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")) { bound in
+        let service = try SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")) { bound in
             port.withLock { $0 = bound }
         }
         // The service's own services in a group with no signals: a SIGTERM to the test

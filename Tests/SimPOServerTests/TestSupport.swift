@@ -19,7 +19,7 @@ func withLiveServer<T>(
 ) async throws -> T {
     var logger = Logger(label: "simpo-server-tests")
     logger.logLevel = .warning
-    let service = SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: logger)
+    let service = try SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: logger)
     return try await service.application.test(.live, body)
 }
 

@@ -3,6 +3,7 @@ import contextlib
 import dataclasses
 import os
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -31,18 +32,19 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(*arguments: Sequence[str]) -> Iterator[Server]:
+def running_server(*arguments: Sequence[str], scheme: str = "http", ca_file: str = None) -> Iterator[Server]:
     """Yields a server started with `arguments`; on exit stops it with SIGTERM and
-    asserts that the graceful shutdown exits 0."""
+    asserts that the graceful shutdown exits 0. With scheme "https", `ca_file` verifies it."""
     port = free_port()
     process = subprocess.Popen(
         [str(BINARY), "--port", str(port), "--log-level", "warning", *arguments],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=ca_file) if scheme == "https" else None
     deadline = time.monotonic() + 30
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1):
+            with urllib.request.urlopen(f"{url}/health", timeout=1, context=context):
                 break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
