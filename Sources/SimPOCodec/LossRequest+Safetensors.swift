@@ -57,21 +57,14 @@ extension LossRequest {
             sides[parts[0], default: [:]][parts[1]] = tensor
         }
 
-        func side(_ name: String, required: Bool) -> SideInput? {
+        self.configuration = configuration
+        inputs = try assembleInputs(issues: &issues) { name, required, issues in
             guard let tensors = sides[name] else {
                 if required { issues.add(.missing(because: "every request has '\(name).logps' or '\(name).per_token_logps'"), at: FieldPath(name)) }
                 return nil
             }
             return decodeSide(tensors, at: FieldPath(name), in: bytes, issues: &issues)
         }
-        let chosen = side("chosen", required: true)
-        let rejected = side("rejected", required: true)
-        let referenceChosen = side("reference_chosen", required: false)
-        let referenceRejected = side("reference_rejected", required: false)
-
-        guard issues.isEmpty, let chosen, let rejected else { throw LossInputError(issues.issues) }
-        self.configuration = configuration
-        inputs = LossInputs(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected)
     }
 }
 

@@ -35,22 +35,28 @@ extension LossRequest {
             }
         }
 
-        func side(_ name: String, required: Bool) -> SideInput? {
+        self.configuration = configuration
+        inputs = try assembleInputs(issues: &issues) { name, required, issues in
             guard let value = fields[name], value.kind != .null else {
                 if required { issues.add(.missing(because: "every request has '\(name)'"), at: FieldPath(name)) }
                 return nil
             }
             return decodeSide(value, at: FieldPath(name), issues: &issues)
         }
-        let chosen = side("chosen", required: true)
-        let rejected = side("rejected", required: true)
-        let referenceChosen = side("reference_chosen", required: false)
-        let referenceRejected = side("reference_rejected", required: false)
-
-        guard issues.isEmpty, let chosen, let rejected else { throw LossInputError(issues.issues) }
-        self.configuration = configuration
-        inputs = LossInputs(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected)
     }
+}
+
+/// The four sides, each decoded by `side(name, required, &issues)`; throws every issue
+/// collected (the configuration's included) when there is any.
+func assembleInputs(
+    issues: inout IssueCollector, side: (String, Bool, inout IssueCollector) -> SideInput?
+) throws(LossInputError) -> LossInputs {
+    let chosen = side("chosen", true, &issues)
+    let rejected = side("rejected", true, &issues)
+    let referenceChosen = side("reference_chosen", false, &issues)
+    let referenceRejected = side("reference_rejected", false, &issues)
+    guard issues.isEmpty, let chosen, let rejected else { throw LossInputError(issues.issues) }
+    return LossInputs(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected)
 }
 
 /// The `config` object (defaults where it is not one, after recording why).

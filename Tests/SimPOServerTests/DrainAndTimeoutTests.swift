@@ -11,22 +11,10 @@ import Testing
 @Suite struct DrainAndTimeoutTests {
     @Test func acceptedRequestsCompleteDuringDrainThenNewConnectionsAreRefused() async throws {
         var settings = ServerSettings()
-        settings.port = 0
         settings.drainDelay = .seconds(1)
-        let port = Mutex<Int?>(nil)
-        let service = try SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")) { bound in
-            port.withLock { $0 = bound }
-        }
-        // No signal handlers: a SIGTERM to the test process would stop every live test server.
-        let group = ServiceGroup(configuration: .init(services: service.services, logger: Logger(label: "test")))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var bound: Int?
-            for _ in 0 ..< 100 where bound == nil {
-                try await Task.sleep(for: .milliseconds(50))
-                bound = port.withLock { $0 }
-            }
-            let live = try #require(bound)
+        let port = Mutex<Int>(0)
+        try await withServiceGroup(settings) { live, group in
+            port.withLock { $0 = live }
             let inFlight = try (0 ..< 3).map { _ in try heldRequest(port: live) }
             try await Task.sleep(for: .milliseconds(200))
             await group.triggerGracefulShutdown()
@@ -39,9 +27,8 @@ import Testing
                 completed += 1
             }
             #expect(completed == 3, "every accepted request completes")
-            try await tasks.waitForAll()
-            #expect(throws: SocketError.self, "after shutdown nothing listens") { try RawConnection(port: live) }
         }
+        #expect(throws: SocketError.self, "after shutdown nothing listens") { try RawConnection(port: port.withLock { $0 }) }
     }
 
     @Test func aTricklingBodyGets408() async throws {
@@ -81,8 +68,4 @@ import Testing
             #expect(!metrics.contains("internal-server-error"))
         }
     }
-}
-
-private func get(_ path: String) -> [UInt8] {
-    Array("GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8)
 }

@@ -58,23 +58,8 @@ import Testing
 
     @Test func readinessTurns503WhenShutdownBegins() async throws {
         var settings = ServerSettings()
-        settings.port = 0
         settings.drainDelay = .seconds(2)
-        let port = Mutex<Int?>(nil)
-        let service = try SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")) { bound in
-            port.withLock { $0 = bound }
-        }
-        // The service's own services in a group with no signals: a SIGTERM to the test
-        // process would also stop every other live test server.
-        let group = ServiceGroup(configuration: .init(services: service.services, logger: Logger(label: "test")))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            var bound: Int?
-            for _ in 0 ..< 100 where bound == nil {
-                try await Task.sleep(for: .milliseconds(50))
-                bound = port.withLock { $0 }
-            }
-            let live = try #require(bound)
+        try await withServiceGroup(settings) { live, group in
             #expect(try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 200"))
             await group.triggerGracefulShutdown()
             try await Task.sleep(for: .milliseconds(500))
@@ -82,11 +67,6 @@ import Testing
             #expect(draining.hasPrefix("HTTP/1.1 503"))
             #expect(draining.contains("application/problem+json"))
             #expect(try await rawExchange(port: live, get("/health")).hasPrefix("HTTP/1.1 200"), "still serving while draining")
-            try await tasks.waitForAll()
         }
-    }
-
-    private func get(_ path: String) -> [UInt8] {
-        Array("GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
     }
 }

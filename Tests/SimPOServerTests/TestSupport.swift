@@ -4,8 +4,10 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Prometheus
+import ServiceLifecycle
 import SimPOServer
 import SimPOCodec
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -21,6 +23,35 @@ func withLiveServer<T>(
     logger.logLevel = .warning
     let service = try SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: logger)
     return try await service.application.test(.live, body)
+}
+
+/// Runs the service's own services (readiness and drain included) in a ServiceGroup on an
+/// ephemeral port and hands `body` the port and the group, so a test can trigger a graceful
+/// shutdown; returns once the group has stopped. The group has no signal handlers: a
+/// SIGTERM to the test process would stop every other live test server too.
+func withServiceGroup(_ settings: ServerSettings, _ body: @Sendable (Int, ServiceGroup) async throws -> Void) async throws {
+    var settings = settings
+    settings.port = 0
+    let port = Mutex<Int?>(nil)
+    let service = try SimPOService(settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")) { bound in
+        port.withLock { $0 = bound }
+    }
+    let group = ServiceGroup(configuration: .init(services: service.services, logger: Logger(label: "test")))
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var bound: Int?
+        for _ in 0 ..< 100 where bound == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            bound = port.withLock { $0 }
+        }
+        try await body(try #require(bound), group)
+        try await tasks.waitForAll()
+    }
+}
+
+/// `GET path` with `Connection: close`, as raw bytes.
+func get(_ path: String) -> [UInt8] {
+    Array("GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8)
 }
 
 /// Posts `json` to /v1/loss.
