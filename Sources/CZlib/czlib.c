@@ -7,6 +7,23 @@
 /// zlib's counters are 32-bit (uInt); feed and drain it in steps no larger than this.
 static const size_t step = 1u << 30;
 
+/// Runs `zlib_function` (inflate or deflate) once over what is left of `in` and of `out`,
+/// at most `step` bytes of each, and advances `*consumed` and `*produced` by what it used.
+static int advance(int (*zlib_function)(z_streamp, int), z_stream *stream, int flush,
+                   const uint8_t *in, size_t in_length, size_t *consumed,
+                   uint8_t *out, size_t capacity, size_t *produced) {
+    size_t available_in = in_length - *consumed, available_out = capacity - *produced;
+    stream->next_in = (Bytef *)(in + *consumed);
+    stream->avail_in = (uInt)(available_in < step ? available_in : step);
+    stream->next_out = out + *produced;
+    stream->avail_out = (uInt)(available_out < step ? available_out : step);
+    uInt offered_in = stream->avail_in, offered_out = stream->avail_out;
+    int result = zlib_function(stream, flush);
+    *consumed += offered_in - stream->avail_in;
+    *produced += offered_out - stream->avail_out;
+    return result;
+}
+
 int czl_inflate(const uint8_t *in, size_t in_length, size_t limit, size_t padding, uint8_t **out, size_t *out_length) {
     z_stream stream;
     memset(&stream, 0, sizeof stream);
@@ -29,15 +46,7 @@ int czl_inflate(const uint8_t *in, size_t in_length, size_t limit, size_t paddin
             buffer = larger;
             capacity = grown;
         }
-        size_t available_in = in_length - consumed, available_out = capacity - produced;
-        stream.next_in = (Bytef *)(in + consumed);
-        stream.avail_in = (uInt)(available_in < step ? available_in : step);
-        stream.next_out = buffer + produced;
-        stream.avail_out = (uInt)(available_out < step ? available_out : step);
-        uInt offered_in = stream.avail_in, offered_out = stream.avail_out;
-        int result = inflate(&stream, Z_NO_FLUSH);
-        consumed += offered_in - stream.avail_in;
-        produced += offered_out - stream.avail_out;
+        int result = advance(inflate, &stream, Z_NO_FLUSH, in, in_length, &consumed, buffer, capacity, &produced);
         if (result == Z_STREAM_END) {
             if (consumed == in_length) { status = CZL_OK; break; }
             // Another gzip member follows (RFC 1952 allows several).
@@ -68,16 +77,8 @@ int czl_gzip(const uint8_t *in, size_t in_length, int level, uint8_t **out, size
     size_t consumed = 0, produced = 0;
     int result;
     do {
-        size_t available_in = in_length - consumed, available_out = capacity - produced;
-        stream.next_in = (Bytef *)(in + consumed);
-        stream.avail_in = (uInt)(available_in < step ? available_in : step);
-        stream.next_out = buffer + produced;
-        stream.avail_out = (uInt)(available_out < step ? available_out : step);
-        uInt offered_in = stream.avail_in, offered_out = stream.avail_out;
-        int flush = available_in <= step ? Z_FINISH : Z_NO_FLUSH;
-        result = deflate(&stream, flush);
-        consumed += offered_in - stream.avail_in;
-        produced += offered_out - stream.avail_out;
+        int flush = in_length - consumed <= step ? Z_FINISH : Z_NO_FLUSH;
+        result = advance(deflate, &stream, flush, in, in_length, &consumed, buffer, capacity, &produced);
     } while (result == Z_OK);
     deflateEnd(&stream);
     if (result != Z_STREAM_END) { free(buffer); return CZL_NO_MEMORY; }
