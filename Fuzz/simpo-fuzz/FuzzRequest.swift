@@ -14,12 +14,7 @@ public func fuzzRequest(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let isJSON = bytes.prefix(count).first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) } == UInt8(ascii: "{")
     bytes.withUnsafeBytes { padded in
         let body = UnsafeRawBufferPointer(rebasing: padded[..<count])
-        let request: LossRequest
-        do {
-            request = isJSON
-                ? try parser.parse(body, spare: JSONParser.requiredPadding) { try LossRequest(json: $0) }
-                : try LossRequest(safetensors: body, parser: parser)
-        } catch {
+        guard let request = try? LossRequest(body: body, spare: JSONParser.requiredPadding, format: isJSON ? .json : .safetensors, parser: parser) else {
             return
         }
         guard let result = try? evaluateLoss(request.inputs, configuration: request.configuration, tokenGradients: request.returnTokenGradients) else { return }

@@ -59,10 +59,8 @@ struct LossRoute: Sendable {
     private func decode(_ bytes: UnsafeRawBufferPointer, spare: Int, mediaType: String) throws -> LossRequest {
         let decoded: LossRequest? = try parsers.withParser { parser in
             do {
-                if mediaType == ResponseFormat.safetensorsMediaType {
-                    return try LossRequest(safetensors: bytes, parser: parser)
-                }
-                return try parser.parse(bytes, spare: spare) { root in try LossRequest(json: root) }
+                let format: RequestFormat = mediaType == ResponseFormat.safetensorsMediaType ? .safetensors : .json
+                return try LossRequest(body: bytes, spare: spare, format: format, parser: parser)
             } catch let error as JSONSyntaxError {
                 throw Problem(error)
             } catch let error as SafetensorsError {
