@@ -79,9 +79,9 @@ struct SimPOServerCommand: AsyncParsableCommand {
         guard (0 ... 65535).contains(settings.port) else { throw ValidationError("port must be 0...65535") }
         guard idle >= 0, drain >= 0, idle.isFinite, drain.isFinite else { throw ValidationError("timeouts must be >= 0 seconds") }
         guard body > 0, body.isFinite else { throw ValidationError("body-timeout must be > 0 seconds") }
-        settings.bodyTimeout = .milliseconds(Int64(body * 1000))
-        settings.idleTimeout = idle > 0 ? .milliseconds(Int64(idle * 1000)) : nil
-        settings.drainDelay = .milliseconds(Int64(drain * 1000))
+        settings.bodyTimeout = .seconds(body)
+        settings.idleTimeout = idle > 0 ? .seconds(idle) : nil
+        settings.drainDelay = .seconds(drain)
         if let path = try resolve(tokenFile, "SIMPO_TOKEN_FILE") {
             settings.bearerTokens = try readTokens(path)
         }
