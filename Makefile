@@ -65,9 +65,11 @@ fuzz-replay: deps
 deploy-test: build python-deps
 	SIMPO_STAGE=$(STAGE) $(VENV)/bin/python -m pytest -q Tests/deploy
 
-## Micro-benchmarks (release build, with the flags deploy/build.sh uses so the two share one build).
+## Micro-benchmarks (release build, with the flags deploy/build.sh uses so the two share one build);
+## BENCH_ARGS="encode safetensors" runs only those.
 bench: deps
-	swift run -c release --static-swift-stdlib simpo-benchmarks
+	swift build -c release --static-swift-stdlib --product simpo-benchmarks
+	.build/release/simpo-benchmarks $(BENCH_ARGS)
 
 ## Load test against the FastAPI + orjson + numpy peer; rewrites the README's table.
 ## LOADTEST_ARGS="--duration 10 --soak 60" passes options to the driver.

@@ -25,10 +25,10 @@ func benchmarkSafetensors(rows: Int, tokens: Int) throws {
     }
     guard let decoded = request else { fatalError("the request did not decode") }
     let result = try evaluateLoss(decoded.inputs, configuration: decoded.configuration, tokenGradients: true)
-    try measure("encode safetensors F32 response", iterations: 50) {
+    measure("encode safetensors F32 response", iterations: 50) {
         sink += result.safetensorsBytes(precision: .float32).count
     }
-    try measure("encode JSON response (same result)", iterations: 20) {
+    measure("encode JSON response (same result)", iterations: 20) {
         sink += result.jsonBytes().count
     }
     if sink < 0 { print(sink) }

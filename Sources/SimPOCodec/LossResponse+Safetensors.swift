@@ -12,19 +12,8 @@ extension LossResult {
         for (key, value) in [("loss", loss), ("preference_loss", preferenceLoss), ("sft_loss", sftLoss)] {
             writer.addMetadata(key, jsonText { $0.value(value) })
         }
-        writer.addMetadata("metrics", jsonText { json in
-            json.beginObject()
-            for (name, value) in metrics.named {
-                json.key(name)
-                json.value(value)
-            }
-            json.endObject()
-        })
-        writer.addMetadata("warnings", jsonText { json in
-            json.beginArray()
-            for warning in warnings { json.value(["code": warning.code, "message": warning.message]) }
-            json.endArray()
-        })
+        writer.addMetadata("metrics", jsonText(writeMetrics))
+        writer.addMetadata("warnings", jsonText(writeWarnings))
         let arrays = [
             ("losses", losses), ("logits", logits), ("chosen_logps", chosenLogps), ("rejected_logps", rejectedLogps),
             ("chosen_rewards", chosenRewards), ("rejected_rewards", rejectedRewards),

@@ -20,12 +20,7 @@ extension LossResult {
             writer.value(values)
         }
         writer.key("metrics")
-        writer.beginObject()
-        for (name, value) in metrics.named {
-            writer.key(name)
-            writer.value(value)
-        }
-        writer.endObject()
+        writeMetrics(to: &writer)
         writer.key("grads")
         writer.beginObject()
         writer.key("chosen_logps")
@@ -43,12 +38,27 @@ extension LossResult {
         }
         writer.endObject()
         writer.key("warnings")
+        writeWarnings(to: &writer)
+        writer.endObject()
+        return writer.bytes
+    }
+
+    /// `metrics` as a JSON object, under the names trainers log them by.
+    func writeMetrics(to writer: inout JSONWriter) {
+        writer.beginObject()
+        for (name, value) in metrics.named {
+            writer.key(name)
+            writer.value(value)
+        }
+        writer.endObject()
+    }
+
+    /// `warnings` as a JSON array of `{"code", "message"}` objects.
+    func writeWarnings(to writer: inout JSONWriter) {
         writer.beginArray()
         for warning in warnings {
             writer.value(["code": warning.code, "message": warning.message])
         }
         writer.endArray()
-        writer.endObject()
-        return writer.bytes
     }
 }
