@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -30,6 +31,10 @@ let package = Package(
         .target(name: "FastJSON", dependencies: ["CSimdjson", "CNumberFormat"]),
         // zlib (Debian's zlib1g-dev): bounded gzip/zlib inflation, gzip compression.
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+        // Swift over CZlib: inflation that asks before every allocation, gzip.
+        .target(name: "ZlibCoding", dependencies: ["CZlib"]),
+        // RFC 9110 header grammars (media types, weighted lists, codings, Bearer credentials); no HTTP.
+        .target(name: "HeaderGrammar"),
         // The safetensors container: checked parsing and writing, no HTTP.
         .target(name: "Safetensors", dependencies: ["FastJSON"]),
         // The wire formats of /v1/loss: JSON and safetensors requests decoded and validated
@@ -43,11 +48,13 @@ let package = Package(
                 "SimPOCodec",
                 "FastJSON",
                 "Safetensors",
-                "CZlib",
+                "ZlibCoding",
+                "HeaderGrammar",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -71,9 +78,11 @@ let package = Package(
         // libFuzzer's driver when linked with -sanitize=fuzzer, nothing otherwise.
         .target(name: "CFuzzDriver"),
         // The request decoders under libFuzzer (`make fuzz`), or a replay of saved inputs.
-        .executableTarget(name: "simpo-fuzz", dependencies: ["SimPOCodec", "SimPOLoss", "FastJSON", "CFuzzDriver"], path: "Fuzz/simpo-fuzz"),
+        .executableTarget(name: "simpo-fuzz", dependencies: ["SimPOCodec", "SimPOLoss", "FastJSON", "CFuzzDriver", "HeaderGrammar", "ZlibCoding"], path: "Fuzz/simpo-fuzz"),
         .testTarget(name: "SimPOLossTests", dependencies: ["SimPOLoss"]),
         .testTarget(name: "FastJSONTests", dependencies: ["FastJSON"]),
+        .testTarget(name: "HeaderGrammarTests", dependencies: ["HeaderGrammar"]),
+        .testTarget(name: "ZlibCodingTests", dependencies: ["ZlibCoding"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "FastJSON"]),
         .testTarget(
             name: "SimPOServerTests",
@@ -83,6 +92,7 @@ let package = Package(
                 "SimPOLoss",
                 "FastJSON",
                 "Safetensors",
+                "ZlibCoding",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -35,6 +35,8 @@ csj_parser *csj_parser_create(size_t max_capacity) { return new (std::nothrow) c
 
 void csj_parser_destroy(csj_parser *parser) { delete parser; }
 
+size_t csj_parser_capacity(const csj_parser *parser) { return parser->parser.capacity(); }
+
 int csj_parse(csj_parser *parser, const uint8_t *data, size_t length, size_t spare, csj_element *root) {
     element parsed;
     auto error = parser->parser.parse(data, length, spare < simdjson::SIMDJSON_PADDING).get(parsed);

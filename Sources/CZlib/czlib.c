@@ -24,7 +24,8 @@ static int advance(int (*zlib_function)(z_streamp, int), z_stream *stream, int f
     return result;
 }
 
-int czl_inflate(const uint8_t *in, size_t in_length, size_t limit, size_t padding, uint8_t **out, size_t *out_length) {
+int czl_inflate(const uint8_t *in, size_t in_length, size_t limit, size_t padding,
+                czl_may_hold may_hold, void *context, uint8_t **out, size_t *out_length) {
     z_stream stream;
     memset(&stream, 0, sizeof stream);
     // 15 + 32: a 32 KiB window, and detect the gzip or zlib header automatically.
@@ -32,6 +33,7 @@ int czl_inflate(const uint8_t *in, size_t in_length, size_t limit, size_t paddin
 
     size_t capacity = in_length < limit / 4 ? in_length * 4 + 1024 : limit;
     if (capacity > limit) capacity = limit;
+    if (!may_hold(context, capacity)) { inflateEnd(&stream); return CZL_REFUSED; }
     uint8_t *buffer = malloc(capacity + padding);
     if (buffer == NULL) { inflateEnd(&stream); return CZL_NO_MEMORY; }
 
@@ -41,6 +43,7 @@ int czl_inflate(const uint8_t *in, size_t in_length, size_t limit, size_t paddin
         if (produced == capacity) {
             if (capacity == limit) { status = CZL_TOO_LARGE; break; }
             size_t grown = capacity > limit / 2 ? limit : capacity * 2;
+            if (!may_hold(context, grown)) { status = CZL_REFUSED; break; }
             uint8_t *larger = realloc(buffer, grown + padding);
             if (larger == NULL) { status = CZL_NO_MEMORY; break; }
             buffer = larger;

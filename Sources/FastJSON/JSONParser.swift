@@ -16,6 +16,9 @@ public final class JSONParser: @unchecked Sendable {
 
     deinit { csj_parser_destroy(handle) }
 
+    /// The largest document the parser's buffers hold now: they grow to fit each document.
+    public var capacity: Int { csj_parser_capacity(handle) }
+
     /// Parses `bytes` and hands the root value to `body`; the value and everything
     /// reached from it are valid only inside `body`.
     ///

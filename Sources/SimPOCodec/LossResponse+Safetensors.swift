@@ -5,8 +5,13 @@ import SimPOLoss
 extension LossResult {
     /// The response as safetensors: each array of the JSON response as a tensor under its
     /// JSON path (`losses`, `grads.chosen_per_token_logps`, ...), and the scalars, metrics
-    /// and warnings as JSON text in `__metadata__`. Ragged per-token gradients are padded
-    /// with 0 to the longest row.
+    /// and warnings as JSON text in `__metadata__`.
+    ///
+    /// Per-token gradients whose rows all have one length are a [batch, tokens] tensor.
+    /// Ragged ones (from JSON requests) are never padded, which would let a small request
+    /// ask for a huge answer: they are a 1-D tensor of every row's values in order, plus
+    /// `<name>_row_offsets`, an I64 [batch + 1] tensor where row i is
+    /// `values[offsets[i] ..< offsets[i + 1]]`.
     public func safetensorsBytes(precision: SafetensorsWriter.Precision) -> [UInt8] {
         var writer = SafetensorsWriter(precision: precision)
         for (key, value) in [("loss", loss), ("preference_loss", preferenceLoss), ("sft_loss", sftLoss)] {
@@ -24,15 +29,13 @@ extension LossResult {
         }
         for (name, rows) in [("grads.chosen_per_token_logps", gradients.chosenTokenLogps), ("grads.rejected_per_token_logps", gradients.rejectedTokenLogps)] {
             guard let rows else { continue }
-            let width = (0 ..< rows.rowCount).map(rows.length(ofRow:)).max() ?? 0
-            if rows.values.count == rows.rowCount * width {
+            let width = rows.rowCount > 0 ? rows.length(ofRow: 0) : 0
+            if (0 ..< rows.rowCount).allSatisfy({ rows.length(ofRow: $0) == width }) {
                 writer.add(name, shape: [rows.rowCount, width], values: rows.values)
             } else {
-                var padded = [Double](repeating: 0, count: rows.rowCount * width)
-                for row in 0 ..< rows.rowCount {
-                    padded.replaceSubrange(row * width ..< row * width + rows.length(ofRow: row), with: rows.row(row))
-                }
-                writer.add(name, shape: [rows.rowCount, width], values: padded)
+                writer.add(name, shape: [rows.values.count], values: rows.values)
+                let offsets = rows.rowOffsets.flatMap { withUnsafeBytes(of: Int64($0).littleEndian, Array.init) }
+                writer.add("\(name)_row_offsets", dtype: .i64, shape: [rows.rowOffsets.count], bytes: offsets)
             }
         }
         return writer.bytes()

@@ -31,25 +31,37 @@ public struct FieldPath: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The RFC 6901 JSON pointer; the empty string names the whole document.
+    ///
+    /// A key longer than `maximumEchoedKeyBytes` is cut there (at a character boundary)
+    /// and ends in `…`: pointers go back to clients and into logs, and a key is client text.
     public var jsonPointer: String {
-        var pointer = ""
+        var pointer: [UInt8] = []
         for component in components {
-            pointer += "/"
+            pointer.append(UInt8(ascii: "/"))
             switch component {
             case .key(let name):
-                for character in name {
-                    switch character {
-                    case "~": pointer += "~0"
-                    case "/": pointer += "~1"
-                    default: pointer.append(character)
+                var kept = 0
+                for scalar in name.unicodeScalars {
+                    kept += UTF8.width(scalar)
+                    guard kept <= Self.maximumEchoedKeyBytes else {
+                        pointer += "…".utf8
+                        break
+                    }
+                    switch scalar {
+                    case "~": pointer += "~0".utf8
+                    case "/": pointer += "~1".utf8
+                    default: pointer += String(scalar).utf8
                     }
                 }
             case .index(let position):
-                pointer += String(position)
+                pointer += String(position).utf8
             }
         }
-        return pointer
+        return String(decoding: pointer, as: UTF8.self)
     }
+
+    /// How much of a key a pointer repeats.
+    public static let maximumEchoedKeyBytes = 128
 
     public var description: String { jsonPointer }
 }

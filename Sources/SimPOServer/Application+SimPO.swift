@@ -9,7 +9,7 @@ import ServiceLifecycle
 
 /// The HTTP service: its application, and the readiness it reports.
 public struct SimPOService: Sendable {
-    public typealias App = Application<RouterResponder<BasicRequestContext>>
+    public typealias App = Application<RouterResponder<SimPORequestContext>>
 
     public let application: App
     public let readiness: Readiness
@@ -27,38 +27,32 @@ public struct SimPOService: Sendable {
         factory.valueHistogramBuckets[ServerMetrics.requestBodyBytesLabel] = [1e3, 1e4, 1e5, 1e6, 4e6, 1.6e7, 6.4e7, 2.56e8]
         let metrics = ServerMetrics(factory: factory)
         let readiness = Readiness()
-        let loss = LossRoute(
-            maximumBodySize: settings.maximumBodySize,
-            bodyTimeout: settings.bodyTimeout,
-            parsers: JSONParserPool(maximumSize: settings.maximumBodySize, keep: 4),
-            metrics: metrics,
-            compressResponses: settings.compressResponses)
+        let loss = LossRoute(settings: settings, metrics: metrics)
 
-        let router = Router()
+        let router = Router(context: SimPORequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(
             routes: ["/v1/loss": [.post], "/health": [.get, .head], "/ready": [.get, .head], "/metrics": [.get], "/openapi.yaml": [.get]],
             metrics: metrics))
+        // Authorisation is by route: only the routes registered in these groups need a
+        // token, however a client spells the path.
+        let api = router.group("v1")
+        let metricsRoutes = router.group()
         if let tokens = settings.bearerTokens {
-            let metricsRequireToken = settings.metricsRequireToken
-            router.add(middleware: BearerAuthMiddleware(tokens: tokens) { path in
-                path.hasPrefix("/v1/") || (metricsRequireToken && path == "/metrics")
-            })
+            api.add(middleware: BearerAuthMiddleware(tokens: tokens))
+            if settings.metricsRequireToken { metricsRoutes.add(middleware: BearerAuthMiddleware(tokens: tokens)) }
         }
-        router.add(middleware: LoadSheddingMiddleware(
-            shedder: LoadShedder(maximumRequests: settings.maximumInFlightRequests, maximumBytes: settings.maximumInFlightBytes),
-            maximumBodySize: settings.maximumBodySize, shed: metrics.shed))
-        router.post("/v1/loss") { request, context in try await loss.respond(to: request, context: context) }
-        router.get("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
-        router.head("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
-        router.get("/ready") { _, _ in try readinessResponse(readiness) }
-        router.head("/ready") { _, _ in try readinessResponse(readiness) }
-        router.get("/metrics") { _, _ in
+        api.post("loss") { request, context in try await loss.respond(to: request, context: context) }
+        metricsRoutes.get("metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
+        router.get("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
+        router.head("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
+        router.get("/ready") { _, _ in try readinessResponse(readiness) }
+        router.head("/ready") { _, _ in try readinessResponse(readiness) }
         router.get("/openapi.yaml") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/yaml"],
@@ -68,7 +62,9 @@ public struct SimPOService: Sendable {
         application = Application(
             router: router,
             server: try serverBuilder(settings),
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "simpo-server"),
+            configuration: .init(
+                address: .hostname(settings.host, port: settings.port), serverName: "simpo-server",
+                availableConnectionsDelegate: .maximum(settings.maximumConnections, logger: logger)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
         self.readiness = readiness
@@ -91,9 +87,12 @@ public struct SimPOService: Sendable {
     }
 }
 
-/// HTTP/1.1, over TLS when `settings.tls` is set.
+/// HTTP/1.1 with the header timeout, over TLS when `settings.tls` is set.
 private func serverBuilder(_ settings: ServerSettings) throws -> HTTPServerBuilder {
-    let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: settings.idleTimeout.map { TimeAmount($0) }))
+    let configuration = HTTP1Channel.Configuration(idleTimeout: settings.idleTimeout.map { TimeAmount($0) })
+    let http1 = HTTPServerBuilder { responder in
+        HeaderTimeoutChannel(base: HTTP1Channel(responder: responder, configuration: configuration), timeout: settings.headerTimeout)
+    }
     guard let tls = settings.tls else { return http1 }
     return try .tls(http1, tlsConfiguration: tls)
 }

@@ -1,3 +1,5 @@
+import HeaderGrammar
+
 /// The bearer tokens that may call the protected routes.
 ///
 /// A presented token is compared against every accepted token, each byte by byte to
@@ -5,9 +7,10 @@
 public struct BearerTokens: Sendable {
     private let tokens: [[UInt8]]
 
-    /// Accepts `tokens`; nil when there are none, since an empty set would lock every client out.
+    /// Accepts `tokens`; nil when there are none, since an empty set would lock every client
+    /// out, or when one is not a token68 (RFC 9110 §11.2), which no client could send.
     public init?(_ tokens: [String]) {
-        guard !tokens.isEmpty, !tokens.contains(where: \.isEmpty) else { return nil }
+        guard !tokens.isEmpty, tokens.allSatisfy({ isToken68(ArraySlice($0.utf8)) }) else { return nil }
         self.tokens = tokens.map { Array($0.utf8) }
     }
 

@@ -4,62 +4,119 @@ import NIOCore
 import Safetensors
 import SimPOCodec
 import SimPOLoss
+import ZlibCoding
 
 /// `POST /v1/loss`: JSON or safetensors in (optionally gzip- or deflate-encoded),
 /// losses, gradients and metrics out in the representation `Accept` asks for.
+///
+/// Every step that allocates is first reserved in the `MemoryBudget` (`MemoryModel`
+/// says how much); the reservation is given back once the response is written.
 struct LossRoute: Sendable {
     let maximumBodySize: Int
-    let bodyTimeout: Duration
+    let bodyReader: RequestBodyReader
     let parsers: JSONParserPool
+    let budget: MemoryBudget
     let metrics: ServerMetrics
     /// Whether responses may be gzip-compressed for clients that accept it.
     let compressResponses: Bool
 
-    /// Request media types, as `Accept` on a 415 lists them.
-    static let requestMediaTypes = ["application/json", ResponseFormat.safetensorsMediaType]
     /// Responses smaller than this are not worth compressing.
     static let compressionThreshold = 1024
+    /// How long the rest of an unread body is drained after an early answer.
+    static let lingeringTime = Duration.seconds(5)
 
-    func respond(to request: Request, context: some RequestContext) async throws -> Response {
-        let mediaType = mediaType(of: request.headers[.contentType])
-        guard Self.requestMediaTypes.contains(mediaType) else {
+    init(settings: ServerSettings, metrics: ServerMetrics) {
+        maximumBodySize = settings.maximumBodySize
+        bodyReader = RequestBodyReader(maximumBodySize: settings.maximumBodySize, timeout: settings.bodyTimeout)
+        parsers = JSONParserPool(maximumSize: settings.maximumBodySize)
+        budget = MemoryBudget(maximumRequests: settings.maximumInFlightRequests, maximumBytes: settings.maximumInFlightBytes) { usage in
+            metrics.admittedRequests.record(usage.requests)
+            metrics.reservedBytes.record(usage.bytes)
+        }
+        self.metrics = metrics
+        compressResponses = settings.compressResponses
+    }
+
+    func respond(to request: Request, context: SimPORequestContext) async throws -> Response {
+        let headers = try LossRequestHeaders(request.headers)
+        let body = BodyStream(request.body)
+        if let declared = headers.contentLength, declared > maximumBodySize {
+            var problem = tooLarge()
+            // Read what the client declared (up to four limits' worth) so it sees the 413.
+            problem.lingering = lingering(body, context, maximumBytes: min(declared, 4 * maximumBodySize))
+            throw problem
+        }
+        guard let reservation = budget.admit() else {
+            metrics.shed.increment()
             throw Problem(
-                status: .unsupportedMediaType,
-                detail: "send the body as application/json or application/vnd.safetensors (got \(request.headers[.contentType] ?? "no Content-Type"))",
-                headers: [.accept: Self.requestMediaTypes.joined(separator: ", ")])
+                status: .serviceUnavailable,
+                detail: "the server is serving its limit of \(budget.maximumRequests) requests; retry shortly",
+                headers: [.retryAfter: "1"])
         }
-        let coding = (request.headers[.contentEncoding] ?? "identity").lowercased().filter { $0 != " " && $0 != "\t" }
-        guard ["identity", "gzip", "x-gzip", "deflate"].contains(coding) else {
-            throw Problem(
-                status: .unsupportedMediaType, detail: "Content-Encoding \(coding) is not supported; use gzip or deflate",
-                headers: [.acceptEncoding: "gzip, deflate"])
+        do {
+            return try await respond(to: body, context: context, headers: headers, reservation: reservation)
+        } catch {
+            reservation.release()
+            if let problem = error as? Problem, problem.status == .serviceUnavailable { metrics.shed.increment() }
+            throw error
         }
-        guard let format = ResponseFormat(accept: request.headers[.accept]) else {
-            throw Problem(status: .notAcceptable, detail: "responses are application/json or \(ResponseFormat.safetensorsMediaType)")
+    }
+
+    private func respond(
+        to stream: BodyStream, context: SimPORequestContext, headers: LossRequestHeaders, reservation: Reservation
+    ) async throws -> Response {
+        let format = headers.format
+        let coding = headers.coding
+        let parsingBytes = { @Sendable (received: Int, inflated: Int) in
+            coding == .identity
+                ? MemoryModel.parsing(wireBytes: 0, bodyBytes: received, format: format)
+                : MemoryModel.parsing(wireBytes: received, bodyBytes: inflated, format: format)
         }
-        let body = try await collectBody(of: request)
+        try reservation.require(parsingBytes(headers.contentLength ?? 0, 0))
+        let body: ByteBuffer
+        do {
+            body = try await bodyReader.read(stream, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding) { bytes throws(Problem) in
+                try reservation.require(parsingBytes(bytes, 0))
+            }
+        } catch {
+            var problem = error
+            problem.lingering = lingering(stream, context, maximumBytes: maximumBodySize)
+            throw problem
+        }
         metrics.requestBodyBytes.record(body.readableBytes)
 
         let decoded: LossRequest = try body.withUnsafeReadableBytes { bytes in
-            guard coding != "identity" else { return try decode(bytes, spare: body.writableBytes, mediaType: mediaType) }
-            return try withInflated(bytes, coding: coding, limit: maximumBodySize, padding: JSONParser.requiredPadding) { inflated in
-                try decode(inflated, spare: JSONParser.requiredPadding, mediaType: mediaType)
+            guard coding != .identity else { return try decode(bytes, spare: body.writableBytes, format: format) }
+            var refusal: Problem?
+            do {
+                return try withInflated(
+                    bytes, limit: maximumBodySize, padding: JSONParser.requiredPadding,
+                    mayHold: { capacity in
+                        refusal = reservation.refusal(toGrowTo: parsingBytes(bytes.count, capacity))
+                        return refusal == nil
+                    }
+                ) { inflated in
+                    try decode(inflated, spare: JSONParser.requiredPadding, format: format)
+                }
+            } catch let error as InflateError {
+                throw refusal ?? Problem(error, coding: coding.rawValue, limit: maximumBodySize)
             }
         }
+        let gzip = compressResponses && headers.acceptsGzip
+        try reservation.require(MemoryModel.answering(decoded, bodyBytes: body.readableBytes, response: headers.responseFormat, gzip: gzip))
         let result: LossResult
         do {
             result = try evaluateLoss(decoded.inputs, configuration: decoded.configuration, tokenGradients: decoded.returnTokenGradients)
         } catch {
             throw Problem(error)
         }
-        return respond(with: result, format: format, acceptEncoding: request.headers[.acceptEncoding])
+        return respond(with: result, format: headers.responseFormat, gzip: gzip, reservation: reservation)
     }
 
     /// The request from the (decoded) body bytes; `spare` readable bytes follow them.
-    private func decode(_ bytes: UnsafeRawBufferPointer, spare: Int, mediaType: String) throws -> LossRequest {
+    private func decode(_ bytes: UnsafeRawBufferPointer, spare: Int, format: RequestFormat) throws -> LossRequest {
         let decoded: LossRequest? = try parsers.withParser { parser in
             do {
-                let format: RequestFormat = mediaType == ResponseFormat.safetensorsMediaType ? .safetensors : .json
                 return try LossRequest(body: bytes, spare: spare, format: format, parser: parser)
             } catch let error as JSONSyntaxError {
                 throw Problem(error)
@@ -75,7 +132,8 @@ struct LossRoute: Sendable {
         return decoded
     }
 
-    private func respond(with result: LossResult, format: ResponseFormat, acceptEncoding: String?) -> Response {
+    /// The encoded result; the reservation is given back once the body is written.
+    private func respond(with result: LossResult, format: ResponseFormat, gzip: Bool, reservation: Reservation) -> Response {
         var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
         var bytes: [UInt8]
         switch format {
@@ -86,42 +144,19 @@ struct LossRoute: Sendable {
             headers[.contentType] = ResponseFormat.safetensorsMediaType
             bytes = result.safetensorsBytes(precision: precision)
         }
-        if compressResponses, bytes.count >= Self.compressionThreshold, acceptsGzip(acceptEncoding), let compressed = gzipped(bytes) {
+        if gzip, bytes.count >= Self.compressionThreshold, let compressed = gzipped(bytes) {
             headers[.contentEncoding] = "gzip"
             bytes = compressed
         }
-        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        let buffer = ByteBuffer(bytes: bytes)
+        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: buffer.readableBytes) { writer in
+            defer { reservation.release() }
+            try await writer.write(buffer)
+        })
     }
 
-    /// The whole body in one buffer with simdjson's padding spare after it: sized from
-    /// Content-Length when given, so it is copied once, not regrown. A body over the
-    /// limit is refused as soon as its declared or received size shows it, and one that
-    /// trickles in for longer than `bodyTimeout` gets 408.
-    private func collectBody(of request: Request) async throws -> ByteBuffer {
-        let declared = max(0, request.headers[.contentLength].flatMap(Int.init) ?? 0)
-        guard declared <= maximumBodySize else { throw tooLarge() }
-        let deadline = ContinuousClock.now + bodyTimeout
-        var body = ByteBufferAllocator().buffer(capacity: declared + JSONParser.requiredPadding)
-        do {
-            for try await chunk in request.body {
-                guard chunk.readableBytes <= maximumBodySize - body.readableBytes else { throw tooLarge() }
-                guard ContinuousClock.now < deadline else {
-                    throw Problem(
-                        status: .requestTimeout, detail: "the request body took longer than \(bodyTimeout) to arrive",
-                        headers: [.connection: "close"])
-                }
-                body.writeImmutableBuffer(chunk)
-            }
-        } catch let problem as Problem {
-            throw problem
-        } catch {
-            // The client went away mid-body (or the idle timeout closed the connection).
-            throw Problem(
-                status: .badRequest, type: "\(Problem.typePrefix)incomplete-body", title: "Incomplete body",
-                detail: "the connection closed before the request body was complete")
-        }
-        body.reserveCapacity(minimumWritableBytes: JSONParser.requiredPadding)
-        return body
+    private func lingering(_ body: BodyStream, _ context: SimPORequestContext, maximumBytes: Int) -> Lingering {
+        Lingering(body: body, channel: context.channel, maximumBytes: maximumBytes, maximumTime: Self.lingeringTime)
     }
 
     private func tooLarge() -> Problem {
@@ -129,9 +164,24 @@ struct LossRoute: Sendable {
     }
 }
 
-/// The media type of a Content-Type (`application/json; charset=utf-8` → `application/json`), lowercased.
-func mediaType(of contentType: String?) -> String {
-    guard let contentType else { return "" }
-    let mediaType = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-    return mediaType.filter { $0 != " " && $0 != "\t" }.lowercased()
+extension Problem {
+    /// A compressed body that could not be inflated.
+    init(_ error: InflateError, coding: String, limit: Int) {
+        switch error {
+        case .tooLarge:
+            self.init(status: .contentTooLarge, detail: "\(coding) body inflates to more than the limit of \(limit) bytes")
+        case .refused:
+            self.init(status: .serviceUnavailable, detail: "no room to inflate the body; retry later", headers: [.retryAfter: "1"])
+        case .noMemory:
+            self.init(status: .serviceUnavailable, detail: "no memory to inflate the body; retry later", headers: [.retryAfter: "1"])
+        case .truncated:
+            self.init(
+                status: .badRequest, type: "\(Problem.typePrefix)malformed-encoding", title: "Malformed content encoding",
+                detail: "\(coding) body ends before its end marker (truncated)")
+        case .corrupt:
+            self.init(
+                status: .badRequest, type: "\(Problem.typePrefix)malformed-encoding", title: "Malformed content encoding",
+                detail: "body is not valid \(coding) data")
+        }
+    }
 }

@@ -1,5 +1,8 @@
 import FastJSON
+import HTTPTypes
+import HeaderGrammar
 import Hummingbird
+import NIOCore
 import Safetensors
 import SimPOCodec
 import SimPOLoss
@@ -21,9 +24,18 @@ struct Problem: Error, HTTPResponseError {
     var title: String
     var detail: String
     var errors: [FieldError] = []
-    /// The byte offset of a JSON syntax error.
+    /// The byte offset of a JSON or header syntax error.
     var offset: Int?
+    /// The header a malformed-header problem is about.
+    var header: String?
     var headers: HTTPFields = [:]
+    /// Set when the request body was not read to its end: the response then says
+    /// `Connection: close`, and the rest of the body is read and discarded (within
+    /// bounds) before the connection closes, so that a client still sending sees it.
+    var lingering: Lingering?
+
+    /// The longest `detail` a problem carries; anything a client sent is shorter still (`echo`).
+    static let maximumDetailBytes = 1024
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var writer = JSONWriter()
@@ -35,10 +47,14 @@ struct Problem: Error, HTTPResponseError {
         writer.key("status")
         writer.value(Int(status.code))
         writer.key("detail")
-        writer.value(detail)
+        writer.value(echo(detail, maximumBytes: Self.maximumDetailBytes))
         if let offset {
             writer.key("offset")
             writer.value(offset)
+        }
+        if let header {
+            writer.key("header")
+            writer.value(header)
         }
         writer.key("errors")
         writer.beginArray()
@@ -49,7 +65,13 @@ struct Problem: Error, HTTPResponseError {
         writer.endObject()
         var fields = headers
         fields[.contentType] = "application/problem+json"
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: writer.bytes)))
+        let body = ByteBuffer(bytes: writer.bytes)
+        guard let lingering else { return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: body)) }
+        fields[.connection] = "close"
+        return Response(status: status, headers: fields, body: ResponseBody(contentLength: body.readableBytes) { writer in
+            try await writer.write(body)
+            await lingering.discardRestOfBody()
+        })
     }
 }
 
@@ -69,6 +91,14 @@ extension Problem {
         self.init(
             status: .badRequest, type: "urn:simpo:problem:malformed-json", title: "Malformed JSON",
             detail: "request body is not valid JSON: \(error)", offset: error.offset)
+    }
+
+    /// A header that breaks its RFC 9110 grammar: 400 naming the header and the byte offset.
+    init(malformedHeader name: HTTPField.Name, _ error: HeaderSyntaxError) {
+        self.init(
+            status: .badRequest, type: "\(Problem.typePrefix)malformed-header", title: "Malformed header",
+            detail: "the \(name.rawName) header is malformed: \(error.reason) at byte \(error.offset)",
+            offset: error.offset, header: name.rawName)
     }
 
     /// A problem for any HTTP status, named by its reason phrase.

@@ -27,20 +27,25 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         metrics.recordProblem(type: type)
         context.logger.log(
             level: problem.status == .internalServerError ? .error : .info, "problem",
-            metadata: ["status": "\(problem.status.code)", "type": "\(type)", "path": "\(request.uri.path)", "detail": "\(problem.detail)"])
+            metadata: [
+                "status": "\(problem.status.code)", "type": "\(type)", "path": "\(echo(request.uri.path))",
+                "detail": "\(echo(problem.detail, maximumBytes: Problem.maximumDetailBytes))",
+            ])
         return try problem.response(from: request, context: context)
     }
 
     private func problem(for error: HTTPError, request: Request) -> Problem {
         switch error.status {
         case .notFound:
-            if let allowed = routes[request.uri.path] {
+            // The router skips empty path segments, so `//v1/loss` names `/v1/loss` too.
+            let routePath = "/" + request.uri.path.split(separator: "/").joined(separator: "/")
+            if let allowed = routes[routePath] {
                 let allow = allowed.map(\.rawValue).joined(separator: ", ")
                 return Problem(
-                    status: .methodNotAllowed, detail: "\(request.uri.path) answers \(allow), not \(request.method.rawValue)",
+                    status: .methodNotAllowed, detail: "\(routePath) answers \(allow), not \(echo(request.method.rawValue))",
                     headers: [.allow: allow])
             }
-            return Problem(status: .notFound, detail: "no route for \(request.uri.path)")
+            return Problem(status: .notFound, detail: "no route for \(echo(request.uri.path))")
         case .contentTooLarge:
             return Problem(status: .contentTooLarge, detail: error.body ?? "request body is larger than the server accepts")
         default:

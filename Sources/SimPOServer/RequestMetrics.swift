@@ -9,6 +9,9 @@ struct ServerMetrics: Sendable {
     let requestBodyBytes: Recorder
     /// Requests refused with 503 because the server was at capacity.
     let shed: Counter
+    /// Loss requests admitted and not yet answered, and the memory they reserve.
+    let admittedRequests: Gauge
+    let reservedBytes: Gauge
 
     static let requestBodyBytesLabel = "simpo_http_request_body_bytes"
 
@@ -17,6 +20,8 @@ struct ServerMetrics: Sendable {
         inFlight = Meter(label: "simpo_http_requests_in_flight", factory: factory)
         requestBodyBytes = Recorder(label: Self.requestBodyBytesLabel, factory: factory)
         shed = Counter(label: "simpo_http_requests_shed_total", factory: factory)
+        admittedRequests = Gauge(label: "simpo_loss_requests_admitted", factory: factory)
+        reservedBytes = Gauge(label: "simpo_memory_reserved_bytes", factory: factory)
     }
 
     /// Counts one problem response by its type's slug (a fixed set, so a bounded label).
@@ -25,8 +30,10 @@ struct ServerMetrics: Sendable {
     }
 
     /// Counts one finished request and records its latency, by route, method and status.
+    /// Methods other than HTTP's standard ones share the label `other`, so clients cannot grow the label set.
     func record(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status, nanoseconds: Int64) {
-        let dimensions = [("route", route), ("method", method.rawValue), ("status", String(status.code))]
+        let standard: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .connect, .options, .trace, .patch]
+        let dimensions = [("route", route), ("method", standard.contains(method) ? method.rawValue : "other"), ("status", String(status.code))]
         Counter(label: "simpo_http_requests_total", dimensions: dimensions, factory: factory).increment()
         Timer(label: "simpo_http_request_duration_seconds", dimensions: dimensions, factory: factory).recordNanoseconds(nanoseconds)
     }

@@ -1,33 +1,66 @@
+import Foundation
 import HummingbirdTLS
 import NIOSSL
 
-/// Everything the server can be told at start-up.
+/// Everything the server can be told at start-up. Each default is written here once;
+/// the command line and the tests start from `ServerSettings()`.
 public struct ServerSettings: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    /// Larger request bodies get 413 without being read.
+    /// Larger request bodies (after decompression too) get 413.
     public var maximumBodySize = 64 * 1024 * 1024
     /// Connections idle for this long are closed; nil keeps them open.
     public var idleTimeout: Duration? = .seconds(60)
+    /// How long a request head may take from its first byte; a slower one closes the connection.
+    public var headerTimeout: Duration = .seconds(10)
     /// How long a request body may take to arrive; a slower one gets 408 and the
-    /// connection is closed (a stalled one is closed by `idleTimeout` anyway).
+    /// connection is closed, whether or not more bytes arrive.
     public var bodyTimeout: Duration = .seconds(30)
     /// How long `/ready` reports 503 before the server stops accepting connections.
     public var drainDelay: Duration = .zero
     /// When set, `/v1/*` (and `/metrics` if `metricsRequireToken`) need one of these bearer tokens.
     public var bearerTokens: BearerTokens?
     public var metricsRequireToken = false
-    /// Requests held at once; more get 503 with Retry-After.
+    /// Connections open at once; past it new ones wait in the listen backlog.
+    public var maximumConnections = 1024
+    /// Requests served at once; more get 503 with Retry-After.
     public var maximumInFlightRequests = 256
-    /// Request-body bytes held at once (by Content-Length, or `maximumBodySize` when
-    /// undeclared); a request that would exceed it gets 503 before its body is read.
-    public var maximumInFlightBytes = 1 << 30
+    /// Memory that requests in flight may hold (bodies, parser, inputs, results and
+    /// responses, as `MemoryModel` estimates them); a request that would exceed it gets 503.
+    /// A quarter of the memory limit (the cgroup's, else the machine's).
+    public var maximumInFlightBytes = memoryLimit() / 4
     /// When set, the server speaks HTTPS only, with this certificate and key.
     public var tls: TLSConfiguration?
     /// Whether responses are gzip-compressed for clients whose Accept-Encoding asks for it.
     public var compressResponses = true
 
     public init() {}
+
+    /// The largest body size accepted: it keeps every size product in `MemoryModel` far from overflow.
+    public static let largestMaximumBodySize = 1 << 40
+
+    /// Why the settings cannot run a server, or nil when they can.
+    public func validate() -> String? {
+        if !(0 ... 65535).contains(port) { return "port must be 0...65535, not \(port)" }
+        if !(1 ... Self.largestMaximumBodySize).contains(maximumBodySize) { return "max-body-size must be 1 byte to 1 TiB" }
+        if maximumConnections < 1 { return "max-connections must be at least 1" }
+        if maximumInFlightRequests < 1 { return "max-in-flight-requests must be at least 1" }
+        if maximumInFlightBytes < 1 { return "max-in-flight-bytes must be at least 1 byte" }
+        if let idleTimeout, idleTimeout <= .zero { return "idle-timeout must be positive (or off)" }
+        if headerTimeout <= .zero { return "header-timeout must be positive" }
+        if bodyTimeout <= .zero { return "body-timeout must be positive" }
+        if drainDelay < .zero { return "drain-delay must not be negative" }
+        return nil
+    }
+}
+
+/// The memory this process may use: the cgroup (container) limit when there is one,
+/// else the machine's physical memory.
+private func memoryLimit() -> Int {
+    let physical = Int(clamping: ProcessInfo.processInfo.physicalMemory)
+    let cgroup = (try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8))
+        .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    return min(physical, cgroup ?? .max)
 }
 
 extension ServerSettings {

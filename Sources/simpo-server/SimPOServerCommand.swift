@@ -12,6 +12,9 @@ import Glibc
 import Darwin
 #endif
 
+/// The settings' own defaults, shown in the help.
+private let defaults = ServerSettings()
+
 /// `simpo-server`: every option falls back to an environment variable, then to its default.
 @main
 struct SimPOServerCommand: AsyncParsableCommand {
@@ -20,28 +23,34 @@ struct SimPOServerCommand: AsyncParsableCommand {
         abstract: "Serves SimPO and DPO losses, gradients and reward metrics over HTTP.",
         discussion: "Each option falls back to the environment variable named in its help, then to its default.")
 
-    @Option(help: "Address to listen on; 0.0.0.0 for every interface (SIMPO_HOST; default 127.0.0.1).")
+    @Option(help: "Address to listen on; 0.0.0.0 for every interface (SIMPO_HOST; default \(defaults.host)).")
     var host: String?
 
-    @Option(help: "Port to listen on (SIMPO_PORT; default 8080).")
+    @Option(help: "Port to listen on (SIMPO_PORT; default \(defaults.port)).")
     var port: Int?
 
-    @Option(help: "Largest accepted request body: bytes, or with KB, MB, KiB, MiB, GiB (SIMPO_MAX_BODY_SIZE; default 64MiB).")
+    @Option(help: "Largest accepted request body, also after decompression: bytes, or with KB, MB, GB, KiB, MiB, GiB (SIMPO_MAX_BODY_SIZE; default \(defaults.maximumBodySize) bytes).")
     var maxBodySize: ByteSize?
 
-    @Option(help: "Requests held at once before new ones get 503 (SIMPO_MAX_IN_FLIGHT_REQUESTS; default 256).")
+    @Option(help: "Connections open at once; more wait to be accepted (SIMPO_MAX_CONNECTIONS; default \(defaults.maximumConnections)).")
+    var maxConnections: Int?
+
+    @Option(help: "Requests served at once before new ones get 503 (SIMPO_MAX_IN_FLIGHT_REQUESTS; default \(defaults.maximumInFlightRequests)).")
     var maxInFlightRequests: Int?
 
-    @Option(help: "Request-body bytes held at once before new requests get 503 (SIMPO_MAX_IN_FLIGHT_BYTES; default a quarter of the memory limit).")
+    @Option(help: "Memory the requests in flight may hold (bodies, parsing, results, responses) before new ones get 503 (SIMPO_MAX_IN_FLIGHT_BYTES; default a quarter of the memory limit).")
     var maxInFlightBytes: ByteSize?
 
-    @Option(help: "Seconds before an idle connection is closed; 0 for never (SIMPO_IDLE_TIMEOUT; default 60).")
+    @Option(help: "Seconds before an idle connection is closed; 0 for never (SIMPO_IDLE_TIMEOUT; default \(seconds(defaults.idleTimeout))).")
     var idleTimeout: Double?
 
-    @Option(help: "Seconds a request body may take to arrive before 408 (SIMPO_BODY_TIMEOUT; default 30).")
+    @Option(help: "Seconds a request head may take from its first byte before the connection is closed (SIMPO_HEADER_TIMEOUT; default \(seconds(defaults.headerTimeout))).")
+    var headerTimeout: Double?
+
+    @Option(help: "Seconds a request body may take to arrive before 408 (SIMPO_BODY_TIMEOUT; default \(seconds(defaults.bodyTimeout))).")
     var bodyTimeout: Double?
 
-    @Option(help: "Seconds /ready reports 503 before shutdown stops accepting connections (SIMPO_DRAIN_DELAY; default 0).")
+    @Option(help: "Seconds /ready reports 503 before shutdown stops accepting connections (SIMPO_DRAIN_DELAY; default \(seconds(defaults.drainDelay))).")
     var drainDelay: Double?
 
     @Option(help: "File of bearer tokens, one per line, that /v1/* requires; unset for no authentication (SIMPO_TOKEN_FILE).")
@@ -53,10 +62,10 @@ struct SimPOServerCommand: AsyncParsableCommand {
     @Option(help: "PEM private key for --tls-cert (SIMPO_TLS_KEY).")
     var tlsKey: String?
 
-    @Option(help: "Whether /metrics requires a bearer token too: true or false (SIMPO_METRICS_REQUIRE_TOKEN; default false).")
+    @Option(help: "Whether /metrics requires a bearer token too: true or false (SIMPO_METRICS_REQUIRE_TOKEN; default \(defaults.metricsRequireToken)).")
     var metricsRequireToken: Bool?
 
-    @Option(help: "Whether to gzip responses of 1 KiB or more for clients that accept it: true or false (SIMPO_COMPRESS_RESPONSES; default true).")
+    @Option(help: "Whether to gzip responses of 1 KiB or more for clients that accept it: true or false (SIMPO_COMPRESS_RESPONSES; default \(defaults.compressResponses)).")
     var compressResponses: Bool?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical (SIMPO_LOG_LEVEL; default info).")
@@ -70,24 +79,20 @@ struct SimPOServerCommand: AsyncParsableCommand {
         settings.host = try resolve(host, "SIMPO_HOST") ?? settings.host
         settings.port = try resolve(port, "SIMPO_PORT") ?? settings.port
         settings.maximumBodySize = try resolve(maxBodySize, "SIMPO_MAX_BODY_SIZE")?.bytes ?? settings.maximumBodySize
+        settings.maximumConnections = try resolve(maxConnections, "SIMPO_MAX_CONNECTIONS") ?? settings.maximumConnections
         settings.maximumInFlightRequests = try resolve(maxInFlightRequests, "SIMPO_MAX_IN_FLIGHT_REQUESTS") ?? settings.maximumInFlightRequests
-        settings.maximumInFlightBytes = try resolve(maxInFlightBytes, "SIMPO_MAX_IN_FLIGHT_BYTES")?.bytes ?? memoryLimit() / 4
-        guard settings.maximumInFlightRequests > 0 else { throw ValidationError("max-in-flight-requests must be > 0") }
-        let idle = try resolve(idleTimeout, "SIMPO_IDLE_TIMEOUT") ?? 60
-        let drain = try resolve(drainDelay, "SIMPO_DRAIN_DELAY") ?? 0
-        let body = try resolve(bodyTimeout, "SIMPO_BODY_TIMEOUT") ?? 30
-        guard (0 ... 65535).contains(settings.port) else { throw ValidationError("port must be 0...65535") }
-        guard idle >= 0, drain >= 0, idle.isFinite, drain.isFinite else { throw ValidationError("timeouts must be >= 0 seconds") }
-        guard body > 0, body.isFinite else { throw ValidationError("body-timeout must be > 0 seconds") }
-        settings.bodyTimeout = .seconds(body)
-        settings.idleTimeout = idle > 0 ? .seconds(idle) : nil
-        settings.drainDelay = .seconds(drain)
+        settings.maximumInFlightBytes = try resolve(maxInFlightBytes, "SIMPO_MAX_IN_FLIGHT_BYTES")?.bytes ?? settings.maximumInFlightBytes
+        if let idle = try resolve(idleTimeout, "SIMPO_IDLE_TIMEOUT") { settings.idleTimeout = idle == 0 ? nil : try duration(idle, "idle-timeout") }
+        if let header = try resolve(headerTimeout, "SIMPO_HEADER_TIMEOUT") { settings.headerTimeout = try duration(header, "header-timeout") }
+        if let body = try resolve(bodyTimeout, "SIMPO_BODY_TIMEOUT") { settings.bodyTimeout = try duration(body, "body-timeout") }
+        if let drain = try resolve(drainDelay, "SIMPO_DRAIN_DELAY") { settings.drainDelay = try duration(drain, "drain-delay") }
         if let path = try resolve(tokenFile, "SIMPO_TOKEN_FILE") {
             settings.bearerTokens = try readTokens(path)
         }
         settings.tls = try tlsConfiguration(certificate: try resolve(tlsCert, "SIMPO_TLS_CERT"), key: try resolve(tlsKey, "SIMPO_TLS_KEY"))
-        settings.metricsRequireToken = try resolve(metricsRequireToken, "SIMPO_METRICS_REQUIRE_TOKEN") ?? false
-        settings.compressResponses = try resolve(compressResponses, "SIMPO_COMPRESS_RESPONSES") ?? true
+        settings.metricsRequireToken = try resolve(metricsRequireToken, "SIMPO_METRICS_REQUIRE_TOKEN") ?? settings.metricsRequireToken
+        settings.compressResponses = try resolve(compressResponses, "SIMPO_COMPRESS_RESPONSES") ?? settings.compressResponses
+        if let problem = settings.validate() { throw ValidationError(problem) }
         let level = try resolve(logLevel, "SIMPO_LOG_LEVEL") ?? .info
         let format = try resolve(logFormat, "SIMPO_LOG_FORMAT") ?? .text
 
@@ -127,22 +132,13 @@ struct SimPOServerCommand: AsyncParsableCommand {
         }
     }
 
-    /// The memory this process may use: the cgroup (container) limit when there is one,
-    /// else the machine's physical memory.
-    private func memoryLimit() -> Int {
-        let physical = sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))
-        let cgroup = (try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8))
-            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        return min(physical, cgroup ?? .max)
-    }
-
     /// The tokens in the file at `path`; an unreadable or empty file is an error, not an open door.
     private func readTokens(_ path: String) throws -> BearerTokens {
         guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ValidationError("cannot read the token file \(path)")
         }
         guard let tokens = BearerTokens(fileContents: contents) else {
-            throw ValidationError("the token file \(path) holds no token")
+            throw ValidationError("the token file \(path) holds no token, or one with characters a Bearer token cannot have")
         }
         return tokens
     }
@@ -156,6 +152,18 @@ struct SimPOServerCommand: AsyncParsableCommand {
         guard let value = T(argument: text) else { throw ValidationError("\(variable)=\(text) is not a valid value") }
         return value
     }
+}
+
+/// A finite, non-negative number of seconds as a Duration.
+private func duration(_ seconds: Double, _ name: String) throws -> Duration {
+    guard seconds.isFinite, seconds >= 0, seconds <= 1e9 else { throw ValidationError("\(name) must be 0 to 1e9 seconds, not \(seconds)") }
+    return .seconds(seconds)
+}
+
+/// A duration as seconds, for the help.
+private func seconds(_ duration: Duration?) -> String {
+    guard let duration else { return "0 (never)" }
+    return "\(Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)"
 }
 
 enum LogFormat: String, CaseIterable, ExpressibleByArgument {
@@ -173,7 +181,9 @@ struct ByteSize: ExpressibleByArgument {
             ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1), ("", 1),
         ]
         for (suffix, factor) in units where argument.hasSuffix(suffix) {
-            guard let count = Int(argument.dropLast(suffix.count)), count > 0 else { continue }
+            let digits = argument.utf8.dropLast(suffix.utf8.count)
+            guard !digits.isEmpty, digits.allSatisfy({ (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains($0) }),
+                  let count = Int(String(decoding: digits, as: UTF8.self)), count > 0 else { continue }
             let (bytes, overflow) = count.multipliedReportingOverflow(by: factor)
             guard !overflow else { return nil }
             self.bytes = bytes

@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdTesting
-import SimPOServer
+@testable import SimPOServer
+import SimPOCodec
 import Testing
 
 @Suite struct LoadSheddingTests {
@@ -10,28 +11,53 @@ import Testing
         var settings = ServerSettings()
         settings.maximumInFlightRequests = 1
         try await withLiveServer(settings) { client async throws in
-            let held = try heldRequest(port: try #require(client.port))
-            try await Task.sleep(for: .milliseconds(200))
+            let port = try #require(client.port)
+            let held = try heldRequest(port: port)
+            try await waitForMetric(port: port, "simpo_loss_requests_admitted 1.0")
             let shed = try await postLoss(client, Self.body)
             try expectProblem(shed, .serviceUnavailable)
             #expect(shed.headers[.retryAfter] == "1")
             #expect(try await client.execute(uri: "/health", method: .get).status == .ok, "probes are never shed")
             #expect(await finish(held).hasPrefix("HTTP/1.1 200"), "the held request completes")
+            try await waitForMetric(port: port, "simpo_loss_requests_admitted 0.0")
             #expect(try await postLoss(client, Self.body).status == .ok, "capacity is given back")
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             #expect(metrics.contains("simpo_http_requests_shed_total 1"))
         }
     }
 
-    @Test func pastTheByteBoundLargeRequestsGet503() async throws {
+    @Test func pastTheMemoryBoundRequestsGet503AndAnswersGiveTheMemoryBack() async throws {
+        let parsing = MemoryModel.parsing(wireBytes: 0, bodyBytes: Self.body.utf8.count, format: .json)
         var settings = ServerSettings()
-        settings.maximumInFlightBytes = 80
+        settings.maximumInFlightBytes = parsing * 3 / 2  // one held request fits, two do not
         try await withLiveServer(settings) { client async throws in
-            let held = try heldRequest(port: try #require(client.port))  // holds 57 bytes
-            try await Task.sleep(for: .milliseconds(200))
+            let port = try #require(client.port)
+            let held = try heldRequest(port: port)
+            try await waitForMetric(port: port, "simpo_memory_reserved_bytes \(Double(parsing))")
             try expectProblem(try await postLoss(client, Self.body), .serviceUnavailable)
             #expect(await finish(held).hasPrefix("HTTP/1.1 200"))
+            try await waitForMetric(port: port, "simpo_memory_reserved_bytes 0.0")
             #expect(try await postLoss(client, Self.body).status == .ok)
         }
     }
+
+    @Test func aRequestLargerThanTheWholeBudgetIs413NotRetried() async throws {
+        var settings = ServerSettings()
+        settings.maximumInFlightBytes = 100
+        try await withLiveServer(settings) { client async throws in
+            let problem = try expectProblem(try await postLoss(client, Self.body), .contentTooLarge)
+            #expect((problem["detail"] as? String)?.contains("in-flight limit of 100") == true)
+        }
+    }
+}
+
+/// Waits (up to 30 s) until the server's /metrics has the line `line`.
+func waitForMetric(port: Int, _ line: String) async throws {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while ContinuousClock.now < deadline {
+        let metrics = try await rawExchange(port: port, get("/metrics"))
+        if metrics.split(separator: "\n").contains(where: { $0 == line }) { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("no metric line '\(line)' within 30 s")
 }

@@ -1,11 +1,13 @@
 import FastJSON
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Safetensors
 @testable import SimPOServer
 import SimPOCodec
 import Testing
+import ZlibCoding
 
 /// A safetensors file from raw tensors, written by hand so tests can use any dtype
 /// and break any rule.
@@ -237,7 +239,7 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
             let plain = try await postLoss(client, large)
             #expect(plain.headers[.contentEncoding] == nil)
             try Array(buffer: compressed.body).withUnsafeBytes { raw in
-                try withInflated(raw, coding: "gzip", limit: 1 << 20, padding: 0) { inflated in
+                try withInflated(raw, limit: 1 << 20, padding: 0, mayHold: { _ in true }) { inflated in
                     #expect(Array(inflated) == Array(buffer: plain.body))
                 }
             }
@@ -267,13 +269,13 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
         ("application/*;q=0.2, application/vnd.safetensors;q=0.1", .json),
         ("text/html, */*;q=0.1", .json),
     ] as [(String?, ResponseFormat)])
-    func acceptPicksTheRepresentation(_ accept: String?, _ expected: ResponseFormat) {
-        #expect(ResponseFormat(accept: accept) == expected)
+    func acceptPicksTheRepresentation(_ accept: String?, _ expected: ResponseFormat) throws {
+        #expect(try ResponseFormat(accept: accept) == expected)
     }
 
     @Test func acceptingNeitherIs406() async throws {
-        #expect(ResponseFormat(accept: "text/html") == nil)
-        #expect(ResponseFormat(accept: "application/json;q=0") == nil)
+        #expect(try ResponseFormat(accept: "text/html") == nil)
+        #expect(try ResponseFormat(accept: "application/json;q=0") == nil)
         try await withLiveServer { client async throws in
             let response = try await client.execute(
                 uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", .accept: "text/csv"],
@@ -282,11 +284,31 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
         }
     }
 
-    @Test func acceptEncoding() {
-        #expect(acceptsGzip("gzip"))
-        #expect(acceptsGzip("br, *;q=0.1"))
-        #expect(!acceptsGzip("gzip;q=0"))
-        #expect(!acceptsGzip("br"))
-        #expect(!acceptsGzip(nil))
+    @Test func acceptEncoding() throws {
+        #expect(try acceptsGzip("gzip"))
+        #expect(try acceptsGzip("br, *;q=0.1"))
+        #expect(try !acceptsGzip("gzip;q=0"))
+        #expect(try !acceptsGzip("br"))
+        #expect(try !acceptsGzip(nil))
+    }
+
+    /// Each header that breaks its RFC 9110 grammar is a 400 naming it; the server stays up.
+    @Test(arguments: [
+        ("Accept", "application/json;="), ("Accept", "a; ;q=1"), ("Accept", "application/json;q=2"),
+        ("Accept", "application/json;q=0.1234"), ("Accept", "*/json"), ("Accept", "application/json;dtype=\"F64"),
+        ("Accept-Encoding", "gzip;q=x"), ("Accept-Encoding", "gzip;;q"), ("Accept-Encoding", "gzip gzip"),
+        ("Content-Type", "application/json; charset"), ("Content-Type", "/json"),
+        ("Content-Type", "application/json, text/plain"), ("Content-Encoding", "gzip;q=1"), ("Content-Encoding", "g zip"),
+    ])
+    func malformedHeadersAre400(_ name: String, _ value: String) async throws {
+        try await withLiveServer { client async throws in
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers[try #require(HTTPField.Name(name))] = value
+            let response = try await client.execute(uri: "/v1/loss", method: .post, headers: headers, body: ByteBuffer(string: ContentCodingTests.request))
+            let problem = try expectProblem(response, .badRequest)
+            #expect(problem["type"] as? String == "urn:simpo:problem:malformed-header")
+            #expect(problem["header"] as? String == name)
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+        }
     }
 }

@@ -34,6 +34,8 @@ size_t csj_required_padding(void);
 /// A parser accepting documents of up to `max_capacity` bytes (nesting up to 1024); NULL if out of memory.
 csj_parser *csj_parser_create(size_t max_capacity);
 void csj_parser_destroy(csj_parser *parser);
+/// The largest document the parser's buffers hold now (they grow to each document parsed).
+size_t csj_parser_capacity(const csj_parser *parser);
 
 /// Parses `length` bytes at `data`. `spare` is how many readable bytes follow the
 /// document: with at least csj_required_padding() of them the buffer is used in

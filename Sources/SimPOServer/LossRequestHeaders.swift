@@ -1,0 +1,78 @@
+import HTTPTypes
+import HeaderGrammar
+import SimPOCodec
+
+/// What the headers of a `POST /v1/loss` say about its body and the answer it wants,
+/// each parsed by its RFC 9110 grammar.
+struct LossRequestHeaders {
+    /// Request media types, as `Accept` on a 415 lists them.
+    static let requestMediaTypes = ["application/json", ResponseFormat.safetensorsMediaType]
+
+    /// How the body is compressed.
+    enum Coding: String {
+        case identity, gzip, deflate
+    }
+
+    var format: RequestFormat
+    var coding: Coding
+    var responseFormat: ResponseFormat
+    /// Whether the response may be gzip-compressed.
+    var acceptsGzip: Bool
+    /// The declared Content-Length, if any.
+    var contentLength: Int?
+
+    /// - Throws: 400 for a header that breaks its grammar, 415 for an unsupported body
+    ///   type or coding, 406 when neither response type is acceptable.
+    init(_ headers: HTTPFields) throws(Problem) {
+        let contentType = try parsed(.contentType, in: headers) { text throws(HeaderSyntaxError) in try MediaType(parsing: text) }
+        switch contentType?.essence {
+        case "application/json": format = .json
+        case ResponseFormat.safetensorsMediaType: format = .safetensors
+        default:
+            throw Problem(
+                status: .unsupportedMediaType,
+                detail: "send the body as application/json or application/vnd.safetensors (got \(echo(headers[.contentType] ?? "no Content-Type")))",
+                headers: [.accept: Self.requestMediaTypes.joined(separator: ", ")])
+        }
+        let codings = try parsed(.contentEncoding, in: headers, parseContentCodings)?.filter { $0 != "identity" } ?? []
+        switch codings {
+        case []: coding = .identity
+        case ["gzip"], ["x-gzip"]: coding = .gzip
+        case ["deflate"]: coding = .deflate
+        default:
+            throw Problem(
+                status: .unsupportedMediaType,
+                detail: "Content-Encoding \(echo(codings.joined(separator: ", "))) is not supported; use one of gzip or deflate",
+                headers: [.acceptEncoding: "gzip, deflate"])
+        }
+        let accept = headers[.accept]
+        let format: ResponseFormat?
+        do {
+            format = try ResponseFormat(accept: accept)
+        } catch {
+            throw Problem(malformedHeader: .accept, error)
+        }
+        guard let format else {
+            throw Problem(status: .notAcceptable, detail: "responses are application/json or \(ResponseFormat.safetensorsMediaType)")
+        }
+        responseFormat = format
+        do {
+            acceptsGzip = try SimPOServer.acceptsGzip(headers[.acceptEncoding])
+        } catch {
+            throw Problem(malformedHeader: .acceptEncoding, error)
+        }
+        contentLength = headers[.contentLength].flatMap { Int($0) }
+    }
+}
+
+/// The header `name` parsed by `parse`; nil when absent.
+private func parsed<T>(
+    _ name: HTTPField.Name, in headers: HTTPFields, _ parse: (String) throws(HeaderSyntaxError) -> T
+) throws(Problem) -> T? {
+    guard let text = headers[name] else { return nil }
+    do {
+        return try parse(text)
+    } catch {
+        throw Problem(malformedHeader: name, error)
+    }
+}

@@ -1,0 +1,68 @@
+import SimPOCodec
+import SimPOLoss
+
+/// The memory a loss request holds at each step, as the `MemoryBudget` reserves it.
+///
+/// Each figure is an upper estimate from what the request sent, so a flood of requests
+/// stays within the budget: measured peaks are in the README ("Memory").
+/// Every count here is bounded by the body size, which `ServerSettings.validate()` keeps
+/// below 2^40 bytes, so none of the products can overflow.
+enum MemoryModel {
+    /// Bytes a JSON body holds while simdjson parses it, per body byte: the body, the tape
+    /// (16 bytes per number) and the structural index (4 bytes per structural character),
+    /// for numbers as short as three characters (`-1,`).
+    static let jsonParsingBytesPerBodyByte = 8
+    /// Bytes a safetensors body holds while its header is parsed, per body byte.
+    static let safetensorsParsingBytesPerBodyByte = 2
+    /// Bytes per number of a JSON response, at most (a shortest round-trip double and a comma).
+    static let jsonBytesPerNumber = 25
+    /// Result arrays per pair: losses, logits, logps, rewards and sequence gradients.
+    static let resultArraysPerPair = 8
+
+    /// While the body arrives and is parsed: `wireBytes` as received (still held while
+    /// inflating), and the `bodyBytes` being parsed.
+    static func parsing(wireBytes: Int, bodyBytes: Int, format: RequestFormat) -> Int {
+        let perByte = format == .json ? jsonParsingBytesPerBodyByte : safetensorsParsingBytesPerBodyByte
+        return wireBytes + perByte * bodyBytes
+    }
+
+    /// From decoding to the written response: the body, the decoded inputs (8 bytes per
+    /// number and per label), the results, and the encoded response twice (the encoder's
+    /// buffer and the connection's copy), once more when gzipped.
+    static func answering(_ request: LossRequest, bodyBytes: Int, response: ResponseFormat, gzip: Bool) -> Int {
+        let sides = [request.inputs.chosen, request.inputs.rejected, request.inputs.referenceChosen, request.inputs.referenceRejected]
+        let numbers = sides.reduce(0) { $0 + ($1.map(storedNumbers) ?? 0) }
+        let pairs = sequenceCount(request.inputs.chosen)
+        let gradients = request.returnTokenGradients ? tokenCount(request.inputs.chosen) + tokenCount(request.inputs.rejected) : 0
+        let resultNumbers = resultArraysPerPair * pairs + gradients
+        let encoded = switch response {
+        case .json: jsonBytesPerNumber * resultNumbers
+        case .safetensors(.float32): 4 * resultNumbers
+        case .safetensors(.float64): 8 * resultNumbers
+        }
+        return bodyBytes + 8 * numbers + 8 * resultNumbers + (gzip ? 3 : 2) * encoded
+    }
+
+    private static func storedNumbers(_ side: SideInput) -> Int {
+        switch side {
+        case .sequenceLogps(let values): values.count
+        case .tokenLogps(let rows, .all): rows.values.count
+        case .tokenLogps(let rows, .mask(let mask)): rows.values.count + mask.values.count / 8
+        case .tokenLogps(let rows, .labels(let labels)): rows.values.count + labels.values.count
+        }
+    }
+
+    private static func sequenceCount(_ side: SideInput) -> Int {
+        switch side {
+        case .sequenceLogps(let values): values.count
+        case .tokenLogps(let rows, _): rows.rowCount
+        }
+    }
+
+    private static func tokenCount(_ side: SideInput) -> Int {
+        switch side {
+        case .sequenceLogps: 0
+        case .tokenLogps(let rows, _): rows.values.count
+        }
+    }
+}

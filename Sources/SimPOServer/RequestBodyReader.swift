@@ -1,0 +1,56 @@
+import Hummingbird
+import NIOCore
+
+/// Reads a request body into one buffer, within a size limit, a time limit enforced by a
+/// timer (a stalled body is cut off whether or not more bytes arrive), and a memory
+/// reservation that must grow with every chunk.
+struct RequestBodyReader: Sendable {
+    let maximumBodySize: Int
+    let timeout: Duration
+
+    /// The whole body with `padding` writable bytes spare after it; sized from the
+    /// declared length when there is one, so it is copied once, not regrown.
+    ///
+    /// - Parameter hold: called before each chunk is kept with the body bytes the request
+    ///   will then hold; it throws the problem that refuses them.
+    /// - Throws: 413 past the size limit, 408 past the time limit, what `hold` throws,
+    ///   400 when the client closes mid-body.
+    func read(
+        _ body: BodyStream, declaredLength: Int?, padding: Int, hold: @escaping @Sendable (Int) throws(Problem) -> Void
+    ) async throws(Problem) -> ByteBuffer {
+        let maximumBodySize = maximumBodySize
+        let capacity = min(max(0, declaredLength ?? 0), maximumBodySize)
+        do {
+            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask {
+                    var buffer = ByteBufferAllocator().buffer(capacity: capacity + padding)
+                    while let chunk = try await body.next() {
+                        guard chunk.readableBytes <= maximumBodySize - buffer.readableBytes else {
+                            throw Problem(status: .contentTooLarge, detail: "request body exceeds the limit of \(maximumBodySize) bytes")
+                        }
+                        try hold(buffer.readableBytes + chunk.readableBytes)
+                        buffer.writeImmutableBuffer(chunk)
+                    }
+                    buffer.reserveCapacity(minimumWritableBytes: padding)
+                    return buffer
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let buffer = first else {
+                    throw Problem(status: .requestTimeout, detail: "the request body took longer than \(timeout) to arrive")
+                }
+                return buffer
+            }
+        } catch let problem as Problem {
+            throw problem
+        } catch {
+            // The client went away mid-body (or the idle timeout closed the connection).
+            throw Problem(
+                status: .badRequest, type: "\(Problem.typePrefix)incomplete-body", title: "Incomplete body",
+                detail: "the connection closed before the request body was complete")
+        }
+    }
+}

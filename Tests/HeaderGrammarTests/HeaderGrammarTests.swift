@@ -1,0 +1,70 @@
+import HeaderGrammar
+import Testing
+
+@Suite struct MediaTypeTests {
+    @Test func parsesTypeSubtypeAndParameters() throws {
+        let type = try MediaType(parsing: #" Application/JSON ; charset="utf-8";  q=0.5 ;x=\#u{0022}a\"b\#u{0022}"#)
+        #expect(type.essence == "application/json")
+        #expect(type.parameters == [
+            HeaderParameter(name: "charset", value: "utf-8"), HeaderParameter(name: "q", value: "0.5"),
+            HeaderParameter(name: "x", value: #"a"b"#),
+        ])
+        #expect(try MediaType(parsing: "application/json;").parameters.isEmpty, "an empty parameter is allowed")
+    }
+
+    @Test(arguments: [
+        ("", 0), ("/json", 0), ("application", 11), ("application/", 12), ("application/json, text/plain", 16),
+        ("application/json; charset", 25), ("application/json;=", 17), (#"a/b;c="unterminated"#, 19), ("a/b;c=\"\u{01}\"", 7),
+        ("a/b c", 4), ("a\u{00E9}/b", 1),
+    ])
+    func rejectsMalformedValuesAtTheirOffset(_ text: String, _ offset: Int) {
+        #expect(throws: HeaderSyntaxError.self) { try MediaType(parsing: text) }
+        do {
+            _ = try MediaType(parsing: text)
+        } catch {
+            #expect(error.offset == offset, "\(text): \(error)")
+        }
+    }
+}
+
+@Suite struct WeightedElementTests {
+    @Test func parsesAcceptWithWeightsAndEmptyElements() throws {
+        let elements = try WeightedElement.parseAccept(" ,application/vnd.safetensors;dtype=F64;q=0.8 , , */*;q=0,text/*")
+        #expect(elements.map(\.value) == ["application/vnd.safetensors", "*/*", "text/*"])
+        #expect(elements.map(\.quality) == [0.8, 0, 1])
+        #expect(elements.first?.parameters == [HeaderParameter(name: "dtype", value: "F64")])
+        #expect(try WeightedElement.parseAccept("").isEmpty)
+    }
+
+    @Test(arguments: ["0", "0.", "0.5", "0.999", "1", "1.", "1.000"])
+    func acceptsEveryQValueForm(_ q: String) throws {
+        #expect(try WeightedElement.parseCodings("gzip;q=\(q)").count == 1)
+    }
+
+    @Test(arguments: ["2", "1.001", "0.1234", "-0", ".5", "x", "1e0", ""])
+    func rejectsMalformedQValues(_ q: String) {
+        #expect(throws: HeaderSyntaxError.self) { try WeightedElement.parseCodings("gzip;q=\(q)") }
+    }
+
+    @Test(arguments: ["application/json;=", "a; ;q=1", "*/json", "gzip gzip", "a/b;;q", "a/b,,c"])
+    func rejectsMalformedAccept(_ text: String) {
+        #expect(throws: HeaderSyntaxError.self) { try WeightedElement.parseAccept(text) }
+    }
+
+    @Test func parsesContentCodings() throws {
+        #expect(try parseContentCodings("GZip, identity ,") == ["gzip", "identity"])
+        #expect(throws: HeaderSyntaxError.self) { try parseContentCodings("gzip;q=1") }
+    }
+}
+
+@Suite struct BearerCredentialsTests {
+    @Test func extractsTheToken() {
+        #expect(bearerToken(in: "Bearer abc-._~+/==").map { Array($0) } == Array("abc-._~+/==".utf8))
+        #expect(bearerToken(in: "bEaReR   tok").map { Array($0) } == Array("tok".utf8))
+    }
+
+    @Test(arguments: ["Bearer", "Bearer ", "Bearertok", "Basic dG9r", "Bearer a b", "Bearer =abc", "Bearer a=b", "Bearer t\u{00E9}", "Bearer\ttok"])
+    func rejectsAnythingElse(_ text: String) {
+        #expect(bearerToken(in: text) == nil)
+    }
+}
