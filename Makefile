@@ -7,8 +7,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV := .venv
 # Where deploy/build.sh stages the release server (the Dockerfile uses /stage).
 STAGE := .build/stage
-# Seconds `make fuzz` runs libFuzzer for.
-FUZZ_SECONDS ?= 60
+# Seconds `make fuzz` runs libFuzzer for, per target, and the seed it runs with (logged).
+FUZZ_SECONDS ?= 30
+FUZZ_SEED ?= 20261125
+FUZZ_TARGETS := requests headers inflate
 
 .PHONY: deps python-deps build run test swift-test api-test client-test deploy-test fuzz fuzz-replay bench loadtest
 
@@ -47,19 +49,25 @@ client-test: deps python-deps
 	swift build --product simpo-server
 	$(VENV)/bin/python -m pytest -q clients/python/tests
 
-## libFuzzer (with AddressSanitizer) over the JSON and safetensors request decoders for
-## FUZZ_SECONDS, seeded with Tests/corpus/requests; a crash's input lands in .build-fuzz/crashes/
-## and belongs in Tests/corpus/requests (with its expectation in Tests/api/test_bad_inputs.py).
+## libFuzzer (with AddressSanitizer) over each target (request decoders, header grammars, the
+## inflater) for FUZZ_SECONDS with FUZZ_SEED, seeded with Tests/corpus/<target>; a crash's input
+## lands in .build-fuzz/crashes/ and belongs in Tests/corpus/<target> as a regression case.
 fuzz: deps
 	swift build --product simpo-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
-	mkdir -p .build-fuzz/corpus .build-fuzz/crashes
-	.build-fuzz/debug/simpo-fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
-		-artifact_prefix=.build-fuzz/crashes/ .build-fuzz/corpus Tests/corpus/requests
+	mkdir -p .build-fuzz/crashes
+	@for target in $(FUZZ_TARGETS); do \
+		mkdir -p .build-fuzz/corpus/$$target; \
+		echo "fuzzing $$target for $(FUZZ_SECONDS) s with seed $(FUZZ_SEED)"; \
+		SIMPO_FUZZ_TARGET=$$target .build-fuzz/debug/simpo-fuzz -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=.build-fuzz/crashes/$$target- \
+			.build-fuzz/corpus/$$target Tests/corpus/$$target || exit 1; \
+	done
 
-## Every saved input through the decoders in a plain build: the fuzzer's regression run.
+## Every saved input through its target in a plain build: the fuzzers' regression run.
+## It fails on an unreadable path or an empty corpus, not only on a crash.
 fuzz-replay: deps
 	swift build --product simpo-fuzz
-	.build/debug/simpo-fuzz Tests/corpus/requests
+	@for target in $(FUZZ_TARGETS); do SIMPO_FUZZ_TARGET=$$target .build/debug/simpo-fuzz Tests/corpus/$$target || exit 1; done
 
 ## Kubernetes manifests against the API schemas; the image's staged server run as the pod runs it.
 deploy-test: build python-deps

@@ -1,19 +1,37 @@
 // simpo-fuzz: built with `-sanitize=fuzzer,address` (`make fuzz`) it is a libFuzzer
-// binary over the request decoders; built plainly it replays the files named on its
-// command line through the same function (`make fuzz-replay`, a regression run).
+// binary over the target named by SIMPO_FUZZ_TARGET (requests, headers or inflate);
+// built plainly it replays the files and folders named on its command line through the
+// same target (`make fuzz-replay`, a regression run), and fails unless each path is
+// readable and at least one input was replayed.
 import CFuzzDriver
 import Foundation
 
+guard let target = FuzzTarget.selected else {
+    FileHandle.standardError.write(Data("SIMPO_FUZZ_TARGET must be one of \(FuzzTarget.allCases.map(\.rawValue))\n".utf8))
+    exit(2)
+}
 let status = cfd_run_fuzzer(CommandLine.argc, CommandLine.unsafeArgv)
 guard status == -1 else { exit(status) }
 
 var replayed = 0
 for path in CommandLine.arguments.dropFirst() {
-    let files = (try? FileManager.default.contentsOfDirectory(atPath: path).sorted().map { "\(path)/\($0)" }) ?? [path]
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+        FileHandle.standardError.write(Data("no such input: \(path)\n".utf8))
+        exit(1)
+    }
+    let files = isFolder.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { "\(path)/\($0)" } : [path]
     for file in files {
-        guard let data = FileManager.default.contents(atPath: file) else { continue }
-        _ = [UInt8](data).withUnsafeBufferPointer { fuzzRequest($0.baseAddress, $0.count) }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            FileHandle.standardError.write(Data("cannot read \(file)\n".utf8))
+            exit(1)
+        }
+        [UInt8](data).withUnsafeBufferPointer { target.run($0) }
         replayed += 1
     }
 }
-print("replayed \(replayed) inputs without a crash")
+guard replayed > 0 else {
+    FileHandle.standardError.write(Data("no input replayed: name corpus files or folders\n".utf8))
+    exit(1)
+}
+print("\(target.rawValue): replayed \(replayed) inputs without a crash")

@@ -1,4 +1,5 @@
 import HTTPTypes
+import HeaderGrammar
 import Hummingbird
 
 /// Gives every request an id: the client's `X-Request-Id` when it is a plausible id
@@ -8,26 +9,13 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     static var header: HTTPField.Name { HTTPField.Name("X-Request-Id")! }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let id = request.headers[Self.header].flatMap { isPlausibleID($0) ? $0 : nil } ?? randomID()
+        let id = request.headers[Self.header].flatMap { isPlausibleRequestID($0) ? $0 : nil } ?? randomID()
         var context = context
         context.logger[metadataKey: "request_id"] = "\(id)"
         var response = try await next(request, context)
         response.headers[Self.header] = id
         return response
     }
-}
-
-private func isPlausibleID(_ text: String) -> Bool {
-    (1 ... 128).contains(text.utf8.count)
-        && text.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"), UInt8(ascii: "0") ... UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"):
-                true
-            default:
-                false
-            }
-        }
 }
 
 /// 128 random bits as 32 hex digits.

@@ -1,0 +1,30 @@
+import HeaderGrammar
+
+/// One input as the value of every header the server parses: each parser either accepts
+/// it with sane results or throws an error that points inside the value.
+func fuzzHeaders(_ input: UnsafeBufferPointer<UInt8>) {
+    let text = String(decoding: input, as: UTF8.self)
+    let length = text.utf8.count
+    func check(_ parse: () throws(HeaderSyntaxError) -> Void) {
+        do {
+            try parse()
+        } catch {
+            require((0 ... length).contains(error.offset), "offset \(error.offset) within 0...\(length)")
+        }
+    }
+    check { () throws(HeaderSyntaxError) in
+        let ranges = try WeightedElement.parseAccept(text)
+        require(ranges.allSatisfy { (0 ... 1).contains($0.quality) && $0.value.contains("/") }, "media ranges with weights in 0...1")
+    }
+    check { () throws(HeaderSyntaxError) in
+        let codings = try WeightedElement.parseCodings(text)
+        require(codings.allSatisfy { (0 ... 1).contains($0.quality) && !$0.value.isEmpty }, "codings with weights in 0...1")
+    }
+    check { () throws(HeaderSyntaxError) in
+        let type = try MediaType(parsing: text)
+        require(!type.type.isEmpty && !type.subtype.isEmpty, "a type and a subtype")
+    }
+    check { () throws(HeaderSyntaxError) in require(try parseContentCodings(text).allSatisfy { !$0.isEmpty }, "non-empty codings") }
+    if let token = bearerToken(in: text) { require(!token.isEmpty && isToken68(token), "a token68") }
+    if isPlausibleRequestID(text) { require((1 ... 128).contains(length), "an id of 1 to 128 bytes") }
+}
