@@ -11,43 +11,53 @@ import Testing
 @Suite struct DrainAndTimeoutTests {
     @Test func acceptedRequestsCompleteDuringDrainThenNewConnectionsAreRefused() async throws {
         var settings = ServerSettings()
-        settings.drainDelay = .seconds(1)
-        let port = Mutex<Int>(0)
+        settings.drainDelay = .seconds(2)
         try await withServiceGroup(settings) { live, group in
-            port.withLock { $0 = live }
             let inFlight = try (0 ..< 3).map { _ in try heldRequest(port: live) }
-            try await Task.sleep(for: .milliseconds(200))
+            try await waitForMetric(port: live, "simpo_loss_requests_admitted 3.0")
             await group.triggerGracefulShutdown()
-            try await Task.sleep(for: .milliseconds(300))
             #expect(try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 503"), "draining")
             // Past the drain delay the listener closes, but the accepted requests are still open.
-            try await Task.sleep(for: .milliseconds(1200))
+            try await waitUntil("the listener closes") { (try? RawConnection(port: live)) == nil }
             var completed = 0
             for connection in inFlight where await finish(connection).hasPrefix("HTTP/1.1 200") {
                 completed += 1
             }
             #expect(completed == 3, "every accepted request completes")
         }
-        #expect(throws: SocketError.self, "after shutdown nothing listens") { try RawConnection(port: port.withLock { $0 }) }
+    }
+
+    @Test func aStalledBodyGets408FromTheTimerAndGivesItsMemoryBack() async throws {
+        var settings = ServerSettings()
+        settings.bodyTimeout = .milliseconds(500)
+        try await withLiveServer(settings) { client async throws in
+            let port = try #require(client.port)
+            let start = ContinuousClock.now
+            let held = try heldRequest(port: port)  // half a body, then nothing
+            let answer = await held.receiveAll()
+            #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(200))")
+            #expect(answer.contains("application/problem+json") && answer.lowercased().contains("connection: close"))
+            #expect(ContinuousClock.now - start < .seconds(8), "cut off by the timer, not by a receive timeout")
+            try await waitForMetric(port: port, "simpo_memory_reserved_bytes 0.0")
+            try await waitForMetric(port: port, "simpo_loss_requests_admitted 0.0")
+        }
     }
 
     @Test func aTricklingBodyGets408() async throws {
         var settings = ServerSettings()
         settings.bodyTimeout = .milliseconds(400)
-        // After the 408 the server drains the rest of the body; the idle timeout ends the
-        // connection once the trickle stops.
-        settings.idleTimeout = .seconds(1)
         try await withLiveServer(settings) { client async throws in
             let connection = try RawConnection(port: try #require(client.port))
             let body = Array(heldBody.utf8)
             connection.send("POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n")
-            let start = ContinuousClock.now
-            for byte in body {
-                connection.send([byte])
-                try await Task.sleep(for: .milliseconds(40))
-                if ContinuousClock.now - start > .seconds(1) { break }
+            let trickle = Task {
+                for byte in body.dropLast() {
+                    connection.send([byte])
+                    try await Task.sleep(for: .milliseconds(40))
+                }
             }
             let answer = await connection.receiveAll()
+            trickle.cancel()
             #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(200))")
             #expect(answer.contains("application/problem+json"))
         }
@@ -60,12 +70,61 @@ import Testing
             let start = ContinuousClock.now
             let held = try heldRequest(port: try #require(client.port))
             let answer = await held.receiveAll()
-            #expect(!answer.hasPrefix("HTTP/1.1 200"))
+            #expect(answer.isEmpty, "the idle timeout closes the connection without an answer: \(answer.prefix(200))")
             #expect(ContinuousClock.now - start < .seconds(5), "closed long before the 10 s receive timeout")
             // A fresh connection: the test client's own one idled out meanwhile.
-            let metrics = try await rawExchange(port: try #require(client.port), get("/metrics"))
-            #expect(metrics.contains(#"simpo_http_problems_total{type="incomplete-body"} 1"#))
-            #expect(!metrics.contains("internal-server-error"))
+            let port = try #require(client.port)
+            try await waitForMetric(port: port, #"simpo_http_problems_total{type="incomplete-body"} 1"#)
+            #expect(!(try await rawExchange(port: port, get("/metrics"))).contains("internal-server-error"))
         }
     }
+
+    @Test func aTrickledHeadIsCutOffByTheHeaderTimeoutButAnIdleConnectionIsNot() async throws {
+        var settings = ServerSettings()
+        settings.headerTimeout = .milliseconds(500)
+        try await withLiveServer(settings) { client async throws in
+            let port = try #require(client.port)
+            let idle = try RawConnection(port: port)
+            let trickled = try RawConnection(port: port)
+            let start = ContinuousClock.now
+            let trickle = Task {
+                for byte in "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8 + Array(repeating: UInt8(ascii: "a"), count: 200) {
+                    trickled.send([byte])
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            let answer = await trickled.receiveAll()
+            trickle.cancel()
+            #expect(answer.isEmpty && ContinuousClock.now - start < .seconds(5), "closed at the header timeout")
+            // The connection that sent nothing for as long is still open and served.
+            idle.send(get("/health"))
+            #expect(await idle.receiveAll().hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    @Test func pastTheConnectionLimitNewConnectionsWaitTheirTurn() async throws {
+        var settings = ServerSettings()
+        settings.maximumConnections = 1
+        // The application's own configuration: Hummingbird's live test client drops the limit.
+        try await withServiceGroup(settings) { port, group in
+            let holder = try RawConnection(port: port)
+            holder.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await holder.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 200"), "the one connection is served and kept open")
+            let waiting = try await rawExchange(port: port, get("/health"), timeout: .seconds(1))
+            #expect(waiting.isEmpty, "a second connection waits while the first is open: \(waiting.prefix(100))")
+            holder.close()
+            #expect(try await rawExchange(port: port, get("/health")).hasPrefix("HTTP/1.1 200"), "served once the first closed")
+            await group.triggerGracefulShutdown()
+        }
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; records an issue after 30 s.
+func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("\(what): not within 30 s")
 }

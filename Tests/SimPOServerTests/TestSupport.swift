@@ -116,6 +116,7 @@ struct SocketError: Error, CustomStringConvertible {
 /// partial bodies, stalls, malformed framing.
 final class RawConnection: @unchecked Sendable {
     private let socket: Int32
+    private let closed = Mutex(false)
 
     init(port: Int, timeout: Duration = .seconds(10)) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -130,12 +131,21 @@ final class RawConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
-            close(socket)
+            Glibc.close(socket)
             throw SocketError(description: "connect() to port \(port) failed: errno \(errno)")
         }
     }
 
-    deinit { close(socket) }
+    deinit { close() }
+
+    /// Closes the connection (once).
+    func close() {
+        let wasClosed = closed.withLock { closed in
+            defer { closed = true }
+            return closed
+        }
+        if !wasClosed { Glibc.close(socket) }
+    }
 
     func send(_ bytes: [UInt8]) {
         _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -143,15 +153,24 @@ final class RawConnection: @unchecked Sendable {
 
     func send(_ text: String) { send(Array(text.utf8)) }
 
+    /// What is received until `marker` has arrived, the server closes the connection, or the timeout passes.
+    func receive(until marker: String) async -> String {
+        await receive { received in received.count >= marker.utf8.count && String(decoding: received, as: UTF8.self).contains(marker) }
+    }
+
     /// Everything received until the server closes the connection or the timeout passes.
     /// The blocking reads run on a thread of their own: on the cooperative pool (two
     /// threads on a 2-core machine) they would starve the live server's handlers.
     func receiveAll() async -> String {
+        await receive { _ in false }
+    }
+
+    private func receive(until done: @escaping @Sendable ([UInt8]) -> Bool) async -> String {
         await withCheckedContinuation { continuation in
             Thread {
                 var received: [UInt8] = []
                 var chunk = [UInt8](repeating: 0, count: 65536)
-                while true {
+                while !done(received) {
                     let count = chunk.withUnsafeMutableBytes { recv(self.socket, $0.baseAddress, $0.count, 0) }
                     if count <= 0 { break }
                     received += chunk[0 ..< count]
