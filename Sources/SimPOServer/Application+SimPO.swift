@@ -87,11 +87,11 @@ public struct SimPOService: Sendable {
     }
 }
 
-/// HTTP/1.1 with the header timeout, over TLS when `settings.tls` is set.
+/// HTTP/1.1 with the connection guards, over TLS when `settings.tls` is set.
 private func serverBuilder(_ settings: ServerSettings) throws -> HTTPServerBuilder {
     let configuration = HTTP1Channel.Configuration(idleTimeout: settings.idleTimeout.map { TimeAmount($0) })
     let http1 = HTTPServerBuilder { responder in
-        HeaderTimeoutChannel(base: HTTP1Channel(responder: responder, configuration: configuration), timeout: settings.headerTimeout)
+        GuardedHTTPChannel(base: HTTP1Channel(responder: responder, configuration: configuration), timeout: settings.headerTimeout)
     }
     guard let tls = settings.tls else { return http1 }
     return try .tls(http1, tlsConfiguration: tls)

@@ -38,6 +38,19 @@ struct Problem: Error, HTTPResponseError {
     static let maximumDetailBytes = 1024
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/problem+json"
+        let body = body()
+        guard let lingering else { return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: body)) }
+        fields[.connection] = "close"
+        return Response(status: status, headers: fields, body: ResponseBody(contentLength: body.readableBytes) { writer in
+            try await writer.write(body)
+            await lingering.discardRestOfBody()
+        })
+    }
+
+    /// The problem document.
+    func body() -> ByteBuffer {
         var writer = JSONWriter()
         writer.beginObject()
         writer.key("type")
@@ -63,15 +76,7 @@ struct Problem: Error, HTTPResponseError {
         }
         writer.endArray()
         writer.endObject()
-        var fields = headers
-        fields[.contentType] = "application/problem+json"
-        let body = ByteBuffer(bytes: writer.bytes)
-        guard let lingering else { return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: body)) }
-        fields[.connection] = "close"
-        return Response(status: status, headers: fields, body: ResponseBody(contentLength: body.readableBytes) { writer in
-            try await writer.write(body)
-            await lingering.discardRestOfBody()
-        })
+        return ByteBuffer(bytes: writer.bytes)
     }
 }
 

@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// Reads a request body into one buffer, within a size limit, a time limit enforced by a
 /// timer (a stalled body is cut off whether or not more bytes arrive), and a memory
@@ -13,7 +14,8 @@ struct RequestBodyReader: Sendable {
     ///
     /// - Parameter hold: called before each chunk is kept with the body bytes the request
     ///   will then hold; it throws the problem that refuses them.
-    /// - Throws: 413 past the size limit, 408 past the time limit, what `hold` throws,
+    /// - Throws: 413 past the size limit, 408 past the time limit, what `hold` throws, 400 for a
+    ///   body the HTTP parser rejects (a bad chunk size),
     ///   400 when the client closes mid-body.
     func read(
         _ body: BodyStream, declaredLength: Int?, padding: Int, hold: @escaping @Sendable (Int) throws(Problem) -> Void
@@ -46,6 +48,8 @@ struct RequestBodyReader: Sendable {
             }
         } catch let problem as Problem {
             throw problem
+        } catch let error as HTTPParserError where error != .invalidEOFState {
+            throw Problem(error)
         } catch {
             // The client went away mid-body (or the idle timeout closed the connection).
             throw Problem(

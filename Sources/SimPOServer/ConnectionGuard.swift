@@ -1,12 +1,18 @@
+import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
-/// Wraps HTTP/1.1 child channels so that a request head must be complete within
-/// `timeout` of its first byte: a client that trickles its headers (slowloris) is cut
-/// off then, while an idle keep-alive connection is left to the idle timeout.
-struct HeaderTimeoutChannel<Base: ServerChildChannel>: ServerChildChannel {
+/// Wraps HTTP/1.1 child channels with two guards below Hummingbird:
+/// - a request head must be complete within `timeout` of its first byte: a client that
+///   trickles its headers (slowloris) is cut off then, while an idle keep-alive
+///   connection is left to the idle timeout;
+/// - a request the HTTP parser rejects (a head over 80 KiB, a bad Content-Length or
+///   chunk size, ...) gets a problem+json 400 or 431 before the connection closes,
+///   instead of an empty 400.
+struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let timeout: Duration
 
@@ -55,6 +61,9 @@ private final class HeadDeadline: @unchecked Sendable {  // used only on its cha
     }
 
     func requestEnded() { requestOpen = false }
+
+    /// Whether a response has started and not ended.
+    var isResponding: Bool { responseOpen }
     func responseEnded() { responseOpen = false }
 
     func cancel() {
@@ -83,10 +92,12 @@ private final class FirstByteObserver: ChannelInboundHandler, RemovableChannelHa
     }
 }
 
-/// After HTTP decoding: notes where each request and response starts and ends.
+/// After HTTP decoding: notes where each request and response starts and ends, and
+/// answers parse errors.
 private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
     let deadline: HeadDeadline
 
     init(deadline: HeadDeadline) {
@@ -105,5 +116,46 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) { deadline.responseEnded() }
         context.write(data, promise: promise)
+    }
+
+    /// A parse error between requests is answered here with a problem, then the connection
+    /// closes; one inside a request's body goes on to the route, whose body reader answers it.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let error = error as? HTTPParserError, !deadline.isResponding else {
+            context.fireErrorCaught(error)
+            return
+        }
+        do {
+            let problem = Problem(error)
+            let body = problem.body()
+            var fields = problem.headers
+            fields[.contentType] = "application/problem+json"
+            fields[.contentLength] = String(body.readableBytes)
+            fields[.connection] = "close"
+            context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
+            context.write(wrapOutboundOut(.body(body)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        context.close(promise: nil)
+    }
+}
+
+extension Problem {
+    /// A request the HTTP parser rejected.
+    init(_ error: HTTPParserError) {
+        switch error {
+        case .headerOverflow:
+            self.init(status: .requestHeaderFieldsTooLarge, detail: "the request head is larger than the server accepts (80 KiB)")
+        case .invalidContentLength, .unexpectedContentLength:
+            self.init(malformedRequest: "the Content-Length header is invalid or conflicts with the body's framing")
+        case .invalidChunkSize:
+            self.init(malformedRequest: "a chunk size of the chunked body is invalid")
+        default:
+            self.init(malformedRequest: "the request is not valid HTTP/1.1 (\(error))")
+        }
+    }
+
+    private init(malformedRequest detail: String) {
+        self.init(status: .badRequest, type: "\(Problem.typePrefix)malformed-request", title: "Malformed request", detail: detail)
     }
 }

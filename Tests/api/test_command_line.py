@@ -1,0 +1,474 @@
+"""The executable's own option parsing. Every option falls back to its SIMPO_* environment
+variable, then to its default; a bad value in either makes the server exit at once, non-zero,
+with a message naming the option or the variable, and good values start a server that
+answers /health and exits 0 on SIGTERM."""
+import contextlib
+import dataclasses
+import http.client
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+from typing import Iterator, List, Optional, Sequence
+
+import pytest
+
+from simpo_process import BINARY, free_port  # on sys.path through conftest.py
+
+REFUSE_TIMEOUT = 10  # seconds a refused start-up may take before it counts as accepted
+START_TIMEOUT = 30
+LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+
+
+def environment(extra: Optional[dict] = None) -> dict:
+    """This process's environment without any SIMPO_* variable, plus `extra`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("SIMPO_")}
+    env.update(extra or {})
+    return env
+
+
+def with_free_port(args: Sequence[str], env: Optional[dict] = None) -> List[str]:
+    """`args` with `--port <free port>` in front unless a port is given already, so that
+    a value wrongly accepted never binds the default port."""
+    if any(arg.startswith("--port") for arg in args) or "SIMPO_PORT" in (env or {}):
+        return list(args)
+    return ["--port", str(free_port()), *args]
+
+
+def run_to_exit(args: Sequence[str], env: Optional[dict] = None):
+    """Runs the binary until it exits (bounded); returns (exit code, stdout + stderr)."""
+    try:
+        done = subprocess.run([str(BINARY), *args], env=environment(env), capture_output=True, text=True,
+                              timeout=REFUSE_TIMEOUT)
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"still running after {REFUSE_TIMEOUT} s, so it accepted {list(args)} {env or ''}: {expired.output!r}")
+    return done.returncode, done.stdout + done.stderr
+
+
+def assert_refused(args: Sequence[str], env: Optional[dict], expected: str) -> None:
+    """The server exits non-zero (not by a signal or a trap) and says `expected`."""
+    code, output = run_to_exit(with_free_port(args, env), env)
+    assert "Fatal error" not in output, output
+    assert code > 0, f"exit code {code} (negative: killed by a signal): {output}"
+    assert expected in output, output
+
+
+@dataclasses.dataclass
+class Served:
+    port: int
+    lines: List[str]  # stdout and stderr so far, appended to by a reader thread
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+
+@contextlib.contextmanager
+def serving(args: Sequence[str], env: Optional[dict] = None, port: Optional[int] = None) -> Iterator[Served]:
+    """Starts the binary and waits until /health answers 200 on `port` (else on the port its
+    log says it listens on); on exit, SIGTERM must stop it with exit code 0."""
+    process = subprocess.Popen([str(BINARY), *args], env=environment(env), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    lines: List[str] = []
+
+    def read():
+        for line in process.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if port is None:
+                found = next((LISTENING.search(line) for line in list(lines) if LISTENING.search(line)), None)
+                listening = int(found.group(1)) if found else None
+            else:
+                listening = port
+            if listening is not None:
+                with contextlib.suppress(OSError):  # refused until it listens
+                    health = fetch(listening, "GET", "/health", timeout=2)
+                    assert health.status == 200, health.body
+                    break
+            if process.poll() is not None:
+                reader.join(timeout=5)
+                pytest.fail(f"exited {process.returncode} instead of serving {list(args)} {env or ''}: {''.join(lines)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"not serving after {START_TIMEOUT} s: {''.join(lines)}")
+            time.sleep(0.05)
+        yield Served(listening, lines)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    process.terminate()
+    code = process.wait(timeout=30)
+    reader.join(timeout=5)
+    assert code == 0, f"SIGTERM exits 0, not {code}: {''.join(lines)}"
+
+
+def serving_on_free_port(args: Sequence[str] = (), env: Optional[dict] = None):
+    """`serving` on a free port passed with --port."""
+    port = free_port()
+    return serving(["--port", str(port), *args], env, port)
+
+
+@dataclasses.dataclass
+class Reply:
+    status: int
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def fetch(port: int, method: str, path: str, body: bytes = None, headers: Optional[dict] = None,
+          timeout: float = 10) -> Reply:
+    """One request on a connection of its own, closed before returning: with
+    --max-connections 1, a connection left open would hold off the next request."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return Reply(response.status, response.read())
+    finally:
+        connection.close()
+
+
+def loss(server: Served, size: int, headers: Optional[dict] = None) -> Reply:
+    """POSTs a body of `size` bytes (not valid JSON: only its size matters) to /v1/loss."""
+    return fetch(server.port, "POST", "/v1/loss", b" " * size, {"Content-Type": "application/json", **(headers or {})})
+
+
+# --- --help ---------------------------------------------------------------------------
+
+HELP_DEFAULTS = [
+    "(SIMPO_HOST; default 127.0.0.1)",
+    "(SIMPO_PORT; default 8080)",
+    "(SIMPO_MAX_BODY_SIZE; default 67108864 bytes)",
+    "(SIMPO_MAX_CONNECTIONS; default 1024)",
+    "(SIMPO_MAX_IN_FLIGHT_REQUESTS; default 256)",
+    "(SIMPO_MAX_IN_FLIGHT_BYTES; default a quarter of the memory limit)",
+    "(SIMPO_IDLE_TIMEOUT; default 60.0)",
+    "(SIMPO_HEADER_TIMEOUT; default 10.0)",
+    "(SIMPO_BODY_TIMEOUT; default 30.0)",
+    "(SIMPO_DRAIN_DELAY; default 0.0)",
+    "(SIMPO_TOKEN_FILE)",
+    "(SIMPO_TLS_CERT)",
+    "(SIMPO_TLS_KEY)",
+    "(SIMPO_METRICS_REQUIRE_TOKEN; default false)",
+    "(SIMPO_COMPRESS_RESPONSES; default true)",
+    "(SIMPO_LOG_LEVEL; default info)",
+    "(SIMPO_LOG_FORMAT; default text)",
+]
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_exits_0_and_shows_each_variable_and_default(flag):
+    code, output = run_to_exit([flag])
+    assert code == 0, output
+    text = " ".join(output.split())  # the help wraps lines
+    missing = [entry for entry in HELP_DEFAULTS if entry not in text]
+    assert not missing, f"{missing} not in:\n{output}"
+
+
+# --- byte sizes -------------------------------------------------------------------------
+
+BAD_SIZES = [
+    "99999999999999999999",  # more than Int.max
+    "9999999999999GiB",      # overflows when multiplied out
+    "1.5MiB",                # whole numbers only
+    "-1",
+    "0",
+    "0KiB",
+    "12XB",                  # unknown unit
+    "2TiB",                  # TiB is not a unit
+    "1kb",                   # units are case-sensitive
+    "KiB",                   # no digits
+    " 1MiB",                 # no surrounding whitespace
+    "1MiB ",
+    "1 MiB",
+    "+1",
+    "0x10",
+]
+SIZE_SOURCES = [  # (how the value is given, the name the message must show)
+    ("--max-body-size", "--max-body-size"),
+    ("--max-in-flight-bytes", "--max-in-flight-bytes"),
+    ("SIMPO_MAX_BODY_SIZE", "SIMPO_MAX_BODY_SIZE="),
+    ("SIMPO_MAX_IN_FLIGHT_BYTES", "SIMPO_MAX_IN_FLIGHT_BYTES="),
+]
+
+
+@pytest.mark.parametrize("source,named", SIZE_SOURCES, ids=[source for source, _ in SIZE_SOURCES])
+@pytest.mark.parametrize("value", BAD_SIZES)
+def test_bad_byte_size_is_refused(source, named, value):
+    """Every malformed or non-positive size is refused, whether given as a flag or a variable."""
+    if source.startswith("--"):
+        assert_refused([f"{source}={value}"], None, named)
+    else:
+        assert_refused([], {source: value}, named)
+
+
+def test_negative_size_as_a_separate_argument_reads_as_a_missing_value():
+    """`--max-body-size -1` (without `=`) parses -1 as a flag; the message still names the option."""
+    assert_refused(["--max-body-size", "-1"], None, "--max-body-size")
+
+
+GOOD_SIZES = [
+    ("1", 1),
+    ("1B", 1),
+    ("2KB", 2000),
+    ("2KiB", 2048),
+    ("3MB", 3_000_000),
+    ("3MiB", 3 * 2**20),
+    ("1GB", 10**9),
+    ("1GiB", 2**30),
+    ("1024GiB", 2**40),  # the largest body size allowed
+]
+
+
+@pytest.mark.parametrize("value,size", GOOD_SIZES)
+def test_good_byte_size_starts_the_server(value, size):
+    with serving_on_free_port(["--max-body-size", value, "--max-in-flight-bytes", value]) as server:
+        pass
+    assert f"max_body_size={size} " in server.output, server.output
+    assert f"max_in_flight_bytes={size} " in server.output, server.output
+
+
+def test_body_limit_is_the_one_given():
+    """2KiB admits 2048 bytes and answers 413 past them."""
+    with serving_on_free_port(["--max-body-size", "2KiB"]) as server:
+        assert loss(server, 2048).status != 413
+        over = loss(server, 2049)
+        assert over.status == 413
+        assert "limit of 2048 bytes" in over.json()["detail"]
+
+
+# --- unparsable environment values ------------------------------------------------------
+
+BAD_VARIABLES = [
+    ("SIMPO_PORT", "abc"),
+    ("SIMPO_PORT", " 8080"),
+    ("SIMPO_PORT", "8080.0"),
+    ("SIMPO_MAX_BODY_SIZE", "lots"),
+    ("SIMPO_MAX_CONNECTIONS", "many"),
+    ("SIMPO_MAX_IN_FLIGHT_REQUESTS", "1.5"),
+    ("SIMPO_MAX_IN_FLIGHT_BYTES", "lots"),
+    ("SIMPO_IDLE_TIMEOUT", "never"),
+    ("SIMPO_HEADER_TIMEOUT", "10s"),
+    ("SIMPO_BODY_TIMEOUT", "fast"),
+    ("SIMPO_DRAIN_DELAY", "soon"),
+    ("SIMPO_METRICS_REQUIRE_TOKEN", "yes"),
+    ("SIMPO_COMPRESS_RESPONSES", "maybe"),
+    ("SIMPO_LOG_LEVEL", "loud"),
+    ("SIMPO_LOG_FORMAT", "xml"),
+]
+
+
+@pytest.mark.parametrize("variable,value", BAD_VARIABLES)
+def test_unparsable_environment_value_is_refused(variable, value):
+    assert_refused([], {variable: value}, f"{variable}={value} is not a valid value")
+
+
+# --- flags that do not parse, and values out of range -----------------------------------
+
+BAD_ARGUMENTS = [  # (arguments, variables, text the message must show)
+    (["--port", "70000"], None, "port must be 0...65535"),
+    (["--port=65536"], None, "port must be 0...65535"),
+    (["--port=-1"], None, "port must be 0...65535"),
+    (["--port", "-1"], None, "--port"),  # -1 reads as a flag: a missing value
+    (["--port", "99999999999999999999"], None, "--port"),
+    (["--port", "80.5"], None, "--port"),
+    (["--max-connections", "0"], None, "max-connections must be at least 1"),
+    (["--max-connections=-5"], None, "max-connections must be at least 1"),
+    (["--max-in-flight-requests", "0"], None, "max-in-flight-requests must be at least 1"),
+    (["--body-timeout", "0"], None, "body-timeout must be positive"),
+    (["--header-timeout", "0"], None, "header-timeout must be positive"),
+    (["--header-timeout", "1e-20"], None, "header-timeout must be positive"),  # rounds to zero
+    (["--idle-timeout", "-1"], None, "--idle-timeout"),  # -1 reads as a flag: a missing value
+    (["--idle-timeout=-1"], None, "idle-timeout must be 0 to 1e9 seconds"),
+    (["--idle-timeout=-inf"], None, "idle-timeout must be 0 to 1e9 seconds"),
+    (["--drain-delay", "nan"], None, "drain-delay must be 0 to 1e9 seconds"),
+    (["--drain-delay=-0.5"], None, "drain-delay must be 0 to 1e9 seconds"),
+    (["--body-timeout", "inf"], None, "body-timeout must be 0 to 1e9 seconds"),
+    (["--header-timeout", "1e10"], None, "header-timeout must be 0 to 1e9 seconds"),
+    (["--body-timeout", "30s"], None, "--body-timeout"),
+    (["--max-body-size", "2TiB"], None, "--max-body-size"),
+    (["--max-body-size", "2048GiB"], None, "max-body-size must be 1 byte to 1 TiB"),
+    (["--max-body-size", str(2**40 + 1)], None, "max-body-size must be 1 byte to 1 TiB"),
+    (["--compress-responses", "maybe"], None, "--compress-responses"),
+    (["--metrics-require-token", "yes"], None, "--metrics-require-token"),
+    (["--log-level", "loud"], None, "--log-level"),
+    (["--log-format", "xml"], None, "--log-format"),
+    (["--no-such-option", "1"], None, "--no-such-option"),
+    (["stray"], None, "stray"),
+    # the same range checks through the environment
+    ([], {"SIMPO_PORT": "70000"}, "port must be 0...65535"),
+    ([], {"SIMPO_MAX_CONNECTIONS": "0"}, "max-connections must be at least 1"),
+    ([], {"SIMPO_MAX_IN_FLIGHT_REQUESTS": "0"}, "max-in-flight-requests must be at least 1"),
+    ([], {"SIMPO_HEADER_TIMEOUT": "0"}, "header-timeout must be positive"),
+    ([], {"SIMPO_BODY_TIMEOUT": "inf"}, "body-timeout must be 0 to 1e9 seconds"),
+    ([], {"SIMPO_IDLE_TIMEOUT": "-1"}, "idle-timeout must be 0 to 1e9 seconds"),
+    ([], {"SIMPO_DRAIN_DELAY": "nan"}, "drain-delay must be 0 to 1e9 seconds"),
+    ([], {"SIMPO_MAX_BODY_SIZE": "2048GiB"}, "max-body-size must be 1 byte to 1 TiB"),
+]
+
+
+@pytest.mark.parametrize("args,env,expected", BAD_ARGUMENTS,
+                         ids=[" ".join(args) or " ".join(f"{k}={v}" for k, v in env.items()) for args, env, _ in BAD_ARGUMENTS])
+def test_bad_argument_is_refused(args, env, expected):
+    assert_refused(args, env, expected)
+
+
+# --- token files ------------------------------------------------------------------------
+
+BAD_TOKEN_FILES = [  # (id, contents)
+    ("empty", b""),
+    ("blank lines", b"\n  \n\t\n"),
+    ("only comments", b"# production\n  # staging\n\n"),
+    ("at sign", b"tok@en\n"),
+    ("non-ASCII", "tök\n".encode()),
+    ("inner space", b"tok en\n"),
+    ("inner tab", b"tok\ten\n"),
+    ("= not at the end", b"a=b\n"),
+    ("one good, one bad", b"good-token\ntok@en\n"),
+    ("NUL", b"to\x00ken\n"),
+]
+
+
+@pytest.mark.parametrize("contents", [contents for _, contents in BAD_TOKEN_FILES],
+                         ids=[name for name, _ in BAD_TOKEN_FILES])
+@pytest.mark.parametrize("source", ["--token-file", "SIMPO_TOKEN_FILE"])
+def test_token_file_without_a_usable_token_is_refused(tmp_path, source, contents):
+    path = tmp_path / "tokens"
+    path.write_bytes(contents)
+    args, env = ([source, str(path)], None) if source.startswith("--") else ([], {source: str(path)})
+    assert_refused(args, env, f"the token file {path} holds no token")
+
+
+@pytest.mark.parametrize("name,contents", [("missing", None), ("a directory", "dir"), ("not UTF-8", b"\xff\xfe\n")])
+def test_unreadable_token_file_is_refused(tmp_path, name, contents):
+    path = tmp_path / "tokens"
+    if contents == "dir":
+        path.mkdir()
+    elif contents is not None:
+        path.write_bytes(contents)
+    assert_refused(["--token-file", str(path)], None, f"cannot read the token file {path}")
+
+
+def test_token_file_trims_whitespace_and_skips_comments(tmp_path):
+    path = tmp_path / "tokens"
+    path.write_bytes(b"# the first client\n   good-token \r\n\n#bad@token\nabc==\n")
+    with serving_on_free_port(["--token-file", str(path)]) as server:
+        assert loss(server, 2).status == 401
+        assert loss(server, 2, {"Authorization": "Bearer #bad@token"}).status == 401
+        for token in ("good-token", "abc=="):
+            assert loss(server, 2, {"Authorization": f"Bearer {token}"}).status not in (401, 403)
+    assert "bearer_tokens=2 " in server.output
+
+
+# --- TLS --------------------------------------------------------------------------------
+
+TLS_HALVES = [
+    (["--tls-cert", "cert.pem"], None),
+    (["--tls-key", "key.pem"], None),
+    ([], {"SIMPO_TLS_CERT": "cert.pem"}),
+    ([], {"SIMPO_TLS_KEY": "key.pem"}),
+]
+
+
+@pytest.mark.parametrize("args,env", TLS_HALVES, ids=["--tls-cert", "--tls-key", "SIMPO_TLS_CERT", "SIMPO_TLS_KEY"])
+def test_half_a_tls_configuration_is_refused(args, env):
+    assert_refused(args, env, "--tls-cert and --tls-key go together")
+
+
+def test_tls_files_that_are_not_pem_are_refused(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.write_text("not a certificate\n")
+    key.write_text("not a key\n")
+    assert_refused(["--tls-cert", str(cert), "--tls-key", str(key)], None, f"cannot load the TLS certificate {cert}")
+
+
+# --- good values start ------------------------------------------------------------------
+
+GOOD_ARGUMENTS = [  # (arguments, variables)
+    (["--idle-timeout", "0"], None),  # 0: never
+    (["--idle-timeout", "1e9", "--header-timeout", "1e9", "--body-timeout", "1e9"], None),  # the largest
+    (["--header-timeout", "0.5", "--body-timeout", "0.5"], None),
+    (["--drain-delay", "0.2"], None),
+    (["--max-connections", "1", "--max-in-flight-requests", "1", "--max-in-flight-bytes", "1B"], None),
+    (["--compress-responses", "false", "--metrics-require-token", "true"], None),
+    (["--log-level", "trace", "--log-format", "json"], None),
+    (["--host", "127.0.0.1"], None),
+    ([], {"SIMPO_IDLE_TIMEOUT": "0", "SIMPO_HEADER_TIMEOUT": "2.5", "SIMPO_BODY_TIMEOUT": "1", "SIMPO_DRAIN_DELAY": "0"}),
+    ([], {"SIMPO_MAX_CONNECTIONS": "8", "SIMPO_MAX_IN_FLIGHT_REQUESTS": "2", "SIMPO_MAX_IN_FLIGHT_BYTES": "64MiB"}),
+    ([], {"SIMPO_COMPRESS_RESPONSES": "false", "SIMPO_METRICS_REQUIRE_TOKEN": "false", "SIMPO_LOG_LEVEL": "error"}),
+]
+
+
+@pytest.mark.parametrize("args,env", GOOD_ARGUMENTS,
+                         ids=[" ".join(args) or " ".join(f"{k}={v}" for k, v in env.items()) for args, env in GOOD_ARGUMENTS])
+def test_good_arguments_start_serve_and_stop_cleanly(args, env):
+    """The server starts, answers a (malformed) loss request, and stops on SIGTERM with 0."""
+    with serving_on_free_port(args, env) as server:
+        assert loss(server, 2).status in (400, 413)  # 413: more than --max-in-flight-bytes 1B
+        assert fetch(server.port, "GET", "/health").status == 200
+
+
+def test_port_0_listens_on_an_ephemeral_port_named_in_the_log():
+    with serving(["--port", "0"]) as server:
+        assert server.port != 0
+
+
+def test_port_from_the_environment():
+    port = free_port()
+    with serving([], {"SIMPO_PORT": str(port)}, port) as server:
+        assert server.port == port
+
+
+# --- a flag wins over its variable ------------------------------------------------------
+
+def test_port_flag_wins_over_its_variable():
+    port = free_port()
+    with serving(["--port", str(port)], {"SIMPO_PORT": str(free_port())}, port) as server:
+        assert f"port={port} " in server.output
+
+
+def test_flag_wins_even_over_an_unparsable_variable():
+    """The variable is only read when the flag is absent."""
+    with serving_on_free_port([], {"SIMPO_PORT": "abc"}):
+        pass
+
+
+@pytest.mark.parametrize("args,limit", [([], 1024), (["--max-body-size", "2KiB"], 2048)])
+def test_body_size_flag_wins_over_its_variable(args, limit):
+    with serving_on_free_port(args, {"SIMPO_MAX_BODY_SIZE": "1KiB"}) as server:
+        over = loss(server, limit + 1)
+        assert over.status == 413
+        assert f"limit of {limit} bytes" in over.json()["detail"]
+
+
+@pytest.mark.parametrize("args,status", [([], 401), (["--metrics-require-token", "false"], 200)])
+def test_metrics_flag_wins_over_its_variable(tmp_path, args, status):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("good-token\n")
+    env = {"SIMPO_TOKEN_FILE": str(tokens), "SIMPO_METRICS_REQUIRE_TOKEN": "true"}
+    with serving_on_free_port(args, env) as server:
+        assert fetch(server.port, "GET", "/metrics").status == status
+
+
+@pytest.mark.parametrize("args,json_lines", [([], True), (["--log-format", "text"], False)])
+def test_log_format_flag_wins_over_its_variable(args, json_lines):
+    with serving_on_free_port(args, {"SIMPO_LOG_FORMAT": "json"}) as server:
+        pass
+    lines = [line for line in server.output.splitlines() if line.strip()]
+    assert lines, "the server logs its start"
+
+    def is_json(line):
+        with contextlib.suppress(ValueError):
+            return isinstance(json.loads(line), dict)
+        return False
+
+    assert all(is_json(line) == json_lines for line in lines), server.output
