@@ -1,6 +1,7 @@
 import FastJSON
 import Hummingbird
 import NIOCore
+import NIOHTTPTypes
 import Safetensors
 import SimPOCodec
 import SimPOLoss
@@ -73,6 +74,9 @@ struct LossRoute: Sendable {
                 : MemoryModel.parsing(wireBytes: received, bodyBytes: inflated, format: format)
         }
         try reservation.require(parsingBytes(headers.contentLength ?? 0, 0))
+        if headers.expectsContinue {
+            context.channel.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .continue)), promise: nil)
+        }
         let body: ByteBuffer
         do {
             body = try await bodyReader.read(stream, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding) { bytes throws(Problem) in
@@ -152,6 +156,7 @@ struct LossRoute: Sendable {
         return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: buffer.readableBytes) { writer in
             defer { reservation.release() }
             try await writer.write(buffer)
+            try await writer.finish(nil)
         })
     }
 

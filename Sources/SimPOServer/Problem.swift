@@ -46,6 +46,7 @@ struct Problem: Error, HTTPResponseError {
         return Response(status: status, headers: fields, body: ResponseBody(contentLength: body.readableBytes) { writer in
             try await writer.write(body)
             await lingering.discardRestOfBody()
+            try await writer.finish(nil)
         })
     }
 
@@ -72,7 +73,7 @@ struct Problem: Error, HTTPResponseError {
         writer.key("errors")
         writer.beginArray()
         for error in errors {
-            writer.value(["pointer": error.pointer, "detail": error.detail])
+            writer.value(["pointer": error.pointer, "detail": echo(error.detail, maximumBytes: Self.maximumDetailBytes)])
         }
         writer.endArray()
         writer.endObject()

@@ -16,7 +16,7 @@ import Testing
             let inFlight = try (0 ..< 3).map { _ in try heldRequest(port: live) }
             try await waitForMetric(port: live, "simpo_loss_requests_admitted 3.0")
             await group.triggerGracefulShutdown()
-            #expect(try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 503"), "draining")
+            try await waitUntil("/ready reports the drain") { try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 503") }
             // Past the drain delay the listener closes, but the accepted requests are still open.
             try await waitUntil("the listener closes") { (try? RawConnection(port: live)) == nil }
             var completed = 0
@@ -76,6 +76,19 @@ import Testing
             let port = try #require(client.port)
             try await waitForMetric(port: port, #"simpo_http_problems_total{type="incomplete-body"} 1"#)
             #expect(!(try await rawExchange(port: port, get("/metrics"))).contains("internal-server-error"))
+        }
+    }
+
+    @Test func aKeptAliveConnectionIdlesOutAfterAServedLossRequest() async throws {
+        var settings = ServerSettings()
+        settings.idleTimeout = .milliseconds(300)
+        try await withLiveServer(settings) { client async throws in
+            let connection = try RawConnection(port: try #require(client.port))
+            connection.send("POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(heldBody.utf8.count)\r\n\r\n\(heldBody)")
+            #expect(await connection.receive(until: "warnings").hasPrefix("HTTP/1.1 200"))
+            let start = ContinuousClock.now
+            _ = await connection.receiveAll()
+            #expect(ContinuousClock.now - start < .seconds(5), "the response ended, so the idle timeout runs again")
         }
     }
 
