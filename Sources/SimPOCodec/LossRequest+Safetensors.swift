@@ -44,17 +44,21 @@ extension LossRequest {
         var sides: [String: [String: TensorInfo]] = [:]
         let sideNames = Self.topLevelKeys.filter { $0 != "config" && $0 != "return_token_grads" }
         for tensor in file.tensors {
-            let parts = tensor.name.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 2, sideNames.contains(parts[0]) else {
-                let suggestion = closestMatch(to: parts[0], among: sideNames).map { "\($0).\(parts.count == 2 ? parts[1] : "per_token_logps")" }
-                issues.add(.unknownKey(suggestion: suggestion), at: FieldPath(tensor.name))
+            // `<side>.<key>`: the side ends at the first dot.
+            let dot = tensor.name.firstIndex(of: ".")
+            let side = String(tensor.name[..<(dot ?? tensor.name.endIndex)])
+            let key = dot.map { String(tensor.name[tensor.name.index(after: $0)...]) }
+            guard let key, sideNames.contains(side) else {
+                issues.add(.unknownKey(suggestion: closestMatch(to: side, among: sideNames).map { suggestedSide in
+                    "\(suggestedSide).\(key.flatMap { closestMatch(to: $0, among: Self.sideKeys) } ?? "per_token_logps")"
+                }), at: FieldPath(tensor.name))
                 continue
             }
-            guard Self.sideKeys.contains(parts[1]) else {
-                issues.add(.unknownKey(suggestion: closestMatch(to: parts[1], among: Self.sideKeys)), at: FieldPath(parts[0], parts[1]))
+            guard Self.sideKeys.contains(key) else {
+                issues.add(.unknownKey(suggestion: closestMatch(to: key, among: Self.sideKeys)), at: FieldPath(side, key))
                 continue
             }
-            sides[parts[0], default: [:]][parts[1]] = tensor
+            sides[side, default: [:]][key] = tensor
         }
 
         self.configuration = configuration

@@ -110,9 +110,11 @@ public struct IssueCollector: Sendable {
     /// Whether more issues would be dropped, so callers may stop looking.
     public var isFull: Bool { issues.count >= LossInputError.maximumIssues }
 
-    public mutating func add(_ reason: LossInputIssue.Reason, at path: FieldPath) {
+    /// Adds an issue unless the collector is full. `reason` is only evaluated when kept, so
+    /// costly reasons (a did-you-mean search) cost nothing once the limit is reached.
+    public mutating func add(_ reason: @autoclosure () -> LossInputIssue.Reason, at path: @autoclosure () -> FieldPath) {
         if !isFull {
-            issues.append(LossInputIssue(reason, at: path))
+            issues.append(LossInputIssue(reason(), at: path()))
         }
     }
 
