@@ -4,20 +4,23 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
 
-/// Wraps HTTP/1.1 child channels with two guards below Hummingbird:
+/// Wraps HTTP/1.1 child channels with three guards below Hummingbird:
 /// - a request head must be complete within `timeout` of its first byte: a client that
 ///   trickles its headers (slowloris) is cut off then, while an idle keep-alive
 ///   connection is left to the idle timeout;
 /// - a request the HTTP parser rejects (a head over 80 KiB, a bad Content-Length or
 ///   chunk size, ...) gets a problem+json 400 or 431 before the connection closes,
-///   instead of an empty 400.
+///   instead of an empty 400;
+/// - a request that does not keep the connection alive (HTTP/1.0 without keep-alive)
+///   has it closed once its response is written.
 struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let timeout: Duration
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
-        let deadline = HeadDeadline(timeout: TimeAmount(timeout))
+        let deadline = ConnectionState(headTimeout: TimeAmount(timeout))
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(FirstByteObserver(deadline: deadline))
         }.flatMap {
@@ -26,6 +29,8 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
             let operations = channel.pipeline.syncOperations
             let state = try operations.handler(type: HTTPConnectionStateHandler.self)
             try operations.addHandler(RequestHeadObserver(deadline: deadline), position: .after(state))
+            let codec = try operations.handler(type: HTTP1ToHTTPServerCodec.self)
+            try operations.addHandler(KeepAliveObserver(deadline: deadline), position: .before(codec))
             return value
         }
     }
@@ -35,15 +40,18 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 }
 
-/// The connection's head deadline, shared by the two observers (both on its event loop).
-private final class HeadDeadline: @unchecked Sendable {  // used only on its channel's event loop
+/// What the observers know of the connection: the head deadline, where requests and
+/// responses start and end, and whether to close after the response (all on its event loop).
+private final class ConnectionState: @unchecked Sendable {  // used only on its channel's event loop
     let timeout: TimeAmount
     private var scheduled: Scheduled<Void>?
     private var requestOpen = false
     private var responseOpen = false
+    /// The current request does not keep the connection alive.
+    var closeAfterResponse = false
 
-    init(timeout: TimeAmount) {
-        self.timeout = timeout
+    init(headTimeout: TimeAmount) {
+        timeout = headTimeout
     }
 
     /// Bytes arrived: between requests they start a head, which must be done in time.
@@ -75,9 +83,9 @@ private final class HeadDeadline: @unchecked Sendable {  // used only on its cha
 /// First in the pipeline (after TLS): notes every read of raw bytes.
 private final class FirstByteObserver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
-    let deadline: HeadDeadline
+    let deadline: ConnectionState
 
-    init(deadline: HeadDeadline) {
+    init(deadline: ConnectionState) {
         self.deadline = deadline
     }
 
@@ -98,9 +106,9 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
     typealias InboundIn = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
-    let deadline: HeadDeadline
+    let deadline: ConnectionState
 
-    init(deadline: HeadDeadline) {
+    init(deadline: ConnectionState) {
         self.deadline = deadline
     }
 
@@ -114,8 +122,17 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { deadline.responseEnded() }
-        context.write(data, promise: promise)
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        deadline.responseEnded()
+        guard deadline.closeAfterResponse else {
+            context.write(data, promise: promise)
+            return
+        }
+        context.writeAndFlush(data, promise: promise)
+        context.close(promise: nil)
     }
 
     /// A parse error between requests is answered here with a problem, then the connection
@@ -137,6 +154,22 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
         context.close(promise: nil)
+    }
+}
+
+/// Before HTTP/1 heads become version-less HTTP types: notes whether each request keeps
+/// the connection alive (HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with keep-alive).
+private final class KeepAliveObserver: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    let deadline: ConnectionState
+
+    init(deadline: ConnectionState) {
+        self.deadline = deadline
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data) { deadline.closeAfterResponse = !head.isKeepAlive }
+        context.fireChannelRead(data)
     }
 }
 

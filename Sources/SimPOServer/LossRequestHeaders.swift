@@ -20,10 +20,21 @@ struct LossRequestHeaders {
     var acceptsGzip: Bool
     /// The declared Content-Length, if any.
     var contentLength: Int?
+    /// Whether the client waits for `100 Continue` before sending the body.
+    var expectsContinue: Bool
 
     /// - Throws: 400 for a header that breaks its grammar, 415 for an unsupported body
     ///   type or coding, 406 when neither response type is acceptable.
     init(_ headers: HTTPFields) throws(Problem) {
+        // RFC 9112 §6.1: a transfer coding the server does not know is 501.
+        if let codings = try parsed(.transferEncoding, in: headers, parseContentCodings), codings != ["chunked"] {
+            throw Problem(status: .notImplemented, detail: "Transfer-Encoding \(echo(codings.joined(separator: ", "))) is not supported; use chunked")
+        }
+        // RFC 9110 §10.1.1: 100-continue is the only expectation there is.
+        if let expectation = headers[.expect], expectation.lowercased() != "100-continue" {
+            throw Problem(status: .expectationFailed, detail: "the only expectation served is 100-continue, not \(echo(expectation))")
+        }
+        expectsContinue = headers[.expect] != nil
         let contentType = try parsed(.contentType, in: headers) { text throws(HeaderSyntaxError) in try MediaType(parsing: text) }
         switch contentType?.essence {
         case "application/json": format = .json
