@@ -131,8 +131,7 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
             context.write(data, promise: promise)
             return
         }
-        context.writeAndFlush(data, promise: promise)
-        context.close(promise: nil)
+        closeAfterWriting(data, promise: promise, context: context)
     }
 
     /// A parse error between requests is answered here with a problem, then the connection
@@ -142,18 +141,25 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
             context.fireErrorCaught(error)
             return
         }
-        do {
-            let problem = Problem(error)
-            let body = problem.body()
-            var fields = problem.headers
-            fields[.contentType] = "application/problem+json"
-            fields[.contentLength] = String(body.readableBytes)
-            fields[.connection] = "close"
-            context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
-            context.write(wrapOutboundOut(.body(body)), promise: nil)
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        }
-        context.close(promise: nil)
+        let problem = Problem(error)
+        let body = problem.body()
+        var fields = problem.headers
+        fields[.contentType] = "application/problem+json"
+        fields[.contentLength] = String(body.readableBytes)
+        fields[.connection] = "close"
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        closeAfterWriting(wrapOutboundOut(.end(nil)), promise: nil, context: context)
+    }
+
+    /// Writes and flushes `data`, and closes the connection once it is written: closing
+    /// earlier would drop a large response that is still queued.
+    private func closeAfterWriting(_ data: NIOAny, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
+        let written = context.eventLoop.makePromise(of: Void.self)
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in channel.close(promise: nil) }
+        promise.map { written.futureResult.cascade(to: $0) }
+        context.writeAndFlush(data, promise: written)
     }
 }
 

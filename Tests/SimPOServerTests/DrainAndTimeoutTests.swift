@@ -92,6 +92,24 @@ import Testing
         }
     }
 
+    /// The connection closes only once a large answer is written: `Connection: close` and HTTP/1.0 alike.
+    @Test(arguments: ["HTTP/1.1\r\nConnection: close", "HTTP/1.0"])
+    func aLargeAnswerBeforeACloseArrivesWhole(_ version: String) async throws {
+        let row = "[" + Array(repeating: "-1.25", count: 4096).joined(separator: ",") + "]"
+        let rows = "[" + Array(repeating: row, count: 64).joined(separator: ",") + "]"
+        let body = #"{"chosen": {"per_token_logps": \#(rows)}, "rejected": {"per_token_logps": \#(rows)}, "return_token_grads": true}"#
+        try await withLiveServer { client async throws in
+            let connection = try RawConnection(port: try #require(client.port), timeout: .seconds(30))
+            connection.send("POST /v1/loss \(version)\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            let answer = await connection.receiveAll()
+            let head = try #require(answer.range(of: "\r\n\r\n"))
+            let length = try #require(answer[..<head.lowerBound].split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") })
+            #expect(answer.hasPrefix("HTTP/1.1 200"))
+            #expect(Int(length.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) == answer[head.upperBound...].utf8.count)
+            #expect(answer.utf8.count > 4_000_000, "a large answer: \(answer.utf8.count) bytes")
+        }
+    }
+
     @Test func aTrickledHeadIsCutOffByTheHeaderTimeoutButAnIdleConnectionIsNot() async throws {
         var settings = ServerSettings()
         settings.headerTimeout = .milliseconds(500)
