@@ -81,8 +81,10 @@ let package = Package(
         .target(name: "CFuzzDriver"),
         // The request decoders under libFuzzer (`make fuzz`), or a replay of saved inputs.
         .executableTarget(name: "simpo-fuzz", dependencies: ["SimPOCodec", "SimPOLoss", "FastJSON", "CFuzzDriver", "HeaderGrammar", "ZlibCoding"], path: "Fuzz/simpo-fuzz"),
-        .testTarget(name: "SimPOLossTests", dependencies: ["SimPOLoss"]),
-        .testTarget(name: "FastJSONTests", dependencies: ["FastJSON"]),
+        // A seeded random generator shared by the test targets.
+        .target(name: "SeededRandom", path: "Tests/SeededRandom"),
+        .testTarget(name: "SimPOLossTests", dependencies: ["SimPOLoss", "SeededRandom"]),
+        .testTarget(name: "FastJSONTests", dependencies: ["FastJSON", "SeededRandom"]),
         .testTarget(name: "HeaderGrammarTests", dependencies: ["HeaderGrammar"]),
         .testTarget(name: "ZlibCodingTests", dependencies: ["ZlibCoding"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "FastJSON"]),
@@ -95,6 +97,7 @@ let package = Package(
                 "FastJSON",
                 "Safetensors",
                 "ZlibCoding",
+                "SeededRandom",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -1,3 +1,4 @@
+import SeededRandom
 import SimPOLoss
 import Testing
 
@@ -59,19 +60,6 @@ func issues(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] 
         return []
     } catch {
         return error.issues
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so random tests repeat exactly.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
