@@ -36,6 +36,11 @@ public struct ServerSettings: Sendable {
 
     public init() {}
 
+    /// Shorter timeouts would close connections before any answer.
+    static let shortestTimeout = Duration.milliseconds(1)
+    /// A longer drain would outlast any orchestrator's grace period.
+    static let longestDrainDelay = Duration.seconds(3600)
+
     /// The largest body size accepted: it keeps every size product in `MemoryModel` far from overflow.
     public static let largestMaximumBodySize = 1 << 40
 
@@ -46,10 +51,10 @@ public struct ServerSettings: Sendable {
         if maximumConnections < 1 { return "max-connections must be at least 1" }
         if maximumInFlightRequests < 1 { return "max-in-flight-requests must be at least 1" }
         if maximumInFlightBytes < 1 { return "max-in-flight-bytes must be at least 1 byte" }
-        if let idleTimeout, idleTimeout <= .zero { return "idle-timeout must be positive (or off)" }
-        if headerTimeout <= .zero { return "header-timeout must be positive" }
-        if bodyTimeout <= .zero { return "body-timeout must be positive" }
-        if drainDelay < .zero { return "drain-delay must not be negative" }
+        if let idleTimeout, idleTimeout < Self.shortestTimeout { return "idle-timeout must be at least 1 ms (or 0: never)" }
+        if headerTimeout < Self.shortestTimeout { return "header-timeout must be at least 1 ms" }
+        if bodyTimeout < Self.shortestTimeout { return "body-timeout must be at least 1 ms" }
+        if drainDelay < .zero || drainDelay > Self.longestDrainDelay { return "drain-delay must be 0 to 3600 seconds" }
         return nil
     }
 }

@@ -82,11 +82,10 @@ def serving(args: Sequence[str], env: Optional[dict] = None, port: Optional[int]
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
-            if port is None:
-                found = next((LISTENING.search(line) for line in list(lines) if LISTENING.search(line)), None)
-                listening = int(found.group(1)) if found else None
-            else:
-                listening = port
+            listening = port
+            if listening is None:
+                found = [match for match in map(LISTENING.search, list(lines)) if match]
+                listening = int(found[0].group(1)) if found else None
             if listening is not None:
                 with contextlib.suppress(OSError):  # refused until it listens
                     health = fetch(listening, "GET", "/health", timeout=2)
@@ -284,9 +283,11 @@ BAD_ARGUMENTS = [  # (arguments, variables, text the message must show)
     (["--max-connections", "0"], None, "max-connections must be at least 1"),
     (["--max-connections=-5"], None, "max-connections must be at least 1"),
     (["--max-in-flight-requests", "0"], None, "max-in-flight-requests must be at least 1"),
-    (["--body-timeout", "0"], None, "body-timeout must be positive"),
-    (["--header-timeout", "0"], None, "header-timeout must be positive"),
-    (["--header-timeout", "1e-20"], None, "header-timeout must be positive"),  # rounds to zero
+    (["--body-timeout", "0"], None, "body-timeout must be at least 1 ms"),
+    (["--header-timeout", "0"], None, "header-timeout must be at least 1 ms"),
+    (["--header-timeout", "1e-20"], None, "header-timeout must be at least 1 ms"),  # rounds to zero
+    (["--idle-timeout", "1e-6"], None, "idle-timeout must be at least 1 ms"),  # would close every connection
+    (["--drain-delay", "3601"], None, "drain-delay must be 0 to 3600 seconds"),
     (["--idle-timeout", "-1"], None, "--idle-timeout"),  # -1 reads as a flag: a missing value
     (["--idle-timeout=-1"], None, "idle-timeout must be 0 to 1e9 seconds"),
     (["--idle-timeout=-inf"], None, "idle-timeout must be 0 to 1e9 seconds"),
@@ -308,7 +309,7 @@ BAD_ARGUMENTS = [  # (arguments, variables, text the message must show)
     ([], {"SIMPO_PORT": "70000"}, "port must be 0...65535"),
     ([], {"SIMPO_MAX_CONNECTIONS": "0"}, "max-connections must be at least 1"),
     ([], {"SIMPO_MAX_IN_FLIGHT_REQUESTS": "0"}, "max-in-flight-requests must be at least 1"),
-    ([], {"SIMPO_HEADER_TIMEOUT": "0"}, "header-timeout must be positive"),
+    ([], {"SIMPO_HEADER_TIMEOUT": "0"}, "header-timeout must be at least 1 ms"),
     ([], {"SIMPO_BODY_TIMEOUT": "inf"}, "body-timeout must be 0 to 1e9 seconds"),
     ([], {"SIMPO_IDLE_TIMEOUT": "-1"}, "idle-timeout must be 0 to 1e9 seconds"),
     ([], {"SIMPO_DRAIN_DELAY": "nan"}, "drain-delay must be 0 to 1e9 seconds"),
