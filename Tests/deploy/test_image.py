@@ -69,6 +69,21 @@ def healthcheck(*args: str, env: dict | None = None) -> int:
     return subprocess.run([DEPLOY / "healthcheck.sh", *args], env=env, capture_output=True, timeout=10).returncode
 
 
+def wait_until(condition, timeout: float) -> bool:
+    """Polls `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# Seconds /ready answers 503 after SIGTERM while the server still serves (the ConfigMap's value):
+# wide enough to see both however late the signal is handled.
+DRAIN_DELAY = 5
+
+
 @pytest.fixture
 def pod(stage, configmap, dockerfile, tmp_path):
     """The staged server, started as the Deployment starts it: ConfigMap env, Secret token file."""
@@ -76,16 +91,20 @@ def pod(stage, configmap, dockerfile, tmp_path):
     (tmp_path / "tokens").write_text(secret)
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", **configmap, "SIMPO_PORT": str(port), "SIMPO_TOKEN_FILE": str(tmp_path / "tokens"),
-           "SIMPO_DRAIN_DELAY": "1", "SIMPO_LOG_LEVEL": "trace"}
+           "SIMPO_DRAIN_DELAY": str(DRAIN_DELAY), "SIMPO_LOG_LEVEL": "trace"}
     backtrace = re.search(r"SWIFT_BACKTRACE=(\S+)", dockerfile)
     env["SWIFT_BACKTRACE"] = backtrace.group(1).replace("/usr/local/bin", str(stage))
     log = open(tmp_path / "log", "w+")
     process = subprocess.Popen([stage / "simpo-server"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    for _ in range(100):
-        if healthcheck(str(port)) == 0:
-            break
+
+    def healthy() -> bool:
         assert process.poll() is None, (tmp_path / "log").read_text()
-        time.sleep(0.1)
+        return healthcheck(str(port)) == 0
+
+    if not wait_until(healthy, timeout=60):
+        process.kill()
+        process.wait()
+        pytest.fail("not healthy after 60 s: " + (tmp_path / "log").read_text())
     yield {"process": process, "port": port, "token": secret.strip(), "log": tmp_path / "log"}
     if process.poll() is None:
         process.kill()
@@ -109,10 +128,10 @@ def test_staged_server_runs_with_the_deployments_settings(pod):
 
     process = pod["process"]
     process.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
-    assert requests.get(f"{url}/ready", timeout=5).status_code == 503, "drain: /ready fails first"
+    assert wait_until(lambda: requests.get(f"{url}/ready", timeout=5).status_code == 503, timeout=DRAIN_DELAY), \
+        "drain: /ready fails first"
     assert requests.get(f"{url}/health", timeout=5).status_code == 200, "drain: still serving"
-    assert process.wait(timeout=15) == 0
+    assert process.wait(timeout=DRAIN_DELAY + 15) == 0
 
     lines = pod["log"].read_text().splitlines()
     assert lines and all(json.loads(line) for line in lines), "SIMPO_LOG_FORMAT=json gives JSON lines"
