@@ -30,6 +30,8 @@ public struct SimPOService: Sendable {
         let loss = LossRoute(settings: settings, metrics: metrics)
 
         let router = Router(context: SimPORequestContext.self)
+        // Outermost, so that it sees every answer, problems included.
+        router.add(middleware: LingeringMiddleware(maximumBytes: min(settings.maximumBodySize, Int.max / 4) * 4, maximumTime: .seconds(5)))
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(

@@ -2,10 +2,14 @@ import Hummingbird
 import NIOCore
 
 /// A request body's one iterator (Hummingbird lets a body be iterated once), shared by the
-/// steps that read it in turn: the body reader, then the lingering drain after an early answer.
+/// steps that read it in turn: a route, then `LingeringMiddleware` after an early answer.
 /// The steps never overlap: each finishes (its tasks awaited) before the next begins.
 final class BodyStream: @unchecked Sendable {
     private var iterator: RequestBody.AsyncIterator
+    /// Whether the body was read to its end.
+    private(set) var isFinished = false
+    /// Whether reading it failed (broken framing, or the client went away).
+    private(set) var failed = false
 
     init(_ body: RequestBody) {
         iterator = body.makeAsyncIterator()
@@ -13,6 +17,13 @@ final class BodyStream: @unchecked Sendable {
 
     /// The next chunk; nil at the end of the body.
     func next() async throws -> ByteBuffer? {
-        try await iterator.next()
+        do {
+            let chunk = try await iterator.next()
+            if chunk == nil { isFinished = true }
+            return chunk
+        } catch {
+            failed = true
+            throw error
+        }
     }
 }

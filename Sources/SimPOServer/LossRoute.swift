@@ -23,8 +23,6 @@ struct LossRoute: Sendable {
 
     /// Responses smaller than this are not worth compressing.
     static let compressionThreshold = 1024
-    /// How long the rest of an unread body is drained after an early answer.
-    static let lingeringTime = Duration.seconds(5)
 
     init(settings: ServerSettings, metrics: ServerMetrics) {
         maximumBodySize = settings.maximumBodySize
@@ -40,13 +38,7 @@ struct LossRoute: Sendable {
 
     func respond(to request: Request, context: SimPORequestContext) async throws -> Response {
         let headers = try LossRequestHeaders(request.headers)
-        let body = BodyStream(request.body)
-        if let declared = headers.contentLength, declared > maximumBodySize {
-            var problem = tooLarge()
-            // Read what the client declared (up to four limits' worth) so it sees the 413.
-            problem.lingering = lingering(body, context, maximumBytes: min(declared, 4 * maximumBodySize))
-            throw problem
-        }
+        if let declared = headers.contentLength, declared > maximumBodySize { throw tooLarge() }
         guard let reservation = budget.admit() else {
             metrics.shed.increment()
             throw Problem(
@@ -55,7 +47,7 @@ struct LossRoute: Sendable {
                 headers: [.retryAfter: "1"])
         }
         do {
-            return try await respond(to: body, context: context, headers: headers, reservation: reservation)
+            return try await respond(to: context.body ?? BodyStream(request.body), context: context, headers: headers, reservation: reservation)
         } catch {
             reservation.release()
             if let problem = error as? Problem, problem.status == .serviceUnavailable { metrics.shed.increment() }
@@ -77,15 +69,8 @@ struct LossRoute: Sendable {
         if headers.expectsContinue {
             context.channel.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .continue)), promise: nil)
         }
-        let body: ByteBuffer
-        do {
-            body = try await bodyReader.read(stream, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding) { bytes throws(Problem) in
-                try reservation.require(parsingBytes(bytes, 0))
-            }
-        } catch {
-            var problem = error
-            problem.lingering = lingering(stream, context, maximumBytes: maximumBodySize)
-            throw problem
+        let body = try await bodyReader.read(stream, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding) { bytes throws(Problem) in
+            try reservation.require(parsingBytes(bytes, 0))
         }
         metrics.requestBodyBytes.record(body.readableBytes)
 
@@ -158,10 +143,6 @@ struct LossRoute: Sendable {
             try await writer.write(buffer)
             try await writer.finish(nil)
         })
-    }
-
-    private func lingering(_ body: BodyStream, _ context: SimPORequestContext, maximumBytes: Int) -> Lingering {
-        Lingering(body: body, channel: context.channel, maximumBytes: maximumBytes, maximumTime: Self.lingeringTime)
     }
 
     private func tooLarge() -> Problem {

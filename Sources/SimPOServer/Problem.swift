@@ -2,7 +2,6 @@ import FastJSON
 import HTTPTypes
 import HeaderGrammar
 import Hummingbird
-import NIOCore
 import Safetensors
 import SimPOCodec
 import SimPOLoss
@@ -29,10 +28,6 @@ struct Problem: Error, HTTPResponseError {
     /// The header a malformed-header problem is about.
     var header: String?
     var headers: HTTPFields = [:]
-    /// Set when the request body was not read to its end: the response then says
-    /// `Connection: close`, and the rest of the body is read and discarded (within
-    /// bounds) before the connection closes, so that a client still sending sees it.
-    var lingering: Lingering?
 
     /// The longest `detail` a problem carries; anything a client sent is shorter still (`echo`).
     static let maximumDetailBytes = 1024
@@ -40,14 +35,7 @@ struct Problem: Error, HTTPResponseError {
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/problem+json"
-        let body = body()
-        guard let lingering else { return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: body)) }
-        fields[.connection] = "close"
-        return Response(status: status, headers: fields, body: ResponseBody(contentLength: body.readableBytes) { writer in
-            try await writer.write(body)
-            await lingering.discardRestOfBody()
-            try await writer.finish(nil)
-        })
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: body()))
     }
 
     /// The problem document.

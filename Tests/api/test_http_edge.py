@@ -703,6 +703,34 @@ def test_python_clients_see_413_for_an_oversize_body(server):
     assert json.loads(refused.value.read())["type"] == PROBLEM_TYPE + "content-too-large"
 
 
+@pytest.fixture(scope="module")
+def tiny_budget_server():
+    """A server whose memory budget cannot hold a 20 MB body at all."""
+    with running_server("--max-in-flight-bytes", "16MiB") as started:
+        yield started
+
+
+@pytest.mark.parametrize("case", ["401 without a token", "415 for a wrong type", "413 past the memory budget"])
+def test_python_clients_see_every_early_answer(case, token_server, server, tiny_budget_server):
+    """Any answer given before a 20 MB body is read reaches `requests` and `urllib` (which send
+    the whole body first, with Connection: close): the server drains the body before the end."""
+    target, content_type, status = {
+        "401 without a token": (token_server, "application/json", 401),
+        "415 for a wrong type": (server, "text/csv", 415),
+        "413 past the memory budget": (tiny_budget_server, "application/json", 413),
+    }[case]
+    url = f"{target.url}/v1/loss"
+    data = b" " * (20 << 20)
+    start = time.monotonic()
+    response = requests.post(url, data=data, headers={"Content-Type": content_type, "Connection": "close"}, timeout=30)
+    assert response.status_code == status and time.monotonic() - start < 10
+    assert response.headers["Content-Type"] == "application/problem+json"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(url, data=data, headers={"Content-Type": content_type}), timeout=30)
+    assert refused.value.code == status
+    assert_healthy(port_of(target))
+
+
 # ---------------------------------------------------------------------------------------------
 # Timeouts and connections
 # ---------------------------------------------------------------------------------------------
