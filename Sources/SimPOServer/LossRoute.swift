@@ -60,17 +60,17 @@ struct LossRoute: Sendable {
     ) async throws -> Response {
         let format = headers.format
         let coding = headers.coding
-        let parsingBytes = { @Sendable (received: Int, inflated: Int) in
-            coding == .identity
-                ? MemoryModel.parsing(wireBytes: 0, bodyBytes: received, format: format)
-                : MemoryModel.parsing(wireBytes: received, bodyBytes: inflated, format: format)
+        // While the body arrives: what was received, with room to parse it unless it is compressed
+        // (a compressed body reserves its parsing once inflated, by its real size).
+        let receiving = { @Sendable (bytes: Int) in
+            coding == .identity ? MemoryModel.parsing(wireBytes: 0, bodyBytes: bytes, format: format) : bytes
         }
-        try reservation.require(parsingBytes(headers.contentLength ?? 0, 0))
+        try reservation.require(receiving(headers.contentLength ?? 0))
         if headers.expectsContinue {
             context.channel.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .continue)), promise: nil)
         }
         let body = try await bodyReader.read(stream, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding) { bytes throws(Problem) in
-            try reservation.require(parsingBytes(bytes, 0))
+            try reservation.require(receiving(bytes))
         }
         metrics.requestBodyBytes.record(body.readableBytes)
 
@@ -81,11 +81,12 @@ struct LossRoute: Sendable {
                 return try withInflated(
                     bytes, limit: maximumBodySize, padding: JSONParser.requiredPadding,
                     mayHold: { capacity in
-                        refusal = reservation.refusal(toGrowTo: parsingBytes(bytes.count, capacity))
+                        refusal = reservation.refusal(toGrowTo: bytes.count + capacity)
                         return refusal == nil
                     }
                 ) { inflated in
-                    try decode(inflated, spare: JSONParser.requiredPadding, format: format)
+                    try reservation.require(MemoryModel.parsing(wireBytes: bytes.count, bodyBytes: inflated.count, format: format))
+                    return try decode(inflated, spare: JSONParser.requiredPadding, format: format)
                 }
             } catch let error as InflateError {
                 throw refusal ?? Problem(error, coding: coding.rawValue, limit: maximumBodySize)

@@ -19,8 +19,9 @@ enum MemoryModel {
     /// Result arrays per pair: losses, logits, logps, rewards and sequence gradients.
     static let resultArraysPerPair = 8
 
-    /// While the body arrives and is parsed: `wireBytes` as received (still held while
-    /// inflating), and the `bodyBytes` being parsed.
+    /// While a body is parsed: `wireBytes` as received (still held when it was compressed),
+    /// and the `bodyBytes` being parsed. (While a compressed body inflates, it holds its wire
+    /// bytes and the inflater's buffer.)
     static func parsing(wireBytes: Int, bodyBytes: Int, format: RequestFormat) -> Int {
         let perByte = format == .json ? jsonParsingBytesPerBodyByte : safetensorsParsingBytesPerBodyByte
         return wireBytes + perByte * bodyBytes

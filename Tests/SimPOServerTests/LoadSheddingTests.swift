@@ -3,6 +3,7 @@ import HummingbirdTesting
 @testable import SimPOServer
 import SimPOCodec
 import Testing
+import ZlibCoding
 
 @Suite struct LoadSheddingTests {
     static let body = heldBody
@@ -38,6 +39,23 @@ import Testing
             #expect(await finish(held).hasPrefix("HTTP/1.1 200"))
             try await waitForMetric(port: port, "simpo_memory_reserved_bytes 0.0")
             #expect(try await postLoss(client, Self.body).status == .ok)
+        }
+    }
+
+    /// A compressed body reserves its parsing by its inflated size, not by the inflater's
+    /// doubling buffer: what fits the budget plain fits it gzipped.
+    @Test func aGzipBodyNeedsNoMoreBudgetThanItsPlainTwin() async throws {
+        let row = "[" + Array(repeating: "-1.5", count: 20_000).joined(separator: ",") + "]"
+        let body = Array(#"{"chosen": {"per_token_logps": [\#(row)]}, "rejected": {"per_token_logps": [\#(row)]}}"#.utf8)
+        var settings = ServerSettings()
+        settings.maximumInFlightBytes = MemoryModel.parsing(wireBytes: 0, bodyBytes: body.count, format: .json) * 6 / 5
+        let gzip = try #require(gzipped(body))
+        try await withLiveServer(settings) { client async throws in
+            let plain = try await client.execute(uri: "/v1/loss", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body))
+            #expect(plain.status == .ok)
+            let compressed = try await client.execute(
+                uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", .contentEncoding: "gzip"], body: ByteBuffer(bytes: gzip))
+            #expect(compressed.status == .ok, "\(String(buffer: compressed.body).prefix(300))")
         }
     }
 
