@@ -18,7 +18,8 @@ def large_body(seed: int) -> bytes:
 def test_flood_gets_only_200_and_503_within_the_memory_bound():
     body = large_body(0)
     assert len(body) > 2_000_000
-    with running_server("--max-in-flight-requests", "4", "--max-in-flight-bytes", "8MiB") as server:
+    # Each 2.5 MB body reserves about 20 MiB while parsed, so 64 MiB holds three at once.
+    with running_server("--max-in-flight-requests", "4", "--max-in-flight-bytes", "64MiB") as server:
         def post(_):
             response = requests.post(f"{server.url}/v1/loss", data=body, headers={"Content-Type": "application/json"}, timeout=120)
             return response.status_code, response.headers.get("Retry-After")
@@ -32,4 +33,4 @@ def test_flood_gets_only_200_and_503_within_the_memory_bound():
         assert all(retry == "1" for status, retry in results if status == 503)
         peak = server.peak_rss_mib()
         print(f"flood: {served} served, {shed} shed, peak RSS {peak:.0f} MiB")
-        assert peak < 512
+        assert peak < 64 * 1.5 + 100, "the budget, a margin for the allocator, and the resting set"
