@@ -20,17 +20,17 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let timeout: Duration
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
-        let deadline = ConnectionState(headTimeout: TimeAmount(timeout))
+        let connection = ConnectionState(headTimeout: TimeAmount(timeout))
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(FirstByteObserver(deadline: deadline))
+            try channel.pipeline.syncOperations.addHandler(FirstByteObserver(connection: connection))
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in
             let operations = channel.pipeline.syncOperations
             let state = try operations.handler(type: HTTPConnectionStateHandler.self)
-            try operations.addHandler(RequestHeadObserver(deadline: deadline), position: .after(state))
+            try operations.addHandler(RequestHeadObserver(connection: connection), position: .after(state))
             let codec = try operations.handler(type: HTTP1ToHTTPServerCodec.self)
-            try operations.addHandler(KeepAliveObserver(deadline: deadline), position: .before(codec))
+            try operations.addHandler(KeepAliveObserver(connection: connection), position: .before(codec))
             return value
         }
     }
@@ -83,19 +83,19 @@ private final class ConnectionState: @unchecked Sendable {  // used only on its 
 /// First in the pipeline (after TLS): notes every read of raw bytes.
 private final class FirstByteObserver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
-    let deadline: ConnectionState
+    let connection: ConnectionState
 
-    init(deadline: ConnectionState) {
-        self.deadline = deadline
+    init(connection: ConnectionState) {
+        self.connection = connection
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        deadline.bytesArrived(context)
+        connection.bytesArrived(context)
         context.fireChannelRead(data)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        deadline.cancel()
+        connection.cancel()
         context.fireChannelInactive()
     }
 }
@@ -106,17 +106,17 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
     typealias InboundIn = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
-    let deadline: ConnectionState
+    let connection: ConnectionState
 
-    init(deadline: ConnectionState) {
-        self.deadline = deadline
+    init(connection: ConnectionState) {
+        self.connection = connection
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head: deadline.headArrived()
+        case .head: connection.headArrived()
         case .body: break
-        case .end: deadline.requestEnded()
+        case .end: connection.requestEnded()
         }
         context.fireChannelRead(data)
     }
@@ -126,8 +126,8 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
             context.write(data, promise: promise)
             return
         }
-        deadline.responseEnded()
-        guard deadline.closeAfterResponse else {
+        connection.responseEnded()
+        guard connection.closeAfterResponse else {
             context.write(data, promise: promise)
             return
         }
@@ -137,7 +137,7 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
     /// A parse error between requests is answered here with a problem, then the connection
     /// closes; one inside a request's body goes on to the route, whose body reader answers it.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let error = error as? HTTPParserError, !deadline.isResponding else {
+        guard let error = error as? HTTPParserError, !connection.isResponding else {
             context.fireErrorCaught(error)
             return
         }
@@ -167,14 +167,14 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
 /// the connection alive (HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with keep-alive).
 private final class KeepAliveObserver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    let deadline: ConnectionState
+    let connection: ConnectionState
 
-    init(deadline: ConnectionState) {
-        self.deadline = deadline
+    init(connection: ConnectionState) {
+        self.connection = connection
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data) { deadline.closeAfterResponse = !head.isKeepAlive }
+        if case .head(let head) = unwrapInboundIn(data) { connection.closeAfterResponse = !head.isKeepAlive }
         context.fireChannelRead(data)
     }
 }
