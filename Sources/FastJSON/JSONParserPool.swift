@@ -15,7 +15,7 @@ public final class JSONParserPool: Sendable {
     ///   - maximumSize: the largest document a parser accepts, in bytes.
     ///   - keep: how many idle parsers to keep; more are freed after use.
     ///   - maximumKeptCapacity: parsers whose capacity grew past this are freed after use.
-    public init(maximumSize: Int, keep: Int = 2, maximumKeptCapacity: Int = 8 << 20) {
+    public init(maximumSize: Int, keep: Int = 2, maximumKeptCapacity: Int = 1 << 20) {
         self.maximumSize = maximumSize
         self.keep = keep
         self.maximumKeptCapacity = maximumKeptCapacity

@@ -93,7 +93,9 @@ public struct SimPOService: Sendable {
 private func serverBuilder(_ settings: ServerSettings) throws -> HTTPServerBuilder {
     let configuration = HTTP1Channel.Configuration(idleTimeout: settings.idleTimeout.map { TimeAmount($0) })
     let http1 = HTTPServerBuilder { responder in
-        GuardedHTTPChannel(base: HTTP1Channel(responder: responder, configuration: configuration), timeout: settings.headerTimeout)
+        GuardedHTTPChannel(
+            base: HTTP1Channel(responder: responder, configuration: configuration), timeout: settings.headerTimeout,
+            writeTimeout: settings.idleTimeout)
     }
     guard let tls = settings.tls else { return http1 }
     return try .tls(http1, tlsConfiguration: tls)

@@ -1,13 +1,14 @@
-/// Client text as it may be repeated back in a problem or a log line: at most
-/// `maximumBytes` of its UTF-8 (cut at a character boundary), then `…`.
+/// Client text as it may be repeated back in a problem or a log line: control characters
+/// (C0, DEL, C1) escaped as `\u{..}`, so a log line cannot be split or forged, and at most
+/// `maximumBytes` of the result's UTF-8 (cut at a character boundary), then `…`.
 func echo(_ text: some StringProtocol, maximumBytes: Int = 128) -> String {
-    guard text.utf8.count > maximumBytes else { return String(text) }
-    var kept = 0
     var result = ""
+    var kept = 0
     for scalar in text.unicodeScalars {
-        kept += UTF8.width(scalar)
-        guard kept <= maximumBytes else { break }
-        result.unicodeScalars.append(scalar)
+        let shown = scalar.properties.generalCategory == .control ? "\\u{\(String(scalar.value, radix: 16))}" : String(scalar)
+        kept += shown.utf8.count
+        guard kept <= maximumBytes else { return result + "…" }
+        result += shown
     }
-    return result + "…"
+    return result
 }

@@ -13,14 +13,18 @@ import NIOHTTPTypesHTTP1
 /// - a request the HTTP parser rejects (a head over 80 KiB, a bad Content-Length or
 ///   chunk size, ...) gets a problem+json 400 or 431 before the connection closes,
 ///   instead of an empty 400;
-/// - a request that does not keep the connection alive (HTTP/1.0 without keep-alive)
-///   has it closed once its response is written.
+/// - a request that does not keep the connection alive (HTTP/1.0 without keep-alive), or
+///   whose route asked for it (`CloseConnectionAfterResponse`), has it closed once its
+///   response is written;
+/// - a client that reads nothing of a response for `writeTimeout` is disconnected, so an
+///   answer it never reads does not hold memory, a request slot or shutdown.
 struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let timeout: Duration
+    let writeTimeout: Duration?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
-        let connection = ConnectionState(headTimeout: TimeAmount(timeout))
+        let connection = ConnectionState(headTimeout: TimeAmount(timeout), writeTimeout: writeTimeout.map { TimeAmount($0) })
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(FirstByteObserver(connection: connection))
         }.flatMap {
@@ -44,14 +48,32 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
 /// responses start and end, and whether to close after the response (all on its event loop).
 private final class ConnectionState: @unchecked Sendable {  // used only on its channel's event loop
     let timeout: TimeAmount
+    let writeTimeout: TimeAmount?
     private var scheduled: Scheduled<Void>?
+    private var writeStall: Scheduled<Void>?
     private var requestOpen = false
     private var responseOpen = false
-    /// The current request does not keep the connection alive.
-    var closeAfterResponse = false
+    /// For each request read and not yet answered, in order: whether it keeps the connection
+    /// alive (pipelined requests each have their own).
+    private var keepsAlive: [Bool] = []
 
-    init(headTimeout: TimeAmount) {
+    init(headTimeout: TimeAmount, writeTimeout: TimeAmount?) {
         timeout = headTimeout
+        self.writeTimeout = writeTimeout
+    }
+
+    /// The client stopped reading (or started again) while a response is being written.
+    func writabilityChanged(_ context: ChannelHandlerContext) {
+        writeStall?.cancel()
+        writeStall = nil
+        guard let writeTimeout, responseOpen, !context.channel.isWritable else { return }
+        let channel = context.channel
+        writeStall = context.eventLoop.scheduleTask(in: writeTimeout) { channel.close(promise: nil) }
+    }
+
+    /// The route asked that the connection close once the current response is written.
+    func closeAfterCurrentResponse() {
+        if keepsAlive.isEmpty { keepsAlive.append(false) } else { keepsAlive[0] = false }
     }
 
     /// Bytes arrived: between requests they start a head, which must be done in time.
@@ -70,13 +92,22 @@ private final class ConnectionState: @unchecked Sendable {  // used only on its 
 
     func requestEnded() { requestOpen = false }
 
+    func requestHeadRead(keepsAlive: Bool) { self.keepsAlive.append(keepsAlive) }
+
+    /// Whether the response that just ended was the last the connection may carry.
+    func responseEndedClosesConnection() -> Bool {
+        responseOpen = false
+        return keepsAlive.isEmpty ? false : !keepsAlive.removeFirst()
+    }
+
     /// Whether a response has started and not ended.
     var isResponding: Bool { responseOpen }
-    func responseEnded() { responseOpen = false }
 
     func cancel() {
         scheduled?.cancel()
         scheduled = nil
+        writeStall?.cancel()
+        writeStall = nil
     }
 }
 
@@ -126,12 +157,24 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
             context.write(data, promise: promise)
             return
         }
-        connection.responseEnded()
-        guard connection.closeAfterResponse else {
+        guard connection.responseEndedClosesConnection() else {
             context.write(data, promise: promise)
             return
         }
         closeAfterWriting(data, promise: promise, context: context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        connection.writabilityChanged(context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is CloseConnectionAfterResponse else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        connection.closeAfterCurrentResponse()
     }
 
     /// A parse error between requests is answered here with a problem, then the connection
@@ -174,10 +217,14 @@ private final class KeepAliveObserver: ChannelInboundHandler, RemovableChannelHa
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data) { connection.closeAfterResponse = !head.isKeepAlive }
+        if case .head(let head) = unwrapInboundIn(data) { connection.requestHeadRead(keepsAlive: head.isKeepAlive) }
         context.fireChannelRead(data)
     }
 }
+
+/// Fired into a connection's pipeline (`channel.pipeline.fireUserInboundEventTriggered`)
+/// to close it once the response being written has ended.
+struct CloseConnectionAfterResponse: Sendable {}
 
 extension Problem {
     /// A request the HTTP parser rejected.

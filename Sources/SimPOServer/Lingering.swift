@@ -59,8 +59,7 @@ private struct Lingering: Sendable {
     var closes: Bool
 
     /// Discards the body within the bounds; when the connection is to close, or the body was
-    /// not drained to its end, closes the connection's input side, which ends the connection
-    /// once the response is written.
+    /// not drained to its end, has the connection closed once the response is written.
     func discardRestOfBody() async {
         let body = body
         let maximumBytes = maximumBytes
@@ -78,6 +77,6 @@ private struct Lingering: Sendable {
             await group.next()
             group.cancelAll()
         }
-        if closes || !body.isFinished { channel.close(mode: .input, promise: nil) }
+        if closes || !body.isFinished { channel.pipeline.fireUserInboundEventTriggered(CloseConnectionAfterResponse()) }
     }
 }

@@ -23,6 +23,8 @@ struct LossRoute: Sendable {
 
     /// Responses smaller than this are not worth compressing.
     static let compressionThreshold = 1024
+    /// Answers are written in slices of this size (the connection's write buffer is 64 KiB).
+    static let writeSliceBytes = 64 * 1024
 
     init(settings: ServerSettings, metrics: ServerMetrics) {
         maximumBodySize = settings.maximumBodySize
@@ -65,7 +67,11 @@ struct LossRoute: Sendable {
         let receiving = { @Sendable (bytes: Int) in
             coding == .identity ? MemoryModel.parsing(wireBytes: 0, bodyBytes: bytes, format: format) : bytes
         }
-        try reservation.require(receiving(headers.contentLength ?? 0))
+        // A declared length that could never fit is refused now; the memory itself is reserved
+        // only as bytes arrive, so slow bodies cannot lock the budget with promises.
+        if let declared = headers.contentLength, receiving(declared) > budget.maximumBytes {
+            throw Reservation.neverFits(receiving(declared), budget: budget)
+        }
         if headers.expectsContinue {
             context.channel.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .continue)), promise: nil)
         }
@@ -122,7 +128,8 @@ struct LossRoute: Sendable {
         return decoded
     }
 
-    /// The encoded result; the reservation is given back once the body is written.
+    /// The encoded result; the reservation is given back once the body is written (a client
+    /// that stops reading is disconnected after the idle timeout, see `GuardedHTTPChannel`).
     private func respond(with result: LossResult, format: ResponseFormat, gzip: Bool, reservation: Reservation) -> Response {
         var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
         var bytes: [UInt8]
@@ -141,7 +148,12 @@ struct LossRoute: Sendable {
         let buffer = ByteBuffer(bytes: bytes)
         return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: buffer.readableBytes) { writer in
             defer { reservation.release() }
-            try await writer.write(buffer)
+            // In slices, so that a client that reads slowly holds the rest here, inside the
+            // reservation, rather than queued in the connection outside it.
+            var rest = buffer
+            while let slice = rest.readSlice(length: min(rest.readableBytes, Self.writeSliceBytes)), slice.readableBytes > 0 {
+                try await writer.write(slice)
+            }
             try await writer.finish(nil)
         })
     }

@@ -113,10 +113,15 @@ final class Reservation: Sendable {
                 status: .serviceUnavailable, detail: "the server holds as much request memory as it is allowed; retry shortly",
                 headers: [.retryAfter: "1"])
         case .neverFits:
-            return Problem(
-                status: .contentTooLarge,
-                detail: "this request needs about \(bytes) bytes of memory to answer, more than the server's in-flight limit of \(budget.maximumBytes); send smaller batches")
+            return Self.neverFits(bytes, budget: budget)
         }
+    }
+
+    /// The 413 for a request that needs `bytes`, more than the whole budget.
+    static func neverFits(_ bytes: Int, budget: MemoryBudget) -> Problem {
+        Problem(
+            status: .contentTooLarge,
+            detail: "this request needs about \(bytes) bytes of memory to answer, more than the server's in-flight limit of \(budget.maximumBytes); send smaller batches")
     }
 
     /// Gives the request's slot and bytes back; later calls do nothing.

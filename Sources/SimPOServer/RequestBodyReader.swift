@@ -8,9 +8,11 @@ import NIOHTTP1
 struct RequestBodyReader: Sendable {
     let maximumBodySize: Int
     let timeout: Duration
+    /// The most a declared length allocates before its bytes arrive.
+    static let preallocatedBytes = 8 << 20
 
     /// The whole body with `padding` writable bytes spare after it; sized from the
-    /// declared length when there is one, so it is copied once, not regrown.
+    /// declared length (up to `preallocatedBytes`) so that it is rarely regrown.
     ///
     /// - Parameter hold: called before each chunk is kept with the body bytes the request
     ///   will then hold; it throws the problem that refuses them.
@@ -21,7 +23,7 @@ struct RequestBodyReader: Sendable {
         _ body: BodyStream, declaredLength: Int?, padding: Int, hold: @escaping @Sendable (Int) throws(Problem) -> Void
     ) async throws(Problem) -> ByteBuffer {
         let maximumBodySize = maximumBodySize
-        let capacity = min(max(0, declaredLength ?? 0), maximumBodySize)
+        let capacity = min(max(0, declaredLength ?? 0), maximumBodySize, Self.preallocatedBytes)
         do {
             return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
                 group.addTask {

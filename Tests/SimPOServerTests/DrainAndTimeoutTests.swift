@@ -95,9 +95,7 @@ import Testing
     /// The connection closes only once a large answer is written: `Connection: close` and HTTP/1.0 alike.
     @Test(arguments: ["HTTP/1.1\r\nConnection: close", "HTTP/1.0"])
     func aLargeAnswerBeforeACloseArrivesWhole(_ version: String) async throws {
-        let row = "[" + Array(repeating: "-1.25", count: 4096).joined(separator: ",") + "]"
-        let rows = "[" + Array(repeating: row, count: 64).joined(separator: ",") + "]"
-        let body = #"{"chosen": {"per_token_logps": \#(rows)}, "rejected": {"per_token_logps": \#(rows)}, "return_token_grads": true}"#
+        let body = Self.largeAnswerBody
         try await withLiveServer { client async throws in
             let connection = try RawConnection(port: try #require(client.port), timeout: .seconds(30))
             connection.send("POST /v1/loss \(version)\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
@@ -107,6 +105,30 @@ import Testing
             #expect(answer.hasPrefix("HTTP/1.1 200"))
             #expect(Int(length.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) == answer[head.upperBound...].utf8.count)
             #expect(answer.utf8.count > 4_000_000, "a large answer: \(answer.utf8.count) bytes")
+        }
+    }
+
+    /// A request whose answer (about 5 MB of token gradients as JSON) is large.
+    static let largeAnswerBody: String = {
+        let row = "[" + Array(repeating: "-1.25", count: 4096).joined(separator: ",") + "]"
+        let rows = "[" + Array(repeating: row, count: 64).joined(separator: ",") + "]"
+        return #"{"chosen": {"per_token_logps": \#(rows)}, "rejected": {"per_token_logps": \#(rows)}, "return_token_grads": true}"#
+    }()
+
+    @Test func aClientThatNeverReadsItsAnswerIsDisconnectedAndItsMemoryFreed() async throws {
+        var settings = ServerSettings()
+        settings.idleTimeout = .milliseconds(500)
+        try await withLiveServer(settings) { client async throws in
+            let port = try #require(client.port)
+            let body = Self.largeAnswerBody
+            let connection = try RawConnection(port: port, receiveBuffer: 4096)
+            // Two pipelined requests: the socket buffers take the first answer, the second stalls.
+            let request = "POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            connection.send(request + request)
+            try await waitForMetric(port: port, "simpo_loss_requests_admitted 1.0")
+            try await waitForMetric(port: port, "simpo_loss_requests_admitted 0.0")
+            try await waitForMetric(port: port, "simpo_memory_reserved_bytes 0.0")
+            withExtendedLifetime(connection) {}
         }
     }
 

@@ -118,11 +118,14 @@ final class RawConnection: @unchecked Sendable {
     private let socket: Int32
     private let closed = Mutex(false)
 
-    init(port: Int, timeout: Duration = .seconds(10)) throws {
+    /// - Parameter receiveBuffer: a small socket receive buffer makes the server's writes stall
+    ///   as soon as this side stops reading.
+    init(port: Int, timeout: Duration = .seconds(10), receiveBuffer: Int32? = nil) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw SocketError(description: "socket() failed: errno \(errno)") }
         var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
+        if var size = receiveBuffer { setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

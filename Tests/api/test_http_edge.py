@@ -609,9 +609,10 @@ def padded_body(size: int) -> bytes:
 
 
 def test_stalled_bodies_get_408_and_free_their_reservation():
-    """Four bodies declaring 1 MiB stall after 10 bytes (reserving ~32 of 36 MiB, so a fifth
-    1 MiB request is shed): each gets 408 by the timer within body-timeout + 3 s with nothing more
-    sent, the reservation drops to zero, and a 1 MiB request is then served."""
+    """Four bodies declaring 1 MiB stall after 10 bytes: they reserve only what arrived (a declared
+    length is no claim on the budget), so a fifth 1 MiB request is served meanwhile; each stalled
+    one gets 408 by the timer within body-timeout + 3 s with nothing more sent, and the
+    reservation drops to zero."""
     with running_server("--body-timeout", "2", "--max-in-flight-bytes", "36MiB") as started:
         port = port_of(started)
         head = b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"
@@ -621,10 +622,10 @@ def test_stalled_bodies_get_408_and_free_their_reservation():
             sock.sendall(head + b'{"chosen":')
             stalled.append((sock, time.monotonic()))
         try:
-            wait_for(lambda: metric_value(metrics_text(started), "simpo_loss_requests_admitted") == 4, 5, "four admitted requests")
-            assert metric_value(metrics_text(started), "simpo_memory_reserved_bytes") >= 4 * (1 << 20)
+            wait_for(lambda: metric_value(metrics_text(started), "simpo_memory_reserved_bytes") == 4 * 8 * 10, 5,
+                     "four requests reserving what they sent")
             status_line, headers, _ = raw_request(port, head + padded_body(1 << 20))
-            assert status_of(status_line) == 503 and headers["retry-after"] == "1"
+            assert status_of(status_line) == 200
             for sock, sent in stalled:
                 reader = ResponseReader(sock)
                 status_line, headers, body = reader.response()

@@ -37,3 +37,33 @@ def test_a_half_configured_tls_refuses_to_start(certificate):
     with pytest.raises(RuntimeError, match="go together"):
         with running_server("--tls-cert", str(cert)):
             pass
+
+
+def test_over_tls_an_early_answer_reaches_the_client_and_a_trickle_is_cut_off(certificate):
+    """TLS has no half-close: a 413 still reaches a client that sends its whole body first, and a
+    client that keeps trickling past the drain's byte bound has its connection closed after the
+    answer, instead of being drained without end."""
+    import socket
+    import ssl
+    import time
+
+    cert, key = certificate
+    arguments = ["--tls-cert", str(cert), "--tls-key", str(key), "--max-body-size", "1000", "--idle-timeout", "30"]
+    with running_server(*arguments, scheme="https", ca_file=str(cert)) as server:
+        response = requests.post(f"{server.url}/v1/loss", data=b" " * 3000, verify=str(cert), timeout=10,
+                                 headers={"Content-Type": "application/json"})
+        assert response.status_code == 413 and response.headers["Connection"] == "close"
+
+        port = int(server.url.rsplit(":", 1)[1])
+        context = ssl.create_default_context(cafile=str(cert))
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n")
+            tls.sendall(b"x" * 5000)  # past the drain's bound of four body limits
+            start, closed = time.monotonic(), False
+            while not closed and time.monotonic() - start < 15:
+                try:
+                    tls.sendall(b"x")  # fails once the server has closed the connection
+                except OSError:
+                    closed = True
+                time.sleep(0.2)
+            assert closed and time.monotonic() - start < 10, "the trickling connection was not closed"
