@@ -1,6 +1,6 @@
 import Hummingbird
 import HummingbirdTesting
-import SimPOServer
+@testable import SimPOServer
 import Testing
 
 /// Every error class is a problem+json with a status, a type, a title and a detail.
@@ -125,5 +125,13 @@ import Testing
             #expect(Int(response.status.code) == status)
             if status != 200 { #expect(try pointers(response) == expected) }
         }
+    }
+}
+
+@Suite struct ClientTextTests {
+    @Test func echoesEscapeControlCharactersAndStopAtTheLimit() {
+        #expect(echo("a\nb\u{1B}[2J\u{7F}\u{85}é") == #"a\u{a}b\u{1b}[2J\u{7f}\u{85}é"#)
+        #expect(echo(String(repeating: "é", count: 100), maximumBytes: 9) == "éééé…")
+        #expect(echo("short") == "short")
     }
 }

@@ -1003,3 +1003,18 @@ def test_compress_responses_false_never_gzips():
         status_line, headers, answer = post_loss(port_of(started), body, headers=[("Accept-Encoding", "gzip")])
         assert status_of(status_line) == 200 and "content-encoding" not in headers
         assert json.loads(answer)["loss"] > 0
+
+
+def test_pipelined_requests_keep_their_own_keep_alive(server):
+    """A kept-alive request pipelined before one that says Connection: close: both are answered,
+    in order, and only then does the connection close."""
+    data = (request_bytes("GET", "/health", headers=[("X-Request-Id", "first")])
+            + request_bytes("GET", "/ready", headers=[("X-Request-Id", "second"), ("Connection", "close")]))
+    with connect(port_of(server)) as sock:
+        sock.sendall(data)
+        reader = ResponseReader(sock)
+        first_status, first_headers, _ = reader.response()
+        second_status, second_headers, _ = reader.response()
+        assert (status_of(first_status), first_headers["x-request-id"]) == (200, "first")
+        assert (status_of(second_status), second_headers["x-request-id"]) == (200, "second")
+        assert reader.closed_within(5)
