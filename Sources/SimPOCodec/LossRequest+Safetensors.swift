@@ -4,8 +4,9 @@ import SimPOLoss
 
 extension LossRequest {
     static let metadataKeys = ["config", "return_token_grads", "format"]
-    /// Largest safetensors header read; a loss request's header is well under 2 KiB.
-    static let maximumSafetensorsHeader = 1 << 20
+    /// Largest safetensors header read; a loss request's header is well under 2 KiB, and
+    /// parsing one costs up to about 30 bytes per header byte.
+    static let maximumSafetensorsHeader = 128 << 10
 
     /// Decodes a safetensors request body.
     ///

@@ -8,12 +8,14 @@ import SimPOLoss
 /// Every count here is bounded by the body size, which `ServerSettings.validate()` keeps
 /// below 2^40 bytes, so none of the products can overflow.
 enum MemoryModel {
-    /// Bytes a JSON body holds while simdjson parses it, per body byte: the body, the tape
-    /// (16 bytes per number) and the structural index (4 bytes per structural character),
-    /// for numbers as short as three characters (`-1,`).
-    static let jsonParsingBytesPerBodyByte = 8
-    /// Bytes a safetensors body holds while its header is parsed, per body byte.
-    static let safetensorsParsingBytesPerBodyByte = 2
+    /// Bytes a JSON body holds while it is parsed and decoded, per body byte, at the worst:
+    /// rows as short as `[0],` cost the body, simdjson's tape (8 bytes per byte) and structural
+    /// index (4), then the decoded rows (values, offsets and row arrays, about 12). Batches of
+    /// 17-digit numbers hold about 3.6 (README, "Memory").
+    static let jsonParsingBytesPerBodyByte = 24
+    /// The same for a safetensors body, at the worst: one-token rows of F16 log-probs with U8
+    /// labels become a Double, an Int64 and two row offsets per 3 body bytes.
+    static let safetensorsParsingBytesPerBodyByte = 12
     /// Bytes per number of a JSON response, at most (a shortest round-trip double and a comma).
     static let jsonBytesPerNumber = 25
     /// Result arrays per pair: losses, logits, logps, rewards and sequence gradients.

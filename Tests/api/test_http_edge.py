@@ -511,7 +511,7 @@ def timed_post(port: int, body: bytes, content_type: str):
     return time.monotonic() - start, status_of(status_line), headers, answer
 
 
-@pytest.mark.parametrize("where, count", [("config", 20_000), ("top-level", 20_000), ("safetensors", 7_000)])  # a 1 MiB header limit
+@pytest.mark.parametrize("where, count", [("config", 20_000), ("top-level", 20_000), ("safetensors", 800)])  # within the 128 KiB header limit
 def test_many_short_unknown_keys_cost_no_more_than_long_ones(server, where, count):
     """Thousands of distinct short unknown keys are one 422 with 20 errors, in under 2 s and no
     slower than as many 70-byte unknown keys (which get no did-you-mean search) in a larger body."""
@@ -622,7 +622,7 @@ def test_stalled_bodies_get_408_and_free_their_reservation():
             sock.sendall(head + b'{"chosen":')
             stalled.append((sock, time.monotonic()))
         try:
-            wait_for(lambda: metric_value(metrics_text(started), "simpo_memory_reserved_bytes") == 4 * 8 * 10, 5,
+            wait_for(lambda: metric_value(metrics_text(started), "simpo_memory_reserved_bytes") == 4 * 24 * 10, 5,
                      "four requests reserving what they sent")
             status_line, headers, _ = raw_request(port, head + padded_body(1 << 20))
             assert status_of(status_line) == 200
