@@ -83,11 +83,16 @@ struct LossRoute: Sendable {
         let decoded: LossRequest = try body.withUnsafeReadableBytes { bytes in
             guard coding != .identity else { return try decode(bytes, spare: body.writableBytes, format: format) }
             var refusal: Problem?
+            var inflatedSoFar = 0  // the buffer grows only when full: its last capacity is inflated
             do {
                 return try withInflated(
                     bytes, limit: maximumBodySize, padding: JSONParser.requiredPadding,
                     mayHold: { capacity in
-                        refusal = reservation.refusal(toGrowTo: bytes.count + capacity)
+                        // Once what is inflated could never be parsed within the budget, stop.
+                        let parsing = MemoryModel.parsing(wireBytes: bytes.count, bodyBytes: inflatedSoFar, format: format)
+                        refusal = parsing > budget.maximumBytes
+                            ? Reservation.neverFits(parsing, budget: budget) : reservation.refusal(toGrowTo: bytes.count + capacity)
+                        inflatedSoFar = capacity
                         return refusal == nil
                     }
                 ) { inflated in
