@@ -555,6 +555,17 @@ def floats(t):
     return [float(x) for x in t.detach().reshape(-1)]
 
 
+def gradients(batch, grads, wants_seq):
+    """The `grads` of a case: per-token rows, and the sequence gradients when the loss sees the
+    tokens only through the sequence log-probs."""
+    result = {"chosen_per_token_logps": batch.ragged(grads[0], "chosen"),
+              "rejected_per_token_logps": batch.ragged(grads[1], "rejected")}
+    if wants_seq:
+        result["chosen_logps"] = floats(grads[2])
+        result["rejected_logps"] = floats(grads[3])
+    return result
+
+
 def finite_difference(run, batch, chosen, rejected):
     """Central differences of TRL's loss w.r.t. every token inside the rows (padding excluded)."""
     out = {}
@@ -654,11 +665,7 @@ def evaluate_dpo(spec):
                        ("reference_rejected_logps", "ref_rejected_logps"),
                        ("chosen_rewards", "chosen_rewards"), ("rejected_rewards", "rejected_rewards")):
         expected[key] = floats(final[local])
-    expected["grads"] = {"chosen_per_token_logps": batch.ragged(grads[0], "chosen"),
-                         "rejected_per_token_logps": batch.ragged(grads[1], "rejected")}
-    if wants_seq:
-        expected["grads"]["chosen_logps"] = floats(grads[2])
-        expected["grads"]["rejected_logps"] = floats(grads[3])
+    expected["grads"] = gradients(batch, grads, wants_seq)
     notes = dict(spec.get("notes", {}))
     if batch.ref_tokens is not None:
         # TRL's two reference paths agree: reference model in _compute_loss vs compute_ref_log_probs + precompute.
@@ -727,11 +734,7 @@ def evaluate_cpo_like(objective, spec):
     expected["rejected_logps"] = floats(r_seq)
     expected["chosen_rewards"] = floats(frame["chosen_rewards"])
     expected["rejected_rewards"] = floats(frame["rejected_rewards"])
-    expected["grads"] = {"chosen_per_token_logps": batch.ragged(grads[0], "chosen"),
-                         "rejected_per_token_logps": batch.ragged(grads[1], "rejected")}
-    if wants_seq:
-        expected["grads"]["chosen_logps"] = floats(grads[2])
-        expected["grads"]["rejected_logps"] = floats(grads[3])
+    expected["grads"] = gradients(batch, grads, wants_seq)
     notes = dict(spec.get("notes", {}))
     if objective == "orpo":
         with torch.no_grad():
