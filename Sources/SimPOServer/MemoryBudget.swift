@@ -6,7 +6,7 @@ import Synchronization
 /// that allocates (reading the body, inflating it, parsing, evaluating, encoding); a
 /// step that would take the total past `maximumBytes` is refused, never waited for.
 final class MemoryBudget: Sendable {
-    struct Usage: Equatable {
+    struct Usage {
         var requests = 0
         var bytes = 0
     }
@@ -22,9 +22,6 @@ final class MemoryBudget: Sendable {
         self.maximumBytes = maximumBytes
         self.report = report
     }
-
-    /// What is held now.
-    var current: Usage { usage.withLock { $0 } }
 
     /// A reservation of no bytes for one more request; nil when `maximumRequests` are in flight.
     func admit() -> Reservation? {
@@ -74,9 +71,6 @@ final class Reservation: Sendable {
 
     deinit { release() }
 
-    /// The bytes held.
-    var bytes: Int { state.withLock { $0.bytes } }
-
     /// What asking for more gives.
     enum Outcome: Equatable {
         case granted
@@ -87,7 +81,7 @@ final class Reservation: Sendable {
     }
 
     /// Grows the reservation to at least `bytes`.
-    func grow(to bytes: Int) -> Outcome {
+    private func grow(to bytes: Int) -> Outcome {
         state.withLock { state in
             guard !state.released else { return .busy }
             guard bytes > state.bytes else { return .granted }

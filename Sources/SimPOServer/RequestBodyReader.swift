@@ -16,9 +16,8 @@ struct RequestBodyReader: Sendable {
     ///
     /// - Parameter hold: called before each chunk is kept with the body bytes the request
     ///   will then hold; it throws the problem that refuses them.
-    /// - Throws: 413 past the size limit, 408 past the time limit, what `hold` throws, 400 for a
-    ///   body the HTTP parser rejects (a bad chunk size),
-    ///   400 when the client closes mid-body.
+    /// - Throws: 413 past the size limit, 408 past the time limit, what `hold` throws, 400 for
+    ///   a body the HTTP parser rejects (a bad chunk size) or one the client cut off.
     func read(
         _ body: BodyStream, declaredLength: Int?, padding: Int, hold: @escaping @Sendable (Int) throws(Problem) -> Void
     ) async throws(Problem) -> ByteBuffer {
