@@ -5,7 +5,7 @@ let package = Package(
     name: "simpo-server",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "SimPOLoss", targets: ["SimPOLoss"]),
+        .library(name: "PreferenceLoss", targets: ["PreferenceLoss"]),
         .executable(name: "simpo-server", targets: ["simpo-server"]),
     ],
     dependencies: [
@@ -22,7 +22,7 @@ let package = Package(
     ],
     targets: [
         // The loss mathematics: no HTTP, no I/O.
-        .target(name: "SimPOLoss"),
+        .target(name: "PreferenceLoss"),
         // A thin C interface to Debian's simdjson (libsimdjson-dev).
         .target(name: "CSimdjson", cxxSettings: [.unsafeFlags(["-std=c++17", "-O3"])], linkerSettings: [.linkedLibrary("simdjson")]),
         // Shortest round-trip double formatting (std::to_chars).
@@ -39,12 +39,12 @@ let package = Package(
         .target(name: "Safetensors", dependencies: ["FastJSON"]),
         // The wire formats of /v1/loss: JSON and safetensors requests decoded and validated
         // into loss inputs, results encoded; no HTTP.
-        .target(name: "SimPOCodec", dependencies: ["SimPOLoss", "FastJSON", "Safetensors"]),
+        .target(name: "SimPOCodec", dependencies: ["PreferenceLoss", "FastJSON", "Safetensors"]),
         // The HTTP service: routes, request decoding, problems, metrics, readiness.
         .target(
             name: "SimPOServer",
             dependencies: [
-                "SimPOLoss",
+                "PreferenceLoss",
                 "SimPOCodec",
                 "FastJSON",
                 "Safetensors",
@@ -76,14 +76,14 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .executableTarget(name: "simpo-benchmarks", dependencies: ["SimPOLoss", "SimPOCodec", "FastJSON", "Safetensors"], path: "Benchmarks/simpo-benchmarks"),
+        .executableTarget(name: "simpo-benchmarks", dependencies: ["PreferenceLoss", "SimPOCodec", "FastJSON", "Safetensors"], path: "Benchmarks/simpo-benchmarks"),
         // libFuzzer's driver when linked with -sanitize=fuzzer, nothing otherwise.
         .target(name: "CFuzzDriver"),
         // The request decoders under libFuzzer (`make fuzz`), or a replay of saved inputs.
-        .executableTarget(name: "simpo-fuzz", dependencies: ["SimPOCodec", "SimPOLoss", "FastJSON", "CFuzzDriver", "HeaderGrammar", "ZlibCoding"], path: "Fuzz/simpo-fuzz"),
+        .executableTarget(name: "simpo-fuzz", dependencies: ["SimPOCodec", "PreferenceLoss", "FastJSON", "CFuzzDriver", "HeaderGrammar", "ZlibCoding"], path: "Fuzz/simpo-fuzz"),
         // A seeded random generator shared by the test targets.
         .target(name: "SeededRandom", path: "Tests/SeededRandom"),
-        .testTarget(name: "SimPOLossTests", dependencies: ["SimPOLoss", "SeededRandom"]),
+        .testTarget(name: "PreferenceLossTests", dependencies: ["PreferenceLoss", "SeededRandom"]),
         .testTarget(name: "FastJSONTests", dependencies: ["FastJSON", "SeededRandom"]),
         .testTarget(name: "HeaderGrammarTests", dependencies: ["HeaderGrammar"]),
         .testTarget(name: "ZlibCodingTests", dependencies: ["ZlibCoding"]),
@@ -93,7 +93,7 @@ let package = Package(
             dependencies: [
                 "SimPOServer",
                 "SimPOCodec",
-                "SimPOLoss",
+                "PreferenceLoss",
                 "FastJSON",
                 "Safetensors",
                 "ZlibCoding",

@@ -1,6 +1,6 @@
 import FastJSON
 import Foundation
-import SimPOLoss
+import PreferenceLoss
 import SimPOCodec
 
 /// Response encoding with token gradients (JSONWriter) against Foundation's

@@ -1,4 +1,4 @@
-import SimPOLoss
+import PreferenceLoss
 
 /// Forward and backward (with per-token gradients) on `rows` × `tokens` per side,
 /// ragged masks keeping 50–100% of each row.

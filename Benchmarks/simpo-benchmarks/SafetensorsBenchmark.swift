@@ -1,6 +1,6 @@
 import FastJSON
 import Safetensors
-import SimPOLoss
+import PreferenceLoss
 import SimPOCodec
 
 /// The binary path: decoding a safetensors request and encoding a safetensors response,

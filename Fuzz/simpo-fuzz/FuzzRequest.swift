@@ -1,7 +1,7 @@
 import FastJSON
 import Safetensors
 import SimPOCodec
-import SimPOLoss
+import PreferenceLoss
 
 /// Decodes one input as a `POST /v1/loss` body (JSON when its first non-blank byte is
 /// `{`, else safetensors); when it decodes, evaluates the loss and encodes the response

@@ -1,6 +1,6 @@
 import FastJSON
 import Safetensors
-import SimPOLoss
+import PreferenceLoss
 
 extension LossRequest {
     static let metadataKeys = ["config", "return_token_grads", "format"]

@@ -1,5 +1,5 @@
 import FastJSON
-import SimPOLoss
+import PreferenceLoss
 
 /// A decoded `POST /v1/loss` body.
 public struct LossRequest: Sendable {

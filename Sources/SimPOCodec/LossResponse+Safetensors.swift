@@ -1,6 +1,6 @@
 import FastJSON
 import Safetensors
-import SimPOLoss
+import PreferenceLoss
 
 extension LossResult {
     /// The response as safetensors: each array of the JSON response as a tensor under its

@@ -1,5 +1,5 @@
 import FastJSON
-import SimPOLoss
+import PreferenceLoss
 
 extension LossResult {
     /// The `POST /v1/loss` response body: every number in shortest round-trip form.

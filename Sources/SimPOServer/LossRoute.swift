@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTPTypes
 import Safetensors
 import SimPOCodec
-import SimPOLoss
+import PreferenceLoss
 import ZlibCoding
 
 /// `POST /v1/loss`: JSON or safetensors in (optionally gzip- or deflate-encoded),

@@ -1,5 +1,5 @@
 import SimPOCodec
-import SimPOLoss
+import PreferenceLoss
 
 /// The memory a loss request holds at each step, as the `MemoryBudget` reserves it.
 ///

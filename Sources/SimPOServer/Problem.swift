@@ -4,7 +4,7 @@ import HeaderGrammar
 import Hummingbird
 import Safetensors
 import SimPOCodec
-import SimPOLoss
+import PreferenceLoss
 
 /// An RFC 9457 problem: every error this service returns, as `application/problem+json`.
 struct Problem: Error, HTTPResponseError {

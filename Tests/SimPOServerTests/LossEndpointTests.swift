@@ -2,7 +2,7 @@ import SeededRandom
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import SimPOLoss
+import PreferenceLoss
 import SimPOServer
 import SimPOCodec
 import Testing

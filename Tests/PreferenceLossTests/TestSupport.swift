@@ -1,5 +1,5 @@
 import SeededRandom
-import SimPOLoss
+import PreferenceLoss
 import Testing
 
 /// One batch with every output computed independently (see Tests/reference).

@@ -1,4 +1,4 @@
-import SimPOLoss
+import PreferenceLoss
 import Testing
 
 /// Each input error, with the field it names.

@@ -1,4 +1,4 @@
-import SimPOLoss
+import PreferenceLoss
 import Testing
 
 @Suite struct LogSigmoidTests {

@@ -1,5 +1,5 @@
 import SeededRandom
-import SimPOLoss
+import PreferenceLoss
 import Testing
 
 /// The analytic gradients against central finite differences of the returned

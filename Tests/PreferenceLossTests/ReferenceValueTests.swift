@@ -1,4 +1,4 @@
-import SimPOLoss
+import PreferenceLoss
 import Testing
 
 /// Every output against values derived independently at 50 digits with mpmath,
