@@ -22,3 +22,14 @@ public func sigmoid(_ x: Double) -> Double {
     let e = exp(x)
     return e / (1 + e)
 }
+
+/// log(1 − e^x) for x < 0, as TRL's ORPO computes it: `log1p(−e^x)` below −ln 2 and
+/// `log(−expm1(x))` above, so neither branch cancels.
+public func log1mexp(_ x: Double) -> Double {
+    x < -0.6931471805599453 ? log1p(-exp(x)) : log(oneMinusExp(x))
+}
+
+/// 1 − e^x, exact near x = 0.
+func oneMinusExp(_ x: Double) -> Double {
+    -expm1(x)
+}

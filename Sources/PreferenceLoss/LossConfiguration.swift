@@ -1,111 +1,83 @@
-/// How the preference loss turns a pair's logit into a loss.
-public enum LossType: String, CaseIterable, Sendable {
-    /// `-logσ(βz)(1-ε) - logσ(-βz)ε`, the default.
-    case sigmoid
-    /// `relu(1 - βz)`.
-    case hinge
-}
-
-/// Which preference objective is optimised.
+/// The trainer whose loss is evaluated.
 public enum Objective: String, CaseIterable, Sendable {
-    /// Reference-free SimPO: `z = (c - r) - γ/β`.
+    /// princeton-nlp/SimPO: reference-free, length-normalised, with a target margin.
     case simpo
-    /// DPO, the seed's comparison: `z = (c - r) - (c_ref - r_ref)`.
+    /// TRL's DPOTrainer: its fifteen loss types, alone or weighted together.
     case dpo
+    /// TRL's CPOTrainer: CPO, SimPO-in-CPO and AlphaPO, with an NLL term.
+    case cpo
+    /// TRL's ORPOTrainer: NLL minus λ·log σ(log odds ratio).
+    case orpo
 }
 
-/// How the SFT term averages the chosen negative log-likelihood.
-public enum SFTReduction: String, CaseIterable, Sendable {
-    /// The seed's `mean(-chosen_logps)` over sequences.
-    case sequence
-    /// princeton-nlp/SimPO's and TRL's cross-entropy: minus the mean over every
-    /// selected chosen token in the batch.
-    case token
-}
+/// The registry of objectives: which one, with its parameters.
+public enum LossConfiguration: Equatable, Sendable {
+    case simpo(SimPOParameters)
+    case dpo(DPOParameters)
+    case cpo(CPOParameters)
+    case orpo(ORPOParameters)
 
-/// SimPO's target reward margin, in one of its two published forms.
-public enum TargetMargin: Equatable, Sendable {
-    /// princeton-nlp/SimPO's `gamma_beta_ratio` (γ/β).
-    case gammaBetaRatio(Double)
-    /// TRL's absolute `simpo_gamma` (γ); the ratio is `gamma / beta`.
-    case gamma(Double)
-}
-
-/// Every setting of the loss, named as in the seed specification.
-public struct LossConfiguration: Equatable, Sendable {
-    public var objective: Objective
-    public var lossType: LossType
-    /// β, the reward scale. Defaults: 2.0 for SimPO, 0.1 for DPO.
-    public var beta: Double
-    /// SimPO's margin; ignored by DPO.
-    public var margin: TargetMargin
-    /// ε in [0, 0.5]; the sigmoid loss only.
-    public var labelSmoothing: Double
-    /// λ ≥ 0, the weight of the SFT term.
-    public var sftWeight: Double
-    public var sftReduction: SFTReduction
-    /// Masked mean (true) or masked sum (false) of per-token log-probs.
-    /// Defaults: true for SimPO, false for DPO.
-    public var averageLogProb: Bool
-    /// Labels equal to this are padding when a side gives labels.
-    public var labelPadTokenID: Int64
-
-    /// The defaults of princeton-nlp/SimPO (β 2.0, γ/β 0.25, average) or of DPO (β 0.1, sum).
+    /// The objective's defaults.
     public init(objective: Objective = .simpo) {
-        self.objective = objective
-        lossType = .sigmoid
-        beta = objective == .simpo ? 2.0 : 0.1
-        margin = .gammaBetaRatio(objective == .simpo ? 0.25 : 0)
-        labelSmoothing = 0
-        sftWeight = 0
-        sftReduction = .sequence
-        averageLogProb = objective == .simpo
-        labelPadTokenID = -100
-    }
-
-    /// γ/β, whichever form the margin was given in.
-    public var gammaBetaRatio: Double {
-        switch margin {
-        case .gammaBetaRatio(let ratio): return ratio
-        case .gamma(let gamma): return gamma / beta
+        switch objective {
+        case .simpo: self = .simpo(SimPOParameters())
+        case .dpo: self = .dpo(DPOParameters())
+        case .cpo: self = .cpo(CPOParameters())
+        case .orpo: self = .orpo(ORPOParameters())
         }
     }
 
-    /// The range checks that parsing applies, for configurations built in code.
+    public var objective: Objective {
+        switch self {
+        case .simpo: return .simpo
+        case .dpo: return .dpo
+        case .cpo: return .cpo
+        case .orpo: return .orpo
+        }
+    }
+
+    /// The range checks and TRL's refusals, each at `FieldPath.parameter(_:)`.
     public func validate() throws(LossInputError) {
         var issues = IssueCollector()
-        let config = FieldPath("config")
-        if !(beta > 0 && beta.isFinite) {
-            issues.add(.outOfRange(allowed: "a finite number > 0"), at: config.key(ConfigKey.beta.rawValue))
-        }
-        switch margin {
-        case .gammaBetaRatio(let ratio) where !(ratio >= 0 && ratio.isFinite):
-            issues.add(.outOfRange(allowed: "a finite number >= 0"), at: config.key(ConfigKey.gammaBetaRatio.rawValue))
-        case .gamma(let gamma) where !(gamma >= 0 && gamma.isFinite):
-            issues.add(.outOfRange(allowed: "a finite number >= 0"), at: config.key(ConfigKey.gamma.rawValue))
-        default:
-            break
-        }
-        if !(labelSmoothing >= 0 && labelSmoothing <= 0.5) {
-            issues.add(.outOfRange(allowed: "between 0 and 0.5"), at: config.key(ConfigKey.labelSmoothing.rawValue))
-        }
-        if !(sftWeight >= 0 && sftWeight.isFinite) {
-            issues.add(.outOfRange(allowed: "a finite number >= 0"), at: config.key(ConfigKey.sftWeight.rawValue))
+        switch self {
+        case .simpo(let parameters): parameters.validate(&issues)
+        case .dpo(let parameters): parameters.validate(&issues)
+        case .cpo(let parameters): parameters.validate(&issues)
+        case .orpo(let parameters): parameters.validate(&issues)
         }
         try issues.throwIfAny()
     }
+
+    /// The objective that evaluates this configuration.
+    var evaluator: any ObjectiveEvaluator {
+        switch self {
+        case .simpo(let parameters): return parameters
+        case .dpo(let parameters): return parameters
+        case .cpo(let parameters): return parameters
+        case .orpo(let parameters): return parameters
+        }
+    }
 }
 
-/// The configuration keys, as requests spell them.
-public enum ConfigKey: String, CaseIterable, Sendable {
-    case objective
-    case lossType = "loss_type"
-    case beta
-    case gammaBetaRatio = "gamma_beta_ratio"
-    case gamma
-    case labelSmoothing = "label_smoothing"
-    case sftWeight = "sft_weight"
-    case sftReduction = "sft_reduction"
-    case averageLogProb = "average_log_prob"
-    case labelPadTokenID = "label_pad_token_id"
+/// Range checks shared by the objectives' parameters.
+extension IssueCollector {
+    /// Records `parameter` unless `value` is finite and > 0.
+    mutating func requirePositive(_ value: Double, _ parameter: LossParameter) {
+        if !(value > 0 && value.isFinite) { add(.outOfRange(allowed: "a finite number > 0"), at: .parameter(parameter)) }
+    }
+
+    /// Records `parameter` unless `value` is finite and ≥ 0.
+    mutating func requireNonNegative(_ value: Double, _ parameter: LossParameter) {
+        if !(value >= 0 && value.isFinite) { add(.outOfRange(allowed: "a finite number >= 0"), at: .parameter(parameter)) }
+    }
+
+    /// Records `parameter` unless `value` is finite.
+    mutating func requireFinite(_ value: Double, _ parameter: LossParameter) {
+        if !value.isFinite { add(.outOfRange(allowed: "a finite number"), at: .parameter(parameter)) }
+    }
+
+    /// Records `label_smoothing` unless it lies in [0, 0.5].
+    mutating func requireLabelSmoothing(_ value: Double) {
+        if !(value >= 0 && value <= 0.5) { add(.outOfRange(allowed: "between 0 and 0.5"), at: .parameter(.labelSmoothing)) }
+    }
 }

@@ -1,33 +1,32 @@
 /// Computes the loss of one batch with its gradients, rewards, metrics and warnings.
 ///
-/// For pair i with sequence log-probs cᵢ, rᵢ (and references for DPO):
-/// - logit zᵢ = (cᵢ − rᵢ) − γ/β (SimPO) or (cᵢ − rᵢ) − (c_refᵢ − r_refᵢ) (DPO);
-/// - loss = mean(ℓ(zᵢ)) + λ·sft, with ℓ the sigmoid or hinge loss;
-/// - sft = mean(−cᵢ) (`sequence`) or −Σ selected chosen tokens / their count (`token`).
-///
-/// Gradients follow PyTorch autograd on the same expressions; reference
-/// log-probs are constants (a frozen reference model), so they get none.
+/// Each side's per-token log-probs are reduced as the objective says (see `TokenReduction`);
+/// the objective turns the sequence log-probs into per-pair losses and their derivatives;
+/// this function spreads those over the tokens, adds the terms that act on chosen tokens
+/// directly, and computes the metrics TRL logs. Gradients follow PyTorch autograd on TRL's
+/// expressions; reference log-probs are constants (a frozen reference model).
 ///
 /// - Parameter tokenGradients: also return gradients for each per-token side.
-/// - Throws: `LossInputError` naming every offending field: mismatched shapes,
-///   empty batches or rows, rows that select no token, non-finite values,
-///   references that the objective needs or refuses, and results that overflow.
+/// - Throws: `LossInputError` naming every offending field: parameters out of range or refused,
+///   mismatched shapes, empty batches or rows, rows that select no token, non-finite values,
+///   sides the configuration needs per token, references that the objective needs or refuses,
+///   and results that overflow.
 public func evaluateLoss(
     _ inputs: LossInputs,
-    configuration config: LossConfiguration,
+    configuration: LossConfiguration,
     tokenGradients: Bool = false
 ) throws(LossInputError) -> LossResult {
-    try config.validate()
+    try configuration.validate()
+    let objective = configuration.evaluator
     var issues = IssueCollector()
-    let references = referenceInputs(inputs, objective: config.objective, issues: &issues)
+    let references = referenceInputs(inputs, objective: objective, issues: &issues)
 
-    func reduce(_ side: SideInput, _ name: SideName) -> ReducedSide {
-        side.reduced(averaging: config.averageLogProb, labelPadTokenID: config.labelPadTokenID, path: name.path, issues: &issues)
+    for requirement in objective.perTokenRequirements {
+        let sides = [(SideName.chosen, inputs.chosen), (.rejected, inputs.rejected)]
+        if sides.contains(where: { requirement.sides.contains($0.0) && !$0.1.isPerToken }) {
+            issues.add(.notApplicable(because: requirement.reason), at: .parameter(requirement.parameter))
+        }
     }
-    let chosen = reduce(inputs.chosen, .chosen)
-    let rejected = reduce(inputs.rejected, .rejected)
-    let reduced = references.map { (chosen: reduce($0.chosen, .referenceChosen), rejected: reduce($0.rejected, .referenceRejected)) }
-
     let batchSize = inputs.chosen.rowCount
     if batchSize == 0 {
         issues.add(.emptyBatch, at: SideName.chosen.path.key(inputs.chosen.rowsKey))
@@ -37,111 +36,102 @@ public func evaluateLoss(
     for (side, name) in sides where side.rowCount != batchSize {
         issues.add(.batchSizeMismatch(expected: batchSize, actual: side.rowCount), at: name.path.key(side.rowsKey))
     }
-    if config.sftReduction == .token, case .sequenceLogps = inputs.chosen {
-        issues.add(.notApplicable(because: "sft_reduction 'token' needs chosen per_token_logps"), at: FieldPath("config", ConfigKey.sftReduction.rawValue))
+    let chosenTotals = inputs.chosen.selectedTotals(path: SideName.chosen.path, issues: &issues)
+    let rejectedTotals = inputs.rejected.selectedTotals(path: SideName.rejected.path, issues: &issues)
+    let referenceTotals = references.map {
+        (chosen: $0.chosen.selectedTotals(path: SideName.referenceChosen.path, issues: &issues),
+         rejected: $0.rejected.selectedTotals(path: SideName.referenceRejected.path, issues: &issues))
     }
     try issues.throwIfAny()
 
+    // LD-DPO keeps each pair's first min(N_chosen, N_rejected) selected tokens at full weight.
+    let shared = zip(chosenTotals.selectedCounts ?? [], rejectedTotals.selectedCounts ?? []).map { min($0, $1) }
+    let reduction = objective.reduction
+    let chosen = chosenTotals.reduced(by: reduction, side: inputs.chosen, fullWeightCounts: shared)
+    let rejected = rejectedTotals.reduced(by: reduction, side: inputs.rejected, fullWeightCounts: shared)
+    var referenceChosen: [Double] = [], referenceRejected: [Double] = []
+    if let references, let referenceTotals {
+        referenceChosen = referenceTotals.chosen.reduced(by: reduction, side: references.chosen, fullWeightCounts: shared).logps
+        referenceRejected = referenceTotals.rejected.reduced(by: reduction, side: references.rejected, fullWeightCounts: shared).logps
+    }
+    let output = objective.evaluate(ReducedBatch(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected))
+
     let count = Double(batchSize)
-    var logits: [Double] = [], losses: [Double] = [], derivatives: [Double] = []
-    var chosenRewards: [Double] = [], rejectedRewards: [Double] = []
-    for i in 0 ..< batchSize {
-        let logRatio = chosen.logps[i] - rejected.logps[i]
-        let logit: Double
-        if let reduced {
-            logit = logRatio - (reduced.chosen.logps[i] - reduced.rejected.logps[i])
-            chosenRewards.append(config.beta * (chosen.logps[i] - reduced.chosen.logps[i]))
-            rejectedRewards.append(config.beta * (rejected.logps[i] - reduced.rejected.logps[i]))
-        } else {
-            logit = logRatio - config.gammaBetaRatio
-            chosenRewards.append(config.beta * chosen.logps[i])
-            rejectedRewards.append(config.beta * rejected.logps[i])
-        }
-        let pair = PairLoss(logit: logit, beta: config.beta, type: config.lossType, labelSmoothing: config.labelSmoothing)
-        logits.append(logit)
-        losses.append(pair.loss)
-        derivatives.append(pair.derivative)
+    let coefficient = output.chosenTokenCoefficient
+    let chosenGradients = output.chosenGradients.indices.map { row in
+        output.chosenGradients[row] + coefficient * Double(chosen.selectedCounts?[row] ?? 0) / chosen.totalTokenWeight(row: row)
     }
-
-    let sft = SFTTerm(chosen: chosen, reduction: config.sftReduction, averaged: config.averageLogProb)
-    let preferenceLoss = losses.reduce(0, +) / count
-    var chosenGradients: [Double] = [], rejectedGradients: [Double] = []
-    for i in 0 ..< batchSize {
-        chosenGradients.append(derivatives[i] / count - config.sftWeight * sft.weights[i])
-        rejectedGradients.append(-derivatives[i] / count)
-    }
-
     let metrics = RewardMetrics(
-        chosenReward: chosenRewards.reduce(0, +) / count,
-        rejectedReward: rejectedRewards.reduce(0, +) / count,
-        accuracy: Double(zip(chosenRewards, rejectedRewards).count { $0 > $1 }) / count,
-        margin: zip(chosenRewards, rejectedRewards).map { $0 - $1 }.reduce(0, +) / count,
-        chosenLogp: chosen.logps.reduce(0, +) / count,
-        rejectedLogp: rejected.logps.reduce(0, +) / count)
-
+        chosenReward: mean(output.chosenRewards),
+        rejectedReward: mean(output.rejectedRewards),
+        accuracy: Double(zip(output.chosenRewards, output.rejectedRewards).count { $0 > $1 }) / count,
+        margin: mean(zip(output.chosenRewards, output.rejectedRewards).map { $0 - $1 }),
+        chosenLogp: mean(chosen.logps),
+        rejectedLogp: mean(rejected.logps),
+        nllLoss: output.nllLoss,
+        logOddsRatio: output.logOddsRatio,
+        logOddsChosen: output.logOddsChosen)
+    let preferenceLoss = mean(output.losses)
     let result = LossResult(
-        loss: preferenceLoss + config.sftWeight * sft.loss,
+        loss: preferenceLoss + output.sftWeight * output.sftLoss,
         preferenceLoss: preferenceLoss,
-        sftLoss: sft.loss,
-        losses: losses,
-        logits: logits,
+        sftLoss: output.sftLoss,
+        losses: output.losses,
+        logits: output.logits,
         chosenLogps: chosen.logps,
         rejectedLogps: rejected.logps,
-        chosenRewards: chosenRewards,
-        rejectedRewards: rejectedRewards,
+        chosenRewards: output.chosenRewards,
+        rejectedRewards: output.rejectedRewards,
         metrics: metrics,
         gradients: LossGradients(
             chosenLogps: chosenGradients,
-            rejectedLogps: rejectedGradients,
-            chosenTokenLogps: tokenGradients ? inputs.chosen.tokenGradients(chosenGradients, reduced: chosen, config: config) : nil,
-            rejectedTokenLogps: tokenGradients ? inputs.rejected.tokenGradients(rejectedGradients, reduced: rejected, config: config) : nil),
-        warnings: diagnose(metrics, configuration: config))
+            rejectedLogps: output.rejectedGradients,
+            chosenTokenLogps: tokenGradients ? inputs.chosen.tokenGradients(output.chosenGradients, reduced: chosen, directCoefficient: coefficient) : nil,
+            rejectedTokenLogps: tokenGradients ? inputs.rejected.tokenGradients(output.rejectedGradients, reduced: rejected, directCoefficient: 0) : nil),
+        warnings: diagnose(metrics, objective: objective))
     try result.checkFinite(chosenRowsPath: SideName.chosen.path.key(inputs.chosen.rowsKey))
     return result
 }
 
-/// The reference sides, when the objective needs them; records their absence
-/// for DPO and their presence for SimPO.
+/// The reference sides, when the objective uses them; records their absence when it needs
+/// them and their presence when it refuses them.
 private func referenceInputs(
-    _ inputs: LossInputs, objective: Objective, issues: inout IssueCollector
+    _ inputs: LossInputs, objective: any ObjectiveEvaluator, issues: inout IssueCollector
 ) -> (chosen: SideInput, rejected: SideInput)? {
-    switch objective {
-    case .dpo:
+    let name = objective.objective.rawValue
+    if objective.usesReferences {
         if let chosen = inputs.referenceChosen, let rejected = inputs.referenceRejected {
             return (chosen, rejected)
         }
-        if inputs.referenceChosen == nil {
-            issues.add(.missing(because: "objective 'dpo' needs reference log-probs"), at: SideName.referenceChosen.path)
+        for (side, given) in [(SideName.referenceChosen, inputs.referenceChosen), (.referenceRejected, inputs.referenceRejected)] where given == nil {
+            issues.add(.missing(because: "objective '\(name)' needs reference log-probs"), at: side.path)
         }
-        if inputs.referenceRejected == nil {
-            issues.add(.missing(because: "objective 'dpo' needs reference log-probs"), at: SideName.referenceRejected.path)
-        }
-    case .simpo:
-        if inputs.referenceChosen != nil {
-            issues.add(.notApplicable(because: "objective 'simpo' is reference-free"), at: SideName.referenceChosen.path)
-        }
-        if inputs.referenceRejected != nil {
-            issues.add(.notApplicable(because: "objective 'simpo' is reference-free"), at: SideName.referenceRejected.path)
+    } else {
+        for (side, given) in [(SideName.referenceChosen, inputs.referenceChosen), (.referenceRejected, inputs.referenceRejected)] where given != nil {
+            issues.add(.notApplicable(because: "objective '\(name)' is reference-free"), at: side.path)
         }
     }
     return nil
 }
 
 extension SideInput {
-    /// Spreads per-sequence gradients over the selected tokens of each row:
-    /// ∂c/∂x = 1/count (mean) or 1 (sum) at selected tokens, 0 elsewhere.
+    /// Spreads per-sequence gradients over the selected tokens of each row, by each token's
+    /// weight in the reduction, and adds `directCoefficient` to every selected token.
     /// Nil for per-sequence input.
-    func tokenGradients(_ sequenceGradients: [Double], reduced: ReducedSide, config: LossConfiguration) -> RaggedRows<Double>? {
-        guard case .tokenLogps(let rows, _) = self, let counts = reduced.selectedCounts else { return nil }
+    func tokenGradients(_ sequenceGradients: [Double], reduced: ReducedSide, directCoefficient: Double) -> RaggedRows<Double>? {
+        guard case .tokenLogps(let rows, _) = self else { return nil }
         var values: [Double] = []
         values.reserveCapacity(rows.values.count)
         for row in 0 ..< rows.rowCount {
-            let gradient = config.averageLogProb ? sequenceGradients[row] / Double(counts[row]) : sequenceGradients[row]
             let range = rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
-            if let selected = reduced.selected {
-                values.append(contentsOf: selected[range].lazy.map { $0 ? gradient : 0 })
-            } else {
-                values.append(contentsOf: repeatElement(gradient, count: range.count))
+            var rank = 0
+            for index in range {
+                guard reduced.selected?[index] ?? true else {
+                    values.append(0)
+                    continue
+                }
+                values.append(sequenceGradients[row] * reduced.tokenWeight(row: row, rank: rank) + directCoefficient)
+                rank += 1
             }
         }
         return RaggedRows(values: values, trustedRowOffsets: rows.rowOffsets)
@@ -157,9 +147,15 @@ extension LossResult {
                 throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath.index(i))])
             }
         }
-        let scalars = [loss, preferenceLoss, sftLoss, metrics.chosenReward, metrics.rejectedReward, metrics.margin]
+        let optional = [metrics.nllLoss, metrics.logOddsRatio, metrics.logOddsChosen].compactMap { $0 }
+        let scalars = [loss, preferenceLoss, sftLoss, metrics.chosenReward, metrics.rejectedReward, metrics.margin] + optional
         if !scalars.allSatisfy(\.isFinite) {
             throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
+        }
+        for rows in [gradients.chosenTokenLogps, gradients.rejectedTokenLogps] {
+            if let rows, !rows.values.allSatisfy(\.isFinite) {
+                throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
+            }
         }
     }
 }

@@ -16,6 +16,8 @@ public struct LossInputIssue: Error, Hashable, Sendable, CustomStringConvertible
         case conflicts(with: String)
         /// A key that has no meaning for this configuration.
         case notApplicable(because: String)
+        /// A setting the trainer itself refuses, or that the service cannot honour.
+        case unsupported(because: String)
         /// A required input is absent.
         case missing(because: String)
         /// The batch has no rows.
@@ -61,6 +63,8 @@ public struct LossInputIssue: Error, Hashable, Sendable, CustomStringConvertible
             return "cannot be given together with '\(other)'; give exactly one"
         case .notApplicable(let because):
             return "not applicable: \(because)"
+        case .unsupported(let because):
+            return "not supported: \(because)"
         case .missing(let because):
             return "missing: \(because)"
         case .emptyBatch:

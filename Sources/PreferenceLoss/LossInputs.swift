@@ -4,16 +4,15 @@ public enum TokenSelection: Sendable {
     case all
     /// Tokens whose mask entry is true count.
     case mask(RaggedRows<Bool>)
-    /// Tokens whose label differs from `label_pad_token_id` count (TRL's and SimPO's convention).
-    case labels(RaggedRows<Int64>)
+    /// Tokens whose label differs from `padTokenID` count (TRL's and SimPO's convention, -100).
+    case labels(RaggedRows<Int64>, padTokenID: Int64)
 }
 
 /// The log-probs of one side of the batch: chosen, rejected, or a reference side.
 public enum SideInput: Sendable {
     /// Already-reduced log-probs, one per sequence.
     case sequenceLogps([Double])
-    /// Per-token log-probs, ragged rows allowed, reduced by the configuration's
-    /// `average_log_prob` over the selected tokens.
+    /// Per-token log-probs, ragged rows allowed, reduced as the objective reduces them.
     case tokenLogps(RaggedRows<Double>, selection: TokenSelection)
 }
 
@@ -21,7 +20,7 @@ public enum SideInput: Sendable {
 public struct LossInputs: Sendable {
     public var chosen: SideInput
     public var rejected: SideInput
-    /// Reference-model log-probs; required by the DPO objective, refused by SimPO.
+    /// Reference-model log-probs; required by DPO, refused by the reference-free objectives.
     public var referenceChosen: SideInput?
     public var referenceRejected: SideInput?
 
@@ -33,7 +32,7 @@ public struct LossInputs: Sendable {
     }
 }
 
-/// The request keys that name each side.
+/// The four sides, named as the inputs name them in `FieldPath`s.
 enum SideName: String, CaseIterable {
     case chosen
     case rejected

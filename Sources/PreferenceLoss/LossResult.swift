@@ -1,19 +1,20 @@
 /// Everything a trainer needs from one loss evaluation.
 public struct LossResult: Sendable {
-    /// The mean total loss: `preferenceLoss + sft_weight × sftLoss`.
+    /// The mean total loss: `preferenceLoss + weight × sftLoss`, the weight being SimPO's
+    /// `sft_weight`, CPO's `cpo_alpha`, 1 for ORPO and 0 for DPO.
     public var loss: Double
     /// The mean of `losses`.
     public var preferenceLoss: Double
-    /// The SFT term before weighting, reduced as `sft_reduction` says
-    /// (reported even when `sft_weight` is 0).
+    /// The term on the chosen tokens before weighting: SimPO's SFT term (reported even when
+    /// `sft_weight` is 0), CPO's and ORPO's NLL; 0 for DPO, whose `sft` is a loss type.
     public var sftLoss: Double
-    /// The preference loss of each pair (without the SFT term), as SimPO's `losses`.
+    /// The preference loss of each pair, weighted over loss types (per rank for aot types).
     public var losses: [Double]
-    /// Each pair's logit: the log-ratio minus γ/β (SimPO) or the reference log-ratio (DPO).
+    /// Each pair's logit: SimPO's and CPO's z, DPO's Δ = f(u) − f(v), ORPO's log odds ratio.
     public var logits: [Double]
     public var chosenLogps: [Double]
     public var rejectedLogps: [Double]
-    /// β·logps for SimPO, β·(logps − reference logps) for DPO; never including γ.
+    /// β·logps (SimPO, ORPO), β·R(logps) (CPO), β·(logps − reference logps) (DPO); never including γ.
     public var chosenRewards: [Double]
     public var rejectedRewards: [Double]
     public var metrics: RewardMetrics
@@ -23,7 +24,9 @@ public struct LossResult: Sendable {
 
 /// Gradients of the mean total loss.
 public struct LossGradients: Sendable {
-    /// ∂loss/∂(chosen per-sequence log-prob).
+    /// ∂loss/∂(chosen per-sequence log-prob). A term acting on chosen tokens directly
+    /// (an SFT or NLL term over the batch's tokens) is included as its chain-rule share
+    /// κ·Nᵢ/Σₜwₜ, where wₜ = ∂cᵢ/∂xₜ: Nᵢ/N of the term under a mean, 1/N under a sum.
     public var chosenLogps: [Double]
     /// ∂loss/∂(rejected per-sequence log-prob).
     public var rejectedLogps: [Double]
@@ -47,18 +50,12 @@ public struct RewardMetrics: Equatable, Sendable {
     public var chosenLogp: Double
     /// Mean rejected log-prob.
     public var rejectedLogp: Double
-
-    /// The metrics under the names trainers log them by, in a fixed order.
-    public var named: [(name: String, value: Double)] {
-        [
-            ("rewards/chosen", chosenReward),
-            ("rewards/rejected", rejectedReward),
-            ("rewards/accuracies", accuracy),
-            ("rewards/margins", margin),
-            ("logps/chosen", chosenLogp),
-            ("logps/rejected", rejectedLogp),
-        ]
-    }
+    /// CPO's and ORPO's chosen NLL.
+    public var nllLoss: Double?
+    /// ORPO's mean log σ(log odds).
+    public var logOddsRatio: Double?
+    /// ORPO's mean log odds.
+    public var logOddsChosen: Double?
 }
 
 /// Something worth a trainer's attention that is not an error.

@@ -1,12 +1,47 @@
+/// How an objective turns a row's selected per-token log-probs into one sequence log-prob.
+enum TokenReduction: Equatable {
+    /// The masked sum (DPO, and CPO's sigmoid and hinge).
+    case sum
+    /// The masked mean (SimPO, ORPO, and CPO's ipo and simpo).
+    case mean
+    /// LD-DPO: the first `min(N_chosen, N_rejected)` selected tokens of each row at weight 1,
+    /// the rest at `alpha`.
+    case lengthDesensitized(alpha: Double)
+}
+
 /// One side reduced to per-sequence log-probs, with what its gradients need.
 struct ReducedSide {
     var logps: [Double]
     /// Per row, how many tokens were selected; nil for per-sequence input.
     var selectedCounts: [Int]?
-    /// Per row, the sum of the selected tokens' log-probs (equal to `logps` for per-sequence input).
+    /// Per row, the plain sum of the selected tokens' log-probs (`logps` for per-sequence input).
     var selectedSums: [Double]
     /// Per token, whether it was selected; nil when every token was (or the input was per sequence).
     var selected: [Bool]?
+    /// LD-DPO: per row, how many leading selected tokens have weight 1.
+    var fullWeightCounts: [Int]?
+    var reduction: TokenReduction
+
+    /// ∂logps[row]/∂(the `rank`-th selected token of the row), counting from 0.
+    func tokenWeight(row: Int, rank: Int) -> Double {
+        switch reduction {
+        case .sum: return 1
+        case .mean: return 1 / Double(selectedCounts?[row] ?? 1)
+        case .lengthDesensitized(let alpha): return rank < (fullWeightCounts?[row] ?? 0) ? 1 : alpha
+        }
+    }
+
+    /// Σ over the row's selected tokens of `tokenWeight`: 1 for a mean, N for a sum.
+    func totalTokenWeight(row: Int) -> Double {
+        guard let count = selectedCounts?[row] else { return 1 }
+        switch reduction {
+        case .sum: return Double(count)
+        case .mean: return 1
+        case .lengthDesensitized(let alpha):
+            let full = min(fullWeightCounts?[row] ?? 0, count)
+            return Double(full) + alpha * Double(count - full)
+        }
+    }
 }
 
 extension SideInput {
@@ -26,25 +61,29 @@ extension SideInput {
         }
     }
 
-    /// Reduces this side to one log-prob per sequence: the masked mean of its
-    /// selected tokens when `averaging`, else their masked sum.
+    /// Whether the side came per token.
+    var isPerToken: Bool {
+        if case .tokenLogps = self { return true }
+        return false
+    }
+
+    /// Sums each row's selected tokens and counts them (a plain sum, whatever the reduction).
     ///
-    /// Records under `path` every non-finite value, empty row, row that selects
-    /// no token, and mask or labels array whose shape differs from the log-probs.
-    func reduced(averaging: Bool, labelPadTokenID: Int64, path: FieldPath, issues: inout IssueCollector) -> ReducedSide {
+    /// Records under `path` every non-finite value, empty row, row that selects no token,
+    /// and mask or labels array whose shape differs from the log-probs.
+    func selectedTotals(path: FieldPath, issues: inout IssueCollector) -> ReducedSide {
         switch self {
         case .sequenceLogps(let logps):
             for (row, value) in logps.enumerated() where !value.isFinite {
                 issues.add(.nonFinite, at: path.key(rowsKey).index(row))
             }
-            return ReducedSide(logps: logps, selectedCounts: nil, selectedSums: logps, selected: nil)
+            return ReducedSide(logps: logps, selectedCounts: nil, selectedSums: logps, selected: nil, reduction: .sum)
         case .tokenLogps(let rows, let selection):
             guard selection.hasShape(of: rows, path: path, issues: &issues) else {
-                return ReducedSide(logps: [], selectedCounts: [], selectedSums: [], selected: nil)
+                return ReducedSide(logps: [], selectedCounts: [], selectedSums: [], selected: nil, reduction: .sum)
             }
-            let selected = selection.flags(labelPadTokenID: labelPadTokenID)
-            var logps: [Double] = [], counts: [Int] = [], sums: [Double] = []
-            logps.reserveCapacity(rows.rowCount)
+            let selected = selection.flags
+            var counts: [Int] = [], sums: [Double] = []
             counts.reserveCapacity(rows.rowCount)
             sums.reserveCapacity(rows.rowCount)
             let rowsPath = path.key(rowsKey)
@@ -68,7 +107,7 @@ extension SideInput {
                     sum = values.reduce(0, +)
                     count = values.count
                 }
-                if rows.length(ofRow: row) == 0 {
+                if range.isEmpty {
                     issues.add(.emptyRow, at: rowsPath.index(row))
                 } else if count == 0 {
                     issues.add(.noSelectedTokens, at: path.key(selection.key ?? rowsKey).index(row))
@@ -77,10 +116,47 @@ extension SideInput {
                 }
                 sums.append(sum)
                 counts.append(count)
-                logps.append(averaging ? sum / Double(count) : sum)
             }
-            return ReducedSide(logps: logps, selectedCounts: counts, selectedSums: sums, selected: selected)
+            return ReducedSide(logps: sums, selectedCounts: counts, selectedSums: sums, selected: selected, reduction: .sum)
         }
+    }
+
+    /// The sum of the first `limit` selected tokens of `row`.
+    func leadingSelectedSum(row: Int, limit: Int, selected: [Bool]?) -> Double {
+        guard case .tokenLogps(let rows, _) = self else { return 0 }
+        var sum = 0.0
+        var taken = 0
+        for index in rows.rowOffsets[row] ..< rows.rowOffsets[row + 1] where taken < limit {
+            if selected?[index] ?? true {
+                sum += rows.values[index]
+                taken += 1
+            }
+        }
+        return sum
+    }
+}
+
+extension ReducedSide {
+    /// This side under `reduction`; per-sequence input is taken as already reduced.
+    /// `fullWeightCounts` is required for LD-DPO.
+    func reduced(by reduction: TokenReduction, side: SideInput, fullWeightCounts: [Int]? = nil) -> ReducedSide {
+        guard let counts = selectedCounts else { return self }
+        var copy = self
+        copy.reduction = reduction
+        switch reduction {
+        case .sum:
+            copy.logps = selectedSums
+        case .mean:
+            copy.logps = zip(selectedSums, counts).map { $0 / Double($1) }
+        case .lengthDesensitized(let alpha):
+            let full = fullWeightCounts ?? counts
+            copy.fullWeightCounts = full
+            copy.logps = selectedSums.indices.map { row in
+                let head = side.leadingSelectedSum(row: row, limit: full[row], selected: selected)
+                return head + alpha * (selectedSums[row] - head)
+            }
+        }
+        return copy
     }
 }
 
@@ -95,11 +171,11 @@ extension TokenSelection {
     }
 
     /// Per token, whether it counts; nil when every token does.
-    func flags(labelPadTokenID: Int64) -> [Bool]? {
+    var flags: [Bool]? {
         switch self {
         case .all: return nil
         case .mask(let mask): return mask.values
-        case .labels(let labels): return labels.values.map { $0 != labelPadTokenID }
+        case .labels(let labels, let padTokenID): return labels.values.map { $0 != padTokenID }
         }
     }
 
@@ -109,7 +185,7 @@ extension TokenSelection {
         switch self {
         case .all: return true
         case .mask(let mask): offsets = mask.rowOffsets
-        case .labels(let labels): offsets = labels.rowOffsets
+        case .labels(let labels, _): offsets = labels.rowOffsets
         }
         let selectionPath = path.key(key ?? "")
         guard offsets.count == rows.rowOffsets.count else {

@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// CPOTrainer's pair loss.
+public enum CPOLossType: String, CaseIterable, Sendable {
+    /// `−log σ(βz)(1 − ε) − log σ(−βz)ε`.
+    case sigmoid
+    /// `relu(1 − βz)`.
+    case hinge
+    /// `(z − 1/(2β))²`.
+    case ipo
+    /// sigmoid with z shifted by γ/β, on averaged log-probs.
+    case simpo
+}
+
+/// TRL 1.16's CPOTrainer (and SimPO and AlphaPO through it): a reference-free pair loss on
+/// z = R(c) − R(r) (minus γ/β for simpo), plus `cpo_alpha` times the chosen NLL.
+///
+/// R is AlphaPO's `(1 − e^(−αx))/α` when α ≠ 0, else the identity. Log-probs are masked means
+/// for ipo and simpo, masked sums otherwise. Rewards are β·R(c) and β·R(r).
+public struct CPOParameters: Equatable, Sendable {
+    public var lossType = CPOLossType.sigmoid
+    public var beta = 0.1
+    /// TRL's absolute γ; simpo only.
+    public var simpoGamma = 0.5
+    public var labelSmoothing = 0.0
+    /// The weight of the chosen NLL.
+    public var cpoAlpha = 1.0
+    /// AlphaPO's reward exponent; 0 keeps log-prob rewards.
+    public var alpha = 0.0
+
+    /// TRL's CPOConfig defaults.
+    public init() {}
+
+    func validate(_ issues: inout IssueCollector) {
+        issues.requirePositive(beta, .beta)
+        issues.requireNonNegative(simpoGamma, .simpoGamma)
+        issues.requireLabelSmoothing(labelSmoothing)
+        issues.requireNonNegative(cpoAlpha, .cpoAlpha)
+        issues.requireFinite(alpha, .alpha)
+    }
+
+    /// The reward transform R and its derivative.
+    private func transform(_ x: Double) -> (value: Double, derivative: Double) {
+        guard alpha != 0 else { return (x, 1) }
+        let e = exp(-alpha * x)
+        return ((1 - e) / alpha, e)
+    }
+}
+
+extension CPOParameters: ObjectiveEvaluator {
+    var objective: Objective { .cpo }
+    var usesReferences: Bool { false }
+    var reduction: TokenReduction { lossType == .ipo || lossType == .simpo ? .mean : .sum }
+
+    var perTokenRequirements: [PerTokenRequirement] {
+        cpoAlpha > 0 ? [PerTokenRequirement(sides: [.chosen], parameter: .cpoAlpha, reason: "cpo_alpha > 0 adds the chosen tokens' NLL, so needs chosen per_token_logps")] : []
+    }
+
+    func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
+        let count = Double(batch.size)
+        let margin = lossType == .simpo ? simpoGamma / beta : 0
+        var output = ObjectiveOutput(losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
+        for (c, r) in zip(batch.chosen.logps, batch.rejected.logps) {
+            let (chosen, rejected) = (transform(c), transform(r))
+            let z = chosen.value - rejected.value - margin
+            let pair: (loss: Double, derivative: Double)
+            switch lossType {
+            case .sigmoid, .simpo:
+                let smoothed = smoothedSigmoidLoss(beta * z, labelSmoothing: labelSmoothing)
+                pair = (smoothed.loss, beta * smoothed.derivative)
+            case .hinge:
+                let hinge = hingeLoss(beta * z)
+                pair = (hinge.loss, beta * hinge.derivative)
+            case .ipo:
+                let gap = z - 1 / (2 * beta)
+                pair = (gap * gap, 2 * gap)
+            }
+            output.losses.append(pair.loss)
+            output.logits.append(z)
+            output.chosenRewards.append(beta * chosen.value)
+            output.rejectedRewards.append(beta * rejected.value)
+            output.chosenGradients.append(pair.derivative * chosen.derivative / count)
+            output.rejectedGradients.append(-pair.derivative * rejected.derivative / count)
+        }
+        if cpoAlpha > 0 {
+            let totals = batch.chosenTokenTotals
+            output.sftLoss = -totals.sum / totals.count
+            output.chosenTokenCoefficient = -cpoAlpha / totals.count
+        }
+        output.sftWeight = cpoAlpha
+        output.nllLoss = output.sftLoss
+        return output
+    }
+
+    func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
+        guard (lossType == .hinge || lossType == .ipo) && labelSmoothing > 0 else { return [] }
+        return [warning("label_smoothing_ignored", "the \(lossType.rawValue) loss does not support label smoothing; label_smoothing is ignored")]
+    }
+}

@@ -1,0 +1,127 @@
+/// TRL 1.16's DPOTrainer loss: `Σ_t w_t · mean_i ℓ_t(i)` over its loss types t, on the
+/// f-divergence scores of the log-ratios u = c − c_ref and v = r − r_ref.
+///
+/// Sequence log-probs are masked sums, or LD-DPO's weighted sums when `ldAlpha` is set.
+/// Rewards are β·u and β·v; the logit is Δ = f(u) − f(v).
+public struct DPOParameters: Equatable, Sendable {
+    public var lossTypes: [DPOLossType] = [.sigmoid]
+    /// One weight per loss type; nil weighs each 1.0.
+    public var lossWeights: [Double]?
+    public var beta = 0.1
+    /// ε; read by exo_pair, robust, aot and aot_unpaired only.
+    public var labelSmoothing = 0.0
+    /// τ of discopop's mixing coefficient.
+    public var discopopTau = 0.05
+    public var fDivergence = FDivergence.reverseKL
+    /// a of the alpha divergence.
+    public var fAlphaDivergenceCoef = 0.5
+    /// LD-DPO's weight of the tokens past the shorter response, in [0, 1]; nil for plain sums.
+    public var ldAlpha: Double?
+    /// WPO weighting; needs the model's per-token log Σp², which a loss request does not carry.
+    public var useWeighting = false
+
+    /// TRL's DPOConfig defaults.
+    public init() {}
+
+    /// The weight of each loss type.
+    public var weights: [Double] { lossWeights ?? Array(repeating: 1, count: lossTypes.count) }
+
+    /// TRL's checks and refusals, plus the ranges the formulas need.
+    func validate(_ issues: inout IssueCollector) {
+        if lossTypes.isEmpty {
+            issues.add(.outOfRange(allowed: "at least one loss type"), at: .parameter(.lossType))
+        }
+        if let lossWeights {
+            if lossWeights.count != lossTypes.count {
+                issues.add(.unsupported(because: "loss_weights must have the same length as loss_type: got \(lossWeights.count) weights for \(lossTypes.count) loss types"), at: .parameter(.lossWeights))
+            } else if !lossWeights.allSatisfy(\.isFinite) {
+                issues.add(.outOfRange(allowed: "finite numbers"), at: .parameter(.lossWeights))
+            }
+        }
+        issues.requirePositive(beta, .beta)
+        issues.requireLabelSmoothing(labelSmoothing)
+        if lossTypes.contains(.exoPair) && labelSmoothing == 0 {
+            issues.add(.unsupported(because: "loss_type 'exo_pair' needs label_smoothing > 0 (the EXO paper recommends 1e-3)"), at: .parameter(.labelSmoothing))
+        }
+        if lossTypes.contains(.robust) && labelSmoothing == 0.5 {
+            issues.add(.unsupported(because: "loss_type 'robust' needs label_smoothing < 0.5: it divides by 1 - 2 label_smoothing"), at: .parameter(.labelSmoothing))
+        }
+        issues.requirePositive(discopopTau, .discopopTau)
+        if fDivergence != .reverseKL {
+            let incompatible = lossTypes.filter { !DPOLossType.fDivergenceCompatible.contains($0) }
+            if !incompatible.isEmpty {
+                issues.add(.unsupported(because: "f_divergence_type '\(fDivergence.rawValue)' is only supported for loss types \(DPOLossType.fDivergenceCompatible.map(\.rawValue).sorted()); not for \(incompatible.map(\.rawValue))"), at: .parameter(.fDivergenceType))
+            }
+        }
+        issues.requireFinite(fAlphaDivergenceCoef, .fAlphaDivergenceCoef)
+        if let ldAlpha, !(ldAlpha >= 0 && ldAlpha <= 1) {
+            issues.add(.outOfRange(allowed: "between 0 and 1, or null"), at: .parameter(.ldAlpha))
+        }
+        if useWeighting {
+            let sorted = lossTypes.contains(.aot) || lossTypes.contains(.aotUnpaired)
+            issues.add(.unsupported(because: sorted
+                ? "WPO weighting is not implemented for 'aot' or 'aot_unpaired', which sort samples"
+                : "WPO weighting needs the model's per-token log-sum of squared probabilities, which a loss request does not carry"),
+                at: .parameter(.useWeighting))
+        }
+    }
+}
+
+extension DPOParameters: ObjectiveEvaluator {
+    var objective: Objective { .dpo }
+    var usesReferences: Bool { true }
+    var reduction: TokenReduction { ldAlpha.map { .lengthDesensitized(alpha: $0) } ?? .sum }
+
+    var perTokenRequirements: [PerTokenRequirement] {
+        var requirements: [PerTokenRequirement] = []
+        if let counting = lossTypes.first(where: \.countsTokens) {
+            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: .lossType, reason: "loss_type '\(counting.rawValue)' divides by each row's token count, so needs chosen and rejected per_token_logps"))
+        }
+        if lossTypes.contains(.sft) {
+            requirements.append(PerTokenRequirement(sides: [.chosen], parameter: .lossType, reason: "loss_type 'sft' averages over chosen tokens, so needs chosen per_token_logps"))
+        }
+        if ldAlpha != nil {
+            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: .ldAlpha, reason: "ld_alpha weighs tokens past the shorter response, so needs chosen and rejected per_token_logps"))
+        }
+        return requirements
+    }
+
+    func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
+        let size = batch.size
+        let (c, r) = (batch.chosen.logps, batch.rejected.logps)
+        let u = zip(c, batch.referenceChosen).map { $0 - $1 }
+        let v = zip(r, batch.referenceRejected).map { $0 - $1 }
+        let chosenScores = u.map { fDivergence.score($0, alphaCoefficient: fAlphaDivergenceCoef) }
+        let rejectedScores = v.map { fDivergence.score($0, alphaCoefficient: fAlphaDivergenceCoef) }
+        let input = DPOTermInput(
+            parameters: self, chosenScores: chosenScores.map(\.value), rejectedScores: rejectedScores.map(\.value),
+            chosen: c, rejected: r, referenceChosen: batch.referenceChosen, referenceRejected: batch.referenceRejected,
+            chosenCounts: batch.chosenCounts, rejectedCounts: batch.rejectedCounts, chosenTokenTotals: batch.chosenTokenTotals)
+
+        var output = ObjectiveOutput(
+            losses: Array(repeating: 0, count: size),
+            logits: zip(chosenScores, rejectedScores).map { $0.value - $1.value },
+            chosenRewards: u.map { beta * $0 }, rejectedRewards: v.map { beta * $0 },
+            chosenGradients: Array(repeating: 0, count: size), rejectedGradients: Array(repeating: 0, count: size))
+        let count = Double(size)
+        for (type, weight) in zip(lossTypes, weights) {
+            let term = type.term(input)
+            for i in 0 ..< size {
+                output.losses[i] += weight * term.losses[i]
+                output.chosenGradients[i] += weight * term.chosenDerivatives[i] / count
+                output.rejectedGradients[i] += weight * term.rejectedDerivatives[i] / count
+            }
+            output.chosenTokenCoefficient += weight * term.chosenTokenCoefficient
+        }
+        for i in 0 ..< size {
+            output.chosenGradients[i] *= chosenScores[i].derivative
+            output.rejectedGradients[i] *= rejectedScores[i].derivative
+        }
+        return output
+    }
+
+    func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
+        guard labelSmoothing > 0, !lossTypes.contains(where: \.usesLabelSmoothing) else { return [] }
+        return [warning("label_smoothing_ignored", "label_smoothing is read by exo_pair, robust, aot and aot_unpaired only; \(lossTypes.map(\.rawValue)) ignore it (TRL 1.16's sigmoid has no label smoothing)")]
+    }
+}

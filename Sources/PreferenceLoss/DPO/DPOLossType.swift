@@ -1,0 +1,70 @@
+/// The loss types of TRL 1.16's DPOTrainer, by TRL's names.
+public enum DPOLossType: String, CaseIterable, Sendable {
+    case sigmoid
+    case hinge
+    case ipo
+    case exoPair = "exo_pair"
+    case ncaPair = "nca_pair"
+    case robust
+    case bcoPair = "bco_pair"
+    case sppoHard = "sppo_hard"
+    case aot
+    case aotUnpaired = "aot_unpaired"
+    case apoZero = "apo_zero"
+    case apoDown = "apo_down"
+    case discopop
+    case sft
+    case sigmoidNorm = "sigmoid_norm"
+
+    /// The types TRL lets an f-divergence other than reverse KL reshape.
+    static let fDivergenceCompatible: Set<DPOLossType> = [.sigmoid, .sigmoidNorm, .hinge, .ipo, .exoPair, .robust, .discopop, .sft]
+
+    /// Whether the type counts each row's selected tokens, so needs per-token sides.
+    var countsTokens: Bool { self == .ipo || self == .sigmoidNorm }
+
+    /// Whether the type reads `label_smoothing` (TRL 1.16's sigmoid does not).
+    var usesLabelSmoothing: Bool { [.exoPair, .robust, .aot, .aotUnpaired].contains(self) }
+
+    /// This type's per-row losses and derivatives.
+    func term(_ input: DPOTermInput) -> DPOTerm {
+        switch self {
+        case .sigmoid, .hinge, .exoPair, .robust, .discopop: return marginTerm(self, input)
+        case .ipo, .sigmoidNorm: return lengthNormalizedTerm(self, input)
+        case .ncaPair, .bcoPair, .sppoHard, .apoZero, .apoDown: return perSideTerm(self, input)
+        case .aot, .aotUnpaired: return rankedTerm(self, input)
+        case .sft: return sftTerm(self, input)
+        }
+    }
+}
+
+/// What a DPO loss type reads: the batch's scores, log-ratios and counts, and the parameters.
+struct DPOTermInput {
+    var parameters: DPOParameters
+    /// f(u) and f(v): the f-divergence's scores of the chosen and rejected log-ratios.
+    var chosenScores: [Double]
+    var rejectedScores: [Double]
+    /// Policy and reference sequence log-probs.
+    var chosen: [Double]
+    var rejected: [Double]
+    var referenceChosen: [Double]
+    var referenceRejected: [Double]
+    /// Selected tokens per row (per-token sides only).
+    var chosenCounts: [Double]
+    var rejectedCounts: [Double]
+    /// The batch's selected chosen tokens: how many, and their log-probs' sum.
+    var chosenTokenTotals: (count: Double, sum: Double)
+
+    var beta: Double { parameters.beta }
+    var size: Int { chosen.count }
+}
+
+/// One loss type's contribution: its per-row losses and their derivatives in the scores.
+struct DPOTerm {
+    /// Per pair, or per rank for the types that sort the batch.
+    var losses: [Double]
+    /// ∂(Σ losses)/∂(chosen score of row i) and likewise for rejected.
+    var chosenDerivatives: [Double]
+    var rejectedDerivatives: [Double]
+    /// ∂(mean loss)/∂(each selected chosen token), for the term acting on tokens directly.
+    var chosenTokenCoefficient = 0.0
+}

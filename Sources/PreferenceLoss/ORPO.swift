@@ -1,0 +1,52 @@
+/// TRL 1.16's ORPOTrainer: `loss = NLL − mean(λ·log σ(log odds))` on masked-mean log-probs,
+/// with log odds = (c − r) − (log(1 − e^c) − log(1 − e^r)). Rewards are β·c and β·r.
+public struct ORPOParameters: Equatable, Sendable {
+    /// λ, the weight of the odds-ratio term.
+    public var beta = 0.1
+
+    /// TRL's ORPOConfig defaults.
+    public init() {}
+
+    func validate(_ issues: inout IssueCollector) {
+        issues.requirePositive(beta, .beta)
+    }
+}
+
+extension ORPOParameters: ObjectiveEvaluator {
+    var objective: Objective { .orpo }
+    var usesReferences: Bool { false }
+    var reduction: TokenReduction { .mean }
+
+    var perTokenRequirements: [PerTokenRequirement] {
+        [PerTokenRequirement(sides: [.chosen], parameter: .beta, reason: "ORPO adds the chosen tokens' NLL, so needs chosen per_token_logps")]
+    }
+
+    func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
+        let count = Double(batch.size)
+        var output = ObjectiveOutput(losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
+        var ratios: [Double] = []
+        for (c, r) in zip(batch.chosen.logps, batch.rejected.logps) {
+            let logOdds = (c - r) - (log1mexp(c) - log1mexp(r))
+            let ratio = logSigmoid(logOdds)
+            ratios.append(ratio)
+            output.losses.append(-beta * ratio)
+            output.logits.append(logOdds)
+            output.chosenRewards.append(beta * c)
+            output.rejectedRewards.append(beta * r)
+            // ∂(log odds)/∂c = 1/(1 − e^c), ∂/∂r = −1/(1 − e^r).
+            let derivative = -beta * sigmoid(-logOdds) / count
+            output.chosenGradients.append(derivative / oneMinusExp(c))
+            output.rejectedGradients.append(-derivative / oneMinusExp(r))
+        }
+        let totals = batch.chosenTokenTotals
+        output.sftLoss = -totals.sum / totals.count
+        output.sftWeight = 1
+        output.chosenTokenCoefficient = -1 / totals.count
+        output.nllLoss = output.sftLoss
+        output.logOddsRatio = mean(ratios)
+        output.logOddsChosen = mean(output.logits)
+        return output
+    }
+
+    func warnings(_ metrics: RewardMetrics) -> [LossWarning] { [] }
+}
