@@ -17,13 +17,23 @@ func benchmarkLoss(rows: Int, tokens: Int) throws {
         }
         return .tokenLogps(logps, selection: .mask(mask))
     }
-    let inputs = LossInputs(chosen: side(), rejected: side())
-    var config = LossConfiguration()
-    config.sftWeight = 0.1
-    config.sftReduction = .token
+    var simpo = SimPOParameters()
+    simpo.sftWeight = 0.1
+    simpo.sftReduction = .token
+    var dpo = DPOParameters()
+    dpo.lossTypes = [.sigmoid, .sft]
+    dpo.lossWeights = [1, 0.3]
+    let configurations: [(String, LossConfiguration, LossInputs)] = [
+        ("simpo +sft", .simpo(simpo), LossInputs(chosen: side(), rejected: side())),
+        ("dpo sigmoid+sft", .dpo(dpo), LossInputs(chosen: side(), rejected: side(), referenceChosen: side(), referenceRejected: side())),
+        ("cpo simpo+nll", .cpo(CPOParameters()), LossInputs(chosen: side(), rejected: side())),
+        ("orpo", .orpo(ORPOParameters()), LossInputs(chosen: side(), rejected: side())),
+    ]
     var sink = 0.0
-    try measure("loss forward+backward \(rows)x\(tokens) tokens/side", iterations: 200, units: (Double(2 * rows * tokens), "tokens")) {
-        sink += try evaluateLoss(inputs, configuration: config, tokenGradients: true).loss
+    for (name, configuration, inputs) in configurations {
+        try measure("loss \(name) forward+backward \(rows)x\(tokens) tokens/side", iterations: 200, units: (Double(2 * rows * tokens), "tokens")) {
+            sink += try evaluateLoss(inputs, configuration: configuration, tokenGradients: true).loss
+        }
     }
     if sink.isNaN { print("unexpected NaN") }
 }

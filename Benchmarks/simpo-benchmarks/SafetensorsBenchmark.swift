@@ -24,7 +24,7 @@ func benchmarkSafetensors(rows: Int, tokens: Int) throws {
         sink += request?.returnTokenGradients == true ? 1 : 0
     }
     guard let decoded = request else { fatalError("the request did not decode") }
-    let result = try evaluateLoss(decoded.inputs, configuration: decoded.configuration, tokenGradients: true)
+    let result = try evaluateLoss(decoded.inputs, configuration: decoded.configuration.loss, tokenGradients: true)
     measure("encode safetensors F32 response", iterations: 50) {
         sink += result.safetensorsBytes(precision: .float32).count
     }

@@ -28,7 +28,7 @@ func fuzzRequest(_ input: UnsafeBufferPointer<UInt8>) {
         }
         let result: LossResult
         do {
-            result = try evaluateLoss(request.inputs, configuration: request.configuration, tokenGradients: request.returnTokenGradients)
+            result = try request.evaluate()
         } catch {
             return  // typed: LossInputError
         }

@@ -1,9 +1,10 @@
 import FastJSON
-import Safetensors
 import PreferenceLoss
+import Safetensors
 
 extension LossRequest {
-    static let metadataKeys = ["config", "return_token_grads", "format"]
+    /// The `__metadata__` keys a request may carry; `format` is written by torch's and numpy's writers.
+    static let metadataKeys = [RequestKey.config.rawValue, RequestKey.returnTokenGradients.rawValue, "format"]
     /// Largest safetensors header read; a loss request's header is well under 2 KiB, and
     /// parsing one costs up to about 30 bytes per header byte.
     static let maximumSafetensorsHeader = 128 << 10
@@ -23,58 +24,59 @@ extension LossRequest {
     /// Problems are reported at the JSON pointer the same field has in a JSON request.
     init(safetensors file: SafetensorsFile, in bytes: UnsafeRawBufferPointer, parser: JSONParser) throws(LossInputError) {
         var issues = IssueCollector()
-        var configuration = LossConfiguration()
+        var configuration = RequestConfiguration()
         returnTokenGradients = false
         for (key, value) in file.metadata.sorted(by: { $0.key < $1.key }) {
-            switch key {
-            case "config":
+            switch RequestKey(rawValue: key) {
+            case .config:
                 configuration = decodeConfiguration(json: value, parser: parser, issues: &issues)
-            case "return_token_grads":
+            case .returnTokenGradients:
                 switch value {
                 case "true": returnTokenGradients = true
                 case "false": returnTokenGradients = false
-                default: issues.add(.wrongType(expected: "'true' or 'false'"), at: FieldPath("return_token_grads"))
+                default: issues.add(.wrongType(expected: "'true' or 'false'"), at: FieldPath(key))
                 }
-            case "format":
-                continue  // written by torch's and numpy's safetensors writers
-            default:
+            case nil where key == "format":
+                continue
+            case nil:
                 issues.add(.unknownKey(suggestion: closestMatch(to: key, among: Self.metadataKeys)), at: FieldPath(key))
             }
         }
 
-        var sides: [String: [String: TensorInfo]] = [:]
-        let sideNames = Self.topLevelKeys.filter { $0 != "config" && $0 != "return_token_grads" }
+        var sides: [RequestSide: [SideKey: TensorInfo]] = [:]
         for tensor in file.tensors {
             // `<side>.<key>`: the side ends at the first dot.
             let dot = tensor.name.firstIndex(of: ".")
-            let side = String(tensor.name[..<(dot ?? tensor.name.endIndex)])
-            let key = dot.map { String(tensor.name[tensor.name.index(after: $0)...]) }
-            guard let key, sideNames.contains(side) else {
-                issues.add(.unknownKey(suggestion: closestMatch(to: side, among: sideNames).map { suggestedSide in
-                    "\(suggestedSide).\(key.flatMap { closestMatch(to: $0, among: Self.sideKeys) } ?? "per_token_logps")"
+            let sideName = String(tensor.name[..<(dot ?? tensor.name.endIndex)])
+            let keyName = dot.map { String(tensor.name[tensor.name.index(after: $0)...]) }
+            guard let keyName, let side = RequestSide(rawValue: sideName) else {
+                issues.add(.unknownKey(suggestion: closestMatch(to: sideName, among: RequestSide.names).map { suggestedSide in
+                    "\(suggestedSide).\(keyName.flatMap { closestMatch(to: $0, among: SideKey.names) } ?? SideKey.perTokenLogps.rawValue)"
                 }), at: FieldPath(tensor.name))
                 continue
             }
-            guard Self.sideKeys.contains(key) else {
-                issues.add(.unknownKey(suggestion: closestMatch(to: key, among: Self.sideKeys)), at: FieldPath(side, key))
+            guard let key = SideKey(rawValue: keyName) else {
+                issues.add(.unknownKey(suggestion: closestMatch(to: keyName, among: SideKey.names)), at: FieldPath(sideName, keyName))
                 continue
             }
             sides[side, default: [:]][key] = tensor
         }
 
         self.configuration = configuration
-        inputs = try assembleInputs(issues: &issues) { name, required, issues in
-            guard let tensors = sides[name] else {
-                if required { issues.add(.missing(because: "every request has '\(name).logps' or '\(name).per_token_logps'"), at: FieldPath(name)) }
+        let reader = SafetensorsSideReader(bytes: bytes)
+        let pad = configuration.labelPadTokenID
+        inputs = try assembleInputs(issues: &issues) { side, issues in
+            guard let tensors = sides[side] else {
+                if side.isRequired { issues.add(.missing(because: "every request has '\(side.rawValue).logps' or '\(side.rawValue).per_token_logps'"), at: FieldPath(side.rawValue)) }
                 return nil
             }
-            return decodeSide(tensors, at: FieldPath(name), in: bytes, issues: &issues)
+            return decodeSide(tensors, at: FieldPath(side.rawValue), labelPadTokenID: pad, reader: reader, issues: &issues)
         }
     }
 }
 
 /// The configuration from its JSON text.
-private func decodeConfiguration(json text: String, parser: JSONParser, issues: inout IssueCollector) -> LossConfiguration {
+private func decodeConfiguration(json text: String, parser: JSONParser, issues: inout IssueCollector) -> RequestConfiguration {
     var utf8 = Array(text.utf8)
     let count = utf8.count
     utf8.append(contentsOf: repeatElement(0, count: JSONParser.requiredPadding))
@@ -85,89 +87,81 @@ private func decodeConfiguration(json text: String, parser: JSONParser, issues: 
             }
         }
     } catch {
-        issues.add(.wrongType(expected: "a JSON object in a string (\(error))"), at: FieldPath("config"))
-        return LossConfiguration()
+        issues.add(.wrongType(expected: "a JSON object in a string (\(error))"), at: FieldPath(RequestKey.config.rawValue))
+        return RequestConfiguration()
     }
 }
 
-/// One side from its tensors.
-private func decodeSide(_ tensors: [String: TensorInfo], at path: FieldPath, in bytes: UnsafeRawBufferPointer, issues: inout IssueCollector) -> SideInput? {
-    let selectionKeys = ["mask", "labels"].filter { tensors[$0] != nil }
-    switch (tensors["logps"], tensors["per_token_logps"]) {
-    case (let logps?, nil):
-        for key in selectionKeys {
-            issues.add(.notApplicable(because: "'\(key)' goes with 'per_token_logps'"), at: path.key(key))
-        }
-        guard logps.shape.count == 1 else {
-            issues.add(.wrongType(expected: "a 1-D [batch] tensor, not shape \(logps.shape)"), at: path.key("logps"))
+/// A side's tensors in a safetensors request: padded [B, T] rows, checked shapes.
+private struct SafetensorsSideReader: SideFieldReader {
+    var bytes: UnsafeRawBufferPointer
+
+    func sequenceLogps(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector) -> [Double]? {
+        guard tensor.shape.count == 1 else {
+            issues.add(.wrongType(expected: "a 1-D [batch] tensor, not shape \(tensor.shape)"), at: path)
             return nil
         }
-        return floats(logps, at: path.key("logps"), in: bytes, issues: &issues).map { .sequenceLogps($0) }
-    case (nil, let tokens?):
-        if selectionKeys.count == 2 {
-            issues.add(.conflicts(with: "mask"), at: path.key("labels"))
+        return floats(tensor, at: path, issues: &issues)
+    }
+
+    func tokenLogps(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Double>? {
+        guard tensor.shape.count == 2 else {
+            issues.add(.wrongType(expected: "a 2-D [batch, tokens] tensor, not shape \(tensor.shape)"), at: path)
             return nil
         }
-        guard tokens.shape.count == 2 else {
-            issues.add(.wrongType(expected: "a 2-D [batch, tokens] tensor, not shape \(tokens.shape)"), at: path.key("per_token_logps"))
-            return nil
-        }
-        guard let values = floats(tokens, at: path.key("per_token_logps"), in: bytes, issues: &issues) else { return nil }
-        let (rowCount, rowLength) = (tokens.shape[0], tokens.shape[1])
+        guard let values = floats(tensor, at: path, issues: &issues) else { return nil }
+        let (rowCount, rowLength) = (tensor.shape[0], tensor.shape[1])
         // A [B, 0] tensor has no bytes whatever B is: refuse it before B sizes anything.
         guard rowLength > 0 || rowCount == 0 else {
-            issues.add(.emptyRow, at: path.key("per_token_logps").index(0))
+            issues.add(.emptyRow, at: path.index(0))
             return nil
         }
         // The file's checks made rowCount × rowLength == values.count without overflow.
-        guard let rows = RaggedRows(values: values, rowOffsets: (0 ... rowCount).map { $0 * rowLength }) else { return nil }
-        if let mask = tensors["mask"] {
-            guard let flags = selection(mask, like: tokens, at: path.key("mask"), in: bytes, issues: &issues) else { return nil }
-            if let bad = flags.firstIndex(where: { $0 != 0 && $0 != 1 }) {
-                issues.add(.wrongType(expected: "0 or 1"), at: path.key("mask").index(bad / rowLength).index(bad % rowLength))
-                return nil
-            }
-            return RaggedRows(values: flags.map { $0 == 1 }, rowOffsets: rows.rowOffsets).map { .tokenLogps(rows, selection: .mask($0)) }
-        }
-        if let labels = tensors["labels"] {
-            guard let ids = selection(labels, like: tokens, at: path.key("labels"), in: bytes, issues: &issues) else { return nil }
-            return RaggedRows(values: ids, rowOffsets: rows.rowOffsets).map { .tokenLogps(rows, selection: .labels($0)) }
-        }
-        return .tokenLogps(rows, selection: .all)
-    case (.some, .some):
-        issues.add(.conflicts(with: "logps"), at: path.key("per_token_logps"))
-    case (nil, nil):
-        issues.add(.missing(because: "a side has 'logps' or 'per_token_logps'"), at: path)
+        return RaggedRows(values: values, rowOffsets: (0 ... rowCount).map { $0 * rowLength })
     }
-    return nil
-}
 
-/// A floating-point tensor's values as doubles.
-private func floats(_ tensor: TensorInfo, at path: FieldPath, in bytes: UnsafeRawBufferPointer, issues: inout IssueCollector) -> [Double]? {
-    guard let values = tensor.doubles(in: bytes) else {
-        issues.add(.wrongType(expected: "an F32, F64, F16 or BF16 tensor, not \(tensor.dtype.rawValue)"), at: path)
-        return nil
+    func mask(_ tensor: TensorInfo, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>? {
+        guard let flags = selection(tensor, like: tokens, at: path, issues: &issues) else { return nil }
+        let width = max(tokens.rowCount > 0 ? tokens.length(ofRow: 0) : 1, 1)
+        if let bad = flags.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+            issues.add(.wrongType(expected: "0 or 1"), at: path.index(bad / width).index(bad % width))
+            return nil
+        }
+        return RaggedRows(values: flags.map { $0 == 1 }, rowOffsets: tokens.rowOffsets)
     }
-    return values
-}
 
-/// A mask or labels tensor's values, after checking that its shape matches the log-probs'.
-private func selection(_ tensor: TensorInfo, like tokens: TensorInfo, at path: FieldPath, in bytes: UnsafeRawBufferPointer, issues: inout IssueCollector) -> [Int64]? {
-    guard tensor.shape.count == 2 else {
-        issues.add(.wrongType(expected: "a 2-D [batch, tokens] tensor, not shape \(tensor.shape)"), at: path)
-        return nil
+    func labels(_ tensor: TensorInfo, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>? {
+        selection(tensor, like: tokens, at: path, issues: &issues).flatMap { RaggedRows(values: $0, rowOffsets: tokens.rowOffsets) }
     }
-    guard tensor.shape[0] == tokens.shape[0] else {
-        issues.add(.rowCountMismatch(expected: tokens.shape[0], actual: tensor.shape[0]), at: path)
-        return nil
+
+    /// A floating-point tensor's values as doubles.
+    private func floats(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector) -> [Double]? {
+        guard let values = tensor.doubles(in: bytes) else {
+            issues.add(.wrongType(expected: "an F32, F64, F16 or BF16 tensor, not \(tensor.dtype.rawValue)"), at: path)
+            return nil
+        }
+        return values
     }
-    guard tensor.shape[1] == tokens.shape[1] else {
-        issues.add(.rowLengthMismatch(expected: tokens.shape[1], actual: tensor.shape[1]), at: path)
-        return nil
+
+    /// A mask or labels tensor's values, after checking that its shape is the log-probs' [B, T].
+    private func selection(_ tensor: TensorInfo, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> [Int64]? {
+        guard tensor.shape.count == 2 else {
+            issues.add(.wrongType(expected: "a 2-D [batch, tokens] tensor, not shape \(tensor.shape)"), at: path)
+            return nil
+        }
+        let width = tokens.rowCount > 0 ? tokens.length(ofRow: 0) : tensor.shape[1]
+        guard tensor.shape[0] == tokens.rowCount else {
+            issues.add(.rowCountMismatch(expected: tokens.rowCount, actual: tensor.shape[0]), at: path)
+            return nil
+        }
+        guard tensor.shape[1] == width else {
+            issues.add(.rowLengthMismatch(expected: width, actual: tensor.shape[1]), at: path)
+            return nil
+        }
+        guard let values = tensor.integers(in: bytes) else {
+            issues.add(.wrongType(expected: "a BOOL or integer tensor, not \(tensor.dtype.rawValue)"), at: path)
+            return nil
+        }
+        return values
     }
-    guard let values = tensor.integers(in: bytes) else {
-        issues.add(.wrongType(expected: "a BOOL or integer tensor, not \(tensor.dtype.rawValue)"), at: path)
-        return nil
-    }
-    return values
 }

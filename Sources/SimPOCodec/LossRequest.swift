@@ -3,15 +3,25 @@ import PreferenceLoss
 
 /// A decoded `POST /v1/loss` body.
 public struct LossRequest: Sendable {
-    public var configuration: LossConfiguration
+    public var configuration: RequestConfiguration
     public var inputs: LossInputs
     public var returnTokenGradients: Bool
+
+    /// Evaluates the loss this request asks for.
+    public func evaluate() throws(LossInputError) -> LossResult {
+        try evaluateLoss(inputs, configuration: configuration.loss, tokenGradients: returnTokenGradients)
+    }
+}
+
+/// The top-level keys of a request other than the sides.
+enum RequestKey: String, CaseIterable {
+    case config
+    case returnTokenGradients = "return_token_grads"
+
+    static var names: [String] { allCases.map(\.rawValue) + RequestSide.names }
 }
 
 extension LossRequest {
-    static let topLevelKeys = ["config", "chosen", "rejected", "reference_chosen", "reference_rejected", "return_token_grads"]
-    static let sideKeys = ["logps", "per_token_logps", "mask", "labels"]
-
     /// Decodes and validates the request document, reporting every problem with
     /// its JSON pointer (configuration problems included).
     public init(json root: JSONValue) throws(LossInputError) {
@@ -19,57 +29,52 @@ extension LossRequest {
         guard root.kind == .object else {
             throw LossInputError([LossInputIssue(.wrongType(expected: "an object"), at: FieldPath())])
         }
-        let fields = uniqueFields(of: root, at: FieldPath(), known: Self.topLevelKeys, issues: &issues)
+        let fields = uniqueFields(of: root, at: FieldPath(), known: RequestKey.names, issues: &issues)
 
-        var configuration = LossConfiguration()
-        if let config = fields["config"], config.kind != .null {
+        var configuration = RequestConfiguration()
+        if let config = fields[RequestKey.config.rawValue], config.kind != .null {
             configuration = decodeConfiguration(config, issues: &issues)
         }
 
         returnTokenGradients = false
-        if let flag = fields["return_token_grads"], flag.kind != .null {
+        if let flag = fields[RequestKey.returnTokenGradients.rawValue], flag.kind != .null {
             if let value = flag.bool {
                 returnTokenGradients = value
             } else {
-                issues.add(.wrongType(expected: "a boolean"), at: FieldPath("return_token_grads"))
+                issues.add(.wrongType(expected: "a boolean"), at: FieldPath(RequestKey.returnTokenGradients.rawValue))
             }
         }
 
         self.configuration = configuration
-        inputs = try assembleInputs(issues: &issues) { name, required, issues in
-            guard let value = fields[name], value.kind != .null else {
-                if required { issues.add(.missing(because: "every request has '\(name)'"), at: FieldPath(name)) }
+        let pad = configuration.labelPadTokenID
+        inputs = try assembleInputs(issues: &issues) { side, issues in
+            let path = FieldPath(side.rawValue)
+            guard let value = fields[side.rawValue], value.kind != .null else {
+                if side.isRequired { issues.add(.missing(because: "every request has '\(side.rawValue)'"), at: path) }
                 return nil
             }
-            return decodeSide(value, at: FieldPath(name), issues: &issues)
+            guard value.kind == .object else {
+                issues.add(.wrongType(expected: "an object"), at: path)
+                return nil
+            }
+            let named = uniqueFields(of: value, at: path, known: SideKey.names, issues: &issues)
+            let sideFields = Dictionary(uniqueKeysWithValues: named.compactMap { key, field in SideKey(rawValue: key).map { ($0, field) } })
+            return decodeSide(sideFields, at: path, labelPadTokenID: pad, reader: JSONSideReader(), issues: &issues)
         }
     }
 }
 
-/// The four sides, each decoded by `side(name, required, &issues)`; throws every issue
-/// collected (the configuration's included) when there is any.
-func assembleInputs(
-    issues: inout IssueCollector, side: (String, Bool, inout IssueCollector) -> SideInput?
-) throws(LossInputError) -> LossInputs {
-    let chosen = side("chosen", true, &issues)
-    let rejected = side("rejected", true, &issues)
-    let referenceChosen = side("reference_chosen", false, &issues)
-    let referenceRejected = side("reference_rejected", false, &issues)
-    guard issues.isEmpty, let chosen, let rejected else { throw LossInputError(issues.issues) }
-    return LossInputs(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected)
-}
-
 /// The `config` object (defaults where it is not one, after recording why).
-func decodeConfiguration(_ config: JSONValue, issues: inout IssueCollector) -> LossConfiguration {
+func decodeConfiguration(_ config: JSONValue, issues: inout IssueCollector) -> RequestConfiguration {
     guard config.kind == .object else {
-        issues.add(.wrongType(expected: "an object"), at: FieldPath("config"))
-        return LossConfiguration()
+        issues.add(.wrongType(expected: "an object"), at: FieldPath(RequestKey.config.rawValue))
+        return RequestConfiguration()
     }
     do {
-        return try LossConfiguration(parsing: config.fields.map { (key: $0.key, value: ConfigValue($0.value)) })
+        return try RequestConfiguration(parsing: config.fields.map { (key: $0.key, value: ConfigValue($0.value)) })
     } catch {
         issues.add(contentsOf: error)
-        return LossConfiguration()
+        return RequestConfiguration()
     }
 }
 
@@ -86,41 +91,25 @@ func uniqueFields(of object: JSONValue, at path: FieldPath, known: [String], iss
     return fields
 }
 
-/// One side: `{"logps": [...]}` or `{"per_token_logps": [[...]], "mask" | "labels": [[...]]}`.
-private func decodeSide(_ value: JSONValue, at path: FieldPath, issues: inout IssueCollector) -> SideInput? {
-    guard value.kind == .object else {
-        issues.add(.wrongType(expected: "an object"), at: path)
-        return nil
-    }
-    let fields = uniqueFields(of: value, at: path, known: LossRequest.sideKeys, issues: &issues)
-    let selectionKeys = ["mask", "labels"].filter { fields[$0] != nil }
-    switch (fields["logps"], fields["per_token_logps"]) {
-    case (let logps?, nil):
-        for key in selectionKeys {
-            issues.add(.notApplicable(because: "'\(key)' goes with 'per_token_logps'"), at: path.key(key))
-        }
+/// A side's fields in a JSON request: arrays of numbers, and arrays of rows.
+private struct JSONSideReader: SideFieldReader {
+    func sequenceLogps(_ field: JSONValue, at path: FieldPath, issues: inout IssueCollector) -> [Double]? {
         var values: [Double] = []
-        guard decodeNumbers(logps, into: &values, at: path.key("logps"), issues: &issues) else { return nil }
-        return .sequenceLogps(values)
-    case (nil, let tokens?):
-        if selectionKeys.count == 2 {
-            issues.add(.conflicts(with: "mask"), at: path.key("labels"))
-            return nil
-        }
-        guard let rows = decodeRows(tokens, at: path.key("per_token_logps"), issues: &issues, element: decodeNumbers) else { return nil }
-        if let mask = fields["mask"] {
-            return decodeRows(mask, at: path.key("mask"), issues: &issues, element: decodeMaskRow).map { .tokenLogps(rows, selection: .mask($0)) }
-        }
-        if let labels = fields["labels"] {
-            return decodeRows(labels, at: path.key("labels"), issues: &issues, element: decodeLabelRow).map { .tokenLogps(rows, selection: .labels($0)) }
-        }
-        return .tokenLogps(rows, selection: .all)
-    case (.some, .some):
-        issues.add(.conflicts(with: "logps"), at: path.key("per_token_logps"))
-    case (nil, nil):
-        issues.add(.missing(because: "a side has 'logps' or 'per_token_logps'"), at: path)
+        return decodeNumbers(field, into: &values, at: path, issues: &issues) ? values : nil
     }
-    return nil
+
+    func tokenLogps(_ field: JSONValue, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Double>? {
+        decodeRows(field, at: path, issues: &issues, element: decodeNumbers)
+    }
+
+    /// Mask rows are checked against the log-prob rows by the loss, which names each mismatch.
+    func mask(_ field: JSONValue, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>? {
+        decodeRows(field, at: path, issues: &issues, element: decodeMaskRow)
+    }
+
+    func labels(_ field: JSONValue, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>? {
+        decodeRows(field, at: path, issues: &issues, element: decodeLabelRow)
+    }
 }
 
 /// An array of arrays, each decoded by `element` into one row.
@@ -200,15 +189,27 @@ private func decodeLabelRow(_ value: JSONValue, into values: inout [Int64], at p
 }
 
 extension ConfigValue {
-    /// The configuration value a JSON value carries.
+    /// The configuration value a JSON value carries. Arrays keep their scalar elements; one
+    /// longer than any key allows is not read but kept as that many plus one nulls, so it is
+    /// refused as too long at the cost of a short one.
     init(_ value: JSONValue) {
+        let limit = RequestConfiguration.maximumListLength
+        switch value.kind {
+        case .array where value.count > limit: self = .array(Array(repeating: .null, count: limit + 1))
+        case .array: self = .array(value.elements.map(ConfigValue.init(scalar:)))
+        default: self = ConfigValue(scalar: value)
+        }
+    }
+
+    /// A scalar's value; a container is kept only as its kind.
+    private init(scalar value: JSONValue) {
         switch value.kind {
         case .integer: self = .integer(value.int64 ?? 0)
         case .unsignedInteger, .double: self = .number(value.double ?? 0)
         case .string: self = .string(value.string ?? "")
         case .bool: self = .bool(value.bool ?? false)
         case .null: self = .null
-        case .array: self = .array
+        case .array: self = .array([])
         case .object: self = .object
         }
     }

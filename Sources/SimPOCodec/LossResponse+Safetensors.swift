@@ -14,21 +14,18 @@ extension LossResult {
     /// `values[offsets[i] ..< offsets[i + 1]]`.
     public func safetensorsBytes(precision: SafetensorsWriter.Precision) -> [UInt8] {
         var writer = SafetensorsWriter(precision: precision)
-        for (key, value) in [("loss", loss), ("preference_loss", preferenceLoss), ("sft_loss", sftLoss)] {
+        for (key, value) in scalarFields {
             writer.addMetadata(key, jsonText { $0.value(value) })
         }
         writer.addMetadata("metrics", jsonText(writeMetrics))
         writer.addMetadata("warnings", jsonText(writeWarnings))
-        let arrays = [
-            ("losses", losses), ("logits", logits), ("chosen_logps", chosenLogps), ("rejected_logps", rejectedLogps),
-            ("chosen_rewards", chosenRewards), ("rejected_rewards", rejectedRewards),
-            ("grads.chosen_logps", gradients.chosenLogps), ("grads.rejected_logps", gradients.rejectedLogps),
-        ]
+        let arrays = pairFields + sequenceGradientFields.map { ("\(Self.gradientsField).\($0.name)", $0.values) }
         for (name, values) in arrays {
             writer.add(name, shape: [values.count], values: values)
         }
-        for (name, rows) in [("grads.chosen_per_token_logps", gradients.chosenTokenLogps), ("grads.rejected_per_token_logps", gradients.rejectedTokenLogps)] {
+        for (key, rows) in tokenGradientFields {
             guard let rows else { continue }
+            let name = "\(Self.gradientsField).\(key)"
             let width = rows.rowCount > 0 ? rows.length(ofRow: 0) : 0
             if (0 ..< rows.rowCount).allSatisfy({ rows.length(ofRow: $0) == width }) {
                 writer.add(name, shape: [rows.rowCount, width], values: rows.values)

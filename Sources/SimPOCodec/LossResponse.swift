@@ -7,27 +7,23 @@ extension LossResult {
         let tokenCount = (gradients.chosenTokenLogps?.values.count ?? 0) + (gradients.rejectedTokenLogps?.values.count ?? 0)
         var writer = JSONWriter(reservingCapacity: 512 + 24 * (10 * losses.count + tokenCount))
         writer.beginObject()
-        for (key, value) in [("loss", loss), ("preference_loss", preferenceLoss), ("sft_loss", sftLoss)] {
+        for (key, value) in scalarFields {
             writer.key(key)
             writer.value(value)
         }
-        let arrays = [
-            ("losses", losses), ("logits", logits), ("chosen_logps", chosenLogps), ("rejected_logps", rejectedLogps),
-            ("chosen_rewards", chosenRewards), ("rejected_rewards", rejectedRewards),
-        ]
-        for (key, values) in arrays {
+        for (key, values) in pairFields {
             writer.key(key)
             writer.value(values)
         }
         writer.key("metrics")
         writeMetrics(to: &writer)
-        writer.key("grads")
+        writer.key(Self.gradientsField)
         writer.beginObject()
-        writer.key("chosen_logps")
-        writer.value(gradients.chosenLogps)
-        writer.key("rejected_logps")
-        writer.value(gradients.rejectedLogps)
-        for (key, rows) in [("chosen_per_token_logps", gradients.chosenTokenLogps), ("rejected_per_token_logps", gradients.rejectedTokenLogps)] {
+        for (key, values) in sequenceGradientFields {
+            writer.key(key)
+            writer.value(values)
+        }
+        for (key, rows) in tokenGradientFields {
             guard let rows else { continue }
             writer.key(key)
             writer.beginArray()

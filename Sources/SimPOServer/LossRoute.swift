@@ -107,7 +107,7 @@ struct LossRoute: Sendable {
         try reservation.require(MemoryModel.answering(decoded, bodyBytes: body.readableBytes, response: headers.responseFormat, gzip: gzip))
         let result: LossResult
         do {
-            result = try evaluateLoss(decoded.inputs, configuration: decoded.configuration, tokenGradients: decoded.returnTokenGradients)
+            result = try decoded.evaluate()
         } catch {
             throw Problem(error)
         }

@@ -51,7 +51,7 @@ enum MemoryModel {
         case .sequenceLogps(let values): values.count
         case .tokenLogps(let rows, .all): rows.values.count
         case .tokenLogps(let rows, .mask(let mask)): rows.values.count + mask.values.count / 8
-        case .tokenLogps(let rows, .labels(let labels)): rows.values.count + labels.values.count
+        case .tokenLogps(let rows, .labels(let labels, _)): rows.values.count + labels.values.count
         }
     }
 

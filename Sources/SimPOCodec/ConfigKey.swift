@@ -1,0 +1,56 @@
+import PreferenceLoss
+
+/// A configuration key as requests spell it: the objective, how labels mark padding, or one
+/// of the objectives' parameters (spelled as TRL and princeton-nlp/SimPO spell them).
+enum ConfigKey: Hashable {
+    case objective
+    case labelPadTokenID
+    case parameter(LossParameter)
+
+    var name: String {
+        switch self {
+        case .objective: return "objective"
+        case .labelPadTokenID: return "label_pad_token_id"
+        case .parameter(let parameter): return parameter.rawValue
+        }
+    }
+
+    init?(name: String) {
+        switch name {
+        case "objective": self = .objective
+        case "label_pad_token_id": self = .labelPadTokenID
+        default:
+            guard let parameter = LossParameter(rawValue: name) else { return nil }
+            self = .parameter(parameter)
+        }
+    }
+
+    /// The keys each objective accepts, in the order its documentation lists them.
+    static func keys(of objective: Objective) -> [ConfigKey] {
+        let parameters: [LossParameter]
+        switch objective {
+        case .simpo: parameters = [.lossType, .beta, .gammaBetaRatio, .gamma, .labelSmoothing, .sftWeight, .sftReduction, .averageLogProb]
+        case .dpo: parameters = [.lossType, .lossWeights, .beta, .labelSmoothing, .discopopTau, .fDivergenceType, .fAlphaDivergenceCoef, .ldAlpha, .useWeighting]
+        case .cpo: parameters = [.lossType, .beta, .simpoGamma, .labelSmoothing, .cpoAlpha, .alpha]
+        case .orpo: parameters = [.beta]
+        }
+        return [.objective, .labelPadTokenID] + parameters.map(ConfigKey.parameter)
+    }
+
+    /// Every key of some objective.
+    static var all: [ConfigKey] {
+        var seen: Set<ConfigKey> = []
+        return Objective.allCases.flatMap(keys(of:)).filter { seen.insert($0).inserted }
+    }
+}
+
+/// The `config` of a request: the loss configuration, and how `labels` mark padding.
+public struct RequestConfiguration: Equatable, Sendable {
+    public var loss: LossConfiguration
+    /// Labels equal to this are padding when a side gives labels.
+    public var labelPadTokenID: Int64 = -100
+
+    public init(loss: LossConfiguration = LossConfiguration()) {
+        self.loss = loss
+    }
+}

@@ -1,0 +1,49 @@
+import PreferenceLoss
+
+/// The response's field names, written once for the JSON and safetensors encodings.
+extension LossResult {
+    /// The scalar fields.
+    var scalarFields: [(name: String, value: Double)] {
+        [("loss", loss), ("preference_loss", preferenceLoss), ("sft_loss", sftLoss)]
+    }
+
+    /// The per-pair arrays, under their names in the response (`grads` nested as `grads.<name>`).
+    var pairFields: [(name: String, values: [Double])] {
+        [
+            ("losses", losses), ("logits", logits), ("chosen_logps", chosenLogps), ("rejected_logps", rejectedLogps),
+            ("chosen_rewards", chosenRewards), ("rejected_rewards", rejectedRewards),
+        ]
+    }
+
+    /// The per-sequence gradients, under their names inside `grads`.
+    var sequenceGradientFields: [(name: String, values: [Double])] {
+        [("chosen_logps", gradients.chosenLogps), ("rejected_logps", gradients.rejectedLogps)]
+    }
+
+    /// The per-token gradients, under their names inside `grads` (nil when not asked for).
+    var tokenGradientFields: [(name: String, rows: RaggedRows<Double>?)] {
+        [("chosen_per_token_logps", gradients.chosenTokenLogps), ("rejected_per_token_logps", gradients.rejectedTokenLogps)]
+    }
+
+    /// The name of the object holding the gradients.
+    static let gradientsField = "grads"
+}
+
+extension RewardMetrics {
+    /// The metrics under the names TRL logs them by, in a fixed order; objective-specific
+    /// ones (`nll_loss`, `log_odds_ratio`, `log_odds_chosen`) only where they apply.
+    public var named: [(name: String, value: Double)] {
+        var named = [
+            ("rewards/chosen", chosenReward),
+            ("rewards/rejected", rejectedReward),
+            ("rewards/accuracies", accuracy),
+            ("rewards/margins", margin),
+            ("logps/chosen", chosenLogp),
+            ("logps/rejected", rejectedLogp),
+        ]
+        for (name, value) in [("nll_loss", nllLoss), ("log_odds_ratio", logOddsRatio), ("log_odds_chosen", logOddsChosen)] {
+            if let value { named.append((name, value)) }
+        }
+        return named
+    }
+}

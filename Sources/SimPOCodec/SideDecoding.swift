@@ -1,0 +1,79 @@
+import PreferenceLoss
+
+/// Reads one side's fields (`logps`, `per_token_logps`, `mask`, `labels`) in one wire format.
+protocol SideFieldReader {
+    associatedtype Field
+    func sequenceLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector) -> [Double]?
+    func tokenLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Double>?
+    func mask(_ field: Field, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>?
+    func labels(_ field: Field, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>?
+}
+
+/// The keys a side may hold.
+enum SideKey: String, CaseIterable {
+    case logps
+    case perTokenLogps = "per_token_logps"
+    case mask
+    case labels
+
+    static var names: [String] { allCases.map(\.rawValue) }
+}
+
+/// The sides of a request, in the order they are decoded and reported.
+enum RequestSide: String, CaseIterable {
+    case chosen
+    case rejected
+    case referenceChosen = "reference_chosen"
+    case referenceRejected = "reference_rejected"
+
+    var isRequired: Bool { self == .chosen || self == .rejected }
+    static var names: [String] { allCases.map(\.rawValue) }
+}
+
+/// One side from its fields, by the rules every format shares: `logps` or `per_token_logps`
+/// (not both); `mask` or `labels` (not both) only with `per_token_logps`.
+func decodeSide<Reader: SideFieldReader>(
+    _ fields: [SideKey: Reader.Field], at path: FieldPath, labelPadTokenID: Int64, reader: Reader, issues: inout IssueCollector
+) -> SideInput? {
+    let selectionKeys = [SideKey.mask, .labels].filter { fields[$0] != nil }
+    switch (fields[.logps], fields[.perTokenLogps]) {
+    case (let logps?, nil):
+        for key in selectionKeys {
+            issues.add(.notApplicable(because: "'\(key.rawValue)' goes with 'per_token_logps'"), at: path.key(key.rawValue))
+        }
+        return reader.sequenceLogps(logps, at: path.key(SideKey.logps.rawValue), issues: &issues).map { .sequenceLogps($0) }
+    case (nil, let tokens?):
+        if selectionKeys.count == 2 {
+            issues.add(.conflicts(with: SideKey.mask.rawValue), at: path.key(SideKey.labels.rawValue))
+            return nil
+        }
+        guard let rows = reader.tokenLogps(tokens, at: path.key(SideKey.perTokenLogps.rawValue), issues: &issues) else { return nil }
+        if let mask = fields[.mask] {
+            return reader.mask(mask, like: rows, at: path.key(SideKey.mask.rawValue), issues: &issues).map { .tokenLogps(rows, selection: .mask($0)) }
+        }
+        if let labels = fields[.labels] {
+            return reader.labels(labels, like: rows, at: path.key(SideKey.labels.rawValue), issues: &issues).map {
+                .tokenLogps(rows, selection: .labels($0, padTokenID: labelPadTokenID))
+            }
+        }
+        return .tokenLogps(rows, selection: .all)
+    case (.some, .some):
+        issues.add(.conflicts(with: SideKey.logps.rawValue), at: path.key(SideKey.perTokenLogps.rawValue))
+    case (nil, nil):
+        issues.add(.missing(because: "a side has 'logps' or 'per_token_logps'"), at: path)
+    }
+    return nil
+}
+
+/// The four sides, each decoded by `side(name, &issues)`; throws every issue collected
+/// (the configuration's included) when there is any.
+func assembleInputs(
+    issues: inout IssueCollector, side: (RequestSide, inout IssueCollector) -> SideInput?
+) throws(LossInputError) -> LossInputs {
+    let chosen = side(.chosen, &issues)
+    let rejected = side(.rejected, &issues)
+    let referenceChosen = side(.referenceChosen, &issues)
+    let referenceRejected = side(.referenceRejected, &issues)
+    guard issues.isEmpty, let chosen, let rejected else { throw LossInputError(issues.issues) }
+    return LossInputs(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected)
+}
