@@ -83,7 +83,8 @@ let package = Package(
         .executableTarget(name: "simpo-fuzz", dependencies: ["SimPOCodec", "PreferenceLoss", "FastJSON", "CFuzzDriver", "HeaderGrammar", "ZlibCoding"], path: "Fuzz/simpo-fuzz"),
         // A seeded random generator shared by the test targets.
         .target(name: "SeededRandom", path: "Tests/SeededRandom"),
-        .testTarget(name: "PreferenceLossTests", dependencies: ["PreferenceLoss", "SeededRandom"]),
+        .testTarget(name: "PreferenceLossTests", dependencies: ["PreferenceLoss", "SimPOCodec", "SeededRandom"]),
+        .testTarget(name: "SimPOCodecTests", dependencies: ["SimPOCodec", "PreferenceLoss", "FastJSON"]),
         .testTarget(name: "FastJSONTests", dependencies: ["FastJSON", "SeededRandom"]),
         .testTarget(name: "HeaderGrammarTests", dependencies: ["HeaderGrammar"]),
         .testTarget(name: "ZlibCodingTests", dependencies: ["ZlibCoding"]),

@@ -1,4 +1,5 @@
 import PreferenceLoss
+import SimPOCodec
 import Testing
 
 @Suite struct LogSigmoidTests {

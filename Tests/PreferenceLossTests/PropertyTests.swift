@@ -1,4 +1,5 @@
 import PreferenceLoss
+import SimPOCodec
 import Testing
 
 @Suite struct PropertyTests {
@@ -81,8 +82,8 @@ import Testing
             LossInputs(chosen: .tokenLogps(logps, selection: .mask(RaggedRows([[true, false, true], [false, true]]))), rejected: .sequenceLogps([-3, -3])),
             tokenGradients: true)
         let byLabels = try evaluate(
-            LossInputs(chosen: .tokenLogps(logps, selection: .labels(RaggedRows([[5, 0, 9], [0, 4]]))), rejected: .sequenceLogps([-3, -3])),
-            [("label_pad_token_id", .integer(0))], tokenGradients: true)
+            LossInputs(chosen: .tokenLogps(logps, selection: .labels(RaggedRows([[5, 0, 9], [0, 4]]), padTokenID: 0)), rejected: .sequenceLogps([-3, -3])),
+            tokenGradients: true)
         #expect(byMask.chosenLogps == [-2.0, -0.25])
         #expect(byLabels.chosenLogps == byMask.chosenLogps)
         #expect(byLabels.gradients.chosenTokenLogps == byMask.gradients.chosenTokenLogps)

@@ -1,4 +1,5 @@
 import PreferenceLoss
+import SimPOCodec
 import Testing
 
 /// Every output against values derived independently at 50 digits with mpmath,

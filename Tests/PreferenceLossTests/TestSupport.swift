@@ -1,5 +1,6 @@
 import SeededRandom
 import PreferenceLoss
+import SimPOCodec
 import Testing
 
 /// One batch with every output computed independently (see Tests/reference).
@@ -50,13 +51,13 @@ func nested<T>(_ rows: RaggedRows<T>) -> [[T]] {
 
 /// Evaluates with configuration entries, failing the test on a validation error.
 func evaluate(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = [], tokenGradients: Bool = false) throws -> LossResult {
-    try evaluateLoss(inputs, configuration: LossConfiguration(parsing: config), tokenGradients: tokenGradients)
+    try evaluateLoss(inputs, configuration: RequestConfiguration(parsing: config).loss, tokenGradients: tokenGradients)
 }
 
 /// The issues a failing evaluation reports, or [] when it succeeds.
 func issues(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = []) -> [LossInputIssue] {
     do {
-        _ = try evaluateLoss(inputs, configuration: LossConfiguration(parsing: config))
+        _ = try evaluateLoss(inputs, configuration: RequestConfiguration(parsing: config).loss)
         return []
     } catch {
         return error.issues

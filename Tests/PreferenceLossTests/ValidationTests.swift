@@ -1,4 +1,5 @@
 import PreferenceLoss
+import SimPOCodec
 import Testing
 
 /// Each input error, with the field it names.
@@ -24,7 +25,7 @@ import Testing
         let logps = RaggedRows([[-1.0, -2.0], [-3.0]])
         let short = issues(LossInputs(chosen: .tokenLogps(logps, selection: .mask(RaggedRows([[true], [true]]))), rejected: .sequenceLogps([-1, -2])))
         #expect(short == [LossInputIssue(.rowLengthMismatch(expected: 2, actual: 1), at: FieldPath("chosen", "mask").index(0))])
-        let fewRows = issues(LossInputs(chosen: .sequenceLogps([-1, -2]), rejected: .tokenLogps(logps, selection: .labels(RaggedRows([[1, 2]])))))
+        let fewRows = issues(LossInputs(chosen: .sequenceLogps([-1, -2]), rejected: .tokenLogps(logps, selection: .labels(RaggedRows([[1, 2]]), padTokenID: -100))))
         #expect(fewRows == [LossInputIssue(.rowCountMismatch(expected: 2, actual: 1), at: FieldPath("rejected", "labels"))])
     }
 
@@ -32,7 +33,7 @@ import Testing
         let logps = RaggedRows([[-1.0, -2.0], [-3.0]])
         let masked = issues(LossInputs(chosen: .tokenLogps(logps, selection: .mask(RaggedRows([[true, true], [false]]))), rejected: .sequenceLogps([-1, -2])))
         #expect(masked == [LossInputIssue(.noSelectedTokens, at: FieldPath("chosen", "mask").index(1))])
-        let padded = issues(LossInputs(chosen: .tokenLogps(logps, selection: .labels(RaggedRows([[-100, -100], [4]]))), rejected: .sequenceLogps([-1, -2])))
+        let padded = issues(LossInputs(chosen: .tokenLogps(logps, selection: .labels(RaggedRows([[-100, -100], [4]]), padTokenID: -100)), rejected: .sequenceLogps([-1, -2])))
         #expect(padded == [LossInputIssue(.noSelectedTokens, at: FieldPath("chosen", "labels").index(0))])
         // The same rows under sum reduction are refused too: a 0 from nothing is as wrong as NaN.
         let summed = issues(LossInputs(chosen: .tokenLogps(logps, selection: .mask(RaggedRows([[false, false], [true]]))), rejected: .sequenceLogps([-1, -2])), [("average_log_prob", .bool(false))])
@@ -79,11 +80,11 @@ import Testing
     }
 
     @Test func configurationsBuiltInCodeAreValidatedToo() {
-        var config = LossConfiguration()
-        config.beta = -1
-        config.labelSmoothing = 0.7
+        var parameters = SimPOParameters()
+        parameters.beta = -1
+        parameters.labelSmoothing = 0.7
         #expect(throws: LossInputError.self) {
-            try evaluateLoss(LossInputs(chosen: .sequenceLogps([-1]), rejected: .sequenceLogps([-2])), configuration: config)
+            try evaluateLoss(LossInputs(chosen: .sequenceLogps([-1]), rejected: .sequenceLogps([-2])), configuration: .simpo(parameters))
         }
     }
 

@@ -41,8 +41,8 @@ import Testing
             name: "labels with a custom pad",
             json: #"{"config": {"label_pad_token_id": 0, "sft_weight": 0.2, "sft_reduction": "token"}, "chosen": {"per_token_logps": [[-0.5, -1.25, -3.0]], "labels": [[17, 4, 0]]}, "rejected": {"per_token_logps": [[-2.5, -1.0]], "labels": [[0, 9]]}}"#,
             inputs: LossInputs(
-                chosen: .tokenLogps(RaggedRows([[-0.5, -1.25, -3.0]]), selection: .labels(RaggedRows([[17, 4, 0]]))),
-                rejected: .tokenLogps(RaggedRows([[-2.5, -1.0]]), selection: .labels(RaggedRows([[0, 9]])))),
+                chosen: .tokenLogps(RaggedRows([[-0.5, -1.25, -3.0]]), selection: .labels(RaggedRows([[17, 4, 0]]), padTokenID: 0)),
+                rejected: .tokenLogps(RaggedRows([[-2.5, -1.0]]), selection: .labels(RaggedRows([[0, 9]]), padTokenID: 0))),
             config: [("label_pad_token_id", .integer(0)), ("sft_weight", .number(0.2)), ("sft_reduction", .string("token"))]),
         Form(
             name: "no mask",
@@ -60,7 +60,7 @@ import Testing
 
     @Test(arguments: forms)
     func answersExactlyWhatTheLibraryComputes(_ form: Form) async throws {
-        let expected = try evaluateLoss(form.inputs, configuration: LossConfiguration(parsing: form.config), tokenGradients: true)
+        let expected = try evaluateLoss(form.inputs, configuration: RequestConfiguration(parsing: form.config).loss, tokenGradients: true)
         let json = String(form.json.dropLast()) + #", "return_token_grads": true}"#
         try await withLiveServer { client in
             let response = try await postLoss(client, json)

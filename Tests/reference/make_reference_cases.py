@@ -64,7 +64,9 @@ def evaluate(case, chosen, rejected):
         losses = [max(mpf(0), 1 - beta * z) for z in logits]
     n = len(losses)
     pref = sum(losses) / n
-    if c_cfg.get("sft_reduction", "sequence") == "token":
+    if objective == "dpo":
+        sft = mpf(0)  # DPO's SFT is a loss type of its own, not a weighted term
+    elif c_cfg.get("sft_reduction", "sequence") == "token":
         keep = case["chosen"].get("mask") or [[1] * len(row) for row in chosen]
         tokens = [v for row, k in zip(chosen, keep) for v, kk in zip(row, k) if kk]
         sft = -sum(tokens) / len(tokens)
@@ -134,7 +136,7 @@ CASES = [
          chosen={"per_token_logps": [[-0.1, -0.2, -0.3], [-2.0, -1.5], [-0.05]]},
          rejected={"per_token_logps": [[-0.4, -0.6], [-0.3, -0.2, -0.1], [-3.0, -2.0]]}),
     dict(name="dpoSigmoidLabels",
-         config={"objective": "dpo", "label_smoothing": 0.2},
+         config={"objective": "dpo"},
          chosen={"per_token_logps": [[-1.0, -2.0, -0.5], [-0.25, -0.75]],
                  "labels": [[11, 12, -100], [-100, 7]]},
          rejected={"per_token_logps": [[-3.0, -0.5], [-1.0, -1.0, -2.0]],
@@ -152,14 +154,14 @@ def swift_list(xs):
     return "[" + ", ".join(swift_double(x) for x in xs) + "]"
 
 
-def swift_side(side):
+def swift_side(side, pad):
     if "logps" in side:
         return f".sequenceLogps({swift_list(side['logps'])})"
     rows = "[" + ", ".join(swift_list(r) for r in side["per_token_logps"]) + "]"
     if "mask" in side:
         sel = ".mask(RaggedRows([" + ", ".join("[" + ", ".join("true" if m else "false" for m in row) + "]" for row in side["mask"]) + "]))"
     elif "labels" in side:
-        sel = ".labels(RaggedRows([" + ", ".join("[" + ", ".join(str(l) for l in row) + "]" for row in side["labels"]) + "]))"
+        sel = ".labels(RaggedRows([" + ", ".join("[" + ", ".join(str(l) for l in row) + "]" for row in side["labels"]) + f"]), padTokenID: {pad})"
     else:
         sel = ".all"
     return f".tokenLogps(RaggedRows({rows}), selection: {sel})"
@@ -199,8 +201,8 @@ def main():
         print(f"        config: {swift_config(case['config'])},")
         refs = ""
         if "reference_chosen" in case:
-            refs = f", referenceChosen: {swift_side(case['reference_chosen'])}, referenceRejected: {swift_side(case['reference_rejected'])}"
-        print(f"        inputs: LossInputs(chosen: {swift_side(case['chosen'])}, rejected: {swift_side(case['rejected'])}{refs}),")
+            refs = f", referenceChosen: {swift_side(case['reference_chosen'], case['config'].get('label_pad_token_id', -100))}, referenceRejected: {swift_side(case['reference_rejected'], case['config'].get('label_pad_token_id', -100))}"
+        print(f"        inputs: LossInputs(chosen: {swift_side(case['chosen'], case['config'].get('label_pad_token_id', -100))}, rejected: {swift_side(case['rejected'], case['config'].get('label_pad_token_id', -100))}{refs}),")
         for key in ("loss", "preference_loss", "sft_loss"):
             camel = "".join(w if i == 0 else w.capitalize() for i, w in enumerate(key.split("_")))
             print(f"        {camel}: {swift_double(out[key])},")
