@@ -36,6 +36,12 @@ CONFIGS = [
     {},
     {"loss_type": "hinge", "beta": 2.5, "gamma_beta_ratio": 0.3},
     {"loss_type": "sigmoid", "label_smoothing": 0.1, "sft_weight": 0.2, "average_log_prob": False},
+    {"objective": "dpo", "loss_type": ["sigmoid", "sft"], "loss_weights": [1, 0.3]},
+    {"objective": "dpo", "loss_type": "ipo", "ld_alpha": 0.5, "f_divergence_type": "js_divergence"},
+    {"objective": "dpo", "loss_type": ["aot", "bco_pair"], "label_smoothing": 0.1},
+    {"objective": "cpo", "loss_type": "simpo", "cpo_alpha": 0.5, "alpha": 0.25},
+    {"objective": "cpo", "loss_type": "alphapo", "alpha": -0.5},
+    {"objective": "orpo", "beta": 0.2},
 ]
 
 
@@ -47,8 +53,15 @@ def test_health(client):
 def test_numbers_match_the_json_answer_exactly(client, server, config):
     chosen, chosen_mask = batch(1)
     rejected, rejected_mask = batch(2)
-    result = client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask, return_token_grads=True, **config)
+    references = {}
     body = {"config": config, "chosen": side(chosen, chosen_mask), "rejected": side(rejected, rejected_mask), "return_token_grads": True}
+    if config.get("objective") == "dpo":
+        # Per-token references over the policy's masks, as a trainer without precomputed references sends them.
+        references = {"reference_chosen": batch(3)[0], "reference_rejected": batch(4)[0]}
+        body.update(reference_chosen=side(references["reference_chosen"], chosen_mask),
+                    reference_rejected=side(references["reference_rejected"], rejected_mask))
+    result = client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask, return_token_grads=True,
+                         **references, **config)
     expected = json_answer(server, body)
     assert result.loss == expected["loss"]
     assert result.sft_loss == expected["sft_loss"]
