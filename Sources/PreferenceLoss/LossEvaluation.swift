@@ -22,9 +22,11 @@ public func evaluateLoss(
     let references = referenceInputs(inputs, objective: objective, issues: &issues)
 
     for requirement in objective.perTokenRequirements {
-        let sides = [(SideName.chosen, inputs.chosen), (.rejected, inputs.rejected)]
-        if sides.contains(where: { requirement.sides.contains($0.0) && !$0.1.isPerToken }) {
-            issues.add(.notApplicable(because: requirement.reason), at: .parameter(requirement.parameter))
+        let unmet = [(SideName.chosen, inputs.chosen), (.rejected, inputs.rejected)].filter { requirement.sides.contains($0.0) && !$0.1.isPerToken }
+        if let parameter = requirement.parameter, !unmet.isEmpty {
+            issues.add(.notApplicable(because: requirement.reason), at: .parameter(parameter))
+        } else {
+            for (name, side) in unmet { issues.add(.missing(because: requirement.reason), at: name.path.key(side.rowsKey)) }
         }
     }
     let batchSize = inputs.chosen.rowCount

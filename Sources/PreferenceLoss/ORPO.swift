@@ -18,7 +18,7 @@ extension ORPOParameters: ObjectiveEvaluator {
     var reduction: TokenReduction { .mean }
 
     var perTokenRequirements: [PerTokenRequirement] {
-        [PerTokenRequirement(sides: [.chosen], parameter: .beta, reason: "ORPO adds the chosen tokens' NLL, so needs chosen per_token_logps")]
+        [PerTokenRequirement(sides: [.chosen], parameter: nil, reason: "objective 'orpo' adds the chosen tokens' NLL, so needs chosen per_token_logps")]
     }
 
     func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {

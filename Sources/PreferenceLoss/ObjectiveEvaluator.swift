@@ -39,10 +39,12 @@ struct ObjectiveOutput {
     var logOddsChosen: Double?
 }
 
-/// Sides that a parameter's setting needs per token, e.g. to count tokens.
+/// Sides that an objective, or a parameter's setting, needs per token, e.g. to count tokens.
 struct PerTokenRequirement {
     var sides: [SideName]
-    var parameter: LossParameter
+    /// The parameter whose setting needs them; nil when the objective always does, and the
+    /// side itself is named.
+    var parameter: LossParameter?
     var reason: String
 }
 

@@ -72,6 +72,21 @@ import Testing
         #expect(pointers(found) == ["/config/sft_reduction"])
     }
 
+    @Test func sidesThatMustComePerTokenAreNamedWithTheirCause() {
+        let sequences = LossInputs(chosen: .sequenceLogps([-1, -2]), rejected: .sequenceLogps([-2, -1]),
+                                   referenceChosen: .sequenceLogps([-1, -1]), referenceRejected: .sequenceLogps([-1, -1]))
+        let dpo: [(key: String, value: ConfigValue)] = [("objective", .string("dpo"))]
+        #expect(pointers(issues(sequences, dpo + [("loss_type", .string("ipo"))])) == ["/config/loss_type"])
+        #expect(pointers(issues(sequences, dpo + [("loss_type", .array([.string("sigmoid"), .string("sft")]))])) == ["/config/loss_type"])
+        #expect(pointers(issues(sequences, dpo + [("ld_alpha", .number(0.5))])) == ["/config/ld_alpha"])
+        #expect(pointers(issues(sequences, dpo + [("loss_type", .string("aot"))])) == [], "aot needs no token counts")
+        let plain = LossInputs(chosen: .sequenceLogps([-1, -2]), rejected: .sequenceLogps([-2, -1]))
+        #expect(pointers(issues(plain, [("objective", .string("cpo"))])) == ["/config/cpo_alpha"])
+        #expect(pointers(issues(plain, [("objective", .string("cpo")), ("cpo_alpha", .number(0))])) == [])
+        #expect(pointers(issues(plain, [("objective", .string("orpo"))])) == ["/chosen/logps"])
+        #expect(pointers(issues(sequences, [("objective", .string("cpo")), ("cpo_alpha", .number(0))])) == ["/reference_chosen", "/reference_rejected"])
+    }
+
     @Test func manyIssuesAreCollectedUpToTheLimit() {
         let bad = [Double](repeating: .nan, count: 100)
         let found = issues(LossInputs(chosen: .sequenceLogps(bad), rejected: .sequenceLogps(bad)))
