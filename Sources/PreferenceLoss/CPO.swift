@@ -48,8 +48,10 @@ public struct CPOParameters: Equatable, Sendable {
     /// The reward transform R and its derivative.
     private func transform(_ x: Double) -> (value: Double, derivative: Double) {
         guard alpha != 0 else { return (x, 1) }
-        let e = exp(-alpha * x)
-        return ((1 - e) / alpha, e)
+        // R(x) = x · (1 − e^(−t))/t with t = αx, which tends to x as α → 0 without cancelling.
+        let t = alpha * x
+        let ratio = abs(t) < 1e-5 ? 1 - t / 2 + t * t / 6 : oneMinusExp(-t) / t
+        return (x * ratio, exp(-t))
     }
 }
 

@@ -53,10 +53,18 @@ public func evaluateLoss(
     let rejected = rejectedTotals.reduced(by: reduction, side: inputs.rejected, fullWeightCounts: shared)
     var referenceChosen: [Double] = [], referenceRejected: [Double] = []
     if let references, let referenceTotals {
+        if case .lengthDesensitized = reduction {
+            // TRL weighs reference tokens by the policy's completion mask: the rows must select alike.
+            requireSameSelection(referenceTotals.chosen, as: chosenTotals, issues: &issues)
+            requireSameSelection(referenceTotals.rejected, as: rejectedTotals, issues: &issues)
+        }
         referenceChosen = referenceTotals.chosen.reduced(by: reduction, side: references.chosen, fullWeightCounts: shared).logps
         referenceRejected = referenceTotals.rejected.reduced(by: reduction, side: references.rejected, fullWeightCounts: shared).logps
     }
-    let output = objective.evaluate(ReducedBatch(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected))
+    let batch = ReducedBatch(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected)
+    objective.checkDomain(batch, issues: &issues)
+    try issues.throwIfAny()
+    let output = objective.evaluate(batch)
 
     let count = Double(batchSize)
     let coefficient = output.chosenTokenCoefficient
@@ -93,6 +101,15 @@ public func evaluateLoss(
         warnings: diagnose(metrics, objective: objective))
     try result.checkFinite(chosenRowsPath: SideName.chosen.path.key(inputs.chosen.rowsKey))
     return result
+}
+
+/// Records each per-token reference row that selects a different number of tokens than its
+/// policy row, which LD-DPO's weights assume alike.
+private func requireSameSelection(_ reference: ReducedSide, as policy: ReducedSide, issues: inout IssueCollector) {
+    guard let referenceCounts = reference.selectedCounts, let policyCounts = policy.selectedCounts else { return }
+    for (row, (referenceCount, policyCount)) in zip(referenceCounts, policyCounts).enumerated() where referenceCount != policyCount {
+        issues.add(.unsupported(because: "with ld_alpha a per-token reference row must select as many tokens as its policy row (\(policyCount), not \(referenceCount)): TRL weighs both by the policy's mask"), at: reference.rowsPath.index(row))
+    }
 }
 
 /// The reference sides, when the objective uses them; records their absence when it needs
@@ -150,7 +167,7 @@ extension LossResult {
             }
         }
         let optional = [metrics.nllLoss, metrics.logOddsRatio, metrics.logOddsChosen].compactMap { $0 }
-        let scalars = [loss, preferenceLoss, sftLoss, metrics.chosenReward, metrics.rejectedReward, metrics.margin] + optional
+        let scalars = [loss, preferenceLoss, sftLoss, metrics.chosenReward, metrics.rejectedReward, metrics.margin, metrics.chosenLogp, metrics.rejectedLogp] + optional
         if !scalars.allSatisfy(\.isFinite) {
             throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
         }

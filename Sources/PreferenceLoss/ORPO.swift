@@ -21,6 +21,14 @@ extension ORPOParameters: ObjectiveEvaluator {
         [PerTokenRequirement(sides: [.chosen], parameter: nil, reason: "objective 'orpo' adds the chosen tokens' NLL, so needs chosen per_token_logps")]
     }
 
+    func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector) {
+        for side in [batch.chosen, batch.rejected] {
+            for (row, logp) in side.logps.enumerated() where !(logp < 0) {
+                issues.add(.outOfRange(allowed: "a sequence log-prob below 0: ORPO's odds take log(1 - e^logp), here \(logp)"), at: side.rowsPath.index(row))
+            }
+        }
+    }
+
     func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
         let count = Double(batch.size)
         var output = ObjectiveOutput(losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])

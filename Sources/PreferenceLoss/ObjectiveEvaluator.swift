@@ -57,6 +57,8 @@ protocol ObjectiveEvaluator: Sendable {
     var reduction: TokenReduction { get }
     /// Policy sides that must come per token, with the parameter that needs them and why.
     var perTokenRequirements: [PerTokenRequirement] { get }
+    /// Records sequence log-probs outside the objective's domain (ORPO's log(1 − e^c) needs c < 0).
+    func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector)
     func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput
     /// The objective's own warnings about a batch (its configuration, its typical ranges).
     func warnings(_ metrics: RewardMetrics) -> [LossWarning]
@@ -64,6 +66,7 @@ protocol ObjectiveEvaluator: Sendable {
 
 extension ObjectiveEvaluator {
     var perTokenRequirements: [PerTokenRequirement] { [] }
+    func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector) {}
 
     /// A warning whose message says which objective it concerns.
     func warning(_ code: String, _ message: String) -> LossWarning {

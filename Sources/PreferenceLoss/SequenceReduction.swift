@@ -21,6 +21,8 @@ struct ReducedSide {
     /// LD-DPO: per row, how many leading selected tokens have weight 1.
     var fullWeightCounts: [Int]?
     var reduction: TokenReduction
+    /// Where the side's rows are in the inputs (`/chosen/per_token_logps`), for issues about a row.
+    var rowsPath: FieldPath
 
     /// ∂logps[row]/∂(the `rank`-th selected token of the row), counting from 0.
     func tokenWeight(row: Int, rank: Int) -> Double {
@@ -77,10 +79,10 @@ extension SideInput {
             for (row, value) in logps.enumerated() where !value.isFinite {
                 issues.add(.nonFinite, at: path.key(rowsKey).index(row))
             }
-            return ReducedSide(logps: logps, selectedCounts: nil, selectedSums: logps, selected: nil, reduction: .sum)
+            return ReducedSide(logps: logps, selectedCounts: nil, selectedSums: logps, selected: nil, reduction: .sum, rowsPath: path.key(rowsKey))
         case .tokenLogps(let rows, let selection):
             guard selection.hasShape(of: rows, path: path, issues: &issues) else {
-                return ReducedSide(logps: [], selectedCounts: [], selectedSums: [], selected: nil, reduction: .sum)
+                return ReducedSide(logps: [], selectedCounts: [], selectedSums: [], selected: nil, reduction: .sum, rowsPath: path.key(rowsKey))
             }
             let selected = selection.flags
             var counts: [Int] = [], sums: [Double] = []
@@ -117,7 +119,7 @@ extension SideInput {
                 sums.append(sum)
                 counts.append(count)
             }
-            return ReducedSide(logps: sums, selectedCounts: counts, selectedSums: sums, selected: selected, reduction: .sum)
+            return ReducedSide(logps: sums, selectedCounts: counts, selectedSums: sums, selected: selected, reduction: .sum, rowsPath: rowsPath)
         }
     }
 

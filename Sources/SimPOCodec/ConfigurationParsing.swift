@@ -53,7 +53,7 @@ extension RequestConfiguration {
         }
 
         var configuration = RequestConfiguration()
-        if let pad = parser.value(.labelPadTokenID, \.integerValue, expected: "an integer") { configuration.labelPadTokenID = pad }
+        if let pad = parser.value(.labelPadTokenID, \.integerValue, expected: "an integer from -2^63 to 2^63-1") { configuration.labelPadTokenID = pad }
         switch objective {
         case .simpo: configuration.loss = .simpo(parser.simpo())
         case .dpo: configuration.loss = .dpo(parser.dpo())
@@ -186,11 +186,16 @@ private struct ConfigurationParser {
 
     mutating func cpo() -> CPOParameters {
         var parameters = CPOParameters()
+        if let value = number(.beta) { parameters.beta = value }
+        if let value = number(.simpoGamma) { parameters.simpoGamma = value }
+        if let value = number(.labelSmoothing) { parameters.labelSmoothing = value }
+        if let value = number(.cpoAlpha) { parameters.cpoAlpha = value }
+        if let value = number(.alpha) { parameters.alpha = value }
         switch value(.parameter(.lossType), \.stringValue, expected: "a string") {
         case "alphapo"?:
             // TRL's sugar for AlphaPO: simpo without the NLL, whatever cpo_alpha says.
             parameters.lossType = .simpo
-            given[.parameter(.cpoAlpha)] = .number(0)
+            parameters.cpoAlpha = 0
         case "kto_pair"?:
             issues.add(.unsupported(because: "support for kto_pair has been removed from CPOTrainer; use KTOTrainer"), at: Self.path(.parameter(.lossType)))
         case let text?:
@@ -202,11 +207,6 @@ private struct ConfigurationParser {
         case nil:
             break
         }
-        if let value = number(.beta) { parameters.beta = value }
-        if let value = number(.simpoGamma) { parameters.simpoGamma = value }
-        if let value = number(.labelSmoothing) { parameters.labelSmoothing = value }
-        if let value = number(.cpoAlpha) { parameters.cpoAlpha = value }
-        if let value = number(.alpha) { parameters.alpha = value }
         return parameters
     }
 

@@ -71,7 +71,8 @@ import Testing
         var generator = SplitMix64(state: 42)
         let chosen = randomTokenSide(rows: 4, maxLength: 6, using: &generator)
         let rejected = randomTokenSide(rows: 4, maxLength: 6, using: &generator)
-        let referenceChosen = randomTokenSide(rows: 4, maxLength: 6, using: &generator)
+        // Per-token references select what the policy selects, as TRL's shared completion mask does.
+        let referenceChosen = (logps: chosen.logps.map { $0.map { $0 - Double.random(in: -1 ..< 1, using: &generator) } }, mask: chosen.mask)
         let references = (0 ..< 4).map { _ in -Double.random(in: 1 ..< 8, using: &generator) }
         let dpo = setting.objective == "dpo"
         let configuration = try RequestConfiguration(parsing: setting.config).loss

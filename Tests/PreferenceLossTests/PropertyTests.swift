@@ -1,3 +1,4 @@
+import Foundation
 import PreferenceLoss
 import SimPOCodec
 import Testing
@@ -111,5 +112,59 @@ import Testing
         #expect(try codes([-11], [-12]) == ["very_negative_logps"])
         #expect(try codes([0.5], [0.25]) == ["positive_logps"], "margin 2 × 0.25 = 0.5 is not below 0.5")
         #expect(try codes([-1.2], [-2.5], [("loss_type", .string("hinge")), ("label_smoothing", .number(0.1))]) == ["label_smoothing_ignored"])
+    }
+
+    private var references: LossInputs {
+        LossInputs(chosen: .sequenceLogps(chosen), rejected: .sequenceLogps(rejected),
+                   referenceChosen: .sequenceLogps([-1, -1, -2, -0.5]), referenceRejected: .sequenceLogps([-2, -0.5, -1, -1]))
+    }
+
+    @Test func repeatingALossTypeIsAddingItsWeights() throws {
+        let repeated = try evaluate(references, [("objective", .string("dpo")), ("loss_type", .array([.string("aot"), .string("sigmoid"), .string("aot")])),
+                                                 ("loss_weights", .array([.number(0.5), .number(1), .number(0.25)]))])
+        let combined = try evaluate(references, [("objective", .string("dpo")), ("loss_type", .array([.string("aot"), .string("sigmoid")])),
+                                                 ("loss_weights", .array([.number(0.75), .number(1)]))])
+        expectClose(repeated.losses, combined.losses, "losses")
+        expectClose(repeated.gradients.chosenLogps, combined.gradients.chosenLogps, "gradients")
+    }
+
+    @Test func referenceEqualToPolicyGivesLnTwo() throws {
+        let same = LossInputs(chosen: .sequenceLogps(chosen), rejected: .sequenceLogps(rejected),
+                              referenceChosen: .sequenceLogps(chosen), referenceRejected: .sequenceLogps(rejected))
+        let result = try evaluate(same, [("objective", .string("dpo"))])
+        #expect(isClose(result.loss, log(2.0)))
+        #expect(result.metrics.margin == 0 && result.metrics.accuracy == 0, "ties are not correct")
+    }
+
+    @Test func alphaPOTendsToCPOAsAlphaVanishes() throws {
+        let inputs = LossInputs(chosen: .sequenceLogps(chosen), rejected: .sequenceLogps(rejected))
+        let plain = try evaluate(inputs, [("objective", .string("cpo")), ("cpo_alpha", .number(0))])
+        for alpha in [1e-320, 1e-12, -1e-12] {
+            let shaped = try evaluate(inputs, [("objective", .string("cpo")), ("cpo_alpha", .number(0)), ("alpha", .number(alpha))])
+            expectClose(shaped.logits, plain.logits, relative: 1e-11, "logits at alpha \(alpha)")
+        }
+    }
+
+    @Test func alphaDivergenceTendsToReverseKLAsItsCoefficientNearsOne() throws {
+        let reverse = try evaluate(references, [("objective", .string("dpo"))])
+        let near = try evaluate(references, [("objective", .string("dpo")), ("f_divergence_type", .string("alpha_divergence")), ("f_alpha_divergence_coef", .number(1 + 1e-6))])
+        expectClose(near.losses, reverse.losses, relative: 1e-5, "losses")
+    }
+
+    @Test func discopopStaysFiniteWhereItsExponentialOverflows() throws {
+        let inputs = LossInputs(chosen: .sequenceLogps([-100]), rejected: .sequenceLogps([-1]), referenceChosen: .sequenceLogps([-1.5]), referenceRejected: .sequenceLogps([-1.5]))
+        let result = try evaluate(inputs, [("objective", .string("dpo")), ("loss_type", .string("discopop")), ("beta", .number(10))])
+        #expect(isClose(result.loss, -logSigmoid(-990), relative: 1e-9))
+    }
+
+    @Test func warningsNameTheirObjective() throws {
+        let dpo = try evaluate(references, [("objective", .string("dpo")), ("label_smoothing", .number(0.1))])
+        #expect(dpo.warnings.map(\.code) == ["label_smoothing_ignored"])
+        #expect(dpo.warnings.allSatisfy { $0.message.hasPrefix("objective 'dpo': ") })
+        let exo = try evaluate(references, [("objective", .string("dpo")), ("loss_type", .array([.string("sigmoid"), .string("exo_pair")])), ("label_smoothing", .number(0.1))])
+        #expect(exo.warnings.isEmpty)
+        let cpo = try evaluate(LossInputs(chosen: .sequenceLogps(chosen), rejected: .sequenceLogps(rejected)),
+                               [("objective", .string("cpo")), ("loss_type", .string("hinge")), ("cpo_alpha", .number(0)), ("label_smoothing", .number(0.1))])
+        #expect(cpo.warnings.map(\.message).allSatisfy { $0.hasPrefix("objective 'cpo': ") } && cpo.warnings.map(\.code) == ["label_smoothing_ignored"])
     }
 }

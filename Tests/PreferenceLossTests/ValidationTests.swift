@@ -87,6 +87,29 @@ import Testing
         #expect(pointers(issues(sequences, [("objective", .string("cpo")), ("cpo_alpha", .number(0))])) == ["/reference_chosen", "/reference_rejected"])
     }
 
+    @Test func overflowingMeansAreRefusedNotNull() {
+        let huge = SideInput.sequenceLogps([-1.5e308, -1.5e308])
+        let found = issues(LossInputs(chosen: huge, rejected: huge, referenceChosen: huge, referenceRejected: huge), [("objective", .string("dpo"))])
+        #expect(found.map(\.reason) == [.overflow])
+    }
+
+    @Test func orpoNamesTheRowOutsideItsDomain() {
+        let found = issues(
+            LossInputs(chosen: .tokenLogps(RaggedRows([[-1.0], [-0.5]]), selection: .all), rejected: .tokenLogps(RaggedRows([[-2.0], [0.0]]), selection: .all)),
+            [("objective", .string("orpo"))])
+        #expect(pointers(found) == ["/rejected/per_token_logps/1"])
+    }
+
+    @Test func ldAlphaNeedsReferenceRowsThatSelectLikeThePolicy() {
+        let found = issues(LossInputs(
+            chosen: .tokenLogps(RaggedRows([[-9.0, -9, -1, -2, -3]]), selection: .mask(RaggedRows([[false, false, true, true, true]]))),
+            rejected: .tokenLogps(RaggedRows([[-9.0, -9, -1]]), selection: .mask(RaggedRows([[false, false, true]]))),
+            referenceChosen: .tokenLogps(RaggedRows([[0.0, 0, -1, -2, -3]]), selection: .all),
+            referenceRejected: .tokenLogps(RaggedRows([[0.0, 0, -1]]), selection: .mask(RaggedRows([[false, false, true]])))),
+            [("objective", .string("dpo")), ("ld_alpha", .number(0))])
+        #expect(pointers(found) == ["/reference_chosen/per_token_logps/0"])
+    }
+
     @Test func manyIssuesAreCollectedUpToTheLimit() {
         let bad = [Double](repeating: .nan, count: 100)
         let found = issues(LossInputs(chosen: .sequenceLogps(bad), rejected: .sequenceLogps(bad)))

@@ -108,7 +108,7 @@ import Testing
     @Test func wrongTypes() {
         #expect(parseIssues([("beta", .string("2"))]) == [LossInputIssue(.wrongType(expected: "a number"), at: FieldPath("config", "beta"))])
         #expect(parseIssues([("average_log_prob", .integer(1))]) == [LossInputIssue(.wrongType(expected: "a boolean"), at: FieldPath("config", "average_log_prob"))])
-        #expect(parseIssues([("label_pad_token_id", .number(1.5))]) == [LossInputIssue(.wrongType(expected: "an integer"), at: FieldPath("config", "label_pad_token_id"))])
+        #expect(parseIssues([("label_pad_token_id", .number(1.5))]) == [LossInputIssue(.wrongType(expected: "an integer from -2^63 to 2^63-1"), at: FieldPath("config", "label_pad_token_id"))])
         #expect(parseIssues([("loss_type", .array([]))]) == [LossInputIssue(.wrongType(expected: "a string"), at: FieldPath("config", "loss_type"))])
         #expect(pointers([("objective", .string("dpo")), ("loss_type", .array([.string("sigmoid"), .integer(3)]))]) == ["/config/loss_type/1"])
         #expect(pointers([("objective", .string("dpo")), ("loss_weights", .array([.number(1), .string("x")]))]) == ["/config/loss_weights/1"])
@@ -145,6 +145,10 @@ import Testing
         #expect(pointers(dpo + [("loss_type", .array([]))]) == ["/config/loss_type"])
         #expect(pointers(dpo + [("loss_type", .array(Array(repeating: .string("sigmoid"), count: 65)))]) == ["/config/loss_type"])
         #expect(pointers([("objective", .string("cpo")), ("cpo_alpha", .number(-1))]) == ["/config/cpo_alpha"])
+    }
+
+    @Test func alphapoStillChecksTheTypeOfWhatItOverrides() {
+        #expect(pointers([("objective", .string("cpo")), ("loss_type", .string("alphapo")), ("cpo_alpha", .string("x"))]) == ["/config/cpo_alpha"])
     }
 
     @Test func bothMarginFormsConflict() {

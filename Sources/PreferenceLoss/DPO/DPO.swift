@@ -26,6 +26,20 @@ public struct DPOParameters: Equatable, Sendable {
     /// The weight of each loss type.
     public var weights: [Double] { lossWeights ?? Array(repeating: 1, count: lossTypes.count) }
 
+    /// Each distinct loss type once, in first-listed order, with the sum of its weights:
+    /// a list that repeats a type costs no more than one that names it once.
+    var distinctWeightedTypes: [(type: DPOLossType, weight: Double)] {
+        var combined: [(type: DPOLossType, weight: Double)] = []
+        for (type, weight) in zip(lossTypes, weights) {
+            if let index = combined.firstIndex(where: { $0.type == type }) {
+                combined[index].weight += weight
+            } else {
+                combined.append((type, weight))
+            }
+        }
+        return combined
+    }
+
     /// TRL's checks and refusals, plus the ranges the formulas need.
     func validate(_ issues: inout IssueCollector) {
         if lossTypes.isEmpty {
@@ -104,7 +118,7 @@ extension DPOParameters: ObjectiveEvaluator {
             chosenRewards: u.map { beta * $0 }, rejectedRewards: v.map { beta * $0 },
             chosenGradients: Array(repeating: 0, count: size), rejectedGradients: Array(repeating: 0, count: size))
         let count = Double(size)
-        for (type, weight) in zip(lossTypes, weights) {
+        for (type, weight) in distinctWeightedTypes {
             let term = type.term(input)
             for i in 0 ..< size {
                 output.losses[i] += weight * term.losses[i]

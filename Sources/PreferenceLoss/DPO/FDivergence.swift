@@ -32,8 +32,8 @@ public enum FDivergence: String, CaseIterable, Sendable {
             guard abs(a - 1) >= 1e-6 else { return (u, 1) }
             let t = (a - 1) * u
             let clamped = min(t, 80)
-            let e = exp(clamped)
-            return ((e - 1) / (a - 1), t <= 80 ? e : 0)
+            // e^t − 1 as −(1 − e^t), exact as a → 1.
+            return (-oneMinusExp(clamped) / (a - 1), t <= 80 ? exp(clamped) : 0)
         }
     }
 }

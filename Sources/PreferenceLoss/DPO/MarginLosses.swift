@@ -42,9 +42,10 @@ private func marginLoss(_ type: DPOLossType, _ x: Double, _ parameters: DPOParam
         let m = sigmoid(x / tau)
         let dm = m * (1 - m) / tau
         let logistic = -logSigmoid(x)
-        let exponential = exp(-x)
-        return (logistic * (1 - m) + exponential * m,
-                -sigmoid(-x) * (1 - m) - logistic * dm - exponential * m + exponential * dm)
+        // e^(−x)·m as exp(−x + log m): finite where e^(−x) alone overflows and m underflows.
+        let weighted = exp(-x + logSigmoid(x / tau))
+        return (logistic * (1 - m) + weighted,
+                -sigmoid(-x) * (1 - m) - logistic * dm - weighted + weighted * (1 - m) / tau)
     default:
         return (-logSigmoid(x), -sigmoid(-x))
     }
