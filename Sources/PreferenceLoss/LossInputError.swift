@@ -82,7 +82,7 @@ public struct LossInputIssue: Error, Hashable, Sendable, CustomStringConvertible
         case .nonFinite:
             return "value is not finite (NaN or infinity)"
         case .overflow:
-            return "result overflows double precision; log-probs of this magnitude are not meaningful"
+            return "result is not finite in double precision: log-probs or parameters (beta, alpha, loss_weights) of this magnitude are not meaningful"
         }
     }
 
