@@ -4,7 +4,7 @@ import json
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 import numpy as np
 import requests
@@ -16,6 +16,9 @@ from .errors import SimPOConnectionError, SimPOProblem
 SAFETENSORS = "application/vnd.safetensors"
 _FLOAT_TYPES = (np.float16, np.float32, np.float64)
 _MASK_TYPES = (np.bool_, np.uint8, np.int64)
+
+#: Log-probs, masks or labels: a numpy array, a torch tensor, or nested sequences.
+ArrayLike = Any
 
 
 @dataclass
@@ -42,16 +45,19 @@ class LossResult:
 class SimPOClient:
     """A connection to one simpo-server.
 
-    Requests that meet a 503 or a connection error are retried ``retries`` times with
-    exponential backoff (honouring ``Retry-After``); a loss evaluation is safe to repeat.
+    Requests that meet a 503 or a connection error are retried up to ``retries`` times with
+    exponential backoff (honouring ``Retry-After``), and never past ``retry_budget`` seconds
+    in all; a loss evaluation is safe to repeat. Any other refusal raises `SimPOProblem` at
+    once, so no batch is ever skipped silently.
     """
 
     def __init__(self, base_url: str, token: Optional[str] = None, timeout: float = 60.0,
-                 retries: int = 3, backoff: float = 0.2):
+                 retries: int = 3, backoff: float = 0.2, retry_budget: float = 60.0):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.retry_budget = retry_budget
         self._session = requests.Session()
         if token:
             self._session.headers["Authorization"] = f"Bearer {token}"
@@ -61,22 +67,29 @@ class SimPOClient:
         response = self._request("GET", "/health")
         return response.json()
 
-    def loss(self, chosen, rejected, *, chosen_mask=None, rejected_mask=None, reference_chosen=None,
-             reference_rejected=None, return_token_grads: bool = False, **config) -> LossResult:
+    def loss(self, chosen: ArrayLike, rejected: ArrayLike, *,
+             chosen_mask: Optional[ArrayLike] = None, rejected_mask: Optional[ArrayLike] = None,
+             chosen_labels: Optional[ArrayLike] = None, rejected_labels: Optional[ArrayLike] = None,
+             reference_chosen: Optional[ArrayLike] = None, reference_rejected: Optional[ArrayLike] = None,
+             reference_chosen_mask: Optional[ArrayLike] = None, reference_rejected_mask: Optional[ArrayLike] = None,
+             return_token_grads: bool = False, **config: Any) -> LossResult:
         """Evaluates the loss of one batch.
 
-        ``chosen``/``rejected`` are per-token log-probs [B, T] (with optional 0/1 masks of the
-        same shape) or per-sequence log-probs [B]; numpy arrays or torch tensors. Keyword
-        arguments such as ``beta=2.0, gamma_beta_ratio=0.25, loss_type="hinge"`` are the
+        ``chosen``/``rejected`` are per-token log-probs [B, T] or per-sequence log-probs [B];
+        numpy arrays or torch tensors. A per-token side selects its tokens with a 0/1 ``mask``
+        or with ``labels`` (TRL's convention: tokens labelled ``label_pad_token_id``, -100 by
+        default, are not selected), or selects every token. Reference sides (DPO) have masks
+        of their own: nothing is borrowed from the policy's. Keyword arguments such as
+        ``objective="dpo", loss_type=["sigmoid", "sft"], loss_weights=[1, 0.3]`` are the
         server's ``config``. Raises `SimPOProblem` when the server refuses the batch.
         """
         tensors: Dict[str, np.ndarray] = {}
-        _add_side(tensors, "chosen", chosen, chosen_mask)
-        _add_side(tensors, "rejected", rejected, rejected_mask)
+        _add_side(tensors, "chosen", chosen, chosen_mask, chosen_labels)
+        _add_side(tensors, "rejected", rejected, rejected_mask, rejected_labels)
         if reference_chosen is not None:
-            _add_side(tensors, "reference_chosen", reference_chosen, chosen_mask if _ndim(reference_chosen) == 2 else None)
+            _add_side(tensors, "reference_chosen", reference_chosen, reference_chosen_mask)
         if reference_rejected is not None:
-            _add_side(tensors, "reference_rejected", reference_rejected, rejected_mask if _ndim(reference_rejected) == 2 else None)
+            _add_side(tensors, "reference_rejected", reference_rejected, reference_rejected_mask)
         metadata = {"return_token_grads": "true" if return_token_grads else "false"}
         if config:
             metadata["config"] = json.dumps(config)
@@ -89,24 +102,26 @@ class SimPOClient:
     def close(self) -> None:
         self._session.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "SimPOClient":
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: Any) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = self.base_url + path
+        deadline = time.monotonic() + self.retry_budget
         for attempt in range(self.retries + 1):
             delay = self.backoff * (2 ** attempt)
             try:
                 response = self._session.request(method, url, timeout=self.timeout, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as error:
-                if attempt == self.retries:
+                if attempt == self.retries or time.monotonic() + delay > deadline:
                     raise SimPOConnectionError(f"{method} {url}: {error}", error) from error
             else:
-                if response.status_code == 503 and attempt < self.retries:
-                    delay = max(delay, _retry_after(response))
+                retry_after = max(delay, _retry_after(response)) if response.status_code == 503 else delay
+                if response.status_code == 503 and attempt < self.retries and time.monotonic() + retry_after <= deadline:
+                    delay = retry_after
                 elif response.ok:
                     return response
                 else:
@@ -115,11 +130,7 @@ class SimPOClient:
         raise AssertionError("unreachable")
 
 
-def _ndim(value) -> int:
-    return len(value.shape)
-
-
-def _as_numpy(value, allowed: tuple, fallback) -> np.ndarray:
+def _as_numpy(value: ArrayLike, allowed: tuple, fallback: Any) -> np.ndarray:
     if hasattr(value, "detach"):  # a torch tensor; numpy has no bfloat16, and bf16 → f32 is exact
         value = value.detach().cpu()
         if str(value.dtype) == "torch.bfloat16":
@@ -131,16 +142,21 @@ def _as_numpy(value, allowed: tuple, fallback) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _add_side(tensors: Dict[str, np.ndarray], side: str, logps, mask) -> None:
+def _add_side(tensors: Dict[str, np.ndarray], side: str, logps: ArrayLike, mask: Optional[ArrayLike],
+              labels: Optional[ArrayLike] = None) -> None:
     values = _as_numpy(logps, _FLOAT_TYPES, np.float64)
+    if mask is not None and labels is not None:
+        raise ValueError(f"{side}: give a mask or labels, not both")
     if values.ndim == 1:
-        if mask is not None:
-            raise ValueError(f"{side}: a mask goes with per-token log-probs [B, T], not per-sequence [B]")
+        if mask is not None or labels is not None:
+            raise ValueError(f"{side}: a mask or labels go with per-token log-probs [B, T], not per-sequence [B]")
         tensors[f"{side}.logps"] = values
     elif values.ndim == 2:
         tensors[f"{side}.per_token_logps"] = values
         if mask is not None:
             tensors[f"{side}.mask"] = _as_numpy(mask, _MASK_TYPES, np.int64)
+        if labels is not None:
+            tensors[f"{side}.labels"] = _as_numpy(labels, (np.int64,), np.int64)
     else:
         raise ValueError(f"{side}: expected [B] or [B, T] log-probs, got shape {values.shape}")
 

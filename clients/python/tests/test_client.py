@@ -57,7 +57,8 @@ def test_numbers_match_the_json_answer_exactly(client, server, config):
     body = {"config": config, "chosen": side(chosen, chosen_mask), "rejected": side(rejected, rejected_mask), "return_token_grads": True}
     if config.get("objective") == "dpo":
         # Per-token references over the policy's masks, as a trainer without precomputed references sends them.
-        references = {"reference_chosen": batch(3)[0], "reference_rejected": batch(4)[0]}
+        references = {"reference_chosen": batch(3)[0], "reference_rejected": batch(4)[0],
+                      "reference_chosen_mask": chosen_mask, "reference_rejected_mask": rejected_mask}
         body.update(reference_chosen=side(references["reference_chosen"], chosen_mask),
                     reference_rejected=side(references["reference_rejected"], rejected_mask))
     result = client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask, return_token_grads=True,
@@ -85,6 +86,28 @@ def test_sequence_logps_and_dpo_references(client, server):
     assert result.loss == expected["loss"]
     assert np.array_equal(result.chosen_rewards, np.array(expected["chosen_rewards"]))
     assert "chosen_per_token_logps" not in result.grads
+
+
+def test_labels_select_as_masks_do(client):
+    chosen, chosen_mask = batch(5)
+    rejected, rejected_mask = batch(6)
+    labels = np.where(chosen_mask == 1, 7, -100)
+    by_mask = client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask, return_token_grads=True)
+    by_labels = client.loss(chosen, rejected, chosen_labels=labels, rejected_mask=rejected_mask, return_token_grads=True)
+    assert by_labels.loss == by_mask.loss
+    assert np.array_equal(by_labels.grads["chosen_per_token_logps"], by_mask.grads["chosen_per_token_logps"])
+
+
+def test_reference_masks_are_the_references_own(client, server):
+    """A per-token reference without a mask selects all its tokens: nothing is borrowed from the policy."""
+    chosen, chosen_mask = batch(7, rows=2)
+    rejected, rejected_mask = batch(8, rows=2)
+    reference = np.full_like(chosen, -0.5)
+    result = client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask, objective="dpo",
+                         reference_chosen=reference, reference_rejected=np.array([-1.0, -1.0]))
+    expected = json_answer(server, {"config": {"objective": "dpo"}, "chosen": side(chosen, chosen_mask), "rejected": side(rejected, rejected_mask),
+                                    "reference_chosen": side(reference), "reference_rejected": {"logps": [-1.0, -1.0]}})
+    assert result.loss == expected["loss"]
 
 
 def test_refusals_carry_the_problem(client):
@@ -145,8 +168,36 @@ def test_connection_errors_are_retried_then_raised():
         client.health()
 
 
+class _OverloadedHandler(_FlakyHandler):
+    """Always 503, asking for a 5 s wait."""
+    failures = 10**9
+
+    def do_GET(self):
+        body = b"{}"
+        self.send_response(503)
+        self.send_header("Retry-After", "5")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_retries_stop_within_the_budget():
+    import time
+    server = http.server.HTTPServer(("127.0.0.1", 0), _OverloadedHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = time.monotonic()
+        with SimPOClient(f"http://127.0.0.1:{server.server_port}", retries=5, retry_budget=1.0) as client, \
+                pytest.raises(SimPOProblem) as refused:
+            client.health()
+        assert refused.value.status == 503
+        assert time.monotonic() - started < 1.0, "a Retry-After beyond the budget is not waited for"
+    finally:
+        server.shutdown()
+
+
 def test_shape_errors_are_caught_before_sending(client):
-    with pytest.raises(ValueError, match="mask goes with per-token"):
+    with pytest.raises(ValueError, match="mask or labels go with per-token"):
         client.loss(np.array([-1.0]), np.array([-2.0]), chosen_mask=np.array([1]))
     with pytest.raises(ValueError, match="expected"):
         client.loss(np.zeros((1, 2, 3)), np.array([-2.0]))
