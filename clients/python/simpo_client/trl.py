@@ -1,0 +1,183 @@
+"""TRL 1.16's preference trainers with the loss evaluated by simpo-server.
+
+    from simpo_client import SimPOClient
+    from simpo_client.trl import RemoteDPOTrainer
+
+    trainer = RemoteDPOTrainer(model=model, args=DPOConfig(...), train_dataset=dataset,
+                               processing_class=tokenizer, loss_client=SimPOClient("http://127.0.0.1:8080"))
+    trainer.train()
+
+Each trainer is TRL's own, with the same constructor plus ``loss_client``. It computes the
+model's per-token log-probs as TRL does, sends them (as safetensors) with the loss config read
+from its ``args``, and backpropagates the per-token gradients the server returns: the step's
+loss tensor has the server's value and the server's gradients. It logs TRL's metric names: the
+server's rewards, log-probs, NLL and odds metrics, and the model-side ones (logits, entropy,
+token accuracy) computed locally as TRL computes them.
+
+A refused batch raises `SimPOProblem` (with the pointer to the offending row); an overloaded or
+unreachable server is retried within the client's budget, then raises. No batch is skipped.
+"""
+
+from typing import Any, Dict, Literal, Optional, Tuple
+
+import torch
+from torch import nn
+from trl import DPOTrainer
+from trl.experimental.cpo import CPOTrainer
+from trl.experimental.orpo import ORPOTrainer
+from trl.trainer.utils import selective_log_softmax
+
+from .client import LossResult, SimPOClient
+
+
+def _with_server_gradients(result: LossResult, pieces: Tuple[Tuple[torch.Tensor, str], ...]) -> torch.Tensor:
+    """A scalar whose value is the server's loss and whose gradient with respect to each
+    per-token log-prob tensor is the server's gradient for that side."""
+    surrogate = sum(
+        (logps * torch.from_numpy(result.grads[f"{side}_per_token_logps"]).to(dtype=logps.dtype, device=logps.device)).sum()
+        for logps, side in pieces)
+    return surrogate + (torch.tensor(result.loss, dtype=surrogate.dtype, device=surrogate.device) - surrogate.detach())
+
+
+class RemoteDPOTrainer(DPOTrainer):
+    """`trl.DPOTrainer` whose loss (every `loss_type`, `loss_weights`, f-divergence and
+    `ld_alpha`) is evaluated by simpo-server."""
+
+    def __init__(self, *args: Any, loss_client: SimPOClient, **kwargs: Any):
+        self.loss_client = loss_client
+        super().__init__(*args, **kwargs)
+
+    def loss_config(self) -> Dict[str, Any]:
+        """The request's ``config``: TRL's own keys, from the trainer's settings."""
+        return {
+            "objective": "dpo", "loss_type": list(self.loss_types), "loss_weights": list(self.loss_weights),
+            "beta": self.beta, "label_smoothing": self.label_smoothing, "discopop_tau": self.args.discopop_tau,
+            "f_divergence_type": self.f_divergence_type, "f_alpha_divergence_coef": self.f_alpha_divergence_coef,
+            "ld_alpha": self.ld_alpha, "use_weighting": self.use_weighting,
+        }
+
+    def _compute_loss(self, model: nn.Module, inputs: Dict[str, Any], return_outputs: bool):
+        mode = "train" if self.model.training else "eval"
+        model_kwargs = {k: v for k, v in inputs.items() if k not in {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}}
+        model_kwargs["use_cache"] = False
+        completion_mask = inputs["completion_mask"]
+        shift_mask = completion_mask[..., 1:]
+        labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
+        outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
+        seq_len = shift_mask.size(1)
+        per_token_logps = outputs.log_probs[:, -seq_len:]
+        chosen, rejected = per_token_logps.chunk(2, dim=0)
+        chosen_mask, rejected_mask = shift_mask.chunk(2, dim=0)
+
+        if self.precompute_ref_logps:
+            references = dict(reference_chosen=inputs["ref_chosen_logps"], reference_rejected=inputs["ref_rejected_logps"])
+        else:
+            with torch.no_grad():
+                ref_outputs = self.ref_model(**model_kwargs, labels=labels, fused_lm_head=True)
+            ref_chosen, ref_rejected = ref_outputs.log_probs[:, -seq_len:].chunk(2, dim=0)
+            references = dict(reference_chosen=ref_chosen, reference_rejected=ref_rejected,
+                              reference_chosen_mask=chosen_mask, reference_rejected_mask=rejected_mask)
+
+        result = self.loss_client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask,
+                                       return_token_grads=True, **references, **self.loss_config())
+        loss = _with_server_gradients(result, ((chosen, "chosen"), (rejected, "rejected")))
+        self._log_model_metrics(mode, inputs, outputs, shift_mask, seq_len)
+        for name in ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected"):
+            self._metrics[mode][name].append(result.metrics[name])
+        if return_outputs:
+            raise NotImplementedError("return_outputs is deprecated in TRL 1.16 and not supported by RemoteDPOTrainer")
+        return loss
+
+    def _log_model_metrics(self, mode: str, inputs: Dict[str, Any], outputs: Any, shift_mask: torch.Tensor, seq_len: int) -> None:
+        """Entropy, token counts, mean logits and token accuracy: what TRL logs about the model itself."""
+        gather = self.accelerator.gather_for_metrics
+        total_tokens = gather(shift_mask.sum()).sum()
+        entropy_sum = gather((outputs.entropy[:, -seq_len:].detach() * shift_mask).sum()).sum()
+        self._metrics[mode]["entropy"].append((entropy_sum / total_tokens).item() if total_tokens > 0 else 0.0)
+        if mode == "train":
+            self._total_train_tokens += gather(inputs["attention_mask"].sum()).sum().item() // self._tp_size
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        chosen_logits, rejected_logits = outputs.mean_logits[:, -seq_len:].chunk(2, dim=0)
+        chosen_mask, rejected_mask = shift_mask.chunk(2, dim=0)
+        for name, logits, mask in (("logits/chosen", chosen_logits, chosen_mask), ("logits/rejected", rejected_logits, rejected_mask)):
+            total = gather(logits[mask.bool()].sum()).sum().item()
+            count = gather(mask.sum()).sum().item()
+            self._metrics[mode][name].append(total / count if count > 0 else 0.0)
+        chosen_top1, _ = outputs.is_top1[:, -seq_len:].chunk(2, dim=0)
+        correct = gather((chosen_top1 & chosen_mask.bool()).sum())
+        chosen_total = gather(chosen_mask.sum()).sum()
+        self._metrics[mode]["mean_token_accuracy"].append((correct.sum() / chosen_total).item() if chosen_total > 0 else 0.0)
+
+
+class _RemotePairTrainerMixin:
+    """CPO and ORPO: the per-token log-probs TRL's `get_batch_logps` reduces, sent to the server."""
+
+    loss_client: SimPOClient
+
+    def _forward_tokens(self, model: nn.Module, batch: Dict[str, Any], padding_value: int):
+        """(per-token log-probs [2B, T-1], completion mask, attention mask of the predicted tokens, logits, B)."""
+        if self.is_encoder_decoder:
+            raise NotImplementedError("the Remote trainers support decoder-only models")
+        concatenated = self.concatenated_inputs(batch, is_encoder_decoder=False, padding_value=padding_value, device=self.accelerator.device)
+        outputs = model(concatenated["concatenated_input_ids"], attention_mask=concatenated["concatenated_attention_mask"], use_cache=False)
+        logits = outputs.logits
+        labels = concatenated["concatenated_labels"][:, 1:].clone()
+        completion = labels != -100
+        labels[~completion] = 0
+        per_token_logps = selective_log_softmax(logits[:, :-1, :], labels)
+        attended = concatenated["concatenated_attention_mask"][:, 1:] == 1
+        return per_token_logps, completion, attended, logits, batch["chosen_labels"].shape[0]
+
+    def _remote_loss(self, model: nn.Module, batch: Dict[str, Any], config: Dict[str, Any], padding_value: int,
+                     train_eval: str, nll_over_attention: bool = False):
+        per_token_logps, completion, attended, logits, size = self._forward_tokens(model, batch, padding_value)
+        chosen, rejected = per_token_logps[:size], per_token_logps[size:]
+        extra = {}
+        if nll_over_attention:
+            extra["chosen_nll_mask"] = attended[:size]
+        result = self.loss_client.loss(chosen, rejected, chosen_mask=completion[:size], rejected_mask=completion[size:],
+                                       return_token_grads=True, **extra, **config)
+        loss = _with_server_gradients(result, ((chosen, "chosen"), (rejected, "rejected")))
+        prefix = "eval_" if train_eval == "eval" else ""
+        metrics = {f"{prefix}{name}": value for name, value in result.metrics.items()}
+        metrics[f"{prefix}logits/rejected"] = self.accelerator.gather_for_metrics(logits[size:].detach().mean()).mean().item()
+        metrics[f"{prefix}logits/chosen"] = self.accelerator.gather_for_metrics(logits[:size].detach().mean()).mean().item()
+        return loss, metrics
+
+
+class RemoteCPOTrainer(_RemotePairTrainerMixin, CPOTrainer):
+    """`trl.experimental.cpo.CPOTrainer` (CPO, SimPO, AlphaPO) whose loss is evaluated by simpo-server."""
+
+    def __init__(self, *args: Any, loss_client: SimPOClient, **kwargs: Any):
+        self.loss_client = loss_client
+        super().__init__(*args, **kwargs)
+
+    def loss_config(self) -> Dict[str, Any]:
+        """The request's ``config``: TRL's own keys, from the trainer's settings."""
+        config = {"objective": "cpo", "loss_type": self.loss_type, "beta": self.beta, "label_smoothing": self.label_smoothing,
+                  "cpo_alpha": self.cpo_alpha, "alpha": self.alpha}
+        if self.loss_type == "simpo":
+            config["simpo_gamma"] = self.simpo_gamma
+        return config
+
+    def get_batch_loss_metrics(self, model: nn.Module, batch: Dict[str, Any], train_eval: Literal["train", "eval"] = "train"):
+        return self._remote_loss(model, batch, self.loss_config(), self.pad_token_id, train_eval)
+
+
+class RemoteORPOTrainer(_RemotePairTrainerMixin, ORPOTrainer):
+    """`trl.experimental.orpo.ORPOTrainer` whose loss is evaluated by simpo-server.
+
+    TRL's ORPO takes its NLL over every attended chosen token, the prompt's included, and its
+    odds over the completion: the request says so with ``chosen.nll_mask``.
+    """
+
+    def __init__(self, *args: Any, loss_client: SimPOClient, **kwargs: Any):
+        self.loss_client = loss_client
+        super().__init__(*args, **kwargs)
+
+    def loss_config(self) -> Dict[str, Any]:
+        """The request's ``config``: TRL's own keys, from the trainer's settings."""
+        return {"objective": "orpo", "beta": self.beta}
+
+    def get_batch_loss_metrics(self, model: nn.Module, batch: Dict[str, Any], train_eval: Literal["train", "eval"] = "train"):
+        return self._remote_loss(model, batch, self.loss_config(), self.padding_value, train_eval, nll_over_attention=True)
