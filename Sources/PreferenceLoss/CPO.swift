@@ -58,6 +58,7 @@ public struct CPOParameters: Equatable, Sendable {
 extension CPOParameters: ObjectiveEvaluator {
     var objective: Objective { .cpo }
     var usesReferences: Bool { false }
+    var hasChosenTokenTerm: Bool { cpoAlpha > 0 }
     var reduction: TokenReduction { lossType == .ipo || lossType == .simpo ? .mean : .sum }
 
     var perTokenRequirements: [PerTokenRequirement] {

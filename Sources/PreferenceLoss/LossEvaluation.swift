@@ -40,6 +40,7 @@ public func evaluateLoss(
     }
     let chosenTotals = inputs.chosen.selectedTotals(path: SideName.chosen.path, issues: &issues)
     let rejectedTotals = inputs.rejected.selectedTotals(path: SideName.rejected.path, issues: &issues)
+    let termTokens = chosenTermTokens(inputs, totals: chosenTotals, objective: objective, issues: &issues)
     let referenceTotals = references.map {
         (chosen: $0.chosen.selectedTotals(path: SideName.referenceChosen.path, issues: &issues),
          rejected: $0.rejected.selectedTotals(path: SideName.referenceRejected.path, issues: &issues))
@@ -61,7 +62,8 @@ public func evaluateLoss(
         referenceChosen = referenceTotals.chosen.reduced(by: reduction, side: references.chosen, fullWeightCounts: shared).logps
         referenceRejected = referenceTotals.rejected.reduced(by: reduction, side: references.rejected, fullWeightCounts: shared).logps
     }
-    let batch = ReducedBatch(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected)
+    let batch = ReducedBatch(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected,
+                             chosenTermTokens: (termTokens.counts, termTokens.sums))
     objective.checkDomain(batch, issues: &issues)
     try issues.throwIfAny()
     let output = objective.evaluate(batch)
@@ -69,7 +71,7 @@ public func evaluateLoss(
     let count = Double(batchSize)
     let coefficient = output.chosenTokenCoefficient
     let chosenGradients = output.chosenGradients.indices.map { row in
-        output.chosenGradients[row] + coefficient * Double(chosen.selectedCounts?[row] ?? 0) / chosen.totalTokenWeight(row: row)
+        output.chosenGradients[row] + coefficient * Double(termTokens.counts[row]) / chosen.totalTokenWeight(row: row)
     }
     let metrics = RewardMetrics(
         chosenReward: mean(output.chosenRewards),
@@ -96,11 +98,43 @@ public func evaluateLoss(
         gradients: LossGradients(
             chosenLogps: chosenGradients,
             rejectedLogps: output.rejectedGradients,
-            chosenTokenLogps: tokenGradients ? inputs.chosen.tokenGradients(output.chosenGradients, reduced: chosen, directCoefficient: coefficient) : nil,
-            rejectedTokenLogps: tokenGradients ? inputs.rejected.tokenGradients(output.rejectedGradients, reduced: rejected, directCoefficient: 0) : nil),
+            chosenTokenLogps: tokenGradients ? inputs.chosen.tokenGradients(output.chosenGradients, reduced: chosen, directCoefficient: coefficient, directTokens: termTokens.flags) : nil,
+            rejectedTokenLogps: tokenGradients ? inputs.rejected.tokenGradients(output.rejectedGradients, reduced: rejected, directCoefficient: 0, directTokens: nil) : nil),
         warnings: diagnose(metrics, objective: objective))
     try result.checkFinite(chosenRowsPath: SideName.chosen.path.key(inputs.chosen.rowsKey))
     return result
+}
+
+/// The chosen tokens a term on chosen tokens averages over: `chosenNLLMask`'s when given
+/// (after checking it fits the chosen rows and the objective has such a term), else the
+/// chosen side's selection. `flags` is nil in the latter case.
+private func chosenTermTokens(
+    _ inputs: LossInputs, totals: ReducedSide, objective: any ObjectiveEvaluator, issues: inout IssueCollector
+) -> (counts: [Int], sums: [Double], flags: [Bool]?) {
+    // Per-sequence chosen has no tokens: no term on chosen tokens can reach it (its requirement refuses that).
+    let fallback = (counts: totals.selectedCounts ?? Array(repeating: 0, count: totals.logps.count), sums: totals.selectedSums, flags: [Bool]?.none)
+    guard let mask = inputs.chosenNLLMask else { return fallback }
+    let path = SideName.chosen.path.key("nll_mask")
+    guard objective.hasChosenTokenTerm else {
+        issues.add(.notApplicable(because: "objective '\(objective.objective.rawValue)' has no term on chosen tokens here (an SFT or NLL term)"), at: path)
+        return fallback
+    }
+    guard case .tokenLogps(let rows, _) = inputs.chosen else {
+        issues.add(.notApplicable(because: "'nll_mask' goes with 'per_token_logps'"), at: path)
+        return fallback
+    }
+    guard rowsAlign(mask.rowOffsets, with: rows, at: path, issues: &issues) else { return fallback }
+    var counts: [Int] = [], sums: [Double] = []
+    for row in 0 ..< rows.rowCount {
+        let range = rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
+        let kept = zip(rows.values[range], mask.values[range]).filter(\.1)
+        counts.append(kept.count)
+        sums.append(kept.reduce(0) { $0 + $1.0 })
+    }
+    if counts.allSatisfy({ $0 == 0 }) {
+        issues.add(.noSelectedTokens, at: path)
+    }
+    return (counts, sums, mask.values)
 }
 
 /// Records each per-token reference row that selects a different number of tokens than its
@@ -135,9 +169,9 @@ private func referenceInputs(
 
 extension SideInput {
     /// Spreads per-sequence gradients over the selected tokens of each row, by each token's
-    /// weight in the reduction, and adds `directCoefficient` to every selected token.
-    /// Nil for per-sequence input.
-    func tokenGradients(_ sequenceGradients: [Double], reduced: ReducedSide, directCoefficient: Double) -> RaggedRows<Double>? {
+    /// weight in the reduction, and adds `directCoefficient` to every token of `directTokens`
+    /// (every selected token when nil). Nil for per-sequence input.
+    func tokenGradients(_ sequenceGradients: [Double], reduced: ReducedSide, directCoefficient: Double, directTokens: [Bool]?) -> RaggedRows<Double>? {
         guard case .tokenLogps(let rows, _) = self else { return nil }
         var values: [Double] = []
         values.reserveCapacity(rows.values.count)
@@ -145,12 +179,16 @@ extension SideInput {
             let range = rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
             var rank = 0
             for index in range {
-                guard reduced.selected?[index] ?? true else {
-                    values.append(0)
-                    continue
+                let selected = reduced.selected?[index] ?? true
+                var gradient = 0.0
+                if selected {
+                    gradient = sequenceGradients[row] * reduced.tokenWeight(row: row, rank: rank)
+                    rank += 1
                 }
-                values.append(sequenceGradients[row] * reduced.tokenWeight(row: row, rank: rank) + directCoefficient)
-                rank += 1
+                if directTokens?[index] ?? selected {
+                    gradient += directCoefficient
+                }
+                values.append(gradient)
             }
         }
         return RaggedRows(values: values, trustedRowOffsets: rows.rowOffsets)

@@ -23,12 +23,17 @@ public struct LossInputs: Sendable {
     /// Reference-model log-probs; required by DPO, refused by the reference-free objectives.
     public var referenceChosen: SideInput?
     public var referenceRejected: SideInput?
+    /// Which chosen tokens a term on chosen tokens (SFT, NLL) averages over, when not the
+    /// chosen side's own selection: TRL's ORPO takes its NLL over the prompt's tokens too.
+    public var chosenNLLMask: RaggedRows<Bool>?
 
-    public init(chosen: SideInput, rejected: SideInput, referenceChosen: SideInput? = nil, referenceRejected: SideInput? = nil) {
+    public init(chosen: SideInput, rejected: SideInput, referenceChosen: SideInput? = nil, referenceRejected: SideInput? = nil,
+                chosenNLLMask: RaggedRows<Bool>? = nil) {
         self.chosen = chosen
         self.rejected = rejected
         self.referenceChosen = referenceChosen
         self.referenceRejected = referenceRejected
+        self.chosenNLLMask = chosenNLLMask
     }
 }
 

@@ -15,6 +15,7 @@ public struct ORPOParameters: Equatable, Sendable {
 extension ORPOParameters: ObjectiveEvaluator {
     var objective: Objective { .orpo }
     var usesReferences: Bool { false }
+    var hasChosenTokenTerm: Bool { true }
     var reduction: TokenReduction { .mean }
 
     var perTokenRequirements: [PerTokenRequirement] {

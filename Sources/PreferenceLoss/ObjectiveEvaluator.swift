@@ -5,15 +5,17 @@ struct ReducedBatch {
     /// The reference sides' sequence log-probs, for objectives that use them.
     var referenceChosen: [Double]
     var referenceRejected: [Double]
+    /// The chosen tokens a term on chosen tokens averages over: per row, how many and their sum.
+    var chosenTermTokens: (counts: [Int], sums: [Double])
     var size: Int { chosen.logps.count }
 
     /// Per row, the number of selected tokens of a per-token side.
     var chosenCounts: [Double] { (chosen.selectedCounts ?? []).map(Double.init) }
     var rejectedCounts: [Double] { (rejected.selectedCounts ?? []).map(Double.init) }
 
-    /// The number of selected chosen tokens in the batch, and their log-probs' sum.
+    /// How many chosen tokens a term on chosen tokens averages over in the batch, and their sum.
     var chosenTokenTotals: (count: Double, sum: Double) {
-        (Double((chosen.selectedCounts ?? []).reduce(0, +)), chosen.selectedSums.reduce(0, +))
+        (Double(chosenTermTokens.counts.reduce(0, +)), chosenTermTokens.sums.reduce(0, +))
     }
 }
 
@@ -53,6 +55,8 @@ protocol ObjectiveEvaluator: Sendable {
     var objective: Objective { get }
     /// Whether reference sides are required (true) or refused (false).
     var usesReferences: Bool { get }
+    /// Whether a term acts on chosen tokens directly (SFT, NLL), so `chosenNLLMask` means something.
+    var hasChosenTokenTerm: Bool { get }
     /// How per-token sides reduce to sequence log-probs.
     var reduction: TokenReduction { get }
     /// Policy sides that must come per token, with the parameter that needs them and why.

@@ -189,20 +189,24 @@ extension TokenSelection {
         case .mask(let mask): offsets = mask.rowOffsets
         case .labels(let labels, _): offsets = labels.rowOffsets
         }
-        let selectionPath = path.key(key ?? "")
-        guard offsets.count == rows.rowOffsets.count else {
-            issues.add(.rowCountMismatch(expected: rows.rowCount, actual: offsets.count - 1), at: selectionPath)
-            return false
-        }
-        var matches = true
-        for row in 0 ..< rows.rowCount {
-            let expected = rows.length(ofRow: row)
-            let actual = offsets[row + 1] - offsets[row]
-            if actual != expected {
-                issues.add(.rowLengthMismatch(expected: expected, actual: actual), at: selectionPath.index(row))
-                matches = false
-            }
-        }
-        return matches
+        return rowsAlign(offsets, with: rows, at: path.key(key ?? ""), issues: &issues)
     }
+}
+
+/// Whether rows split at `offsets` line up with `rows` one for one; records each mismatch at `path`.
+func rowsAlign(_ offsets: [Int], with rows: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> Bool {
+    guard offsets.count == rows.rowOffsets.count else {
+        issues.add(.rowCountMismatch(expected: rows.rowCount, actual: offsets.count - 1), at: path)
+        return false
+    }
+    var matches = true
+    for row in 0 ..< rows.rowCount {
+        let expected = rows.length(ofRow: row)
+        let actual = offsets[row + 1] - offsets[row]
+        if actual != expected {
+            issues.add(.rowLengthMismatch(expected: expected, actual: actual), at: path.index(row))
+            matches = false
+        }
+    }
+    return matches
 }

@@ -62,6 +62,7 @@ public struct SimPOParameters: Equatable, Sendable {
 extension SimPOParameters: ObjectiveEvaluator {
     var objective: Objective { .simpo }
     var usesReferences: Bool { false }
+    var hasChosenTokenTerm: Bool { sftReduction == .token }
     var reduction: TokenReduction { averageLogProb ? .mean : .sum }
 
     var perTokenRequirements: [PerTokenRequirement] {

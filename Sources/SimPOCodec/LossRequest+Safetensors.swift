@@ -70,7 +70,7 @@ extension LossRequest {
                 if side.isRequired { issues.add(.missing(because: "every request has '\(side.rawValue).logps' or '\(side.rawValue).per_token_logps'"), at: FieldPath(side.rawValue)) }
                 return nil
             }
-            return decodeSide(tensors, at: FieldPath(side.rawValue), labelPadTokenID: pad, reader: reader, issues: &issues)
+            return decodeSide(tensors, side: side, labelPadTokenID: pad, reader: reader, issues: &issues)
         }
     }
 }

@@ -59,7 +59,7 @@ extension LossRequest {
             }
             let named = uniqueFields(of: value, at: path, known: SideKey.names, issues: &issues)
             let sideFields = Dictionary(uniqueKeysWithValues: named.compactMap { key, field in SideKey(rawValue: key).map { ($0, field) } })
-            return decodeSide(sideFields, at: path, labelPadTokenID: pad, reader: JSONSideReader(), issues: &issues)
+            return decodeSide(sideFields, side: side, labelPadTokenID: pad, reader: JSONSideReader(), issues: &issues)
         }
     }
 }

@@ -15,6 +15,8 @@ enum SideKey: String, CaseIterable {
     case perTokenLogps = "per_token_logps"
     case mask
     case labels
+    /// Chosen only: the tokens a term on chosen tokens (SFT, NLL) averages over.
+    case nllMask = "nll_mask"
 
     static var names: [String] { allCases.map(\.rawValue) }
 }
@@ -30,9 +32,31 @@ enum RequestSide: String, CaseIterable {
     static var names: [String] { allCases.map(\.rawValue) }
 }
 
+/// A side as decoded, with the chosen side's `nll_mask` when it has one.
+struct DecodedSide {
+    var input: SideInput
+    var nllMask: RaggedRows<Bool>?
+}
+
 /// One side from its fields, by the rules every format shares: `logps` or `per_token_logps`
-/// (not both); `mask` or `labels` (not both) only with `per_token_logps`.
+/// (not both); `mask` or `labels` (not both) only with `per_token_logps`; `nll_mask` only on
+/// the chosen side, with `per_token_logps`.
 func decodeSide<Reader: SideFieldReader>(
+    _ fields: [SideKey: Reader.Field], side: RequestSide, labelPadTokenID: Int64, reader: Reader, issues: inout IssueCollector
+) -> DecodedSide? {
+    let path = FieldPath(side.rawValue)
+    guard let input = decodeLogps(fields, at: path, labelPadTokenID: labelPadTokenID, reader: reader, issues: &issues) else { return nil }
+    guard let nllMask = fields[.nllMask] else { return DecodedSide(input: input) }
+    let nllPath = path.key(SideKey.nllMask.rawValue)
+    guard side == .chosen, case .tokenLogps(let rows, _) = input else {
+        issues.add(.notApplicable(because: "only the chosen side's per_token_logps have an 'nll_mask'"), at: nllPath)
+        return nil
+    }
+    return reader.mask(nllMask, like: rows, at: nllPath, issues: &issues).map { DecodedSide(input: input, nllMask: $0) }
+}
+
+/// The log-probs of one side and their selection.
+private func decodeLogps<Reader: SideFieldReader>(
     _ fields: [SideKey: Reader.Field], at path: FieldPath, labelPadTokenID: Int64, reader: Reader, issues: inout IssueCollector
 ) -> SideInput? {
     let selectionKeys = [SideKey.mask, .labels].filter { fields[$0] != nil }
@@ -68,12 +92,13 @@ func decodeSide<Reader: SideFieldReader>(
 /// The four sides, each decoded by `side(name, &issues)`; throws every issue collected
 /// (the configuration's included) when there is any.
 func assembleInputs(
-    issues: inout IssueCollector, side: (RequestSide, inout IssueCollector) -> SideInput?
+    issues: inout IssueCollector, side: (RequestSide, inout IssueCollector) -> DecodedSide?
 ) throws(LossInputError) -> LossInputs {
     let chosen = side(.chosen, &issues)
     let rejected = side(.rejected, &issues)
     let referenceChosen = side(.referenceChosen, &issues)
     let referenceRejected = side(.referenceRejected, &issues)
     guard issues.isEmpty, let chosen, let rejected else { throw LossInputError(issues.issues) }
-    return LossInputs(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected)
+    return LossInputs(chosen: chosen.input, rejected: rejected.input, referenceChosen: referenceChosen?.input,
+                      referenceRejected: referenceRejected?.input, chosenNLLMask: chosen.nllMask)
 }

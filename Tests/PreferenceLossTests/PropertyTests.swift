@@ -167,4 +167,16 @@ import Testing
                                [("objective", .string("cpo")), ("loss_type", .string("hinge")), ("cpo_alpha", .number(0)), ("label_smoothing", .number(0.1))])
         #expect(cpo.warnings.map(\.message).allSatisfy { $0.hasPrefix("objective 'cpo': ") } && cpo.warnings.map(\.code) == ["label_smoothing_ignored"])
     }
+
+    @Test func nllMaskMovesTheNLLNotTheOdds() throws {
+        let chosen = SideInput.tokenLogps(RaggedRows([[-1.0, -2.0, -0.5]]), selection: .mask(RaggedRows([[false, true, true]])))
+        let rejected = SideInput.tokenLogps(RaggedRows([[-2.0, -3.0]]), selection: .all)
+        let orpo: [(key: String, value: ConfigValue)] = [("objective", .string("orpo"))]
+        let plain = try evaluate(LossInputs(chosen: chosen, rejected: rejected), orpo, tokenGradients: true)
+        let wide = try evaluate(LossInputs(chosen: chosen, rejected: rejected, chosenNLLMask: RaggedRows([[true, true, true]])), orpo, tokenGradients: true)
+        #expect(wide.logits == plain.logits && wide.losses == plain.losses)
+        #expect(isClose(plain.sftLoss, 1.25) && isClose(wide.sftLoss, 3.5 / 3))
+        let grads = try #require(wide.gradients.chosenTokenLogps).values
+        #expect(isClose(grads[0], -1.0 / 3), "a prompt token gets the NLL's share only")
+    }
 }

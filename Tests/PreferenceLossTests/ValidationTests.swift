@@ -110,6 +110,17 @@ import Testing
         #expect(pointers(found) == ["/reference_chosen/per_token_logps/0"])
     }
 
+    @Test func nllMaskGoesWithATermOnChosenTokens() {
+        let chosen = SideInput.tokenLogps(RaggedRows([[-1.0, -2.0], [-3.0]]), selection: .mask(RaggedRows([[false, true], [true]])))
+        let rejected = SideInput.sequenceLogps([-2, -2])
+        let orpo: [(key: String, value: ConfigValue)] = [("objective", .string("orpo"))]
+        #expect(issues(LossInputs(chosen: chosen, rejected: rejected, chosenNLLMask: RaggedRows([[true, true], [true]])), orpo) == [])
+        #expect(pointers(issues(LossInputs(chosen: chosen, rejected: rejected, chosenNLLMask: RaggedRows([[true], [true]])), orpo)) == ["/chosen/nll_mask/0"])
+        #expect(pointers(issues(LossInputs(chosen: chosen, rejected: rejected, chosenNLLMask: RaggedRows([[false, false], [false]])), orpo)) == ["/chosen/nll_mask"])
+        #expect(pointers(issues(LossInputs(chosen: chosen, rejected: rejected, chosenNLLMask: RaggedRows([[true, true], [true]])))) == ["/chosen/nll_mask"],
+                "SimPO's sequence SFT has no term on tokens")
+    }
+
     @Test func manyIssuesAreCollectedUpToTheLimit() {
         let bad = [Double](repeating: .nan, count: 100)
         let found = issues(LossInputs(chosen: .sequenceLogps(bad), rejected: .sequenceLogps(bad)))

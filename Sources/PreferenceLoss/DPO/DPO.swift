@@ -84,6 +84,7 @@ public struct DPOParameters: Equatable, Sendable {
 extension DPOParameters: ObjectiveEvaluator {
     var objective: Objective { .dpo }
     var usesReferences: Bool { true }
+    var hasChosenTokenTerm: Bool { lossTypes.contains(.sft) }
     var reduction: TokenReduction { ldAlpha.map { .lengthDesensitized(alpha: $0) } ?? .sum }
 
     var perTokenRequirements: [PerTokenRequirement] {

@@ -72,19 +72,23 @@ class SimPOClient:
              chosen_labels: Optional[ArrayLike] = None, rejected_labels: Optional[ArrayLike] = None,
              reference_chosen: Optional[ArrayLike] = None, reference_rejected: Optional[ArrayLike] = None,
              reference_chosen_mask: Optional[ArrayLike] = None, reference_rejected_mask: Optional[ArrayLike] = None,
-             return_token_grads: bool = False, **config: Any) -> LossResult:
+             chosen_nll_mask: Optional[ArrayLike] = None, return_token_grads: bool = False, **config: Any) -> LossResult:
         """Evaluates the loss of one batch.
 
         ``chosen``/``rejected`` are per-token log-probs [B, T] or per-sequence log-probs [B];
         numpy arrays or torch tensors. A per-token side selects its tokens with a 0/1 ``mask``
         or with ``labels`` (TRL's convention: tokens labelled ``label_pad_token_id``, -100 by
         default, are not selected), or selects every token. Reference sides (DPO) have masks
-        of their own: nothing is borrowed from the policy's. Keyword arguments such as
+        of their own: nothing is borrowed from the policy's. ``chosen_nll_mask`` [B, T] says which
+        chosen tokens an SFT or NLL term averages over, when not the chosen selection (TRL's
+        ORPO takes its NLL over the prompt's tokens too). Keyword arguments such as
         ``objective="dpo", loss_type=["sigmoid", "sft"], loss_weights=[1, 0.3]`` are the
         server's ``config``. Raises `SimPOProblem` when the server refuses the batch.
         """
         tensors: Dict[str, np.ndarray] = {}
         _add_side(tensors, "chosen", chosen, chosen_mask, chosen_labels)
+        if chosen_nll_mask is not None:
+            tensors["chosen.nll_mask"] = _as_numpy(chosen_nll_mask, _MASK_TYPES, np.int64)
         _add_side(tensors, "rejected", rejected, rejected_mask, rejected_labels)
         if reference_chosen is not None:
             _add_side(tensors, "reference_chosen", reference_chosen, reference_chosen_mask)

@@ -115,21 +115,22 @@ class _RemotePairTrainerMixin:
     loss_client: SimPOClient
 
     def _forward_tokens(self, model: nn.Module, batch: Dict[str, Any], padding_value: int):
-        """(per-token log-probs [2B, T-1], completion mask, attention mask of the predicted tokens, logits, B)."""
+        """(per-token log-probs [2B, T-1] of every next token, completion mask, attention mask of
+        the predicted tokens, logits, B). At completion tokens the log-probs are `get_batch_logps`'s;
+        elsewhere they are the input tokens', which ORPO's NLL reads over the prompt."""
         if self.is_encoder_decoder:
             raise NotImplementedError("the Remote trainers support decoder-only models")
         concatenated = self.concatenated_inputs(batch, is_encoder_decoder=False, padding_value=padding_value, device=self.accelerator.device)
-        outputs = model(concatenated["concatenated_input_ids"], attention_mask=concatenated["concatenated_attention_mask"], use_cache=False)
+        input_ids = concatenated["concatenated_input_ids"]
+        outputs = model(input_ids, attention_mask=concatenated["concatenated_attention_mask"], use_cache=False)
         logits = outputs.logits
-        labels = concatenated["concatenated_labels"][:, 1:].clone()
-        completion = labels != -100
-        labels[~completion] = 0
-        per_token_logps = selective_log_softmax(logits[:, :-1, :], labels)
+        completion = concatenated["concatenated_labels"][:, 1:] != -100
+        per_token_logps = selective_log_softmax(logits[:, :-1, :], input_ids[:, 1:])
         attended = concatenated["concatenated_attention_mask"][:, 1:] == 1
         return per_token_logps, completion, attended, logits, batch["chosen_labels"].shape[0]
 
     def _remote_loss(self, model: nn.Module, batch: Dict[str, Any], config: Dict[str, Any], padding_value: int,
-                     train_eval: str, nll_over_attention: bool = False):
+                     train_eval: str, nll_over_attention: bool = False, logged_positions: slice = slice(None)):
         per_token_logps, completion, attended, logits, size = self._forward_tokens(model, batch, padding_value)
         chosen, rejected = per_token_logps[:size], per_token_logps[size:]
         extra = {}
@@ -140,8 +141,9 @@ class _RemotePairTrainerMixin:
         loss = _with_server_gradients(result, ((chosen, "chosen"), (rejected, "rejected")))
         prefix = "eval_" if train_eval == "eval" else ""
         metrics = {f"{prefix}{name}": value for name, value in result.metrics.items()}
-        metrics[f"{prefix}logits/rejected"] = self.accelerator.gather_for_metrics(logits[size:].detach().mean()).mean().item()
-        metrics[f"{prefix}logits/chosen"] = self.accelerator.gather_for_metrics(logits[:size].detach().mean()).mean().item()
+        logged = logits[:, logged_positions].detach()
+        metrics[f"{prefix}logits/rejected"] = self.accelerator.gather_for_metrics(logged[size:].mean()).mean().item()
+        metrics[f"{prefix}logits/chosen"] = self.accelerator.gather_for_metrics(logged[:size].mean()).mean().item()
         return loss, metrics
 
 
@@ -180,4 +182,6 @@ class RemoteORPOTrainer(_RemotePairTrainerMixin, ORPOTrainer):
         return {"objective": "orpo", "beta": self.beta}
 
     def get_batch_loss_metrics(self, model: nn.Module, batch: Dict[str, Any], train_eval: Literal["train", "eval"] = "train"):
-        return self._remote_loss(model, batch, self.loss_config(), self.padding_value, train_eval, nll_over_attention=True)
+        # ORPO logs the logits of the predicting positions only (all but the last).
+        return self._remote_loss(model, batch, self.loss_config(), self.padding_value, train_eval,
+                                 nll_over_attention=True, logged_positions=slice(None, -1))
