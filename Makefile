@@ -11,18 +11,24 @@ STAGE := .build/stage
 FUZZ_SECONDS ?= 30
 FUZZ_SEED ?= 20261125
 FUZZ_TARGETS := requests headers inflate
+# The torch the client's tests install: its CPU-only wheel where pip can find it.
+TORCH_VERSION ?= 2.13.0
 
-.PHONY: deps python-deps build run test swift-test api-test client-test deploy-test fuzz fuzz-replay bench loadtest
+.PHONY: deps python-deps build run test swift-test api-test client-test deploy-test fuzz fuzz-replay bench loadtest example
 
 ## System libraries the build needs (installed only when missing).
 deps:
 	@deploy/install-build-deps.sh
 
-## A virtualenv with the API test tools (pytest, schemathesis, openapi-spec-validator).
+## A virtualenv with the API test tools (pytest, schemathesis, openapi-spec-validator), and the
+## client with torch (CPU) and TRL for its trainer-parity tests. The CPU-only torch wheel is
+## preferred (pip's find-links may hold it); where it is absent, the default torch is installed.
 python-deps:
 	@python3 -m venv --help >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends python3 python3-venv; }
 	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/api/requirements.txt -r Tests/deploy/requirements.txt -e 'clients/python[test]'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check "torch==$(TORCH_VERSION)+cpu" 2>/dev/null \
+		|| $(VENV)/bin/pip install --quiet --disable-pip-version-check "torch>=2.4"
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/api/requirements.txt -r Tests/deploy/requirements.txt -e 'clients/python[test,trl]'
 
 ## The release server, statically linked against the Swift runtime, as the image ships it.
 build: deps
@@ -44,7 +50,8 @@ api-test: deps python-deps
 	swift build --product simpo-server
 	$(VENV)/bin/python -m pytest -q Tests/api
 
-## The Python client against a live debug server (its torch tests run where torch is installed).
+## The Python client against a live debug server: numbers, torch autograd, and the TRL trainers
+## trained beside their Remote twins.
 client-test: deps python-deps
 	swift build --product simpo-server
 	$(VENV)/bin/python -m pytest -q clients/python/tests
