@@ -115,3 +115,31 @@ def test_orpo(client, tmp_path):
     remote = train(RemoteORPOTrainer, ORPOConfig, settings, tmp_path / "remote", loss_client=client)
     assert moved(local[0]) > 1e-3
     assert_same_training(local, remote)
+
+
+def test_a_refused_batch_stops_training_with_the_servers_problem(client, tmp_path):
+    from simpo_client import SimPOProblem
+
+    class Misconfigured(RemoteCPOTrainer):
+        def loss_config(self):
+            return {**super().loss_config(), "betta": 2.0}
+
+    with pytest.raises(SimPOProblem) as refused:
+        train(Misconfigured, CPOConfig, {"remove_unused_columns": False}, tmp_path, loss_client=client)
+    assert refused.value.status == 422 and refused.value.pointers == ["/config/betta"]
+
+
+def test_an_unreachable_server_stops_training_within_the_retry_budget(tmp_path):
+    import socket
+    import time
+
+    from simpo_client import SimPOClient, SimPOConnectionError
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with SimPOClient(f"http://127.0.0.1:{port}", retries=10, backoff=0.05, retry_budget=1.0) as unreachable, \
+            pytest.raises(SimPOConnectionError):
+        train(RemoteORPOTrainer, ORPOConfig, {"remove_unused_columns": False}, tmp_path, loss_client=unreachable)
+    assert time.monotonic() - started < 30
