@@ -131,8 +131,8 @@ private func chosenTermTokens(
         counts.append(kept.count)
         sums.append(kept.reduce(0) { $0 + $1.0 })
     }
-    if counts.allSatisfy({ $0 == 0 }) {
-        issues.add(.noSelectedTokens, at: path)
+    if rows.rowCount > 0 && counts.allSatisfy({ $0 == 0 }) {
+        issues.add(.outOfRange(allowed: "at least one selected token: the SFT or NLL term averages over them"), at: path)
     }
     return (counts, sums, mask.values)
 }

@@ -60,6 +60,8 @@ class RemoteDPOTrainer(DPOTrainer):
         mode = "train" if self.model.training else "eval"
         model_kwargs = {k: v for k, v in inputs.items() if k not in {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}}
         model_kwargs["use_cache"] = False
+        if self.aux_loss_enabled:
+            model_kwargs["output_router_logits"] = True
         completion_mask = inputs["completion_mask"]
         shift_mask = completion_mask[..., 1:]
         labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
@@ -72,8 +74,9 @@ class RemoteDPOTrainer(DPOTrainer):
         if self.precompute_ref_logps:
             references = dict(reference_chosen=inputs["ref_chosen_logps"], reference_rejected=inputs["ref_rejected_logps"])
         else:
+            ref_kwargs = {k: v for k, v in model_kwargs.items() if k != "output_router_logits"}
             with torch.no_grad():
-                ref_outputs = self.ref_model(**model_kwargs, labels=labels, fused_lm_head=True)
+                ref_outputs = self.ref_model(**ref_kwargs, labels=labels, fused_lm_head=True)
             ref_chosen, ref_rejected = ref_outputs.log_probs[:, -seq_len:].chunk(2, dim=0)
             references = dict(reference_chosen=ref_chosen, reference_rejected=ref_rejected,
                               reference_chosen_mask=chosen_mask, reference_rejected_mask=rejected_mask)
@@ -81,11 +84,18 @@ class RemoteDPOTrainer(DPOTrainer):
         result = self.loss_client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask,
                                        return_token_grads=True, **references, **self.loss_config())
         loss = _with_server_gradients(result, ((chosen, "chosen"), (rejected, "rejected")))
+        if self.aux_loss_enabled:
+            # A mixture-of-experts router's balancing loss belongs to the model, as in TRL: added here.
+            loss = loss + self.router_aux_loss_coef * outputs.aux_loss
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(outputs.aux_loss).mean().item())
         self._log_model_metrics(mode, inputs, outputs, shift_mask, seq_len)
         for name in ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected"):
             self._metrics[mode][name].append(result.metrics[name])
         if return_outputs:
-            raise NotImplementedError("return_outputs is deprecated in TRL 1.16 and not supported by RemoteDPOTrainer")
+            # As TRL 1.16 does for `compute_metrics` (deprecated there): the logits need a plain forward.
+            with torch.no_grad():
+                outputs = model(**{k: v for k, v in model_kwargs.items() if k != "output_router_logits"})
+            return loss, outputs
         return loss
 
     def _log_model_metrics(self, mode: str, inputs: Dict[str, Any], outputs: Any, shift_mask: torch.Tensor, seq_len: int) -> None:
@@ -116,22 +126,24 @@ class _RemotePairTrainerMixin:
 
     def _forward_tokens(self, model: nn.Module, batch: Dict[str, Any], padding_value: int):
         """(per-token log-probs [2B, T-1] of every next token, completion mask, attention mask of
-        the predicted tokens, logits, B). At completion tokens the log-probs are `get_batch_logps`'s;
+        the predicted tokens, model outputs, B). At completion tokens the log-probs are `get_batch_logps`'s;
         elsewhere they are the input tokens', which ORPO's NLL reads over the prompt."""
         if self.is_encoder_decoder:
             raise NotImplementedError("the Remote trainers support decoder-only models")
         concatenated = self.concatenated_inputs(batch, is_encoder_decoder=False, padding_value=padding_value, device=self.accelerator.device)
         input_ids = concatenated["concatenated_input_ids"]
-        outputs = model(input_ids, attention_mask=concatenated["concatenated_attention_mask"], use_cache=False)
+        router = {"output_router_logits": True} if self.aux_loss_enabled else {}
+        outputs = model(input_ids, attention_mask=concatenated["concatenated_attention_mask"], use_cache=False, **router)
         logits = outputs.logits
         completion = concatenated["concatenated_labels"][:, 1:] != -100
         per_token_logps = selective_log_softmax(logits[:, :-1, :], input_ids[:, 1:])
         attended = concatenated["concatenated_attention_mask"][:, 1:] == 1
-        return per_token_logps, completion, attended, logits, batch["chosen_labels"].shape[0]
+        return per_token_logps, completion, attended, outputs, batch["chosen_labels"].shape[0]
 
     def _remote_loss(self, model: nn.Module, batch: Dict[str, Any], config: Dict[str, Any], padding_value: int,
                      train_eval: str, nll_over_attention: bool = False, logged_positions: slice = slice(None)):
-        per_token_logps, completion, attended, logits, size = self._forward_tokens(model, batch, padding_value)
+        per_token_logps, completion, attended, outputs, size = self._forward_tokens(model, batch, padding_value)
+        logits = outputs.logits
         chosen, rejected = per_token_logps[:size], per_token_logps[size:]
         extra = {}
         if nll_over_attention:
@@ -139,6 +151,8 @@ class _RemotePairTrainerMixin:
         result = self.loss_client.loss(chosen, rejected, chosen_mask=completion[:size], rejected_mask=completion[size:],
                                        return_token_grads=True, **extra, **config)
         loss = _with_server_gradients(result, ((chosen, "chosen"), (rejected, "rejected")))
+        if self.aux_loss_enabled:
+            loss = loss + self.aux_loss_coef * outputs.aux_loss  # the router's balancing loss, as in TRL
         prefix = "eval_" if train_eval == "eval" else ""
         metrics = {f"{prefix}{name}": value for name, value in result.metrics.items()}
         logged = logits[:, logged_positions].detach()
