@@ -23,7 +23,8 @@ ArrayLike = Any
 
 @dataclass
 class LossResult:
-    """One loss evaluation, as the server's JSON response names it (arrays as float64)."""
+    """One loss evaluation, as the server's JSON response names it (arrays in the inputs'
+    precision: float32 unless a side was float64)."""
 
     loss: float
     preference_loss: float
@@ -45,6 +46,11 @@ class LossResult:
 class SimPOClient:
     """A connection to one simpo-server.
 
+    Responses come back in the precision of the inputs (float32 tensors for float32, float16 or
+    bfloat16 log-probs; float64 when any side is float64) and uncompressed, since tensors barely
+    compress and a trainer usually talks to a server on the same host or cluster; pass
+    ``compress_responses=True`` across slow links. The connection is kept open between calls.
+
     Requests that meet a 503 or a connection error are retried up to ``retries`` times with
     exponential backoff (honouring ``Retry-After``), and never past ``retry_budget`` seconds
     in all; a loss evaluation is safe to repeat. Any other refusal raises `SimPOProblem` at
@@ -52,13 +58,14 @@ class SimPOClient:
     """
 
     def __init__(self, base_url: str, token: Optional[str] = None, timeout: float = 60.0,
-                 retries: int = 3, backoff: float = 0.2, retry_budget: float = 60.0):
+                 retries: int = 3, backoff: float = 0.2, retry_budget: float = 60.0, compress_responses: bool = False):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.retry_budget = retry_budget
         self._session = requests.Session()
+        self._session.headers["Accept-Encoding"] = "gzip" if compress_responses else "identity"
         if token:
             self._session.headers["Authorization"] = f"Bearer {token}"
 
@@ -98,9 +105,10 @@ class SimPOClient:
         if config:
             metadata["config"] = json.dumps(config)
         body = save_safetensors(tensors, metadata=metadata)
+        precision = "F64" if any(t.dtype == np.float64 for t in tensors.values()) else "F32"
         response = self._request(
             "POST", "/v1/loss", data=body,
-            headers={"Content-Type": SAFETENSORS, "Accept": f"{SAFETENSORS};dtype=F64"})
+            headers={"Content-Type": SAFETENSORS, "Accept": f"{SAFETENSORS};dtype={precision}"})
         return _parse_result(response.content)
 
     def close(self) -> None:

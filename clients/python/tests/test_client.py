@@ -18,6 +18,11 @@ def batch(seed: int, rows: int = 4, tokens: int = 7):
     return logps, mask
 
 
+def as_sent(values) -> np.ndarray:
+    """The JSON answer's numbers in the precision the client asks for float32 inputs: float32."""
+    return np.array(values, dtype=np.float64).astype(np.float32)
+
+
 def json_answer(server, body: dict) -> dict:
     url, token = server
     response = requests.post(f"{url}/v1/loss", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
@@ -67,13 +72,13 @@ def test_numbers_match_the_json_answer_exactly(client, server, config):
     assert result.loss == expected["loss"]
     assert result.sft_loss == expected["sft_loss"]
     for name in ("losses", "logits", "chosen_logps", "rejected_logps", "chosen_rewards", "rejected_rewards"):
-        assert np.array_equal(getattr(result, name), np.array(expected[name])), name
+        assert np.array_equal(getattr(result, name), as_sent(expected[name])), name
     assert result.metrics == expected["metrics"]
     assert result.warnings == expected["warnings"]
     for name in ("chosen_logps", "rejected_logps"):
-        assert np.array_equal(result.grads[name], np.array(expected["grads"][name])), name
+        assert np.array_equal(result.grads[name], as_sent(expected["grads"][name])), name
     # JSON gives ragged rows (the mask's padding included, as sent); safetensors gives [B, T].
-    assert np.array_equal(result.grads["chosen_per_token_logps"], np.array(expected["grads"]["chosen_per_token_logps"]))
+    assert np.array_equal(result.grads["chosen_per_token_logps"], as_sent(expected["grads"]["chosen_per_token_logps"]))
 
 
 def test_sequence_logps_and_dpo_references(client, server):
@@ -84,6 +89,7 @@ def test_sequence_logps_and_dpo_references(client, server):
         "config": {"objective": "dpo"}, "chosen": side(chosen), "rejected": side(rejected),
         "reference_chosen": side(reference_chosen), "reference_rejected": side(reference_rejected)})
     assert result.loss == expected["loss"]
+    assert result.chosen_rewards.dtype == np.float64, "float64 inputs get float64 answers"
     assert np.array_equal(result.chosen_rewards, np.array(expected["chosen_rewards"]))
     assert "chosen_per_token_logps" not in result.grads
 
@@ -201,3 +207,17 @@ def test_shape_errors_are_caught_before_sending(client):
         client.loss(np.array([-1.0]), np.array([-2.0]), chosen_mask=np.array([1]))
     with pytest.raises(ValueError, match="expected"):
         client.loss(np.zeros((1, 2, 3)), np.array([-2.0]))
+
+
+def test_responses_are_not_compressed_by_default(server):
+    """Tensors barely compress; on loopback or in a cluster gzip only costs time."""
+    url, token = server
+    chosen, mask = batch(9)
+    body = {"chosen": side(chosen, mask), "rejected": side(chosen, mask)}
+    with SimPOClient(url, token=token) as plain:
+        sent = plain._session.headers["Accept-Encoding"]
+    answer = requests.post(f"{url}/v1/loss", json=body, timeout=30,
+                           headers={"Authorization": f"Bearer {token}", "Accept-Encoding": sent})
+    assert sent == "identity" and "Content-Encoding" not in answer.headers
+    with SimPOClient(url, token=token, compress_responses=True) as compressing:
+        assert compressing._session.headers["Accept-Encoding"] == "gzip"
