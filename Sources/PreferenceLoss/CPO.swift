@@ -58,11 +58,10 @@ public struct CPOParameters: Equatable, Sendable {
 extension CPOParameters: ObjectiveEvaluator {
     var objective: Objective { .cpo }
     var usesReferences: Bool { false }
-    var hasChosenTokenTerm: Bool { cpoAlpha > 0 }
     var reduction: TokenReduction { lossType == .ipo || lossType == .simpo ? .mean : .sum }
 
-    var perTokenRequirements: [PerTokenRequirement] {
-        cpoAlpha > 0 ? [PerTokenRequirement(sides: [.chosen], parameter: .cpoAlpha, reason: "cpo_alpha > 0 adds the chosen tokens' NLL, so needs chosen per_token_logps")] : []
+    var chosenTokenTerm: PerTokenRequirement? {
+        cpoAlpha > 0 ? PerTokenRequirement(sides: [.chosen], parameter: .cpoAlpha, reason: "cpo_alpha > 0 adds the chosen tokens' NLL, so needs chosen per_token_logps") : nil
     }
 
     func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {

@@ -21,9 +21,10 @@ public func evaluateLoss(
     var issues = IssueCollector()
     let references = referenceInputs(inputs, objective: objective, issues: &issues)
 
-    for requirement in objective.perTokenRequirements {
+    for requirement in objective.perTokenRequirements + [objective.chosenTokenTerm].compactMap({ $0 }) {
         let unmet = [(SideName.chosen, inputs.chosen), (.rejected, inputs.rejected)].filter { requirement.sides.contains($0.0) && !$0.1.isPerToken }
-        if let parameter = requirement.parameter, !unmet.isEmpty {
+        guard !unmet.isEmpty else { continue }
+        if let parameter = requirement.parameter {
             issues.add(.notApplicable(because: requirement.reason), at: .parameter(parameter))
         } else {
             for (name, side) in unmet { issues.add(.missing(because: requirement.reason), at: name.path.key(side.rowsKey)) }
@@ -115,7 +116,7 @@ private func chosenTermTokens(
     let fallback = (counts: totals.selectedCounts ?? Array(repeating: 0, count: totals.logps.count), sums: totals.selectedSums, flags: [Bool]?.none)
     guard let mask = inputs.chosenNLLMask else { return fallback }
     let path = SideName.chosen.path.key("nll_mask")
-    guard objective.hasChosenTokenTerm else {
+    guard objective.chosenTokenTerm != nil else {
         issues.add(.notApplicable(because: "objective '\(objective.objective.rawValue)' has no term on chosen tokens here (an SFT or NLL term)"), at: path)
         return fallback
     }

@@ -15,11 +15,10 @@ public struct ORPOParameters: Equatable, Sendable {
 extension ORPOParameters: ObjectiveEvaluator {
     var objective: Objective { .orpo }
     var usesReferences: Bool { false }
-    var hasChosenTokenTerm: Bool { true }
     var reduction: TokenReduction { .mean }
 
-    var perTokenRequirements: [PerTokenRequirement] {
-        [PerTokenRequirement(sides: [.chosen], parameter: nil, reason: "objective 'orpo' adds the chosen tokens' NLL, so needs chosen per_token_logps")]
+    var chosenTokenTerm: PerTokenRequirement? {
+        PerTokenRequirement(sides: [.chosen], parameter: nil, reason: "objective 'orpo' adds the chosen tokens' NLL, so needs chosen per_token_logps")
     }
 
     func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector) {

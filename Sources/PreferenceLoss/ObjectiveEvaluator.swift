@@ -55,11 +55,12 @@ protocol ObjectiveEvaluator: Sendable {
     var objective: Objective { get }
     /// Whether reference sides are required (true) or refused (false).
     var usesReferences: Bool { get }
-    /// Whether a term acts on chosen tokens directly (SFT, NLL), so `chosenNLLMask` means something.
-    var hasChosenTokenTerm: Bool { get }
+    /// The term acting on chosen tokens directly (SFT, NLL), when there is one, as what it
+    /// requires: a per-token chosen side. `chosenNLLMask` may then say which tokens it covers.
+    var chosenTokenTerm: PerTokenRequirement? { get }
     /// How per-token sides reduce to sequence log-probs.
     var reduction: TokenReduction { get }
-    /// Policy sides that must come per token, with the parameter that needs them and why.
+    /// Other policy sides that must come per token, with the parameter that needs them and why.
     var perTokenRequirements: [PerTokenRequirement] { get }
     /// Records sequence log-probs outside the objective's domain (ORPO's log(1 − e^c) needs c < 0).
     func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector)

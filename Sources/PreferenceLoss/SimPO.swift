@@ -62,11 +62,10 @@ public struct SimPOParameters: Equatable, Sendable {
 extension SimPOParameters: ObjectiveEvaluator {
     var objective: Objective { .simpo }
     var usesReferences: Bool { false }
-    var hasChosenTokenTerm: Bool { sftReduction == .token }
     var reduction: TokenReduction { averageLogProb ? .mean : .sum }
 
-    var perTokenRequirements: [PerTokenRequirement] {
-        sftReduction == .token ? [PerTokenRequirement(sides: [.chosen], parameter: .sftReduction, reason: "sft_reduction 'token' needs chosen per_token_logps")] : []
+    var chosenTokenTerm: PerTokenRequirement? {
+        sftReduction == .token ? PerTokenRequirement(sides: [.chosen], parameter: .sftReduction, reason: "sft_reduction 'token' needs chosen per_token_logps") : nil
     }
 
     func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {

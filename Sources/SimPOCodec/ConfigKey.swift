@@ -36,12 +36,6 @@ enum ConfigKey: Hashable {
         }
         return [.objective, .labelPadTokenID] + parameters.map(ConfigKey.parameter)
     }
-
-    /// Every key of some objective.
-    static var all: [ConfigKey] {
-        var seen: Set<ConfigKey> = []
-        return Objective.allCases.flatMap(keys(of:)).filter { seen.insert($0).inserted }
-    }
 }
 
 /// The `config` of a request: the loss configuration, and how `labels` mark padding.

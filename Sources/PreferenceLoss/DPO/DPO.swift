@@ -84,7 +84,6 @@ public struct DPOParameters: Equatable, Sendable {
 extension DPOParameters: ObjectiveEvaluator {
     var objective: Objective { .dpo }
     var usesReferences: Bool { true }
-    var hasChosenTokenTerm: Bool { lossTypes.contains(.sft) }
     var reduction: TokenReduction { ldAlpha.map { .lengthDesensitized(alpha: $0) } ?? .sum }
 
     var perTokenRequirements: [PerTokenRequirement] {
@@ -92,13 +91,14 @@ extension DPOParameters: ObjectiveEvaluator {
         if let counting = lossTypes.first(where: \.countsTokens) {
             requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: .lossType, reason: "loss_type '\(counting.rawValue)' divides by each row's token count, so needs chosen and rejected per_token_logps"))
         }
-        if lossTypes.contains(.sft) {
-            requirements.append(PerTokenRequirement(sides: [.chosen], parameter: .lossType, reason: "loss_type 'sft' averages over chosen tokens, so needs chosen per_token_logps"))
-        }
         if ldAlpha != nil {
             requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: .ldAlpha, reason: "ld_alpha weighs tokens past the shorter response, so needs chosen and rejected per_token_logps"))
         }
         return requirements
+    }
+
+    var chosenTokenTerm: PerTokenRequirement? {
+        lossTypes.contains(.sft) ? PerTokenRequirement(sides: [.chosen], parameter: .lossType, reason: "loss_type 'sft' averages over chosen tokens, so needs chosen per_token_logps") : nil
     }
 
     func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
