@@ -101,7 +101,13 @@ extension CPOParameters: ObjectiveEvaluator {
     }
 
     func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
-        guard (lossType == .hinge || lossType == .ipo) && labelSmoothing > 0 else { return [] }
-        return [warning("label_smoothing_ignored", "the \(lossType.rawValue) loss does not support label smoothing; label_smoothing is ignored")]
+        var warnings: [LossWarning] = []
+        if (lossType == .hinge || lossType == .ipo) && labelSmoothing > 0 {
+            warnings.append(warning("no_effect", "the \(lossType.rawValue) loss does not support label smoothing; label_smoothing is ignored: drop it or use loss_type 'sigmoid'"))
+        }
+        if lossType != .simpo && simpoGamma != CPOParameters().simpoGamma {
+            warnings.append(warning("no_effect", "simpo_gamma is read by loss_type 'simpo' only; '\(lossType.rawValue)' ignores it: drop it or use loss_type 'simpo'"))
+        }
+        return warnings
     }
 }

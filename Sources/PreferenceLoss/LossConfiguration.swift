@@ -48,6 +48,16 @@ public enum LossConfiguration: Equatable, Sendable {
         try issues.throwIfAny()
     }
 
+    /// How per-token log-probs become sequence log-probs under this configuration: `mean`,
+    /// `sum`, or `length_desensitized` (LD-DPO's `ld_alpha` weighting).
+    public var averaging: String {
+        switch evaluator.reduction {
+        case .mean: return "mean"
+        case .sum: return "sum"
+        case .lengthDesensitized: return "length_desensitized"
+        }
+    }
+
     /// The objective that evaluates this configuration.
     var evaluator: any ObjectiveEvaluator {
         switch self {

@@ -6,17 +6,21 @@
 /// directly, and computes the metrics TRL logs. Gradients follow PyTorch autograd on TRL's
 /// expressions; reference log-probs are constants (a frozen reference model).
 ///
-/// - Parameter tokenGradients: also return gradients for each per-token side.
-/// - Throws: `LossInputError` naming every offending field: parameters out of range or refused,
+/// - Parameters:
+///   - tokenGradients: also return gradients for each per-token side.
+///   - thresholds: when the batch warnings fire.
+/// - Throws: `LossInputError` naming every offending field: parameters or thresholds out of range or refused,
 ///   mismatched shapes, empty batches or rows, rows that select no token, non-finite values,
 ///   sides the configuration needs per token, references that the objective needs or refuses,
 ///   and results that overflow.
 public func evaluateLoss(
     _ inputs: LossInputs,
     configuration: LossConfiguration,
-    tokenGradients: Bool = false
+    tokenGradients: Bool = false,
+    thresholds: DiagnosticThresholds = DiagnosticThresholds()
 ) throws(LossInputError) -> LossResult {
     try configuration.validate()
+    try thresholds.validate()
     let objective = configuration.evaluator
     var issues = IssueCollector()
     let references = referenceInputs(inputs, objective: objective, issues: &issues)
@@ -85,6 +89,7 @@ public func evaluateLoss(
         logOddsRatio: output.logOddsRatio,
         logOddsChosen: output.logOddsChosen)
     let preferenceLoss = mean(output.losses)
+    let batchMetrics = BatchMetrics(batch, chosenRewards: output.chosenRewards, rejectedRewards: output.rejectedRewards)
     let result = LossResult(
         loss: preferenceLoss + output.sftWeight * output.sftLoss,
         preferenceLoss: preferenceLoss,
@@ -96,12 +101,14 @@ public func evaluateLoss(
         chosenRewards: output.chosenRewards,
         rejectedRewards: output.rejectedRewards,
         metrics: metrics,
+        batchMetrics: batchMetrics,
+        lossesByType: output.lossesByType,
         gradients: LossGradients(
             chosenLogps: chosenGradients,
             rejectedLogps: output.rejectedGradients,
             chosenTokenLogps: tokenGradients ? inputs.chosen.tokenGradients(output.chosenGradients, reduced: chosen, directCoefficient: coefficient, directTokens: termTokens.flags) : nil,
             rejectedTokenLogps: tokenGradients ? inputs.rejected.tokenGradients(output.rejectedGradients, reduced: rejected, directCoefficient: 0, directTokens: nil) : nil),
-        warnings: diagnose(metrics, objective: objective))
+        warnings: diagnose(metrics, batchMetrics, batch: batch, inputs: inputs, objective: objective, thresholds: thresholds))
     try result.checkFinite(chosenRowsPath: SideName.chosen.path.key(inputs.chosen.rowsKey))
     return result
 }
@@ -205,6 +212,9 @@ extension LossResult {
                 throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath.index(i))])
             }
         }
+        for part in lossesByType where !part.losses.allSatisfy(\.isFinite) {
+            throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
+        }
         let optional = [metrics.nllLoss, metrics.logOddsRatio, metrics.logOddsChosen].compactMap { $0 }
         let scalars = [loss, preferenceLoss, sftLoss, metrics.chosenReward, metrics.rejectedReward, metrics.margin, metrics.chosenLogp, metrics.rejectedLogp] + optional
         if !scalars.allSatisfy(\.isFinite) {
@@ -215,5 +225,17 @@ extension LossResult {
                 throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
             }
         }
+    }
+}
+
+extension BatchMetrics {
+    /// Ties between each pair's rewards, and the selected token counts of per-token sides.
+    init(_ batch: ReducedBatch, chosenRewards: [Double], rejectedRewards: [Double]) {
+        ties = Double(zip(chosenRewards, rejectedRewards).count { $0 == $1 }) / Double(batch.size)
+        guard let chosen = batch.chosen.selectedCounts, let rejected = batch.rejected.selectedCounts else { return }
+        let chosenTotal = Double(chosen.reduce(0, +)), rejectedTotal = Double(rejected.reduce(0, +))
+        chosenTokens = chosenTotal / Double(batch.size)
+        rejectedTokens = rejectedTotal / Double(batch.size)
+        lengthRatio = chosenTotal / rejectedTotal
     }
 }

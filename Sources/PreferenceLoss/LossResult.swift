@@ -18,8 +18,20 @@ public struct LossResult: Sendable {
     public var chosenRewards: [Double]
     public var rejectedRewards: [Double]
     public var metrics: RewardMetrics
+    public var batchMetrics: BatchMetrics
+    /// For DPO with two or more distinct loss types, each type's part, in listed order; else empty.
+    public var lossesByType: [TypeLosses]
     public var gradients: LossGradients
     public var warnings: [LossWarning]
+}
+
+/// One loss type's part of a combined loss.
+public struct TypeLosses: Sendable {
+    /// The loss type's name, as `loss_type` lists it.
+    public var type: String
+    /// Each pair's loss under this type alone, before its weight (the combined loss is the
+    /// weighted sum of these).
+    public var losses: [Double]
 }
 
 /// Gradients of the mean total loss.
@@ -58,9 +70,26 @@ public struct RewardMetrics: Equatable, Sendable {
     public var logOddsChosen: Double?
 }
 
+/// What the batch looked like, beyond the metrics trainers log.
+public struct BatchMetrics: Equatable, Sendable {
+    /// Fraction of pairs whose rewards are exactly equal (which `accuracy` counts as wrong).
+    public var ties: Double
+    /// Mean number of selected tokens per chosen row; nil unless both policy sides came per token.
+    public var chosenTokens: Double?
+    /// Mean number of selected tokens per rejected row; nil unless both policy sides came per token.
+    public var rejectedTokens: Double?
+    /// Chosen over rejected selected tokens in the batch.
+    public var lengthRatio: Double?
+}
+
 /// Something worth a trainer's attention that is not an error.
 public struct LossWarning: Hashable, Sendable {
     /// A stable machine-readable name, e.g. `low_reward_margin`.
     public var code: String
     public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
 }

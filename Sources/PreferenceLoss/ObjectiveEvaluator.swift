@@ -35,6 +35,8 @@ struct ObjectiveOutput {
     var sftWeight = 0.0
     /// Added to the gradient of every selected chosen token: a direct term such as −weight/N.
     var chosenTokenCoefficient = 0.0
+    /// The parts of a combined loss, when there are several.
+    var lossesByType: [TypeLosses] = []
     /// Objective-specific batch metrics.
     var nllLoss: Double?
     var logOddsRatio: Double?

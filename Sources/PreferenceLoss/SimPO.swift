@@ -107,7 +107,7 @@ extension SimPOParameters: ObjectiveEvaluator {
             warnings.append(warning("very_negative_logps", "mean chosen and rejected log-probs are both below -10: the model may not be learning"))
         }
         if lossType == .hinge && labelSmoothing > 0 {
-            warnings.append(warning("label_smoothing_ignored", "label_smoothing applies to the sigmoid loss only; the hinge loss ignores it"))
+            warnings.append(warning("no_effect", "label_smoothing applies to the sigmoid loss only; the hinge loss ignores it: drop it or use loss_type 'sigmoid'"))
         }
         return warnings
     }

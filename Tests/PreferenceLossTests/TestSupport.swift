@@ -51,7 +51,8 @@ func nested<T>(_ rows: RaggedRows<T>) -> [[T]] {
 
 /// Evaluates with configuration entries, failing the test on a validation error.
 func evaluate(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = [], tokenGradients: Bool = false) throws -> LossResult {
-    try evaluateLoss(inputs, configuration: RequestConfiguration(parsing: config).loss, tokenGradients: tokenGradients)
+    let configuration = try RequestConfiguration(parsing: config)
+    return try evaluateLoss(inputs, configuration: configuration.loss, tokenGradients: tokenGradients, thresholds: configuration.thresholds)
 }
 
 /// The issues a failing evaluation reports, or [] when it succeeds.

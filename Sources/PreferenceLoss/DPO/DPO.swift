@@ -119,8 +119,10 @@ extension DPOParameters: ObjectiveEvaluator {
             chosenRewards: u.map { beta * $0 }, rejectedRewards: v.map { beta * $0 },
             chosenGradients: Array(repeating: 0, count: size), rejectedGradients: Array(repeating: 0, count: size))
         let count = Double(size)
-        for (type, weight) in distinctWeightedTypes {
+        let combined = distinctWeightedTypes
+        for (type, weight) in combined {
             let term = type.term(input)
+            if combined.count > 1 { output.lossesByType.append(TypeLosses(type: type.rawValue, losses: term.losses)) }
             for i in 0 ..< size {
                 output.losses[i] += weight * term.losses[i]
                 output.chosenGradients[i] += weight * term.chosenDerivatives[i] / count
@@ -136,7 +138,17 @@ extension DPOParameters: ObjectiveEvaluator {
     }
 
     func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
-        guard labelSmoothing > 0, !lossTypes.contains(where: \.usesLabelSmoothing) else { return [] }
-        return [warning("label_smoothing_ignored", "label_smoothing is read by exo_pair, robust, aot and aot_unpaired only; \(lossTypes.map(\.rawValue)) ignore it (TRL 1.16's sigmoid has no label smoothing)")]
+        var warnings: [LossWarning] = []
+        let types = lossTypes.map(\.rawValue)
+        if labelSmoothing > 0 && !lossTypes.contains(where: \.usesLabelSmoothing) {
+            warnings.append(warning("no_effect", "label_smoothing is read by exo_pair, robust, aot and aot_unpaired only; \(types) ignore it (TRL 1.16's sigmoid has no label smoothing): drop it or add one of those types"))
+        }
+        if discopopTau != DPOParameters().discopopTau && !lossTypes.contains(.discopop) {
+            warnings.append(warning("no_effect", "discopop_tau is read by loss_type 'discopop' only; \(types) ignore it: drop it"))
+        }
+        if fAlphaDivergenceCoef != DPOParameters().fAlphaDivergenceCoef && fDivergence != .alphaDivergence {
+            warnings.append(warning("no_effect", "f_alpha_divergence_coef is read by f_divergence_type 'alpha_divergence' only, not '\(fDivergence.rawValue)': drop it or set that divergence"))
+        }
+        return warnings
     }
 }
