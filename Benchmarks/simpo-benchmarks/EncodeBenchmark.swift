@@ -11,10 +11,10 @@ func benchmarkEncoding(rows: Int, tokens: Int) throws {
     let logps = RaggedRows((0 ..< rows).map { _ in (0 ..< tokens).map { _ in Double(-Float.random(in: 0 ..< 12, using: &generator)) } })
     let inputs = LossInputs(chosen: .tokenLogps(logps, selection: .all), rejected: .tokenLogps(logps, selection: .all))
     let result = try evaluateLoss(inputs, configuration: LossConfiguration(), tokenGradients: true)
-    let size = Double(result.jsonBytes().count)
+    let size = Double(result.jsonBytes(configuration: RequestConfiguration()).count)
     var sink = 0
     measure("encode response with JSONWriter", iterations: 20, units: (size, "B")) {
-        sink += result.jsonBytes().count
+        sink += result.jsonBytes(configuration: RequestConfiguration()).count
     }
     let mirror = CodableGradients(
         chosen: (0 ..< rows).map { Array(result.gradients.chosenTokenLogps?.row($0) ?? []) },

@@ -26,10 +26,10 @@ func benchmarkSafetensors(rows: Int, tokens: Int) throws {
     guard let decoded = request else { fatalError("the request did not decode") }
     let result = try evaluateLoss(decoded.inputs, configuration: decoded.configuration.loss, tokenGradients: true)
     measure("encode safetensors F32 response", iterations: 50) {
-        sink += result.safetensorsBytes(precision: .float32).count
+        sink += result.safetensorsBytes(precision: .float32, configuration: decoded.configuration).count
     }
     measure("encode JSON response (same result)", iterations: 20) {
-        sink += result.jsonBytes().count
+        sink += result.jsonBytes(configuration: decoded.configuration).count
     }
     if sink < 0 { print(sink) }
 }

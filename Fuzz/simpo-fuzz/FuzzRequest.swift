@@ -33,8 +33,8 @@ func fuzzRequest(_ input: UnsafeBufferPointer<UInt8>) {
             return  // typed: LossInputError
         }
         require(result.loss.isFinite, "a served loss is finite")
-        _ = result.jsonBytes()
-        _ = result.safetensorsBytes(precision: .float32)
+        _ = result.jsonBytes(configuration: request.configuration)
+        _ = result.safetensorsBytes(precision: .float32, configuration: request.configuration)
     }
 }
 

@@ -60,8 +60,14 @@ extension RequestConfiguration {
         case .cpo: configuration.loss = .cpo(parser.cpo())
         case .orpo: configuration.loss = .orpo(parser.orpo())
         }
+        configuration.thresholds = parser.thresholds()
         do {
             try configuration.loss.validate()
+        } catch {
+            parser.issues.add(contentsOf: error)
+        }
+        do {
+            try configuration.thresholds.validate()
         } catch {
             parser.issues.add(contentsOf: error)
         }
@@ -208,6 +214,20 @@ private struct ConfigurationParser {
             break
         }
         return parameters
+    }
+
+    mutating func thresholds() -> DiagnosticThresholds {
+        var thresholds = DiagnosticThresholds()
+        let number = { (parser: inout ConfigurationParser, threshold: DiagnosticThreshold) in
+            parser.value(.threshold(threshold), \.doubleValue, expected: "a number")
+        }
+        if let value = number(&self, .lengthImbalanceRatio) { thresholds.lengthImbalanceRatio = value }
+        if let value = number(&self, .singleTokenRowsFraction) { thresholds.singleTokenRowsFraction = value }
+        if let value = number(&self, .lossStuckTolerance) { thresholds.lossStuckTolerance = value }
+        if let value = value(.threshold(.bf16MinimumTokens), \.integerValue, expected: "an integer") {
+            thresholds.bf16MinimumTokens = Int(clamping: value)
+        }
+        return thresholds
     }
 
     mutating func orpo() -> ORPOParameters {

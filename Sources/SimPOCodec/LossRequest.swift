@@ -9,7 +9,7 @@ public struct LossRequest: Sendable {
 
     /// Evaluates the loss this request asks for.
     public func evaluate() throws(LossInputError) -> LossResult {
-        try evaluateLoss(inputs, configuration: configuration.loss, tokenGradients: returnTokenGradients)
+        try evaluateLoss(inputs, configuration: configuration.loss, tokenGradients: returnTokenGradients, thresholds: configuration.thresholds)
     }
 }
 

@@ -5,21 +5,25 @@ import PreferenceLoss
 extension LossResult {
     /// The response as safetensors: each array of the JSON response as a tensor under its
     /// JSON path (`losses`, `grads.chosen_per_token_logps`, ...), and the scalars, metrics
-    /// and warnings as JSON text in `__metadata__`.
+    /// warnings and applied `configuration` as JSON text in `__metadata__`. Combined loss types'
+    /// parts are `losses_by_type.<type>`.
     ///
     /// Per-token gradients whose rows all have one length are a [batch, tokens] tensor.
     /// Ragged ones (from JSON requests) are never padded, which would let a small request
     /// ask for a huge answer: they are a 1-D tensor of every row's values in order, plus
     /// `<name>_row_offsets`, an I64 [batch + 1] tensor where row i is
     /// `values[offsets[i] ..< offsets[i + 1]]`.
-    public func safetensorsBytes(precision: SafetensorsWriter.Precision) -> [UInt8] {
+    public func safetensorsBytes(precision: SafetensorsWriter.Precision, configuration: RequestConfiguration) -> [UInt8] {
         var writer = SafetensorsWriter(precision: precision)
         for (key, value) in scalarFields {
             writer.addMetadata(key, jsonText { $0.value(value) })
         }
         writer.addMetadata("metrics", jsonText(writeMetrics))
         writer.addMetadata("warnings", jsonText(writeWarnings))
-        let arrays = pairFields + sequenceGradientFields.map { ("\(Self.gradientsField).\($0.name)", $0.values) }
+        writer.addMetadata(Self.configField, jsonText(configuration.writeResolved))
+        let arrays = pairFields
+            + lossesByType.map { ("\(Self.lossesByTypeField).\($0.type)", $0.losses) }
+            + sequenceGradientFields.map { ("\(Self.gradientsField).\($0.name)", $0.values) }
         for (name, values) in arrays {
             writer.add(name, shape: [values.count], values: values)
         }

@@ -2,8 +2,9 @@ import FastJSON
 import PreferenceLoss
 
 extension LossResult {
-    /// The `POST /v1/loss` response body: every number in shortest round-trip form.
-    public func jsonBytes() -> [UInt8] {
+    /// The `POST /v1/loss` response body: every number in shortest round-trip form, with the
+    /// `configuration` that was applied.
+    public func jsonBytes(configuration: RequestConfiguration) -> [UInt8] {
         let tokenCount = (gradients.chosenTokenLogps?.values.count ?? 0) + (gradients.rejectedTokenLogps?.values.count ?? 0)
         var writer = JSONWriter(reservingCapacity: 512 + 24 * (10 * losses.count + tokenCount))
         writer.beginObject()
@@ -15,6 +16,17 @@ extension LossResult {
             writer.key(key)
             writer.value(values)
         }
+        if !lossesByType.isEmpty {
+            writer.key(Self.lossesByTypeField)
+            writer.beginObject()
+            for part in lossesByType {
+                writer.key(part.type)
+                writer.value(part.losses)
+            }
+            writer.endObject()
+        }
+        writer.key(Self.configField)
+        configuration.writeResolved(to: &writer)
         writer.key("metrics")
         writeMetrics(to: &writer)
         writer.key(Self.gradientsField)
@@ -42,7 +54,7 @@ extension LossResult {
     /// `metrics` as a JSON object, under the names trainers log them by.
     func writeMetrics(to writer: inout JSONWriter) {
         writer.beginObject()
-        for (name, value) in metrics.named {
+        for (name, value) in namedMetrics {
             writer.key(name)
             writer.value(value)
         }

@@ -27,6 +27,27 @@ extension LossResult {
 
     /// The name of the object holding the gradients.
     static let gradientsField = "grads"
+    /// The name of the object holding each loss type's per-pair losses, when there are several.
+    static let lossesByTypeField = "losses_by_type"
+    /// The name of the resolved configuration.
+    static let configField = "config"
+
+    /// Every metric under its response name: TRL's, then the batch's shape, then `loss/<type>`
+    /// (each type's mean unweighted loss) for combined loss types.
+    var namedMetrics: [(name: String, value: Double)] {
+        metrics.named + batchMetrics.named + lossesByType.map { ("loss/\($0.type)", $0.losses.reduce(0, +) / Double($0.losses.count)) }
+    }
+}
+
+extension BatchMetrics {
+    /// `rewards/ties`, then `tokens/chosen`, `tokens/rejected` and `length_ratio` where known.
+    var named: [(name: String, value: Double)] {
+        var named = [("rewards/ties", ties)]
+        for (name, value) in [("tokens/chosen", chosenTokens), ("tokens/rejected", rejectedTokens), ("length_ratio", lengthRatio)] {
+            if let value { named.append((name, value)) }
+        }
+        return named
+    }
 }
 
 extension RewardMetrics {
