@@ -22,6 +22,10 @@ struct LossRequestHeaders {
     var contentLength: Int?
     /// Whether the client waits for `100 Continue` before sending the body.
     var expectsContinue: Bool
+    /// The training run the batch belongs to (`X-Run-Id`), for trend warnings and per-run metrics.
+    var runID: String?
+
+    static var runIDHeader: HTTPField.Name { HTTPField.Name("X-Run-Id")! }
 
     /// - Throws: 400 for a header that breaks its grammar, 415 for an unsupported body
     ///   type or coding, 406 when neither response type is acceptable.
@@ -73,6 +77,7 @@ struct LossRequestHeaders {
             throw Problem(malformedHeader: .acceptEncoding, error)
         }
         contentLength = headers[.contentLength].flatMap { Int($0) }
+        runID = try parsed(Self.runIDHeader, in: headers, parseRunID)
     }
 }
 

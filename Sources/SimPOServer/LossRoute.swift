@@ -18,6 +18,7 @@ struct LossRoute: Sendable {
     let parsers: JSONParserPool
     let budget: MemoryBudget
     let metrics: ServerMetrics
+    let runs: RunHistory
     /// Whether responses may be gzip-compressed for clients that accept it.
     let compressResponses: Bool
 
@@ -35,6 +36,7 @@ struct LossRoute: Sendable {
             metrics.reservedBytes.record(usage.bytes)
         }
         self.metrics = metrics
+        runs = RunHistory(maximumRuns: settings.maximumRuns, batchesPerRun: settings.batchesPerRun, idleExpiry: settings.runIdleExpiry, factory: metrics.factory)
         compressResponses = settings.compressResponses
     }
 
@@ -105,13 +107,17 @@ struct LossRoute: Sendable {
         }
         let gzip = compressResponses && headers.acceptsGzip
         try reservation.require(MemoryModel.answering(decoded, bodyBytes: body.readableBytes, response: headers.responseFormat, gzip: gzip))
-        let result: LossResult
+        var result: LossResult
         do {
             result = try decoded.evaluate()
         } catch {
             throw Problem(error)
         }
-        return respond(with: result, format: headers.responseFormat, gzip: gzip, reservation: reservation)
+        if let run = headers.runID {
+            result.warnings += runs.record(BatchSummary(result), run: run, batchWarnings: result.warnings, thresholds: decoded.configuration.thresholds)
+        }
+        metrics.recordWarnings(result.warnings)
+        return respond(with: result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip, reservation: reservation)
     }
 
     /// The request from the (decoded) body bytes; `spare` readable bytes follow them.
@@ -135,16 +141,18 @@ struct LossRoute: Sendable {
 
     /// The encoded result; the reservation is given back once the body is written (a client
     /// that stops reading is disconnected after the idle timeout, see `GuardedHTTPChannel`).
-    private func respond(with result: LossResult, format: ResponseFormat, gzip: Bool, reservation: Reservation) -> Response {
+    private func respond(
+        with result: LossResult, configuration: RequestConfiguration, format: ResponseFormat, gzip: Bool, reservation: Reservation
+    ) -> Response {
         var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
         var bytes: [UInt8]
         switch format {
         case .json:
             headers[.contentType] = "application/json"
-            bytes = result.jsonBytes()
+            bytes = result.jsonBytes(configuration: configuration)
         case .safetensors(let precision):
             headers[.contentType] = ResponseFormat.safetensorsMediaType
-            bytes = result.safetensorsBytes(precision: precision)
+            bytes = result.safetensorsBytes(precision: precision, configuration: configuration)
         }
         if gzip, bytes.count >= Self.compressionThreshold, let compressed = gzipped(bytes) {
             headers[.contentEncoding] = "gzip"

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Hummingbird
+import PreferenceLoss
 
 /// The service's own metrics, created from an explicit factory so that every
 /// application (and every test) can have its own registry.
@@ -22,6 +23,13 @@ struct ServerMetrics: Sendable {
         shed = Counter(label: "simpo_http_requests_shed_total", factory: factory)
         admittedRequests = Gauge(label: "simpo_loss_requests_admitted", factory: factory)
         reservedBytes = Gauge(label: "simpo_memory_reserved_bytes", factory: factory)
+    }
+
+    /// Counts each warning of a loss response by its code (the server's own: a bounded label).
+    func recordWarnings(_ warnings: [LossWarning]) {
+        for warning in warnings {
+            Counter(label: "simpo_warnings_total", dimensions: [("code", warning.code)], factory: factory).increment()
+        }
     }
 
     /// Counts one problem response by its type's slug (a fixed set, so a bounded label).

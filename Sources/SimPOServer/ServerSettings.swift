@@ -33,8 +33,18 @@ public struct ServerSettings: Sendable {
     public var tls: TLSConfiguration?
     /// Whether responses are gzip-compressed for clients whose Accept-Encoding asks for it.
     public var compressResponses = true
+    /// Training runs (`X-Run-Id`) whose history is kept; past it the least recently seen is dropped.
+    public var maximumRuns = 32
+    /// Batches kept per run: the window of the trend warnings.
+    public var batchesPerRun = 8
+    /// A run not seen for this long is dropped, with its metric series.
+    public var runIdleExpiry: Duration = .seconds(3600)
 
     public init() {}
+
+    /// The bounds of the run history's settings.
+    static let runLimit = 10_000
+    static let batchesPerRunRange = 3 ... 1000
 
     /// Shorter timeouts would close connections before any answer.
     static let shortestTimeout = Duration.milliseconds(1)
@@ -55,6 +65,9 @@ public struct ServerSettings: Sendable {
         if headerTimeout < Self.shortestTimeout { return "header-timeout must be at least 1 ms" }
         if bodyTimeout < Self.shortestTimeout { return "body-timeout must be at least 1 ms" }
         if drainDelay < .zero || drainDelay > Self.longestDrainDelay { return "drain-delay must be 0 to 3600 seconds" }
+        if !(1 ... Self.runLimit).contains(maximumRuns) { return "max-runs must be 1 to \(Self.runLimit)" }
+        if !Self.batchesPerRunRange.contains(batchesPerRun) { return "run-batches must be \(Self.batchesPerRunRange.lowerBound) to \(Self.batchesPerRunRange.upperBound)" }
+        if runIdleExpiry < .seconds(1) { return "run-idle-expiry must be at least 1 second" }
         return nil
     }
 }

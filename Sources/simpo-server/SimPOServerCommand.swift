@@ -68,6 +68,15 @@ struct SimPOServerCommand: AsyncParsableCommand {
     @Option(help: "Whether to gzip responses of 1 KiB or more for clients that accept it: true or false (SIMPO_COMPRESS_RESPONSES; default \(defaults.compressResponses)).")
     var compressResponses: Bool?
 
+    @Option(help: "Training runs (X-Run-Id) whose recent batches are kept for trend warnings and per-run metrics; past it the least recently seen is dropped (SIMPO_MAX_RUNS; default \(defaults.maximumRuns)).")
+    var maxRuns: Int?
+
+    @Option(help: "Batches kept per run: the window of the trend warnings, 3 to 1000 (SIMPO_RUN_BATCHES; default \(defaults.batchesPerRun)).")
+    var runBatches: Int?
+
+    @Option(help: "Seconds after which a run not seen is dropped with its metric series (SIMPO_RUN_IDLE_EXPIRY; default \(seconds(defaults.runIdleExpiry))).")
+    var runIdleExpiry: Double?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (SIMPO_LOG_LEVEL; default info).")
     var logLevel: Logger.Level?
 
@@ -92,6 +101,9 @@ struct SimPOServerCommand: AsyncParsableCommand {
         settings.tls = try tlsConfiguration(certificate: try resolve(tlsCert, "SIMPO_TLS_CERT"), key: try resolve(tlsKey, "SIMPO_TLS_KEY"))
         settings.metricsRequireToken = try resolve(metricsRequireToken, "SIMPO_METRICS_REQUIRE_TOKEN") ?? settings.metricsRequireToken
         settings.compressResponses = try resolve(compressResponses, "SIMPO_COMPRESS_RESPONSES") ?? settings.compressResponses
+        settings.maximumRuns = try resolve(maxRuns, "SIMPO_MAX_RUNS") ?? settings.maximumRuns
+        settings.batchesPerRun = try resolve(runBatches, "SIMPO_RUN_BATCHES") ?? settings.batchesPerRun
+        if let expiry = try resolve(runIdleExpiry, "SIMPO_RUN_IDLE_EXPIRY") { settings.runIdleExpiry = try duration(expiry, "run-idle-expiry") }
         if let problem = settings.validate() { throw ValidationError(problem) }
         let level = try resolve(logLevel, "SIMPO_LOG_LEVEL") ?? .info
         let format = try resolve(logFormat, "SIMPO_LOG_FORMAT") ?? .text

@@ -1,0 +1,117 @@
+import CoreMetrics
+import PreferenceLoss
+import Synchronization
+
+/// The recent batches of each training run that names itself with `X-Run-Id`, and the run's
+/// Prometheus series.
+///
+/// Bounded: at most `maximumRuns` runs, each with its last `batchesPerRun` batches. A run idle
+/// for `idleExpiry` is dropped, and when a new run would exceed the limit the least recently
+/// seen one is; a dropped run's series leave `/metrics` with it, so label cardinality stays
+/// bounded by `maximumRuns`.
+final class RunHistory: Sendable {
+    let maximumRuns: Int
+    let batchesPerRun: Int
+    let idleExpiry: Duration
+    private let factory: any MetricsFactory
+    private let tracked: Gauge
+    private let runs = Mutex<[String: Run]>([:])
+
+    private struct Run {
+        var batches: [BatchSummary] = []
+        var lastSeen: ContinuousClock.Instant
+        var series: RunSeries
+    }
+
+    init(maximumRuns: Int, batchesPerRun: Int, idleExpiry: Duration, factory: any MetricsFactory) {
+        self.maximumRuns = maximumRuns
+        self.batchesPerRun = batchesPerRun
+        self.idleExpiry = idleExpiry
+        self.factory = factory
+        tracked = Gauge(label: "simpo_runs_tracked", factory: factory)
+    }
+
+    /// Records one batch of `run` and returns the trend warnings over its last
+    /// `batchesPerRun` batches (none until it has that many), after publishing the batch's
+    /// values and every warning of the response (`batchWarnings` and the trend's) as the run's series.
+    func record(
+        _ batch: BatchSummary, run id: String, batchWarnings: [LossWarning], thresholds: DiagnosticThresholds,
+        now: ContinuousClock.Instant = .now
+    ) -> [LossWarning] {
+        runs.withLock { runs in
+            let expired = runs.filter { now - $0.value.lastSeen > idleExpiry }
+            for (expiredID, run) in expired {
+                run.series.destroy()
+                runs[expiredID] = nil
+            }
+            if runs[id] == nil, runs.count >= maximumRuns,
+               let oldest = runs.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
+                oldest.value.series.destroy()
+                runs[oldest.key] = nil
+            }
+            var run = runs[id] ?? Run(lastSeen: now, series: RunSeries(run: id, factory: factory))
+            run.lastSeen = now
+            run.batches.append(batch)
+            if run.batches.count > batchesPerRun { run.batches.removeFirst(run.batches.count - batchesPerRun) }
+            let trend = run.batches.count == batchesPerRun ? trendWarnings(run.batches, thresholds: thresholds) : []
+            // Inside the lock, so that no series is published for a run another request just dropped.
+            run.series.publish(batch, warnings: batchWarnings + trend)
+            runs[id] = run
+            tracked.record(runs.count)
+            return trend
+        }
+    }
+
+    /// The ids of the runs kept, for tests.
+    var runIDs: Set<String> { runs.withLock { Set($0.keys) } }
+
+    /// The batches kept for `run`, oldest first, for tests.
+    func batches(of run: String) -> [BatchSummary] { runs.withLock { $0[run]?.batches ?? [] } }
+}
+
+/// One run's Prometheus series, labelled `run`.
+private struct RunSeries: Sendable {
+    let run: String
+    let factory: any MetricsFactory
+    let loss, margin, accuracy, chosenLogp, rejectedLogp: Gauge
+    let batches: Counter
+    /// The warning codes counted so far (the server's own codes: a small fixed set).
+    private(set) var warningCodes: Set<String> = []
+
+    init(run: String, factory: any MetricsFactory) {
+        self.run = run
+        self.factory = factory
+        let label = [("run", run)]
+        loss = Gauge(label: "simpo_run_loss", dimensions: label, factory: factory)
+        margin = Gauge(label: "simpo_run_rewards_margins", dimensions: label, factory: factory)
+        accuracy = Gauge(label: "simpo_run_rewards_accuracies", dimensions: label, factory: factory)
+        chosenLogp = Gauge(label: "simpo_run_logps_chosen", dimensions: label, factory: factory)
+        rejectedLogp = Gauge(label: "simpo_run_logps_rejected", dimensions: label, factory: factory)
+        batches = Counter(label: "simpo_run_batches_total", dimensions: label, factory: factory)
+    }
+
+    mutating func publish(_ batch: BatchSummary, warnings: [LossWarning]) {
+        loss.record(batch.loss)
+        margin.record(batch.margin)
+        accuracy.record(batch.accuracy)
+        chosenLogp.record(batch.chosenLogp)
+        rejectedLogp.record(batch.rejectedLogp)
+        batches.increment()
+        for warning in warnings {
+            warningCodes.insert(warning.code)
+            warningCounter(warning.code).increment()
+        }
+    }
+
+    /// The counter of `code` warnings for this run.
+    private func warningCounter(_ code: String) -> Counter {
+        Counter(label: "simpo_run_warnings_total", dimensions: [("run", run), ("code", code)], factory: factory)
+    }
+
+    /// Removes every series of the run from `/metrics`.
+    func destroy() {
+        for gauge in [loss, margin, accuracy, chosenLogp, rejectedLogp] { gauge.destroy() }
+        batches.destroy()
+        for code in warningCodes { warningCounter(code).destroy() }
+    }
+}
