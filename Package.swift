@@ -22,7 +22,10 @@ let package = Package(
     ],
     targets: [
         // The loss mathematics: no HTTP, no I/O.
-        .target(name: "PreferenceLoss"),
+        .target(name: "PreferenceLoss", dependencies: ["CLossKernel"]),
+        // The loss's per-token passes (masked row sums, gradient fills) over the tensors' own
+        // element types, in C that the compiler vectorises.
+        .target(name: "CLossKernel", cSettings: [.unsafeFlags(["-O3"])]),
         // A thin C interface to Debian's simdjson (libsimdjson-dev).
         .target(name: "CSimdjson", cxxSettings: [.unsafeFlags(["-std=c++17", "-O3"])], linkerSettings: [.linkedLibrary("simdjson")]),
         // Shortest round-trip double formatting (std::to_chars).

@@ -36,27 +36,26 @@ func diagnose(
 /// `bf16_inputs` when every selected policy log-prob (at least `minimumTokens` of them, not
 /// all 0) is exactly a bfloat16 value, with what that rounding can cost the sequence log-probs.
 private func bf16Warning(batch: ReducedBatch, inputs: LossInputs, minimumTokens: Int) -> LossWarning? {
+    let sides = [(inputs.chosen, batch.chosen), (inputs.rejected, batch.rejected)].compactMap { input, reduced -> (TokenValues, ReducedSide)? in
+        guard case .tokenLogps(let rows, _) = input else { return nil }
+        return (rows, reduced)
+    }
     var tokens = 0
     var nonzero = false
-    var worstSequenceError = 0.0
-    for (input, reduced) in [(inputs.chosen, batch.chosen), (inputs.rejected, batch.rejected)] {
-        guard case .tokenLogps(let rows, _) = input else { continue }
-        for row in 0 ..< rows.rowCount {
-            var magnitude = 0.0
-            var count = 0
-            for index in rows.rowOffsets[row] ..< rows.rowOffsets[row + 1] where reduced.selected?[index] ?? true {
-                let value = rows.values[index]
-                guard isBFloat16(value) else { return nil }
-                magnitude += abs(value)
-                count += 1
-                nonzero = nonzero || value != 0
-            }
-            tokens += count
-            let rowMagnitude = reduced.reduction == .mean && count > 0 ? magnitude / Double(count) : magnitude
-            worstSequenceError = max(worstSequenceError, rowMagnitude * bfloat16RelativeError)
-        }
+    for (rows, reduced) in sides {
+        guard let scan = rows.selectedBFloat16(selected: reduced.selected) else { return nil }
+        tokens += scan.count
+        nonzero = nonzero || scan.nonzero
     }
     guard tokens >= minimumTokens, nonzero else { return nil }
+    var worstSequenceError = 0.0
+    for (rows, reduced) in sides {
+        let magnitudes = rows.rowSums(selected: reduced.selected, magnitudes: true)
+        for (magnitude, count) in zip(magnitudes.sums, magnitudes.counts) {
+            let reducedMagnitude = reduced.reduction == .mean && count > 0 ? magnitude / Double(count) : magnitude
+            worstSequenceError = max(worstSequenceError, reducedMagnitude * bfloat16RelativeError)
+        }
+    }
     return LossWarning(
         code: "bf16_inputs",
         message: "all \(tokens) selected log-probs are exactly bfloat16 values (8 significant bits), each off by up to 2^-8 of its size: up to \(worstSequenceError) nats on a sequence log-prob here; compute log_softmax in float32 (upcast the logits) before sending")
@@ -65,8 +64,3 @@ private func bf16Warning(batch: ReducedBatch, inputs: LossInputs, minimumTokens:
 /// The largest relative rounding error of a bfloat16 value: half its 2^-7 spacing.
 let bfloat16RelativeError = 0x1p-8
 
-/// Whether `value` is exactly representable in bfloat16 (a float32 whose low 16 bits are 0).
-func isBFloat16(_ value: Double) -> Bool {
-    let single = Float(value)
-    return Double(single) == value && single.bitPattern & 0xFFFF == 0
-}

@@ -132,13 +132,7 @@ private func chosenTermTokens(
         return fallback
     }
     guard rowsAlign(mask.rowOffsets, with: rows, at: path, issues: &issues) else { return fallback }
-    var counts: [Int] = [], sums: [Double] = []
-    for row in 0 ..< rows.rowCount {
-        let range = rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
-        let kept = zip(rows.values[range], mask.values[range]).filter(\.1)
-        counts.append(kept.count)
-        sums.append(kept.reduce(0) { $0 + $1.0 })
-    }
+    let (sums, counts, _) = rows.rowSums(selected: mask.values)
     if rows.rowCount > 0 && counts.allSatisfy({ $0 == 0 }) {
         issues.add(.outOfRange(allowed: "at least one selected token: the SFT or NLL term averages over them"), at: path)
     }
@@ -181,8 +175,15 @@ extension SideInput {
     /// (every selected token when nil). Nil for per-sequence input.
     func tokenGradients(_ sequenceGradients: [Double], reduced: ReducedSide, directCoefficient: Double, directTokens: [Bool]?) -> RaggedRows<Double>? {
         guard case .tokenLogps(let rows, _) = self else { return nil }
+        guard case .lengthDesensitized = reduced.reduction else {
+            // Every selected token of a row has the same weight: one fill, in the kernel.
+            let rowGradients = sequenceGradients.indices.map { sequenceGradients[$0] * reduced.tokenWeight(row: $0, rank: 0) }
+            let values = filledGradients(rowOffsets: rows.rowOffsets, selected: reduced.selected, direct: directTokens,
+                                         rowGradients: rowGradients, coefficient: directCoefficient)
+            return RaggedRows(values: values, trustedRowOffsets: rows.rowOffsets)
+        }
         var values: [Double] = []
-        values.reserveCapacity(rows.values.count)
+        values.reserveCapacity(rows.count)
         for row in 0 ..< rows.rowCount {
             let range = rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
             var rank = 0
@@ -221,7 +222,7 @@ extension LossResult {
             throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
         }
         for rows in [gradients.chosenTokenLogps, gradients.rejectedTokenLogps] {
-            if let rows, !rows.values.allSatisfy(\.isFinite) {
+            if let rows, !TokenValues(rows).rowSums(selected: nil).finite.allSatisfy({ $0 }) {
                 throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
             }
         }

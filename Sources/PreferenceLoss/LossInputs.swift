@@ -13,7 +13,12 @@ public enum SideInput: Sendable {
     /// Already-reduced log-probs, one per sequence.
     case sequenceLogps([Double])
     /// Per-token log-probs, ragged rows allowed, reduced as the objective reduces them.
-    case tokenLogps(RaggedRows<Double>, selection: TokenSelection)
+    case tokenLogps(TokenValues, selection: TokenSelection)
+
+    /// Per-token log-probs from ragged rows of doubles.
+    public static func tokenLogps(_ rows: RaggedRows<Double>, selection: TokenSelection) -> SideInput {
+        .tokenLogps(TokenValues(rows), selection: selection)
+    }
 }
 
 /// Everything the loss is computed from, apart from its configuration.

@@ -85,39 +85,22 @@ extension SideInput {
                 return ReducedSide(logps: [], selectedCounts: [], selectedSums: [], selected: nil, reduction: .sum, rowsPath: path.key(rowsKey))
             }
             let selected = selection.flags
-            var counts: [Int] = [], sums: [Double] = []
-            counts.reserveCapacity(rows.rowCount)
-            sums.reserveCapacity(rows.rowCount)
+            let (sums, counts, finite) = rows.rowSums(selected: selected)
             let rowsPath = path.key(rowsKey)
             for row in 0 ..< rows.rowCount {
                 let range = rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
-                let values = rows.values[range]
-                let finite = values.allSatisfy { $0.isFinite }
-                if !finite {
-                    for (position, value) in values.enumerated() where !value.isFinite {
+                if !finite[row] {
+                    for (position, index) in range.enumerated() where !rows.value(at: index).isFinite {
                         issues.add(.nonFinite, at: rowsPath.index(row).index(position))
                     }
                 }
-                var sum = 0.0
-                var count = 0
-                if let selected {
-                    for (value, keep) in zip(values, selected[range]) where keep {
-                        sum += value
-                        count += 1
-                    }
-                } else {
-                    sum = values.reduce(0, +)
-                    count = values.count
-                }
                 if range.isEmpty {
                     issues.add(.emptyRow, at: rowsPath.index(row))
-                } else if count == 0 {
+                } else if counts[row] == 0 {
                     issues.add(.noSelectedTokens, at: path.key(selection.key ?? rowsKey).index(row))
-                } else if finite && !sum.isFinite {
+                } else if finite[row] && !sums[row].isFinite {
                     issues.add(.overflow, at: rowsPath.index(row))
                 }
-                sums.append(sum)
-                counts.append(count)
             }
             return ReducedSide(logps: sums, selectedCounts: counts, selectedSums: sums, selected: selected, reduction: .sum, rowsPath: rowsPath)
         }
@@ -130,7 +113,7 @@ extension SideInput {
         var taken = 0
         for index in rows.rowOffsets[row] ..< rows.rowOffsets[row + 1] where taken < limit {
             if selected?[index] ?? true {
-                sum += rows.values[index]
+                sum += rows.value(at: index)
                 taken += 1
             }
         }
@@ -177,12 +160,12 @@ extension TokenSelection {
         switch self {
         case .all: return nil
         case .mask(let mask): return mask.values
-        case .labels(let labels, let padTokenID): return labels.values.map { $0 != padTokenID }
+        case .labels(let labels, let padTokenID): return selectionFlags(labels: labels.values, padTokenID: padTokenID)
         }
     }
 
     /// Whether the mask or labels rows line up with `rows` one for one; records each mismatch.
-    func hasShape(of rows: RaggedRows<Double>, path: FieldPath, issues: inout IssueCollector) -> Bool {
+    func hasShape(of rows: TokenValues, path: FieldPath, issues: inout IssueCollector) -> Bool {
         let offsets: [Int]
         switch self {
         case .all: return true
@@ -194,7 +177,7 @@ extension TokenSelection {
 }
 
 /// Whether rows split at `offsets` line up with `rows` one for one; records each mismatch at `path`.
-func rowsAlign(_ offsets: [Int], with rows: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> Bool {
+func rowsAlign(_ offsets: [Int], with rows: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> Bool {
     guard offsets.count == rows.rowOffsets.count else {
         issues.add(.rowCountMismatch(expected: rows.rowCount, actual: offsets.count - 1), at: path)
         return false

@@ -38,6 +38,20 @@ public struct TensorInfo: Equatable, Sendable {
         }
     }
 
+    /// The elements as `T`, which must have the dtype's size, in one block copy: no per-element
+    /// conversion. Safetensors is little-endian, as every host Swift serves on here.
+    public func elements<T: BitwiseCopyable>(in file: UnsafeRawBufferPointer, as type: T.Type) -> [T] {
+        precondition(MemoryLayout<T>.stride == dtype.size, "\(T.self) is not \(dtype.rawValue)'s size")
+        precondition(byteRange.upperBound <= file.count, "TensorInfo read from bytes it was not parsed from")
+        let count = count
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0, let source = file.baseAddress {
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(start: source + byteRange.lowerBound, count: count * dtype.size))
+            }
+            initialized = count
+        }
+    }
+
     private func read<T>(_ file: UnsafeRawBufferPointer, _ element: (UnsafeRawBufferPointer, Int) -> T) -> [T] {
         precondition(byteRange.upperBound <= file.count, "TensorInfo read from bytes it was not parsed from")
         let count = count

@@ -104,34 +104,58 @@ private struct SafetensorsSideReader: SideFieldReader {
         return floats(tensor, at: path, issues: &issues)
     }
 
-    func tokenLogps(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Double>? {
+    func tokenLogps(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector) -> TokenValues? {
         guard tensor.shape.count == 2 else {
             issues.add(.wrongType(expected: "a 2-D [batch, tokens] tensor, not shape \(tensor.shape)"), at: path)
             return nil
         }
-        guard let values = floats(tensor, at: path, issues: &issues) else { return nil }
         let (rowCount, rowLength) = (tensor.shape[0], tensor.shape[1])
         // A [B, 0] tensor has no bytes whatever B is: refuse it before B sizes anything.
         guard rowLength > 0 || rowCount == 0 else {
             issues.add(.emptyRow, at: path.index(0))
             return nil
         }
-        // The file's checks made rowCount × rowLength == values.count without overflow.
-        return RaggedRows(values: values, rowOffsets: (0 ... rowCount).map { $0 * rowLength })
-    }
-
-    func mask(_ tensor: TensorInfo, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>? {
-        guard let flags = selection(tensor, like: tokens, at: path, issues: &issues) else { return nil }
-        let width = max(tokens.rowCount > 0 ? tokens.length(ofRow: 0) : 1, 1)
-        if let bad = flags.firstIndex(where: { $0 != 0 && $0 != 1 }) {
-            issues.add(.wrongType(expected: "0 or 1"), at: path.index(bad / width).index(bad % width))
+        // In the tensor's own element type, copied as one block; the loss reads every type.
+        let storage: TokenValues.Storage
+        switch tensor.dtype {
+        case .f64: storage = .float64(tensor.elements(in: bytes, as: Double.self))
+        case .f32: storage = .float32(tensor.elements(in: bytes, as: Float.self))
+        case .f16: storage = .float16(tensor.elements(in: bytes, as: UInt16.self))
+        case .bf16: storage = .bfloat16(tensor.elements(in: bytes, as: UInt16.self))
+        default:
+            issues.add(.wrongType(expected: "an F32, F64, F16 or BF16 tensor, not \(tensor.dtype.rawValue)"), at: path)
             return nil
         }
-        return RaggedRows(values: flags.map { $0 == 1 }, rowOffsets: tokens.rowOffsets)
+        // The file's checks made rowCount × rowLength the element count without overflow.
+        return TokenValues(storage, rows: rowCount, width: rowLength)
     }
 
-    func labels(_ tensor: TensorInfo, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>? {
-        selection(tensor, like: tokens, at: path, issues: &issues).flatMap { RaggedRows(values: $0, rowOffsets: tokens.rowOffsets) }
+    func mask(_ tensor: TensorInfo, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>? {
+        guard hasShape(tensor, of: tokens, at: path, issues: &issues) else { return nil }
+        let width = max(tokens.rowCount > 0 ? tokens.length(ofRow: 0) : 1, 1)
+        let flags: [Bool]
+        if tensor.dtype == .bool || tensor.dtype == .u8 {
+            // Bytes already 0 or 1 are Bools as they stand: checked in blocks, copied as one.
+            do {
+                flags = try PreferenceLoss.flags(fromBytes: tensor.elements(in: bytes, as: UInt8.self))
+            } catch {
+                issues.add(.wrongType(expected: "0 or 1"), at: path.index(error.index / width).index(error.index % width))
+                return nil
+            }
+        } else {
+            guard let values = integers(tensor, at: path, issues: &issues) else { return nil }
+            if let bad = values.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+                issues.add(.wrongType(expected: "0 or 1"), at: path.index(bad / width).index(bad % width))
+                return nil
+            }
+            flags = values.map { $0 == 1 }
+        }
+        return RaggedRows(values: flags, rowOffsets: tokens.rowOffsets)
+    }
+
+    func labels(_ tensor: TensorInfo, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>? {
+        guard hasShape(tensor, of: tokens, at: path, issues: &issues) else { return nil }
+        return integers(tensor, at: path, issues: &issues).flatMap { RaggedRows(values: $0, rowOffsets: tokens.rowOffsets) }
     }
 
     /// A floating-point tensor's values as doubles.
@@ -143,25 +167,30 @@ private struct SafetensorsSideReader: SideFieldReader {
         return values
     }
 
-    /// A mask or labels tensor's values, after checking that its shape is the log-probs' [B, T].
-    private func selection(_ tensor: TensorInfo, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> [Int64]? {
-        guard tensor.shape.count == 2 else {
-            issues.add(.wrongType(expected: "a 2-D [batch, tokens] tensor, not shape \(tensor.shape)"), at: path)
-            return nil
-        }
-        let width = tokens.rowCount > 0 ? tokens.length(ofRow: 0) : tensor.shape[1]
-        guard tensor.shape[0] == tokens.rowCount else {
-            issues.add(.rowCountMismatch(expected: tokens.rowCount, actual: tensor.shape[0]), at: path)
-            return nil
-        }
-        guard tensor.shape[1] == width else {
-            issues.add(.rowLengthMismatch(expected: width, actual: tensor.shape[1]), at: path)
-            return nil
-        }
+    /// An integer tensor's values.
+    private func integers(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector) -> [Int64]? {
         guard let values = tensor.integers(in: bytes) else {
             issues.add(.wrongType(expected: "a BOOL or integer tensor, not \(tensor.dtype.rawValue)"), at: path)
             return nil
         }
         return values
+    }
+
+    /// Whether a mask or labels tensor has the log-probs' [B, T] shape; records why not.
+    private func hasShape(_ tensor: TensorInfo, of tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> Bool {
+        guard tensor.shape.count == 2 else {
+            issues.add(.wrongType(expected: "a 2-D [batch, tokens] tensor, not shape \(tensor.shape)"), at: path)
+            return false
+        }
+        let width = tokens.rowCount > 0 ? tokens.length(ofRow: 0) : tensor.shape[1]
+        guard tensor.shape[0] == tokens.rowCount else {
+            issues.add(.rowCountMismatch(expected: tokens.rowCount, actual: tensor.shape[0]), at: path)
+            return false
+        }
+        guard tensor.shape[1] == width else {
+            issues.add(.rowLengthMismatch(expected: width, actual: tensor.shape[1]), at: path)
+            return false
+        }
+        return true
     }
 }

@@ -98,16 +98,16 @@ private struct JSONSideReader: SideFieldReader {
         return decodeNumbers(field, into: &values, at: path, issues: &issues) ? values : nil
     }
 
-    func tokenLogps(_ field: JSONValue, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Double>? {
-        decodeRows(field, at: path, issues: &issues, element: decodeNumbers)
+    func tokenLogps(_ field: JSONValue, at path: FieldPath, issues: inout IssueCollector) -> TokenValues? {
+        decodeRows(field, at: path, issues: &issues, element: decodeNumbers).map(TokenValues.init)
     }
 
     /// Mask rows are checked against the log-prob rows by the loss, which names each mismatch.
-    func mask(_ field: JSONValue, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>? {
+    func mask(_ field: JSONValue, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>? {
         decodeRows(field, at: path, issues: &issues, element: decodeMaskRow)
     }
 
-    func labels(_ field: JSONValue, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>? {
+    func labels(_ field: JSONValue, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>? {
         decodeRows(field, at: path, issues: &issues, element: decodeLabelRow)
     }
 }

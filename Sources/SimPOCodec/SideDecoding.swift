@@ -4,9 +4,9 @@ import PreferenceLoss
 protocol SideFieldReader {
     associatedtype Field
     func sequenceLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector) -> [Double]?
-    func tokenLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Double>?
-    func mask(_ field: Field, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>?
-    func labels(_ field: Field, like tokens: RaggedRows<Double>, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>?
+    func tokenLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector) -> TokenValues?
+    func mask(_ field: Field, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>?
+    func labels(_ field: Field, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>?
 }
 
 /// The keys a side may hold.

@@ -49,9 +49,9 @@ enum MemoryModel {
     private static func storedNumbers(_ side: SideInput) -> Int {
         switch side {
         case .sequenceLogps(let values): values.count
-        case .tokenLogps(let rows, .all): rows.values.count
-        case .tokenLogps(let rows, .mask(let mask)): rows.values.count + mask.values.count / 8
-        case .tokenLogps(let rows, .labels(let labels, _)): rows.values.count + labels.values.count
+        case .tokenLogps(let rows, .all): rows.count
+        case .tokenLogps(let rows, .mask(let mask)): rows.count + mask.values.count / 8
+        case .tokenLogps(let rows, .labels(let labels, _)): rows.count + labels.values.count
         }
     }
 
@@ -65,7 +65,7 @@ enum MemoryModel {
     private static func tokenCount(_ side: SideInput) -> Int {
         switch side {
         case .sequenceLogps: 0
-        case .tokenLogps(let rows, _): rows.values.count
+        case .tokenLogps(let rows, _): rows.count
         }
     }
 }

@@ -1,0 +1,176 @@
+#include "closskernel.h"
+
+#include <math.h>
+#include <string.h>
+
+/// Lanes of partial sums: independent chains the compiler keeps in vector registers.
+#define LANES 8
+
+static inline double from_float64(double x) { return x; }
+static inline double from_float32(float x) { return (double)x; }
+
+static inline double from_bfloat16(uint16_t bits) {
+    uint32_t widened = (uint32_t)bits << 16;
+    float value;
+    memcpy(&value, &widened, sizeof value);
+    return (double)value;
+}
+
+/// IEEE binary16 to double, exactly (every half is a double).
+static inline double from_float16(uint16_t bits) {
+    uint32_t sign = (uint32_t)(bits & 0x8000u) << 16;
+    uint32_t exponent = (bits >> 10) & 0x1fu;
+    uint32_t mantissa = bits & 0x3ffu;
+    if (exponent == 0) {
+        double magnitude = (double)mantissa * 0x1p-24;
+        return sign ? -magnitude : magnitude;
+    }
+    uint32_t widened = exponent == 31 ? (sign | 0x7f800000u | (mantissa << 13))
+                                      : (sign | ((exponent + 112u) << 23) | (mantissa << 13));
+    float value;
+    memcpy(&value, &widened, sizeof value);
+    return (double)value;
+}
+
+/// Sums one row in LANES interleaved chains; the tail joins the chains it falls in, so the
+/// result depends only on the values and their positions in the row.
+#define DEFINE_ROW_SUMS(NAME, TYPE, CONVERT)                                                                \
+    static void NAME(const TYPE *values, const uint8_t *flags, const intptr_t *offsets, intptr_t rows,      \
+                     int magnitudes, double *sums, intptr_t *counts, uint8_t *finite) {                     \
+        for (intptr_t row = 0; row < rows; row++) {                                                        \
+            const intptr_t start = offsets[row], end = offsets[row + 1];                                   \
+            double sum[LANES] = {0}, nonfinite[LANES] = {0};                                               \
+            intptr_t count[LANES] = {0};                                                                   \
+            intptr_t i = start;                                                                            \
+            if (flags) {                                                                                   \
+                for (; i + LANES <= end; i += LANES)                                                       \
+                    for (int k = 0; k < LANES; k++) {                                                      \
+                        double x = CONVERT(values[i + k]);                                                 \
+                        double term = magnitudes ? fabs(x) : x;                                            \
+                        sum[k] += flags[i + k] ? term : 0.0;                                               \
+                        nonfinite[k] += x - x;                                                             \
+                        count[k] += flags[i + k] != 0;                                                     \
+                    }                                                                                      \
+                for (int k = 0; i < end; i++, k++) {                                                       \
+                    double x = CONVERT(values[i]);                                                         \
+                    double term = magnitudes ? fabs(x) : x;                                                \
+                    sum[k] += flags[i] ? term : 0.0;                                                       \
+                    nonfinite[k] += x - x;                                                                 \
+                    count[k] += flags[i] != 0;                                                             \
+                }                                                                                          \
+            } else {                                                                                       \
+                for (; i + LANES <= end; i += LANES)                                                       \
+                    for (int k = 0; k < LANES; k++) {                                                      \
+                        double x = CONVERT(values[i + k]);                                                 \
+                        sum[k] += magnitudes ? fabs(x) : x;                                                \
+                        nonfinite[k] += x - x;                                                             \
+                    }                                                                                      \
+                for (int k = 0; i < end; i++, k++) {                                                       \
+                    double x = CONVERT(values[i]);                                                         \
+                    sum[k] += magnitudes ? fabs(x) : x;                                                    \
+                    nonfinite[k] += x - x;                                                                 \
+                }                                                                                          \
+                count[0] = end - start;                                                                    \
+            }                                                                                              \
+            sums[row] = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7])); \
+            counts[row] = ((count[0] + count[1]) + (count[2] + count[3])) + ((count[4] + count[5]) + (count[6] + count[7])); \
+            double checked = ((nonfinite[0] + nonfinite[1]) + (nonfinite[2] + nonfinite[3]))               \
+                           + ((nonfinite[4] + nonfinite[5]) + (nonfinite[6] + nonfinite[7]));              \
+            finite[row] = checked == 0.0;                                                                  \
+        }                                                                                                  \
+    }
+
+DEFINE_ROW_SUMS(row_sums_float64, double, from_float64)
+DEFINE_ROW_SUMS(row_sums_float32, float, from_float32)
+DEFINE_ROW_SUMS(row_sums_float16, uint16_t, from_float16)
+DEFINE_ROW_SUMS(row_sums_bfloat16, uint16_t, from_bfloat16)
+
+void pl_row_sums(const void *values, pl_dtype dtype, const uint8_t *flags, const intptr_t *offsets, intptr_t rows,
+                 int magnitudes, double *sums, intptr_t *counts, uint8_t *finite) {
+    switch (dtype) {
+    case PL_FLOAT64: row_sums_float64(values, flags, offsets, rows, magnitudes, sums, counts, finite); break;
+    case PL_FLOAT32: row_sums_float32(values, flags, offsets, rows, magnitudes, sums, counts, finite); break;
+    case PL_FLOAT16: row_sums_float16(values, flags, offsets, rows, magnitudes, sums, counts, finite); break;
+    case PL_BFLOAT16: row_sums_bfloat16(values, flags, offsets, rows, magnitudes, sums, counts, finite); break;
+    }
+}
+
+void pl_fill_gradients(const uint8_t *selected, const uint8_t *direct, const intptr_t *offsets, intptr_t rows,
+                       const double *row_gradients, double coefficient, double *out) {
+    for (intptr_t row = 0; row < rows; row++) {
+        const intptr_t start = offsets[row], end = offsets[row + 1];
+        const double gradient = row_gradients[row];
+        if (direct) {
+            for (intptr_t i = start; i < end; i++)
+                out[i] = ((selected == NULL || selected[i]) ? gradient : 0.0) + (direct[i] ? coefficient : 0.0);
+        } else if (selected) {
+            const double both = gradient + coefficient;
+            for (intptr_t i = start; i < end; i++) out[i] = selected[i] ? both : 0.0;
+        } else {
+            const double both = gradient + coefficient;
+            for (intptr_t i = start; i < end; i++) out[i] = both;
+        }
+    }
+}
+
+/// A double that is exactly a float whose low 16 bits are 0.
+static inline int is_bfloat16(double x) {
+    float single = (float)x;
+    uint32_t bits;
+    memcpy(&bits, &single, sizeof bits);
+    return (double)single == x && (bits & 0xffffu) == 0;
+}
+
+#define DEFINE_ALL_BFLOAT16(NAME, TYPE, CONVERT)                                                          \
+    static int NAME(const TYPE *values, const uint8_t *flags, intptr_t count, intptr_t *selected, int *nonzero) { \
+        intptr_t taken = 0;                                                                                \
+        int any = 0;                                                                                       \
+        for (intptr_t i = 0; i < count; i++) {                                                             \
+            if (flags && !flags[i]) continue;                                                              \
+            double x = CONVERT(values[i]);                                                                 \
+            if (!is_bfloat16(x)) return 0;                                                                 \
+            taken++;                                                                                       \
+            any |= x != 0.0;                                                                               \
+        }                                                                                                  \
+        *selected = taken;                                                                                 \
+        *nonzero = any;                                                                                    \
+        return 1;                                                                                          \
+    }
+
+DEFINE_ALL_BFLOAT16(all_bfloat16_float64, double, from_float64)
+DEFINE_ALL_BFLOAT16(all_bfloat16_float32, float, from_float32)
+DEFINE_ALL_BFLOAT16(all_bfloat16_float16, uint16_t, from_float16)
+DEFINE_ALL_BFLOAT16(all_bfloat16_bfloat16, uint16_t, from_bfloat16)
+
+int pl_all_bfloat16(const void *values, pl_dtype dtype, const uint8_t *flags, intptr_t count,
+                    intptr_t *selected, int *nonzero) {
+    switch (dtype) {
+    case PL_FLOAT64: return all_bfloat16_float64(values, flags, count, selected, nonzero);
+    case PL_FLOAT32: return all_bfloat16_float32(values, flags, count, selected, nonzero);
+    case PL_FLOAT16: return all_bfloat16_float16(values, flags, count, selected, nonzero);
+    case PL_BFLOAT16: return all_bfloat16_bfloat16(values, flags, count, selected, nonzero);
+    }
+    return 0;
+}
+
+intptr_t pl_first_non_binary(const uint8_t *bytes, intptr_t count) {
+    // Blocks without a branch per byte; the block that has one is searched again.
+    const intptr_t block = 64;
+    for (intptr_t start = 0; start < count; start += block) {
+        const intptr_t end = start + block < count ? start + block : count;
+        uint8_t high = 0;
+        for (intptr_t i = start; i < end; i++) high |= bytes[i] & 0xfe;
+        if (high)
+            for (intptr_t i = start; i < end; i++)
+                if (bytes[i] > 1) return i;
+    }
+    return -1;
+}
+
+void pl_flags_from_labels(const int64_t *labels, intptr_t count, int64_t pad, uint8_t *flags) {
+    for (intptr_t i = 0; i < count; i++) flags[i] = labels[i] != pad;
+}
+
+void pl_narrow_to_float(const double *in, float *out, intptr_t count) {
+    for (intptr_t i = 0; i < count; i++) out[i] = (float)in[i];
+}

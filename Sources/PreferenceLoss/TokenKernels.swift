@@ -1,0 +1,85 @@
+import CLossKernel
+
+/// The per-token passes of the loss, in `CLossKernel`.
+extension TokenValues {
+    /// Per row: the sum of the selected values (every value when `selected` is nil), or of
+    /// their magnitudes; how many were selected; whether every value of the row is finite.
+    ///
+    /// Sums are accumulated in double in eight interleaved lanes combined in a fixed order, so
+    /// they may differ from a left-to-right sum by rounding (at most about n·2⁻⁵³·Σ|x| for n
+    /// values), and depend only on the row's values and their positions.
+    func rowSums(selected: [Bool]?, magnitudes: Bool = false) -> (sums: [Double], counts: [Int], finite: [Bool]) {
+        let rows = rowCount
+        var sums = [Double](repeating: 0, count: rows), counts = [Int](repeating: 0, count: rows)
+        var finite = [Bool](repeating: false, count: rows)
+        withElements { elements, dtype in
+            withFlags(selected) { flags in
+                rowOffsets.withUnsafeBufferPointer { offsets in
+                    finite.withUnsafeMutableBytes { finiteBytes in
+                        pl_row_sums(elements, dtype, flags, offsets.baseAddress, rows, magnitudes ? 1 : 0, &sums, &counts,
+                                    finiteBytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+                    }
+                }
+            }
+        }
+        return (sums, counts, finite)
+    }
+
+    /// How many values `selected` selects and whether any is non-zero, when every one of them
+    /// is exactly a bfloat16 value; nil as soon as one is not.
+    func selectedBFloat16(selected: [Bool]?) -> (count: Int, nonzero: Bool)? {
+        var count = 0
+        var nonzero: Int32 = 0
+        let all = withElements { elements, dtype in
+            withFlags(selected) { flags in pl_all_bfloat16(elements, dtype, flags, self.count, &count, &nonzero) }
+        }
+        return all != 0 ? (count, nonzero != 0) : nil
+    }
+}
+
+/// Token gradients of rows whose selected tokens share one gradient: token i of row r gets
+/// `rowGradients[r]` when selected, plus `coefficient` when it is one of `direct` (the selected
+/// tokens when nil).
+func filledGradients(rowOffsets: [Int], selected: [Bool]?, direct: [Bool]?, rowGradients: [Double], coefficient: Double) -> [Double] {
+    let count = rowOffsets.last ?? 0
+    return [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+        withFlags(selected) { selectedFlags in
+            withFlags(direct) { directFlags in
+                pl_fill_gradients(selectedFlags, directFlags, rowOffsets, rowOffsets.count - 1, rowGradients, coefficient, buffer.baseAddress)
+            }
+        }
+        initialized = count
+    }
+}
+
+/// Per label, whether it differs from `padTokenID`.
+func selectionFlags(labels: [Int64], padTokenID: Int64) -> [Bool] {
+    [Bool](unsafeUninitializedCapacity: labels.count) { buffer, initialized in
+        UnsafeMutableRawBufferPointer(buffer).withMemoryRebound(to: UInt8.self) { bytes in
+            pl_flags_from_labels(labels, labels.count, padTokenID, bytes.baseAddress)
+        }
+        initialized = labels.count
+    }
+}
+
+/// Calls `body` with the flags as bytes (0 or 1), or nil.
+private func withFlags<R>(_ flags: [Bool]?, _ body: (UnsafePointer<UInt8>?) -> R) -> R {
+    guard let flags else { return body(nil) }
+    return flags.withUnsafeBytes { body($0.baseAddress?.assumingMemoryBound(to: UInt8.self)) }
+}
+
+/// A byte of a mask that is neither 0 nor 1.
+public struct NonBinaryByte: Error, Equatable {
+    /// Its index.
+    public var index: Int
+}
+
+/// Mask bytes as flags, copied as one block once every byte is checked to be 0 or 1.
+public func flags(fromBytes bytes: [UInt8]) throws(NonBinaryByte) -> [Bool] {
+    let bad = pl_first_non_binary(bytes, bytes.count)
+    guard bad < 0 else { throw NonBinaryByte(index: bad) }
+    return [Bool](unsafeUninitializedCapacity: bytes.count) { buffer, initialized in
+        bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
+        initialized = bytes.count
+    }
+}
