@@ -213,7 +213,7 @@ extension LossResult {
                 throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath.index(i))])
             }
         }
-        for part in lossesByType where !part.losses.allSatisfy(\.isFinite) {
+        for part in lossesByType where !part.losses.allSatisfy(\.isFinite) || !part.mean.isFinite {
             throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
         }
         let optional = [metrics.nllLoss, metrics.logOddsRatio, metrics.logOddsChosen].compactMap { $0 }

@@ -32,6 +32,9 @@ public struct TypeLosses: Sendable {
     /// Each pair's loss under this type alone, before its weight (the combined loss is the
     /// weighted sum of these).
     public var losses: [Double]
+
+    /// The mean of `losses`: the type's metric `loss/<type>`.
+    public var mean: Double { losses.reduce(0, +) / Double(losses.count) }
 }
 
 /// Gradients of the mean total loss.

@@ -48,11 +48,23 @@ public struct SimPOParameters: Equatable, Sendable {
         }
     }
 
+    /// γ, whichever form the margin was given in.
+    public var gamma: Double {
+        switch margin {
+        case .gammaBetaRatio(let ratio): return ratio * beta
+        case .gamma(let gamma): return gamma
+        }
+    }
+
     func validate(_ issues: inout IssueCollector) {
         issues.requirePositive(beta, .beta)
         switch margin {
         case .gammaBetaRatio(let ratio): issues.requireNonNegative(ratio, .gammaBetaRatio)
         case .gamma(let gamma): issues.requireNonNegative(gamma, .gamma)
+        }
+        if beta > 0, beta.isFinite, !(gamma.isFinite && gammaBetaRatio.isFinite) {
+            let given: LossParameter = if case .gamma = margin { .gamma } else { .gammaBetaRatio }
+            issues.add(.outOfRange(allowed: "a margin whose other form (gamma = gamma_beta_ratio × beta) is finite too"), at: .parameter(given))
         }
         issues.requireLabelSmoothing(labelSmoothing)
         issues.requireNonNegative(sftWeight, .sftWeight)

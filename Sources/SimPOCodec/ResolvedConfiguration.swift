@@ -37,7 +37,7 @@ extension RequestConfiguration {
             case .lossType: return .string(simpo.lossType.rawValue)
             case .beta: return .number(simpo.beta)
             case .gammaBetaRatio: return .number(simpo.gammaBetaRatio)
-            case .gamma: return .number(simpo.gammaBetaRatio * simpo.beta)
+            case .gamma: return .number(simpo.gamma)
             case .labelSmoothing: return .number(simpo.labelSmoothing)
             case .sftWeight: return .number(simpo.sftWeight)
             case .sftReduction: return .string(simpo.sftReduction.rawValue)

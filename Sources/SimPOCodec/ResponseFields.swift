@@ -35,7 +35,7 @@ extension LossResult {
     /// Every metric under its response name: TRL's, then the batch's shape, then `loss/<type>`
     /// (each type's mean unweighted loss) for combined loss types.
     var namedMetrics: [(name: String, value: Double)] {
-        metrics.named + batchMetrics.named + lossesByType.map { ("loss/\($0.type)", $0.losses.reduce(0, +) / Double($0.losses.count)) }
+        metrics.named + batchMetrics.named + lossesByType.map { ("loss/\($0.type)", $0.mean) }
     }
 }
 

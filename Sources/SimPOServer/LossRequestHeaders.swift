@@ -77,6 +77,11 @@ struct LossRequestHeaders {
             throw Problem(malformedHeader: .acceptEncoding, error)
         }
         contentLength = headers[.contentLength].flatMap { Int($0) }
+        // Field lines of one name are joined with commas, which the grammar refuses anyway;
+        // say what was wrong rather than point at a comma the client never sent.
+        if headers[values: Self.runIDHeader].count > 1 {
+            throw Problem(malformedHeader: Self.runIDHeader, HeaderSyntaxError(offset: 0, reason: "expected one X-Run-Id line, not several"))
+        }
         runID = try parsed(Self.runIDHeader, in: headers, parseRunID)
     }
 }

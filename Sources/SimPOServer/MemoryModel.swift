@@ -18,7 +18,8 @@ enum MemoryModel {
     static let safetensorsParsingBytesPerBodyByte = 12
     /// Bytes per number of a JSON response, at most (a shortest round-trip double and a comma).
     static let jsonBytesPerNumber = 25
-    /// Result arrays per pair: losses, logits, logps, rewards and sequence gradients.
+    /// Result arrays per pair: losses, logits, logps, rewards and sequence gradients (plus one
+    /// per part of a combined loss, `losses_by_type`).
     static let resultArraysPerPair = 8
 
     /// While a body is parsed: `wireBytes` as received (still held when it was compressed),
@@ -37,7 +38,7 @@ enum MemoryModel {
         let numbers = sides.reduce(0) { $0 + ($1.map(storedNumbers) ?? 0) }
         let pairs = sequenceCount(request.inputs.chosen)
         let gradients = request.returnTokenGradients ? tokenCount(request.inputs.chosen) + tokenCount(request.inputs.rejected) : 0
-        let resultNumbers = resultArraysPerPair * pairs + gradients
+        let resultNumbers = (resultArraysPerPair + request.configuration.loss.lossTypeParts) * pairs + gradients
         let encoded = switch response {
         case .json: jsonBytesPerNumber * resultNumbers
         case .safetensors(.float32): 4 * resultNumbers

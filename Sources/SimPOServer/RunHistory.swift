@@ -5,17 +5,22 @@ import Synchronization
 /// The recent batches of each training run that names itself with `X-Run-Id`, and the run's
 /// Prometheus series.
 ///
-/// Bounded: at most `maximumRuns` runs, each with its last `batchesPerRun` batches. A run idle
-/// for `idleExpiry` is dropped, and when a new run would exceed the limit the least recently
-/// seen one is; a dropped run's series leave `/metrics` with it, so label cardinality stays
-/// bounded by `maximumRuns`.
+/// Bounded: at most `maximumRuns` runs, each with its last `batchesPerRun` batches (56 bytes
+/// each). A run idle for `idleExpiry` is dropped (runs are swept at most once a second), and
+/// when a new run would exceed the limit the least recently seen one is; a dropped run's
+/// series leave `/metrics` with it, so label cardinality stays bounded by `maximumRuns`.
 final class RunHistory: Sendable {
     let maximumRuns: Int
     let batchesPerRun: Int
     let idleExpiry: Duration
     private let factory: any MetricsFactory
     private let tracked: Gauge
-    private let runs = Mutex<[String: Run]>([:])
+    private let state: Mutex<State>
+
+    private struct State {
+        var runs: [String: Run] = [:]
+        var lastSweep: ContinuousClock.Instant
+    }
 
     private struct Run {
         var batches: [BatchSummary] = []
@@ -29,6 +34,7 @@ final class RunHistory: Sendable {
         self.idleExpiry = idleExpiry
         self.factory = factory
         tracked = Gauge(label: "simpo_runs_tracked", factory: factory)
+        state = Mutex(State(lastSweep: .now))
     }
 
     /// Records one batch of `run` and returns the trend warnings over its last
@@ -38,35 +44,37 @@ final class RunHistory: Sendable {
         _ batch: BatchSummary, run id: String, batchWarnings: [LossWarning], thresholds: DiagnosticThresholds,
         now: ContinuousClock.Instant = .now
     ) -> [LossWarning] {
-        runs.withLock { runs in
-            let expired = runs.filter { now - $0.value.lastSeen > idleExpiry }
-            for (expiredID, run) in expired {
-                run.series.destroy()
-                runs[expiredID] = nil
+        state.withLock { state in
+            if now - state.lastSweep >= .seconds(1) {
+                state.lastSweep = now
+                for (expiredID, run) in state.runs where now - run.lastSeen > idleExpiry {
+                    run.series.destroy()
+                    state.runs[expiredID] = nil
+                }
             }
-            if runs[id] == nil, runs.count >= maximumRuns,
-               let oldest = runs.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
+            if state.runs[id] == nil, state.runs.count >= maximumRuns,
+               let oldest = state.runs.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
                 oldest.value.series.destroy()
-                runs[oldest.key] = nil
+                state.runs[oldest.key] = nil
             }
-            var run = runs[id] ?? Run(lastSeen: now, series: RunSeries(run: id, factory: factory))
+            var run = state.runs[id] ?? Run(lastSeen: now, series: RunSeries(run: id, factory: factory))
             run.lastSeen = now
             run.batches.append(batch)
             if run.batches.count > batchesPerRun { run.batches.removeFirst(run.batches.count - batchesPerRun) }
             let trend = run.batches.count == batchesPerRun ? trendWarnings(run.batches, thresholds: thresholds) : []
             // Inside the lock, so that no series is published for a run another request just dropped.
             run.series.publish(batch, warnings: batchWarnings + trend)
-            runs[id] = run
-            tracked.record(runs.count)
+            state.runs[id] = run
+            tracked.record(state.runs.count)
             return trend
         }
     }
 
     /// The ids of the runs kept, for tests.
-    var runIDs: Set<String> { runs.withLock { Set($0.keys) } }
+    var runIDs: Set<String> { state.withLock { Set($0.runs.keys) } }
 
     /// The batches kept for `run`, oldest first, for tests.
-    func batches(of run: String) -> [BatchSummary] { runs.withLock { $0[run]?.batches ?? [] } }
+    func batches(of run: String) -> [BatchSummary] { state.withLock { $0.runs[run]?.batches ?? [] } }
 }
 
 /// One run's Prometheus series, labelled `run`.

@@ -43,7 +43,7 @@ public struct ServerSettings: Sendable {
     public init() {}
 
     /// The bounds of the run history's settings.
-    static let runLimit = 10_000
+    static let runLimit = 1000
     static let batchesPerRunRange = 3 ... 1000
 
     /// Shorter timeouts would close connections before any answer.

@@ -142,3 +142,20 @@ import Testing
         #expect(codes(Array(window(chosenLogp: { -Double($0) }, loss: { _ in 1 }).prefix(2))) == [])
     }
 }
+
+/// What the review of the diagnostics found, kept fixed.
+@Suite struct DiagnosticsEdgeTests {
+    @Test func aPartWhoseMeanOverflowsIsRefused() {
+        let inputs = LossInputs(chosen: .tokenLogps(RaggedRows([[0.0], [0.0]]), selection: .all), rejected: .tokenLogps(RaggedRows([[0.0], [0.0]]), selection: .all),
+                                referenceChosen: .sequenceLogps([-1e154, -1e154]), referenceRejected: .sequenceLogps([0, 0]))
+        let config: [(key: String, value: ConfigValue)] = [("objective", .string("dpo")), ("beta", .number(1e-3)),
+                                                           ("loss_type", .array([.string("ipo"), .string("sigmoid")])), ("loss_weights", .array([.number(1e-3), .number(1)]))]
+        #expect(issues(inputs, config).map(\.path.jsonPointer) == ["/chosen/per_token_logps"])
+    }
+
+    @Test func aMarginWhoseOtherFormOverflowsIsRefusedAtTheGivenKey() {
+        let inputs = LossInputs(chosen: .sequenceLogps([0]), rejected: .sequenceLogps([-1]))
+        #expect(issues(inputs, [("gamma_beta_ratio", .number(1e308)), ("beta", .number(10))]).map(\.path.jsonPointer) == ["/config/gamma_beta_ratio"])
+        #expect(issues(inputs, [("gamma", .number(1e308)), ("beta", .number(1e-10))]).map(\.path.jsonPointer) == ["/config/gamma"])
+    }
+}

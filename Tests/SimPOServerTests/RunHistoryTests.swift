@@ -106,6 +106,12 @@ import Testing
                 #expect(response.status == .badRequest, "\(bad)")
                 #expect(try jsonObject(response)["header"] as? String == "X-Run-Id")
             }
+            var twice: HTTPFields = [.contentType: "application/json"]
+            twice.append(HTTPField(name: Self.runHeader, value: "a"))
+            twice.append(HTTPField(name: Self.runHeader, value: "b"))
+            let repeated = try await client.execute(uri: "/v1/loss", method: .post, headers: twice, body: ByteBuffer(string: drifting(0)))
+            #expect(repeated.status == .badRequest)
+            #expect((try jsonObject(repeated)["detail"] as? String)?.contains("not several") == true)
             let longest = try await client.execute(
                 uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", Self.runHeader: String(repeating: "r", count: 64)], body: ByteBuffer(string: drifting(0)))
             #expect(longest.status == .ok)

@@ -139,7 +139,7 @@ extension DPOParameters: ObjectiveEvaluator {
 
     func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
         var warnings: [LossWarning] = []
-        let types = lossTypes.map(\.rawValue)
+        let types = distinctWeightedTypes.map(\.type.rawValue)
         if labelSmoothing > 0 && !lossTypes.contains(where: \.usesLabelSmoothing) {
             warnings.append(warning("no_effect", "label_smoothing is read by exo_pair, robust, aot and aot_unpaired only; \(types) ignore it (TRL 1.16's sigmoid has no label smoothing): drop it or add one of those types"))
         }
