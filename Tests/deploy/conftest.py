@@ -1,7 +1,12 @@
-"""Fixtures for the deployment tests: the repository's deploy/ files and the staged image root."""
+"""Fixtures for the deployment tests: the repository's deploy/ files, the staged image root, and
+the staged server started as the pod starts it."""
 
 import os
 import pathlib
+import re
+import subprocess
+import sys
+import time
 
 import pytest
 import yaml
@@ -9,6 +14,9 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
+
+sys.path.insert(0, str(ROOT / "Tests" / "support"))
+from simpo_process import free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +51,49 @@ def container(deployment) -> dict:
 @pytest.fixture(scope="session")
 def dockerfile() -> str:
     return (DEPLOY / "Dockerfile").read_text()
+
+
+def healthcheck(*args: str, env: dict | None = None) -> int:
+    return subprocess.run([DEPLOY / "healthcheck.sh", *args], env=env, capture_output=True, timeout=10).returncode
+
+
+def wait_until(condition, timeout: float) -> bool:
+    """Polls `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# Seconds /ready answers 503 after SIGTERM while the server still serves (the ConfigMap's value):
+# wide enough to see both however late the signal is handled.
+DRAIN_DELAY = 5
+
+
+@pytest.fixture
+def pod(stage, configmap, dockerfile, tmp_path):
+    """The staged server, started as the Deployment starts it: ConfigMap env, Secret token file."""
+    secret = load_manifest("secret.example.yaml")["stringData"]["tokens"]
+    (tmp_path / "tokens").write_text(secret)
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", **configmap, "SIMPO_PORT": str(port), "SIMPO_TOKEN_FILE": str(tmp_path / "tokens"),
+           "SIMPO_DRAIN_DELAY": str(DRAIN_DELAY), "SIMPO_LOG_LEVEL": "trace"}
+    backtrace = re.search(r"SWIFT_BACKTRACE=(\S+)", dockerfile)
+    env["SWIFT_BACKTRACE"] = backtrace.group(1).replace("/usr/local/bin", str(stage))
+    log = open(tmp_path / "log", "w+")
+    process = subprocess.Popen([stage / "simpo-server"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+
+    def healthy() -> bool:
+        assert process.poll() is None, (tmp_path / "log").read_text()
+        return healthcheck(str(port)) == 0
+
+    if not wait_until(healthy, timeout=60):
+        process.kill()
+        process.wait()
+        pytest.fail("not healthy after 60 s: " + (tmp_path / "log").read_text())
+    yield {"process": process, "port": port, "token": secret.strip(), "log": tmp_path / "log"}
+    if process.poll() is None:
+        process.kill()
+        process.wait()
