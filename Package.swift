@@ -72,6 +72,7 @@ let package = Package(
             name: "simpo-server",
             dependencies: [
                 "SimPOServer",
+                "PreferenceLoss",
                 "FastJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

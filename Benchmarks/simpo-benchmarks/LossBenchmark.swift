@@ -1,20 +1,23 @@
 import PreferenceLoss
 
-/// Forward and backward (with per-token gradients) on `rows` × `tokens` per side,
-/// ragged masks keeping 50–100% of each row.
+/// Forward and backward (with per-token gradients) on `rows` × `tokens` per side, ragged
+/// masks keeping 50–100% of each row: every objective on float64 rows (as JSON delivers
+/// them), and SimPO on float32 rows (as a float32 safetensors request delivers them).
+/// `Benchmarks/numpy_loss_peer.py` runs the same SimPO batch in numpy (`make bench`).
 func benchmarkLoss(rows: Int, tokens: Int) throws {
     var generator = SystemRandomNumberGenerator()
-    func side() -> SideInput {
-        var logps = RaggedRows<Double>(), mask = RaggedRows<Bool>()
+    func side(float32: Bool = false) -> SideInput {
+        var values: [Float] = [], mask = RaggedRows<Bool>()
         for _ in 0 ..< rows {
             let kept = Int.random(in: tokens / 2 ... tokens, using: &generator)
             for position in 0 ..< tokens {
-                logps.append(-Double.random(in: 0 ..< 5, using: &generator))
+                values.append(-Float.random(in: 0 ..< 5, using: &generator))
                 mask.append(position < kept)
             }
-            logps.closeRow()
             mask.closeRow()
         }
+        let storage: TokenValues.Storage = float32 ? .float32(values) : .float64(values.map(Double.init))
+        guard let logps = TokenValues(storage, rows: rows, width: tokens) else { fatalError("rows × tokens values") }
         return .tokenLogps(logps, selection: .mask(mask))
     }
     var simpo = SimPOParameters()
@@ -24,6 +27,7 @@ func benchmarkLoss(rows: Int, tokens: Int) throws {
     dpo.lossTypes = [.sigmoid, .sft]
     dpo.lossWeights = [1, 0.3]
     let configurations: [(String, LossConfiguration, LossInputs)] = [
+        ("simpo F32 (default config)", .simpo(SimPOParameters()), LossInputs(chosen: side(float32: true), rejected: side(float32: true))),
         ("simpo +sft", .simpo(simpo), LossInputs(chosen: side(), rejected: side())),
         ("dpo sigmoid+sft", .dpo(dpo), LossInputs(chosen: side(), rejected: side(), referenceChosen: side(), referenceRejected: side())),
         ("cpo simpo+nll", .cpo(CPOParameters()), LossInputs(chosen: side(), rejected: side())),

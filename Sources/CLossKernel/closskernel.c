@@ -2,9 +2,20 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /// Lanes of partial sums: independent chains the compiler keeps in vector registers.
 #define LANES 8
+
+/// The hot passes are compiled twice, for AVX2 and for any x86-64, and the loader picks the
+/// one the CPU runs; results are the same (the lanes fix the order of every addition).
+#if defined(__x86_64__) && defined(__linux__)
+#define MULTIVERSIONED __attribute__((target_clones("avx2", "default")))
+#else
+#define MULTIVERSIONED
+#endif
 
 static inline double from_float64(double x) { return x; }
 static inline double from_float32(float x) { return (double)x; }
@@ -35,7 +46,7 @@ static inline double from_float16(uint16_t bits) {
 /// Sums one row in LANES interleaved chains; the tail joins the chains it falls in, so the
 /// result depends only on the values and their positions in the row.
 #define DEFINE_ROW_SUMS(NAME, TYPE, CONVERT)                                                                \
-    static void NAME(const TYPE *values, const uint8_t *flags, const intptr_t *offsets, intptr_t rows,      \
+    static inline __attribute__((always_inline)) void NAME(const TYPE *values, const uint8_t *flags, const intptr_t *offsets, intptr_t rows, \
                      int magnitudes, double *sums, intptr_t *counts, uint8_t *finite) {                     \
         for (intptr_t row = 0; row < rows; row++) {                                                        \
             const intptr_t start = offsets[row], end = offsets[row + 1];                                   \
@@ -85,7 +96,7 @@ DEFINE_ROW_SUMS(row_sums_float32, float, from_float32)
 DEFINE_ROW_SUMS(row_sums_float16, uint16_t, from_float16)
 DEFINE_ROW_SUMS(row_sums_bfloat16, uint16_t, from_bfloat16)
 
-void pl_row_sums(const void *values, pl_dtype dtype, const uint8_t *flags, const intptr_t *offsets, intptr_t rows,
+MULTIVERSIONED void pl_row_sums(const void *values, pl_dtype dtype, const uint8_t *flags, const intptr_t *offsets, intptr_t rows,
                  int magnitudes, double *sums, intptr_t *counts, uint8_t *finite) {
     switch (dtype) {
     case PL_FLOAT64: row_sums_float64(values, flags, offsets, rows, magnitudes, sums, counts, finite); break;
@@ -95,22 +106,25 @@ void pl_row_sums(const void *values, pl_dtype dtype, const uint8_t *flags, const
     }
 }
 
-void pl_fill_gradients(const uint8_t *selected, const uint8_t *direct, const intptr_t *offsets, intptr_t rows,
-                       const double *row_gradients, double coefficient, double *out) {
+MULTIVERSIONED int pl_fill_gradients(const uint8_t *selected, const uint8_t *direct, const intptr_t *offsets, intptr_t rows,
+                      const double *row_gradients, double coefficient, double *out) {
+    int finite = 1;
     for (intptr_t row = 0; row < rows; row++) {
         const intptr_t start = offsets[row], end = offsets[row + 1];
         const double gradient = row_gradients[row];
+        const double both = gradient + coefficient;
+        // Every value written is one of these (or 0): checking them checks the row.
+        finite &= isfinite(both) && (direct == NULL || (isfinite(gradient) && isfinite(coefficient)));
         if (direct) {
             for (intptr_t i = start; i < end; i++)
                 out[i] = ((selected == NULL || selected[i]) ? gradient : 0.0) + (direct[i] ? coefficient : 0.0);
         } else if (selected) {
-            const double both = gradient + coefficient;
             for (intptr_t i = start; i < end; i++) out[i] = selected[i] ? both : 0.0;
         } else {
-            const double both = gradient + coefficient;
             for (intptr_t i = start; i < end; i++) out[i] = both;
         }
     }
+    return finite;
 }
 
 /// A double that is exactly a float whose low 16 bits are 0.
@@ -173,4 +187,13 @@ void pl_flags_from_labels(const int64_t *labels, intptr_t count, int64_t pad, ui
 
 void pl_narrow_to_float(const double *in, float *out, intptr_t count) {
     for (intptr_t i = 0; i < count; i++) out[i] = (float)in[i];
+}
+
+void pl_retain_freed_buffers(int retained_bytes) {
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, retained_bytes);
+#else
+    (void)retained_bytes;
+#endif
 }

@@ -88,6 +88,8 @@ public func evaluateLoss(
         nllLoss: output.nllLoss,
         logOddsRatio: output.logOddsRatio,
         logOddsChosen: output.logOddsChosen)
+    let chosenTokenGradients = tokenGradients ? inputs.chosen.tokenGradients(output.chosenGradients, reduced: chosen, directCoefficient: coefficient, directTokens: termTokens.flags) : nil
+    let rejectedTokenGradients = tokenGradients ? inputs.rejected.tokenGradients(output.rejectedGradients, reduced: rejected, directCoefficient: 0, directTokens: nil) : nil
     let preferenceLoss = mean(output.losses)
     let batchMetrics = BatchMetrics(batch, chosenRewards: output.chosenRewards, rejectedRewards: output.rejectedRewards)
     let result = LossResult(
@@ -106,10 +108,12 @@ public func evaluateLoss(
         gradients: LossGradients(
             chosenLogps: chosenGradients,
             rejectedLogps: output.rejectedGradients,
-            chosenTokenLogps: tokenGradients ? inputs.chosen.tokenGradients(output.chosenGradients, reduced: chosen, directCoefficient: coefficient, directTokens: termTokens.flags) : nil,
-            rejectedTokenLogps: tokenGradients ? inputs.rejected.tokenGradients(output.rejectedGradients, reduced: rejected, directCoefficient: 0, directTokens: nil) : nil),
+            chosenTokenLogps: chosenTokenGradients?.rows,
+            rejectedTokenLogps: rejectedTokenGradients?.rows),
         warnings: diagnose(metrics, batchMetrics, batch: batch, inputs: inputs, objective: objective, thresholds: thresholds))
-    try result.checkFinite(chosenRowsPath: SideName.chosen.path.key(inputs.chosen.rowsKey))
+    try result.checkFinite(
+        chosenRowsPath: SideName.chosen.path.key(inputs.chosen.rowsKey),
+        tokenGradientsFinite: (chosenTokenGradients?.finite ?? true) && (rejectedTokenGradients?.finite ?? true))
     return result
 }
 
@@ -173,14 +177,16 @@ extension SideInput {
     /// Spreads per-sequence gradients over the selected tokens of each row, by each token's
     /// weight in the reduction, and adds `directCoefficient` to every token of `directTokens`
     /// (every selected token when nil). Nil for per-sequence input.
-    func tokenGradients(_ sequenceGradients: [Double], reduced: ReducedSide, directCoefficient: Double, directTokens: [Bool]?) -> RaggedRows<Double>? {
+    func tokenGradients(
+        _ sequenceGradients: [Double], reduced: ReducedSide, directCoefficient: Double, directTokens: [Bool]?
+    ) -> (rows: RaggedRows<Double>, finite: Bool)? {
         guard case .tokenLogps(let rows, _) = self else { return nil }
         guard case .lengthDesensitized = reduced.reduction else {
             // Every selected token of a row has the same weight: one fill, in the kernel.
             let rowGradients = sequenceGradients.indices.map { sequenceGradients[$0] * reduced.tokenWeight(row: $0, rank: 0) }
-            let values = filledGradients(rowOffsets: rows.rowOffsets, selected: reduced.selected, direct: directTokens,
+            let filled = filledGradients(rowOffsets: rows.rowOffsets, selected: reduced.selected, direct: directTokens,
                                          rowGradients: rowGradients, coefficient: directCoefficient)
-            return RaggedRows(values: values, trustedRowOffsets: rows.rowOffsets)
+            return (RaggedRows(values: filled.values, trustedRowOffsets: rows.rowOffsets), filled.finite)
         }
         var values: [Double] = []
         values.reserveCapacity(rows.count)
@@ -200,13 +206,13 @@ extension SideInput {
                 values.append(gradient)
             }
         }
-        return RaggedRows(values: values, trustedRowOffsets: rows.rowOffsets)
+        return (RaggedRows(values: values, trustedRowOffsets: rows.rowOffsets), values.allSatisfy(\.isFinite))
     }
 }
 
 extension LossResult {
     /// Refuses results that left Double's range, naming the pair that did.
-    func checkFinite(chosenRowsPath: FieldPath) throws(LossInputError) {
+    func checkFinite(chosenRowsPath: FieldPath, tokenGradientsFinite: Bool) throws(LossInputError) {
         for i in losses.indices {
             let values = [logits[i], losses[i], chosenRewards[i], rejectedRewards[i], gradients.chosenLogps[i], gradients.rejectedLogps[i]]
             if !values.allSatisfy(\.isFinite) {
@@ -221,10 +227,8 @@ extension LossResult {
         if !scalars.allSatisfy(\.isFinite) {
             throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
         }
-        for rows in [gradients.chosenTokenLogps, gradients.rejectedTokenLogps] {
-            if let rows, !TokenValues(rows).rowSums(selected: nil).finite.allSatisfy({ $0 }) {
-                throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
-            }
+        if !tokenGradientsFinite {
+            throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
         }
     }
 }

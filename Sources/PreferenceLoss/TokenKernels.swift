@@ -39,17 +39,19 @@ extension TokenValues {
 
 /// Token gradients of rows whose selected tokens share one gradient: token i of row r gets
 /// `rowGradients[r]` when selected, plus `coefficient` when it is one of `direct` (the selected
-/// tokens when nil).
-func filledGradients(rowOffsets: [Int], selected: [Bool]?, direct: [Bool]?, rowGradients: [Double], coefficient: Double) -> [Double] {
+/// tokens when nil); and whether every one is finite.
+func filledGradients(rowOffsets: [Int], selected: [Bool]?, direct: [Bool]?, rowGradients: [Double], coefficient: Double) -> (values: [Double], finite: Bool) {
     let count = rowOffsets.last ?? 0
-    return [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
-        withFlags(selected) { selectedFlags in
+    var finite: Int32 = 1
+    let values = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+        finite = withFlags(selected) { selectedFlags in
             withFlags(direct) { directFlags in
                 pl_fill_gradients(selectedFlags, directFlags, rowOffsets, rowOffsets.count - 1, rowGradients, coefficient, buffer.baseAddress)
             }
         }
         initialized = count
     }
+    return (values, finite != 0)
 }
 
 /// Per label, whether it differs from `padTokenID`.

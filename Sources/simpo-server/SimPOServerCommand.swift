@@ -3,6 +3,7 @@ import Foundation
 import HummingbirdTLS
 import Logging
 import Metrics
+import PreferenceLoss
 import Prometheus
 import SimPOServer
 
@@ -116,6 +117,7 @@ struct SimPOServerCommand: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        retainFreedBuffers()
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "simpo-server")

@@ -76,7 +76,7 @@ import Testing
         let direct = selected.map { _ in Bool.random(using: &generator) }
         let rowGradients = (0 ..< rows.rowCount).map { _ in Double.random(in: -1 ... 1, using: &generator) }
         for (selection, directTokens) in [(nil, nil), (selected, nil), (selected, direct), (nil, direct)] as [([Bool]?, [Bool]?)] {
-            let filled = filledGradients(rowOffsets: rows.rowOffsets, selected: selection, direct: directTokens, rowGradients: rowGradients, coefficient: 0.25)
+            let filled = filledGradients(rowOffsets: rows.rowOffsets, selected: selection, direct: directTokens, rowGradients: rowGradients, coefficient: 0.25).values
             for row in 0 ..< rows.rowCount {
                 for index in rows.rowOffsets[row] ..< rows.rowOffsets[row + 1] {
                     let isSelected = selection?[index] ?? true
@@ -86,6 +86,13 @@ import Testing
                 }
             }
         }
+    }
+
+    @Test func fillsSayWhetherEveryGradientIsFinite() {
+        for (rowGradients, coefficient, direct) in [([Double.infinity], 0.0, nil), ([1.0], .nan, nil), ([1e308], 1e308, nil), ([1.0], .infinity, [false, true])] as [([Double], Double, [Bool]?)] {
+            #expect(!filledGradients(rowOffsets: [0, 2], selected: nil, direct: direct, rowGradients: rowGradients, coefficient: coefficient).finite)
+        }
+        #expect(filledGradients(rowOffsets: [0, 2], selected: nil, direct: nil, rowGradients: [1], coefficient: 2).finite)
     }
 
     @Test func maskBytesAreZeroOrOne() throws {

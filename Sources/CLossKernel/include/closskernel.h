@@ -15,9 +15,9 @@ void pl_row_sums(const void *values, pl_dtype dtype, const uint8_t *flags, const
 
 /// Token gradients of rows whose selected tokens share one gradient: out[i] = (selected[i] ?
 /// row_gradients[r] : 0) + (direct[i] ? coefficient : 0). A NULL `selected` selects every token;
-/// a NULL `direct` means `selected`.
-void pl_fill_gradients(const uint8_t *selected, const uint8_t *direct, const intptr_t *offsets, intptr_t rows,
-                       const double *row_gradients, double coefficient, double *out);
+/// a NULL `direct` means `selected`. Returns whether every value written is finite.
+int pl_fill_gradients(const uint8_t *selected, const uint8_t *direct, const intptr_t *offsets, intptr_t rows,
+                      const double *row_gradients, double coefficient, double *out);
 
 /// Whether every selected value (flags as in pl_row_sums) is exactly a bfloat16 value; sets
 /// how many were selected and whether any is non-zero. Stops at the first that is not.
@@ -32,5 +32,9 @@ void pl_flags_from_labels(const int64_t *labels, intptr_t count, int64_t pad, ui
 
 /// out[i] = (float)in[i], rounding to nearest.
 void pl_narrow_to_float(const double *in, float *out, intptr_t count);
+
+/// Where the allocator is glibc's: serve buffers up to 32 MiB from the heap and trim it only
+/// once `retained_bytes` are free at its top, so freed buffers are reused, not remapped.
+void pl_retain_freed_buffers(int retained_bytes);
 
 #endif
