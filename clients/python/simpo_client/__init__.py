@@ -8,7 +8,7 @@
 `simpo_client.torch.simpo_loss` wraps the same call in a torch.autograd.Function.
 """
 
-from .client import LossResult, SimPOClient
+from .client import LossResult, SimPOClient, sanitize_run_id
 from .errors import SimPOConnectionError, SimPOError, SimPOProblem
 
-__all__ = ["SimPOClient", "LossResult", "SimPOError", "SimPOProblem", "SimPOConnectionError"]
+__all__ = ["SimPOClient", "LossResult", "SimPOError", "SimPOProblem", "SimPOConnectionError", "sanitize_run_id"]

@@ -11,6 +11,7 @@ device and dtype. Masks and the reference log-probs get no gradient.
 
 from typing import Optional
 
+import numpy as np
 import torch
 
 from .client import LossResult, SimPOClient
@@ -24,18 +25,28 @@ class _SimPOLoss(torch.autograd.Function):
             reference_chosen=reference_chosen, reference_rejected=reference_rejected,
             return_token_grads=True, **config)
         holder["result"] = result
-        ctx.grad_chosen = _gradient(result, "chosen", chosen)
-        ctx.grad_rejected = _gradient(result, "rejected", rejected)
+        ctx.sides = [(_gradient(result, "chosen", chosen), chosen.dtype, chosen.device),
+                     (_gradient(result, "rejected", rejected), rejected.dtype, rejected.device)]
         return torch.tensor(result.loss, dtype=chosen.dtype, device=chosen.device)
 
     @staticmethod
     def backward(ctx, grad_output):
-        return (grad_output * ctx.grad_chosen, grad_output * ctx.grad_rejected) + (None,) * 7
+        scale = float(grad_output)
+        return tuple(_scaled(grad, scale, dtype, device) for grad, dtype, device in ctx.sides) + (None,) * 7
 
 
-def _gradient(result: LossResult, side: str, like: torch.Tensor) -> torch.Tensor:
-    name = f"{side}_per_token_logps" if like.dim() == 2 else f"{side}_logps"
-    return torch.from_numpy(result.grads[name]).to(dtype=like.dtype, device=like.device)
+_NUMPY_FLOATS = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
+
+
+def _gradient(result: LossResult, side: str, like: torch.Tensor) -> np.ndarray:
+    return result.grads[f"{side}_per_token_logps" if like.dim() == 2 else f"{side}_logps"]
+
+
+def _scaled(grad: np.ndarray, scale: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``scale`` × the server's gradient as a new tensor of the input's dtype and device. numpy
+    makes it in one pass; autograd then takes it as the input's ``.grad`` without a copy."""
+    scaled = np.multiply(grad, scale, dtype=_NUMPY_FLOATS.get(dtype, np.float32))
+    return torch.from_numpy(scaled).to(dtype=dtype, device=device)
 
 
 def simpo_loss(client: SimPOClient, chosen: torch.Tensor, rejected: torch.Tensor, *,

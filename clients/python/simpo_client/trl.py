@@ -16,8 +16,13 @@ token accuracy) computed locally as TRL computes them.
 
 A refused batch raises `SimPOProblem` (with the pointer to the offending row); an overloaded or
 unreachable server is retried within the client's budget, then raises. No batch is skipped.
+
+Unless the client has a ``run_id`` already, the trainer gives it the run's name (``args.run_name``,
+else the output folder's name, made to fit the header's grammar), so the server follows the run's
+trend and exports its metrics under that name.
 """
 
+from pathlib import Path
 from typing import Any, Dict, Literal, Optional, Tuple
 
 import torch
@@ -27,7 +32,14 @@ from trl.experimental.cpo import CPOTrainer
 from trl.experimental.orpo import ORPOTrainer
 from trl.trainer.utils import selective_log_softmax
 
-from .client import LossResult, SimPOClient
+from .client import LossResult, SimPOClient, sanitize_run_id
+
+
+def _name_the_run(client: SimPOClient, args: Any) -> None:
+    """Sets ``client.run_id`` from ``args.run_name``, else the output folder's name, unless it has one."""
+    name = args.run_name or Path(args.output_dir or "").name
+    if not client.run_id and name:
+        client.run_id = sanitize_run_id(name)
 
 
 def _with_server_gradients(result: LossResult, pieces: Tuple[Tuple[torch.Tensor, str], ...]) -> torch.Tensor:
@@ -46,6 +58,7 @@ class RemoteDPOTrainer(DPOTrainer):
     def __init__(self, *args: Any, loss_client: SimPOClient, **kwargs: Any):
         self.loss_client = loss_client
         super().__init__(*args, **kwargs)
+        _name_the_run(loss_client, self.args)
 
     def loss_config(self) -> Dict[str, Any]:
         """The request's ``config``: TRL's own keys, from the trainer's settings."""
@@ -123,6 +136,9 @@ class _RemotePairTrainerMixin:
     """CPO and ORPO: the per-token log-probs TRL's `get_batch_logps` reduces, sent to the server."""
 
     loss_client: SimPOClient
+    #: The server's metrics that TRL's CPO and ORPO log; the server's others (ties, token counts) are left out.
+    _trl_metrics = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
+                    "logps/rejected", "nll_loss", "log_odds_ratio", "log_odds_chosen")
 
     def _forward_tokens(self, model: nn.Module, batch: Dict[str, Any], padding_value: int):
         """(per-token log-probs [2B, T-1] of every next token, completion mask, attention mask of
@@ -154,7 +170,7 @@ class _RemotePairTrainerMixin:
         if self.aux_loss_enabled:
             loss = loss + self.aux_loss_coef * outputs.aux_loss  # the router's balancing loss, as in TRL
         prefix = "eval_" if train_eval == "eval" else ""
-        metrics = {f"{prefix}{name}": value for name, value in result.metrics.items()}
+        metrics = {f"{prefix}{name}": result.metrics[name] for name in self._trl_metrics if name in result.metrics}
         logged = logits[:, logged_positions].detach()
         metrics[f"{prefix}logits/rejected"] = self.accelerator.gather_for_metrics(logged[size:].mean()).mean().item()
         metrics[f"{prefix}logits/chosen"] = self.accelerator.gather_for_metrics(logged[:size].mean()).mean().item()
@@ -167,6 +183,7 @@ class RemoteCPOTrainer(_RemotePairTrainerMixin, CPOTrainer):
     def __init__(self, *args: Any, loss_client: SimPOClient, **kwargs: Any):
         self.loss_client = loss_client
         super().__init__(*args, **kwargs)
+        _name_the_run(loss_client, self.args)
 
     def loss_config(self) -> Dict[str, Any]:
         """The request's ``config``: TRL's own keys, from the trainer's settings."""
@@ -190,6 +207,7 @@ class RemoteORPOTrainer(_RemotePairTrainerMixin, ORPOTrainer):
     def __init__(self, *args: Any, loss_client: SimPOClient, **kwargs: Any):
         self.loss_client = loss_client
         super().__init__(*args, **kwargs)
+        _name_the_run(loss_client, self.args)
 
     def loss_config(self) -> Dict[str, Any]:
         """The request's ``config``: TRL's own keys, from the trainer's settings."""

@@ -215,9 +215,9 @@ def test_responses_are_not_compressed_by_default(server):
     chosen, mask = batch(9)
     body = {"chosen": side(chosen, mask), "rejected": side(chosen, mask)}
     with SimPOClient(url, token=token) as plain:
-        sent = plain._session.headers["Accept-Encoding"]
+        sent = plain._headers["Accept-Encoding"]
     answer = requests.post(f"{url}/v1/loss", json=body, timeout=30,
                            headers={"Authorization": f"Bearer {token}", "Accept-Encoding": sent})
     assert sent == "identity" and "Content-Encoding" not in answer.headers
     with SimPOClient(url, token=token, compress_responses=True) as compressing:
-        assert compressing._session.headers["Accept-Encoding"] == "gzip"
+        assert compressing._headers["Accept-Encoding"] == "gzip"

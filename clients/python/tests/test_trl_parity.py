@@ -7,6 +7,7 @@ gradient, so the comparison measures the loss and its gradients, not an optimize
 amplification of rounding in near-zero gradients.
 """
 import math
+import uuid
 
 import pytest
 
@@ -52,18 +53,21 @@ def model(vocab_size):
     return GPT2LMHeadModel(config)
 
 
-def train(trainer_class, config_class, settings, tmp_path, **extra):
+def make_trainer(trainer_class, config_class, settings, tmp_path, **extra):
     tok = tokenizer()
-    policy = model(len(tok))
     args = config_class(
         output_dir=str(tmp_path), report_to="none", use_cpu=True, bf16=False, seed=0, data_seed=0,
         max_steps=3, per_device_train_batch_size=4, learning_rate=0.5, optim="sgd", lr_scheduler_type="constant",
         logging_steps=1, save_strategy="no", disable_tqdm=True, **settings)
     if config_class is DPOConfig:
         extra["ref_model"] = model(len(tok))  # the same initialisation, frozen
-    trainer = trainer_class(model=policy, args=args, train_dataset=dataset(), processing_class=tok, **extra)
+    return trainer_class(model=model(len(tok)), args=args, train_dataset=dataset(), processing_class=tok, **extra)
+
+
+def train(trainer_class, config_class, settings, tmp_path, **extra):
+    trainer = make_trainer(trainer_class, config_class, settings, tmp_path, **extra)
     trainer.train()
-    parameters = {name: value.detach().clone() for name, value in policy.named_parameters()}
+    parameters = {name: value.detach().clone() for name, value in trainer.model.named_parameters()}
     logs = [{k: v for k, v in entry.items() if not k.startswith("train_") and k not in ("total_flos",)} for entry in trainer.state.log_history]
     return parameters, logs
 
@@ -143,3 +147,27 @@ def test_an_unreachable_server_stops_training_within_the_retry_budget(tmp_path):
             pytest.raises(SimPOConnectionError):
         train(RemoteORPOTrainer, ORPOConfig, {"remove_unused_columns": False}, tmp_path, loss_client=unreachable)
     assert time.monotonic() - started < 30
+
+
+def test_the_trainer_names_the_clients_run(server, tmp_path):
+    """The run id is the run's name made to fit, else the output folder's name; a client's own
+    run id is kept. The server counts the trained batches under that name."""
+    import requests
+
+    from simpo_client import SimPOClient
+
+    url, token = server
+    unique = uuid.uuid4().hex[:8]
+    settings = {"remove_unused_columns": False, "run_name": f"cpo run #{unique}"}
+    with SimPOClient(url, token=token) as named:
+        train(RemoteCPOTrainer, CPOConfig, settings, tmp_path / "named", loss_client=named)
+        assert named.run_id == f"cpo_run__{unique}"
+    metrics = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
+    assert f'simpo_run_batches_total{{run="cpo_run__{unique}"}} 3' in metrics
+
+    with SimPOClient(url, token=token) as unnamed:
+        make_trainer(RemoteORPOTrainer, ORPOConfig, {"remove_unused_columns": False}, tmp_path / "orpo output", loss_client=unnamed)
+        assert unnamed.run_id == "orpo_output"
+    with SimPOClient(url, token=token, run_id="mine") as own:
+        make_trainer(RemoteDPOTrainer, DPOConfig, {"run_name": "theirs"}, tmp_path / "dpo", loss_client=own)
+        assert own.run_id == "mine"

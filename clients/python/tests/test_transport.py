@@ -1,0 +1,140 @@
+"""The client's own HTTP and safetensors: what goes on the wire, the kept connection, TLS, gzip."""
+import http.server
+import json
+import ssl
+import struct
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+from safetensors.numpy import load as load_safetensors
+
+from simpo_client import SimPOClient, SimPOConnectionError, SimPOProblem
+
+
+class _CapturingHandler(http.server.BaseHTTPRequestHandler):
+    """Keeps each request's body and client port, and answers 422 over a kept-alive connection."""
+    protocol_version = "HTTP/1.1"
+    bodies = []
+    ports = []
+
+    def do_POST(self):
+        type(self).bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).ports.append(self.client_address[1])
+        body = b'{"title": "captured", "status": 422}'
+        self.send_response(422)
+        self.send_header("Content-Type", "application/problem+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def capturing():
+    """A client of a capturing server, and that server's handler class."""
+    _CapturingHandler.bodies, _CapturingHandler.ports = [], []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CapturingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with SimPOClient(f"http://127.0.0.1:{server.server_port}", retries=0) as client:
+            yield client, _CapturingHandler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def sent(client, *args, **kwargs):
+    with pytest.raises(SimPOProblem):
+        client.loss(*args, **kwargs)
+
+
+def header_of(body: bytes) -> dict:
+    (length,) = struct.unpack("<Q", body[:8])
+    return json.loads(body[8:8 + length])
+
+
+def test_the_body_is_a_safetensors_file_and_masks_go_as_one_byte(capturing):
+    client, handler = capturing
+    chosen = np.array([[-1.0, -2.0, -3.0]], dtype=np.float32)
+    rejected = np.array([[-1.5, -2.5, -3.5]], dtype=">f8")  # big-endian: sent little-endian
+    sent(client, chosen, rejected, chosen_mask=np.array([[1, 1, 0]]), rejected_mask=np.array([[True, False, True]]),
+         beta=2.5)
+    tensors = load_safetensors(handler.bodies[0])
+    assert np.array_equal(tensors["chosen.per_token_logps"], chosen)
+    assert np.array_equal(tensors["rejected.per_token_logps"], rejected.astype(np.float64))
+    assert tensors["chosen.mask"].dtype == np.uint8 and tensors["chosen.mask"].tolist() == [[1, 1, 0]]
+    assert tensors["rejected.mask"].dtype == np.bool_
+    assert header_of(handler.bodies[0])["__metadata__"] == {"return_token_grads": "false", "config": '{"beta": 2.5}'}
+    assert struct.unpack("<Q", handler.bodies[0][:8])[0] % 8 == 0, "the tensors start 8-aligned"
+
+
+def test_a_mask_with_other_values_goes_as_it_is_for_the_server_to_point_at(capturing):
+    client, handler = capturing
+    sent(client, np.zeros((1, 2)) - 1, np.zeros((1, 2)) - 1, chosen_mask=np.array([[1, 300]]))
+    assert load_safetensors(handler.bodies[0])["chosen.mask"].tolist() == [[1, 300]]
+
+
+def test_requests_share_one_kept_connection(capturing):
+    client, handler = capturing
+    for _ in range(3):
+        sent(client, np.array([-1.0]), np.array([-2.0]))
+    assert len(set(handler.ports)) == 1
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_at_once(own_server):
+    with own_server("--idle-timeout", "0.3") as live, SimPOClient(live.url, retries=0) as client:
+        assert client.health() == {"status": "ok"}
+        time.sleep(1.0)  # the server closes the kept connection meanwhile
+        started = time.monotonic()
+        assert client.loss(np.array([-1.0]), np.array([-2.0])).loss > 0, "no retries are left: the request was resent"
+        assert time.monotonic() - started < 5
+
+
+def test_gzip_responses_decode_to_the_same_answer(client, server):
+    url, token = server
+    rng = np.random.default_rng(0)
+    chosen, rejected = -rng.random((4, 300), dtype=np.float32), -rng.random((4, 300), dtype=np.float32)
+    plain = client.loss(chosen, rejected, return_token_grads=True)
+    with SimPOClient(url, token=token, compress_responses=True) as compressing:
+        packed = compressing.loss(chosen, rejected, return_token_grads=True)
+    assert packed.loss == plain.loss
+    assert np.array_equal(packed.grads["chosen_per_token_logps"], plain.grads["chosen_per_token_logps"])
+
+
+def test_answers_are_writable_arrays(client):
+    result = client.loss(np.array([[-1.0, -2.0]], dtype=np.float32), np.array([[-2.0, -1.0]], dtype=np.float32),
+                         return_token_grads=True)
+    result.grads["chosen_per_token_logps"] *= 2  # in place, e.g. by a caller's optimiser
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True)
+    return cert, key
+
+
+def test_https_with_a_trusted_certificate_and_not_without(own_server, certificate):
+    cert, key = certificate
+    with own_server("--tls-cert", str(cert), "--tls-key", str(key), scheme="https", ca_file=str(cert)) as live:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        with SimPOClient(live.url, ssl_context=trusting) as client:
+            assert client.health() == {"status": "ok"}
+            chosen = np.array([[-1.0, -2.0]], dtype=np.float32)
+            assert client.loss(chosen, chosen - 1, return_token_grads=True).grads["chosen_per_token_logps"].shape == (1, 2)
+        with SimPOClient(live.url, retries=0) as untrusting, pytest.raises(SimPOConnectionError, match="certificate"):
+            untrusting.health()
+
+
+def test_only_http_and_https_urls():
+    with pytest.raises(ValueError, match="http"):
+        SimPOClient("ftp://127.0.0.1:21")
