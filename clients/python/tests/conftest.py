@@ -1,7 +1,9 @@
 """The client's tests run against a live server: $SIMPO_URL (with $SIMPO_TOKEN) when set,
 else the repository's debug build, started with a token file for this session."""
+import http.server
 import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,38 @@ def own_server():
     if not BINARY.exists():
         pytest.skip(f"no server binary at {BINARY}")
     return running_server
+
+
+class CapturingHandler(http.server.BaseHTTPRequestHandler):
+    """Keeps each POST's body, client port and X-Run-Id, and answers 422 over a kept-alive
+    connection, so the client raises without parsing tensors."""
+    protocol_version = "HTTP/1.1"
+    bodies, ports, run_ids = [], [], []
+
+    def do_POST(self):
+        type(self).bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).ports.append(self.client_address[1])
+        type(self).run_ids.append(self.headers.get("X-Run-Id"))
+        body = b'{"title": "captured", "status": 422}'
+        self.send_response(422)
+        self.send_header("Content-Type", "application/problem+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def capturing():
+    """A client of a capturing server, and that server's handler class."""
+    CapturingHandler.bodies, CapturingHandler.ports, CapturingHandler.run_ids = [], [], []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CapturingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with SimPOClient(f"http://127.0.0.1:{server.server_port}", retries=0) as client:
+            yield client, CapturingHandler
+    finally:
+        server.shutdown()
+        server.server_close()

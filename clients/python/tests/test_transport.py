@@ -1,10 +1,8 @@
 """The client's own HTTP and safetensors: what goes on the wire, the kept connection, TLS, gzip."""
-import http.server
 import json
 import ssl
 import struct
 import subprocess
-import threading
 import time
 
 import numpy as np
@@ -12,40 +10,6 @@ import pytest
 from safetensors.numpy import load as load_safetensors
 
 from simpo_client import SimPOClient, SimPOConnectionError, SimPOProblem
-
-
-class _CapturingHandler(http.server.BaseHTTPRequestHandler):
-    """Keeps each request's body and client port, and answers 422 over a kept-alive connection."""
-    protocol_version = "HTTP/1.1"
-    bodies = []
-    ports = []
-
-    def do_POST(self):
-        type(self).bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).ports.append(self.client_address[1])
-        body = b'{"title": "captured", "status": 422}'
-        self.send_response(422)
-        self.send_header("Content-Type", "application/problem+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def capturing():
-    """A client of a capturing server, and that server's handler class."""
-    _CapturingHandler.bodies, _CapturingHandler.ports = [], []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CapturingHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with SimPOClient(f"http://127.0.0.1:{server.server_port}", retries=0) as client:
-            yield client, _CapturingHandler
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def sent(client, *args, **kwargs):
