@@ -1,10 +1,11 @@
 import CoreMetrics
+import Synchronization
 import Hummingbird
 import PreferenceLoss
 
 /// The service's own metrics, created from an explicit factory so that every
 /// application (and every test) can have its own registry.
-struct ServerMetrics: Sendable {
+final class ServerMetrics: Sendable {
     let factory: any MetricsFactory
     let inFlight: Meter
     let requestBodyBytes: Recorder
@@ -15,6 +16,9 @@ struct ServerMetrics: Sendable {
     let reservedBytes: Gauge
 
     static let requestBodyBytesLabel = "simpo_http_request_body_bytes"
+    /// Each (route, method, status)'s counter and timer, made once: creating them looks them up
+    /// in the registry under its lock, on every request. Bounded as their labels are.
+    private let requestSeries = Mutex<[RequestSeriesKey: (Counter, Timer)]>([:])
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -41,10 +45,24 @@ struct ServerMetrics: Sendable {
     /// Methods other than HTTP's standard ones share the label `other`, so clients cannot grow the label set.
     func record(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status, nanoseconds: Int64) {
         let standard: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .connect, .options, .trace, .patch]
-        let dimensions = [("route", route), ("method", standard.contains(method) ? method.rawValue : "other"), ("status", String(status.code))]
-        Counter(label: "simpo_http_requests_total", dimensions: dimensions, factory: factory).increment()
-        Timer(label: "simpo_http_request_duration_seconds", dimensions: dimensions, factory: factory).recordNanoseconds(nanoseconds)
+        let key = RequestSeriesKey(route: route, method: standard.contains(method) ? method.rawValue : "other", status: status.code)
+        let (counter, timer) = requestSeries.withLock { series in
+            if let known = series[key] { return known }
+            let dimensions = [("route", key.route), ("method", key.method), ("status", String(key.status))]
+            let made = (Counter(label: "simpo_http_requests_total", dimensions: dimensions, factory: factory),
+                        Timer(label: "simpo_http_request_duration_seconds", dimensions: dimensions, factory: factory))
+            series[key] = made
+            return made
+        }
+        counter.increment()
+        timer.recordNanoseconds(nanoseconds)
     }
+}
+
+private struct RequestSeriesKey: Hashable {
+    var route: String
+    var method: String
+    var status: Int
 }
 
 /// Measures every request, after `ProblemMiddleware` has turned errors into responses
