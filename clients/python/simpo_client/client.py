@@ -3,6 +3,7 @@
 import gzip
 import http.client
 import json
+import logging
 import re
 import ssl
 import struct
@@ -17,6 +18,7 @@ import numpy as np
 from .errors import SimPOConnectionError, SimPOProblem
 
 SAFETENSORS = "application/vnd.safetensors"
+_log = logging.getLogger("simpo_client")
 _FLOAT_TYPES = (np.float16, np.float32, np.float64)
 #: safetensors' dtype names and the (little-endian) numpy dtypes they read as.
 _NUMPY_DTYPES = {name: np.dtype(code) for name, code in
@@ -93,6 +95,7 @@ class SimPOClient:
             self._headers["Authorization"] = f"Bearer {token}"
         self._connection: Optional[http.client.HTTPConnection] = None
         self._lock = threading.Lock()
+        self._warned: set = set()
 
     def health(self) -> Dict[str, Any]:
         """``GET /health``: ``{"status": "ok"}`` from a live server."""
@@ -139,7 +142,17 @@ class SimPOClient:
         if self.run_id:
             headers["X-Run-Id"] = self.run_id
         _, _, data = self._request("POST", "/v1/loss", body, headers)
-        return _parse_result(data)
+        result = _parse_result(data)
+        self._log_new_warnings(result)
+        return result
+
+    def _log_new_warnings(self, result: "LossResult") -> None:
+        """Logs each warning code the first time this client meets it (``simpo_client`` logger, level
+        WARNING), so a trainer's output shows what is going wrong; ``result.warnings`` has them all."""
+        for warning in result.warnings:
+            if warning["code"] not in self._warned:
+                self._warned.add(warning["code"])
+                _log.warning("simpo-server warns %s: %s", warning["code"], warning["message"])
 
     def close(self) -> None:
         """Closes the connection; the next request opens a new one."""

@@ -68,3 +68,14 @@ def test_an_invalid_run_id_is_refused_with_400(server, run_id):
     with SimPOClient(url, token=token, run_id=run_id) as client, pytest.raises(SimPOProblem) as refused:
         client.loss(np.array([-1.0]), np.array([-2.0]))
     assert refused.value.status == 400
+
+
+def test_each_warning_code_is_logged_once(client, caplog):
+    rng = np.random.default_rng(1)
+    chosen, rejected = drifting_batch(0, rng)
+    with caplog.at_level("WARNING", logger="simpo_client"):
+        first = client.loss(chosen, chosen)  # equal sides: a zero margin, below simpo's 0.5
+        client.loss(chosen, chosen)
+    codes = [record.getMessage().split()[2].rstrip(":") for record in caplog.records]
+    assert "low_reward_margin" in {warning["code"] for warning in first.warnings}
+    assert codes.count("low_reward_margin") == 1, codes
