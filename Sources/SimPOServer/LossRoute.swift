@@ -159,12 +159,6 @@ struct LossRoute: Sendable {
             bytes = compressed
         }
         let buffer = ByteBuffer(bytes: bytes)
-        guard buffer.readableBytes > Self.writeSliceBytes else {
-            // One slice: handed to the connection whole, with the head, in one write; what it
-            // holds there is at most a slice, as with larger answers.
-            reservation.release()
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: buffer))
-        }
         return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: buffer.readableBytes) { writer in
             defer { reservation.release() }
             // In slices, so that a client that reads slowly holds the rest here, inside the
