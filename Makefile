@@ -80,14 +80,17 @@ fuzz-replay: deps
 deploy-test: build python-deps
 	SIMPO_STAGE=$(STAGE) $(VENV)/bin/python -m pytest -q Tests/deploy
 
-## Micro-benchmarks (release build, with the flags deploy/build.sh uses so the two share one build);
-## BENCH_ARGS="encode safetensors" runs only those.
-bench: deps
+## Micro-benchmarks (release build, with the flags deploy/build.sh uses so the two share one build),
+## then the loss's numpy peer in the same run; BENCH_ARGS="encode safetensors" runs only those.
+bench: deps python-deps
 	swift build -c release --static-swift-stdlib --product simpo-benchmarks
 	.build/release/simpo-benchmarks $(BENCH_ARGS)
+	$(VENV)/bin/python Benchmarks/numpy_loss_peer.py
 
-## Load test against the FastAPI + orjson + numpy peer; rewrites the README's table.
-## LOADTEST_ARGS="--duration 10 --soak 60" passes options to the driver.
+## Load test against the FastAPI + numpy peers (JSON and safetensors, token gradients on and off,
+## the Python client beside in-process torch, 1 and 2 cores); rewrites the README's tables and
+## Benchmarks/loadtest/loadtest.png, in about 6 minutes on 2 cores.
+## LOADTEST_ARGS="--duration 10 --sweep-duration 3 --soak 60" passes options to the driver.
 loadtest: build python-deps
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Benchmarks/loadtest/requirements.txt

@@ -1,0 +1,61 @@
+"""What one trainer sees: the p50 of a SimPO loss evaluation through the real Python client
+(one connection, F32 per-token log-probs with masks, token gradients), beside torch computing
+the same loss forward and backward in process."""
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from simpo_client import SimPOClient
+from simpo_client.torch import simpo_loss
+
+from make_payloads import CONFIG, batch
+
+SHAPES = [(8, 512), (64, 2048)]
+WARMUP = 10
+
+
+def torch_simpo(chosen, rejected, chosen_mask, rejected_mask, beta=CONFIG["beta"], ratio=CONFIG["gamma_beta_ratio"]):
+    """SimPO sigmoid over masked-mean log-probs, as princeton-nlp/SimPO writes it."""
+    c = (chosen * chosen_mask).sum(-1) / chosen_mask.sum(-1)
+    r = (rejected * rejected_mask).sum(-1) / rejected_mask.sum(-1)
+    return -F.logsigmoid(beta * (c - r - ratio)).mean()
+
+
+def p50_ms(call, calls):
+    for _ in range(WARMUP):
+        call()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def client_latency(ours_url, peer_url, calls):
+    """{row label: {(rows, tokens): p50 ms}}; the first row is the one the targets are for."""
+    results = {}
+    for rows, tokens in SHAPES:
+        sides = batch(rows, tokens)
+        chosen, rejected = (torch.from_numpy(sides[side][0]).requires_grad_() for side in ("chosen", "rejected"))
+        masks = {"chosen_mask": torch.from_numpy(sides["chosen"][1]), "rejected_mask": torch.from_numpy(sides["rejected"][1])}
+
+        def backward(loss):
+            loss.backward()
+            chosen.grad = rejected.grad = None
+
+        with SimPOClient(ours_url) as ours, SimPOClient(peer_url) as peer:
+            served = ours.loss(chosen, rejected, **masks, return_token_grads=True).loss
+            local = torch_simpo(chosen, rejected, *masks.values()).item()
+            assert abs(served - local) <= 1e-5 * max(1.0, abs(served)), f"torch {local} vs server {served}"
+            rows_calls = {
+                "`SimPOClient.loss` → simpo-server": lambda: ours.loss(chosen, rejected, **masks, return_token_grads=True),
+                "`SimPOClient.loss` → safetensors peer": lambda: peer.loss(chosen, rejected, **masks, return_token_grads=True),
+                "`simpo_client.torch.simpo_loss` forward + backward → simpo-server":
+                    lambda: backward(simpo_loss(ours, chosen, rejected, **masks)),
+                "torch in process, forward + backward": lambda: backward(torch_simpo(chosen, rejected, *masks.values())),
+            }
+            for label, call in rows_calls.items():
+                results.setdefault(label, {})[(rows, tokens)] = p50_ms(call, calls)
+    return results

@@ -1,0 +1,85 @@
+"""The README's block: markdown tables of one load-test run, with the issue's targets and
+whether this run meets them."""
+import datetime
+import os
+import platform
+from pathlib import Path
+
+HEALTH_TARGET = 40_000
+CLIENT_TARGETS = {(8, 512): 0.6, (64, 2048): 4.0}  # p50 ms of SimPOClient.loss → simpo-server
+
+
+def ratio_target(cell):
+    """How many times the peer's req/s simpo-server must serve for this cell."""
+    return 6 if cell.fmt == "json" and cell.name == "large" else 3
+
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+def cpu_name():
+    return next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), platform.processor())
+
+
+def render(run, args):
+    """`run` holds table (cell → {"ours", "peer"}), bodies (cell → bytes), health, client, scaling, notes."""
+    lines = [
+        f"Measured {datetime.date.today()} on {os.cpu_count()} cores ({cpu_name()}) shared with wrk, loopback, "
+        f"one run: req/s with 4 connections, p50 / p99 with 1 connection (`wrk -t1`, {args.duration} s each, "
+        f"{args.sweep_duration} s in the plot's sweep). The peers are FastAPI + numpy under uvicorn "
+        f"(httptools, uvloop) with 2 workers: orjson for JSON, safetensors.numpy for safetensors "
+        f"(`Benchmarks/loadtest/peer_server.py`). Both servers' answers to every payload were checked first: "
+        f"losses agree to 1e-9, token gradients to 1e-6.",
+        "",
+        "| format | batch | token grads | body | simpo-server req/s | p50 / p99 ms | peer req/s | p50 / p99 ms "
+        "| ratio | target met | peak RSS MiB (ours / peer) | non-2xx, socket errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for cell, m in run["table"].items():
+        ours, peer = m["ours"], m["peer"]
+        ratio, target = ours["rps"] / peer["rps"], ratio_target(cell)
+        errors = [a + b for a, b in zip(ours["errors"], peer["errors"])]
+        lines.append(
+            f"| {cell.fmt} | {cell.name} {cell.rows}×{cell.tokens} | {'yes' if cell.grads else 'no'} "
+            f"| {run['bodies'][cell] / 1e6:.2f} MB | {ours['rps']:,.0f} | {ours['p50']:.2f} / {ours['p99']:.2f} "
+            f"| {peer['rps']:,.1f} | {peer['p50']:.2f} / {peer['p99']:.2f} | **{ratio:.1f}×** "
+            f"| ≥ {target}×: {verdict(ratio >= target)} | {ours['rss']:.0f} / {peer['rss']:.0f} | {errors[0]}, {errors[1]} |")
+    ours, peer = run["health"]["ours"], run["health"]["peer"]
+    lines += [
+        "",
+        "![req/s and p50 latency against tokens per side, both servers, both formats](Benchmarks/loadtest/loadtest.png)",
+        "",
+        "| `GET /health`, 32 connections | req/s | p50 / p99 ms | target met |",
+        "|---|---|---|---|",
+        f"| simpo-server | {ours['rps']:,.0f} | {ours['p50']:.2f} / {ours['p99']:.2f} "
+        f"| ≥ {HEALTH_TARGET:,}: {verdict(ours['rps'] >= HEALTH_TARGET)} |",
+        f"| peer | {peer['rps']:,.0f} | {peer['p50']:.2f} / {peer['p99']:.2f} | — |",
+        "",
+        f"One trainer, one connection: p50 of {args.calls} calls with F32 per-token log-probs and BOOL masks, "
+        f"token gradients returned; torch computes the same SimPO loss in process (checked to agree to 1e-5).",
+        "",
+        "| call | " + " | ".join(f"{rows}×{tokens} p50 ms" for rows, tokens in CLIENT_TARGETS) + " |",
+        "|---|" + "---|" * len(CLIENT_TARGETS),
+    ]
+    for index, (label, p50s) in enumerate(run["client"].items()):
+        cells = []
+        for shape, limit in CLIENT_TARGETS.items():
+            met = f" (≤ {limit}: {verdict(p50s[shape] <= limit)})" if index == 0 else ""
+            cells.append(f"{p50s[shape]:.2f}{met}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if run["scaling"]:
+        counts = list(run["scaling"])
+        lines += [
+            "",
+            "simpo-server on 1 and 2 cores: `NIO_SINGLETON_GROUP_LOOP_COUNT` event loops, the process pinned "
+            "to as many cores with `taskset` (wrk unpinned), 4 connections (32 for `/health`):",
+            "",
+            "| request | " + " | ".join(f"{n} core{'s' * (n > 1)} req/s" for n in counts) + f" | {counts[-1]} vs {counts[0]} |",
+            "|---|" + "---|" * (len(counts) + 1),
+        ]
+        for label in run["scaling"][counts[0]]:
+            rates = [run["scaling"][n][label]["rps"] for n in counts]
+            lines.append(f"| {label} | " + " | ".join(f"{rate:,.0f}" for rate in rates) + f" | {rates[-1] / rates[0]:.2f}× |")
+    return "\n".join(lines + [""] + run["notes"]).rstrip()
