@@ -1,21 +1,13 @@
 """HTTPS with --tls-cert/--tls-key and a self-signed certificate."""
-import subprocess
-
 import pytest
 import requests
 
-from simpo_process import running_server  # on sys.path through conftest.py
+from simpo_process import running_server, self_signed_certificate  # on sys.path through conftest.py
 
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True)
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def test_https_serves_the_loss_and_plain_http_is_refused(certificate):

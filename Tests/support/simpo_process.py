@@ -56,3 +56,13 @@ def running_server(*arguments: Sequence[str], scheme: str = "http", ca_file: str
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0, "graceful shutdown exits 0"
+
+
+def self_signed_certificate(folder: Path) -> tuple:
+    """(certificate, key) PEM files in `folder` for 127.0.0.1, valid for a day."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True)
+    return cert, key

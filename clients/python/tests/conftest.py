@@ -20,7 +20,7 @@ def server(tmp_path_factory):
     if os.environ.get("SIMPO_URL"):
         yield os.environ["SIMPO_URL"], os.environ.get("SIMPO_TOKEN")
         return
-    running_server = _running_server()
+    running_server = _support().running_server
     tokens = tmp_path_factory.mktemp("tokens") / "tokens"
     tokens.write_text(f"{TOKEN}\n")
     with running_server("--token-file", str(tokens)) as live:
@@ -34,18 +34,25 @@ def client(server):
         yield client
 
 
-def _running_server():
+def _support():
+    """The repository's server helpers (Tests/support/simpo_process.py)."""
     sys.path.insert(0, str(SUPPORT))
-    from simpo_process import running_server
+    import simpo_process
 
-    return running_server
+    return simpo_process
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate and key for 127.0.0.1."""
+    return _support().self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="session")
 def own_server():
     """`running_server(*arguments, scheme=..., ca_file=...)`: a server of a test's own, for the
     settings the shared one lacks (TLS, a short idle timeout); skips without a built server."""
-    running_server = _running_server()
+    running_server = _support().running_server
     from simpo_process import BINARY
 
     if not BINARY.exists():

@@ -2,7 +2,6 @@
 import json
 import ssl
 import struct
-import subprocess
 import time
 
 import numpy as np
@@ -74,17 +73,6 @@ def test_answers_are_writable_arrays(client):
     result = client.loss(np.array([[-1.0, -2.0]], dtype=np.float32), np.array([[-2.0, -1.0]], dtype=np.float32),
                          return_token_grads=True)
     result.grads["chosen_per_token_logps"] *= 2  # in place, e.g. by a caller's optimiser
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True)
-    return cert, key
 
 
 def test_https_with_a_trusted_certificate_and_not_without(own_server, certificate):
