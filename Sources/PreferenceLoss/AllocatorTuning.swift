@@ -5,6 +5,6 @@ import CLossKernel
 /// faulted in and zeroed afresh on every evaluation: measured on 64 × 2048 tokens per side, that
 /// made the loss 5 times slower. Up to `retainedBytes` of freed memory stays with the process.
 /// Call once, at start-up; does nothing where the allocator is not glibc's.
-public func retainFreedBuffers(retainedBytes: Int32 = 64 << 20) {
+public func retainFreedBuffers(retainedBytes: Int32 = 16 << 20) {
     pl_retain_freed_buffers(retainedBytes)
 }

@@ -54,11 +54,6 @@ public struct TokenValues: Sendable {
         }
     }
 
-    /// The values of `row`, as doubles.
-    public func row(_ row: Int) -> [Double] {
-        (rowOffsets[row] ..< rowOffsets[row + 1]).map(value(at:))
-    }
-
     /// Calls `body` with the elements' base address and type, for the kernel.
     func withElements<R>(_ body: (UnsafeRawPointer?, pl_dtype) -> R) -> R {
         switch storage {
