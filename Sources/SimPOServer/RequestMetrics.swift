@@ -16,9 +16,10 @@ final class ServerMetrics: Sendable {
     let reservedBytes: Gauge
 
     static let requestBodyBytesLabel = "simpo_http_request_body_bytes"
-    /// Each (route, method, status)'s counter and timer, made once: creating them looks them up
-    /// in the registry under its lock, on every request. Bounded as their labels are.
-    private let requestSeries = Mutex<[RequestSeriesKey: (Counter, Timer)]>([:])
+    /// The labelled counters and timers, each made once: making one looks it up in the registry
+    /// under its lock. Bounded as their label sets are (the server's own codes, types, routes).
+    private let counters = Mutex<[SeriesKey: Counter]>([:])
+    private let timers = Mutex<[SeriesKey: Timer]>([:])
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -32,37 +33,52 @@ final class ServerMetrics: Sendable {
     /// Counts each warning of a loss response by its code (the server's own: a bounded label).
     func recordWarnings(_ warnings: [LossWarning]) {
         for warning in warnings {
-            Counter(label: "simpo_warnings_total", dimensions: [("code", warning.code)], factory: factory).increment()
+            counter("simpo_warnings_total", [("code", warning.code)]).increment()
         }
     }
 
     /// Counts one problem response by its type's slug (a fixed set, so a bounded label).
     func recordProblem(type: String) {
-        Counter(label: "simpo_http_problems_total", dimensions: [("type", type)], factory: factory).increment()
+        counter("simpo_http_problems_total", [("type", type)]).increment()
     }
 
     /// Counts one finished request and records its latency, by route, method and status.
     /// Methods other than HTTP's standard ones share the label `other`, so clients cannot grow the label set.
     func record(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status, nanoseconds: Int64) {
         let standard: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .connect, .options, .trace, .patch]
-        let key = RequestSeriesKey(route: route, method: standard.contains(method) ? method.rawValue : "other", status: status.code)
-        let (counter, timer) = requestSeries.withLock { series in
-            if let known = series[key] { return known }
-            let dimensions = [("route", key.route), ("method", key.method), ("status", String(key.status))]
-            let made = (Counter(label: "simpo_http_requests_total", dimensions: dimensions, factory: factory),
-                        Timer(label: "simpo_http_request_duration_seconds", dimensions: dimensions, factory: factory))
-            series[key] = made
+        let dimensions = [("route", route), ("method", standard.contains(method) ? method.rawValue : "other"), ("status", String(status.code))]
+        counter("simpo_http_requests_total", dimensions).increment()
+        let key = SeriesKey(label: "simpo_http_request_duration_seconds", dimensions: dimensions)
+        let timer = timers.withLock { timers in
+            if let known = timers[key] { return known }
+            let made = Timer(label: key.label, dimensions: dimensions, factory: factory)
+            timers[key] = made
             return made
         }
-        counter.increment()
         timer.recordNanoseconds(nanoseconds)
+    }
+
+    /// The counter of `label` with `dimensions`, made the first time it is asked for.
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+        let key = SeriesKey(label: label, dimensions: dimensions)
+        return counters.withLock { counters in
+            if let known = counters[key] { return known }
+            let made = Counter(label: label, dimensions: dimensions, factory: factory)
+            counters[key] = made
+            return made
+        }
     }
 }
 
-private struct RequestSeriesKey: Hashable {
-    var route: String
-    var method: String
-    var status: Int
+/// A metric's label and dimensions, as a dictionary key.
+private struct SeriesKey: Hashable {
+    var label: String
+    var dimensions: [String]
+
+    init(label: String, dimensions: [(String, String)]) {
+        self.label = label
+        self.dimensions = dimensions.flatMap { [$0.0, $0.1] }
+    }
 }
 
 /// Measures every request, after `ProblemMiddleware` has turned errors into responses

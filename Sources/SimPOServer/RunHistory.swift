@@ -83,8 +83,9 @@ private struct RunSeries: Sendable {
     let factory: any MetricsFactory
     let loss, margin, accuracy, chosenLogp, rejectedLogp: Gauge
     let batches: Counter
-    /// The warning codes counted so far (the server's own codes: a small fixed set).
-    private(set) var warningCodes: Set<String> = []
+    /// The run's warning counters by code, made as codes first come (the server's own codes: a
+    /// small fixed set).
+    private var warningCounters: [String: Counter] = [:]
 
     init(run: String, factory: any MetricsFactory) {
         self.run = run
@@ -106,20 +107,18 @@ private struct RunSeries: Sendable {
         rejectedLogp.record(batch.rejectedLogp)
         batches.increment()
         for warning in warnings {
-            warningCodes.insert(warning.code)
-            warningCounter(warning.code).increment()
+            if warningCounters[warning.code] == nil {
+                warningCounters[warning.code] = Counter(
+                    label: "simpo_run_warnings_total", dimensions: [("run", run), ("code", warning.code)], factory: factory)
+            }
+            warningCounters[warning.code]?.increment()
         }
-    }
-
-    /// The counter of `code` warnings for this run.
-    private func warningCounter(_ code: String) -> Counter {
-        Counter(label: "simpo_run_warnings_total", dimensions: [("run", run), ("code", code)], factory: factory)
     }
 
     /// Removes every series of the run from `/metrics`.
     func destroy() {
         for gauge in [loss, margin, accuracy, chosenLogp, rejectedLogp] { gauge.destroy() }
         batches.destroy()
-        for code in warningCodes { warningCounter(code).destroy() }
+        for counter in warningCounters.values { counter.destroy() }
     }
 }

@@ -45,7 +45,7 @@ import Testing
         let start = ContinuousClock.now
         let warning = LossWarning(code: "no_effect", message: "")
         _ = runs.record(batch(0), run: "old", batchWarnings: [warning], thresholds: DiagnosticThresholds(), now: start)
-        _ = runs.record(batch(0), run: "newer", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(1))
+        _ = runs.record(batch(0), run: "newer", batchWarnings: [warning], thresholds: DiagnosticThresholds(), now: start + .seconds(1))
         _ = runs.record(batch(1), run: "old", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(2))
         #expect(scrape(registry).contains(#"simpo_run_warnings_total{run="old",code="no_effect"} 1"#))
         _ = runs.record(batch(0), run: "third", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(3))
