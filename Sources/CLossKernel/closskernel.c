@@ -185,10 +185,6 @@ void pl_flags_from_labels(const int64_t *labels, intptr_t count, int64_t pad, ui
     for (intptr_t i = 0; i < count; i++) flags[i] = labels[i] != pad;
 }
 
-void pl_narrow_to_float(const double *in, float *out, intptr_t count) {
-    for (intptr_t i = 0; i < count; i++) out[i] = (float)in[i];
-}
-
 void pl_retain_freed_buffers(int retained_bytes) {
 #ifdef __GLIBC__
     mallopt(M_MMAP_THRESHOLD, 32 << 20);

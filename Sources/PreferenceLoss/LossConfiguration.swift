@@ -61,9 +61,8 @@ public enum LossConfiguration: Equatable, Sendable {
     /// How many per-pair arrays `LossResult.lossesByType` will hold: one per distinct DPO loss
     /// type when there are two or more, else none.
     public var lossTypeParts: Int {
-        guard case .dpo(let parameters) = self else { return 0 }
-        let distinct = parameters.distinctWeightedTypes.count
-        return distinct > 1 ? distinct : 0
+        guard case .dpo(let parameters) = self, parameters.reportsParts else { return 0 }
+        return parameters.distinctWeightedTypes.count
     }
 
     /// The objective that evaluates this configuration.

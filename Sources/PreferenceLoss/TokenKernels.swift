@@ -77,11 +77,11 @@ public struct NonBinaryByte: Error, Equatable {
 }
 
 /// Mask bytes as flags, copied as one block once every byte is checked to be 0 or 1.
-public func flags(fromBytes bytes: [UInt8]) throws(NonBinaryByte) -> [Bool] {
-    let bad = pl_first_non_binary(bytes, bytes.count)
+public func flags(fromBytes bytes: UnsafeRawBufferPointer) throws(NonBinaryByte) -> [Bool] {
+    let bad = pl_first_non_binary(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
     guard bad < 0 else { throw NonBinaryByte(index: bad) }
     return [Bool](unsafeUninitializedCapacity: bytes.count) { buffer, initialized in
-        bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: $0) }
+        UnsafeMutableRawBufferPointer(buffer).copyMemory(from: bytes)
         initialized = bytes.count
     }
 }

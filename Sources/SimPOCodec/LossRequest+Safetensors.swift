@@ -137,7 +137,7 @@ private struct SafetensorsSideReader: SideFieldReader {
         if tensor.dtype == .bool || tensor.dtype == .u8 {
             // Bytes already 0 or 1 are Bools as they stand: checked in blocks, copied as one.
             do {
-                flags = try PreferenceLoss.flags(fromBytes: tensor.elements(in: bytes, as: UInt8.self))
+                flags = try PreferenceLoss.flags(fromBytes: UnsafeRawBufferPointer(rebasing: bytes[tensor.byteRange]))
             } catch {
                 issues.add(.wrongType(expected: "0 or 1"), at: path.index(error.index / width).index(error.index % width))
                 return nil

@@ -96,11 +96,11 @@ import Testing
     }
 
     @Test func maskBytesAreZeroOrOne() throws {
-        #expect(try flags(fromBytes: [0, 1, 1, 0]) == [false, true, true, false])
+        #expect(try [UInt8]([0, 1, 1, 0]).withUnsafeBytes { bytes throws(NonBinaryByte) in try flags(fromBytes: bytes) } == [false, true, true, false])
         for position in [0, 63, 64, 100] {
             var bytes = [UInt8](repeating: 1, count: 101)
             bytes[position] = 2
-            #expect(throws: NonBinaryByte(index: position)) { try flags(fromBytes: bytes) }
+            #expect(throws: NonBinaryByte(index: position)) { try bytes.withUnsafeBytes { bytes throws(NonBinaryByte) in try flags(fromBytes: bytes) } }
         }
     }
 

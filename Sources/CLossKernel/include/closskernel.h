@@ -30,9 +30,6 @@ intptr_t pl_first_non_binary(const uint8_t *bytes, intptr_t count);
 /// flags[i] = labels[i] != pad.
 void pl_flags_from_labels(const int64_t *labels, intptr_t count, int64_t pad, uint8_t *flags);
 
-/// out[i] = (float)in[i], rounding to nearest.
-void pl_narrow_to_float(const double *in, float *out, intptr_t count);
-
 /// Where the allocator is glibc's: serve buffers up to 32 MiB from the heap and trim it only
 /// once `retained_bytes` are free at its top, so freed buffers are reused, not remapped.
 void pl_retain_freed_buffers(int retained_bytes);

@@ -40,6 +40,10 @@ public struct DPOParameters: Equatable, Sendable {
         return combined
     }
 
+    /// Whether each loss type's part is reported (`LossResult.lossesByType`): with two or
+    /// more distinct types.
+    var reportsParts: Bool { distinctWeightedTypes.count > 1 }
+
     /// TRL's checks and refusals, plus the ranges the formulas need.
     func validate(_ issues: inout IssueCollector) {
         if lossTypes.isEmpty {
@@ -119,10 +123,10 @@ extension DPOParameters: ObjectiveEvaluator {
             chosenRewards: u.map { beta * $0 }, rejectedRewards: v.map { beta * $0 },
             chosenGradients: Array(repeating: 0, count: size), rejectedGradients: Array(repeating: 0, count: size))
         let count = Double(size)
-        let combined = distinctWeightedTypes
-        for (type, weight) in combined {
+        let reportsParts = self.reportsParts
+        for (type, weight) in distinctWeightedTypes {
             let term = type.term(input)
-            if combined.count > 1 { output.lossesByType.append(TypeLosses(type: type.rawValue, losses: term.losses)) }
+            if reportsParts { output.lossesByType.append(TypeLosses(type: type.rawValue, losses: term.losses)) }
             for i in 0 ..< size {
                 output.losses[i] += weight * term.losses[i]
                 output.chosenGradients[i] += weight * term.chosenDerivatives[i] / count
