@@ -1,4 +1,4 @@
-# simpo-server: the two commands a newcomer needs are `make run` and `make test`.
+# prefloss-server: the two commands a newcomer needs are `make run` and `make test`.
 # Both install their own system dependencies first (Debian/Ubuntu, as root or with sudo).
 
 HOST ?= 127.0.0.1
@@ -36,7 +36,7 @@ build: deps
 
 ## Build and run the server on HOST:PORT (default 127.0.0.1:8080).
 run: build
-	$(STAGE)/simpo-server --host $(HOST) --port $(PORT)
+	$(STAGE)/prefloss-server --host $(HOST) --port $(PORT)
 
 ## Every test: the Swift suites, the spec and live-server API tests, the Python client,
 ## the deployment, and a bounded fuzzing run.
@@ -47,25 +47,25 @@ swift-test: deps
 	swift test --skip-build
 
 api-test: deps python-deps
-	swift build --product simpo-server
+	swift build --product prefloss-server
 	$(VENV)/bin/python -m pytest -q Tests/api
 
 ## The Python client against a live debug server: numbers, torch autograd, and the TRL trainers
 ## trained beside their Remote twins.
 client-test: deps python-deps
-	swift build --product simpo-server
+	swift build --product prefloss-server
 	$(VENV)/bin/python -m pytest -q clients/python/tests
 
 ## libFuzzer (with AddressSanitizer) over each target (request decoders, header grammars, the
 ## inflater) for FUZZ_SECONDS with FUZZ_SEED, seeded with Tests/corpus/<target>; a crash's input
 ## lands in .build-fuzz/crashes/ and belongs in Tests/corpus/<target> as a regression case.
 fuzz: deps
-	swift build --product simpo-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
+	swift build --product prefloss-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
 	mkdir -p .build-fuzz/crashes
 	@for target in $(FUZZ_TARGETS); do \
 		mkdir -p .build-fuzz/corpus/$$target; \
 		echo "fuzzing $$target for $(FUZZ_SECONDS) s with seed $(FUZZ_SEED)"; \
-		SIMPO_FUZZ_TARGET=$$target .build-fuzz/debug/simpo-fuzz -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+		PREFLOSS_FUZZ_TARGET=$$target .build-fuzz/debug/prefloss-fuzz -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 			-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=.build-fuzz/crashes/$$target- \
 			.build-fuzz/corpus/$$target Tests/corpus/$$target || exit 1; \
 	done
@@ -73,18 +73,18 @@ fuzz: deps
 ## Every saved input through its target in a plain build: the fuzzers' regression run.
 ## It fails on an unreadable path or an empty corpus, not only on a crash.
 fuzz-replay: deps
-	swift build --product simpo-fuzz
-	@for target in $(FUZZ_TARGETS); do SIMPO_FUZZ_TARGET=$$target .build/debug/simpo-fuzz Tests/corpus/$$target || exit 1; done
+	swift build --product prefloss-fuzz
+	@for target in $(FUZZ_TARGETS); do PREFLOSS_FUZZ_TARGET=$$target .build/debug/prefloss-fuzz Tests/corpus/$$target || exit 1; done
 
 ## Kubernetes manifests against the API schemas; the image's staged server run as the pod runs it.
 deploy-test: build python-deps
-	SIMPO_STAGE=$(STAGE) $(VENV)/bin/python -m pytest -q Tests/deploy
+	PREFLOSS_STAGE=$(STAGE) $(VENV)/bin/python -m pytest -q Tests/deploy
 
 ## Micro-benchmarks (release build, with the flags deploy/build.sh uses so the two share one build),
 ## then the loss's numpy peer in the same run; BENCH_ARGS="encode safetensors" runs only those.
 bench: deps python-deps
-	swift build -c release --static-swift-stdlib --product simpo-benchmarks
-	.build/release/simpo-benchmarks $(BENCH_ARGS)
+	swift build -c release --static-swift-stdlib --product prefloss-benchmarks
+	.build/release/prefloss-benchmarks $(BENCH_ARGS)
 	$(VENV)/bin/python Benchmarks/numpy_loss_peer.py
 
 ## Load test against the FastAPI + numpy peers (JSON and safetensors, token gradients on and off,
@@ -94,4 +94,4 @@ bench: deps python-deps
 loadtest: build python-deps
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Benchmarks/loadtest/requirements.txt
-	SIMPO_SERVER=$(STAGE)/simpo-server $(VENV)/bin/python Benchmarks/loadtest/run.py --update-readme $(LOADTEST_ARGS)
+	PREFLOSS_SERVER=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/loadtest/run.py --update-readme $(LOADTEST_ARGS)

@@ -2,11 +2,11 @@
 import PackageDescription
 
 let package = Package(
-    name: "simpo-server",
+    name: "prefloss-server",
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "PreferenceLoss", targets: ["PreferenceLoss"]),
-        .executable(name: "simpo-server", targets: ["simpo-server"]),
+        .executable(name: "prefloss-server", targets: ["prefloss-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -42,13 +42,13 @@ let package = Package(
         .target(name: "Safetensors", dependencies: ["FastJSON"]),
         // The wire formats of /v1/loss: JSON and safetensors requests decoded and validated
         // into loss inputs, results encoded; no HTTP.
-        .target(name: "SimPOCodec", dependencies: ["PreferenceLoss", "FastJSON", "Safetensors"]),
+        .target(name: "PreferenceLossCodec", dependencies: ["PreferenceLoss", "FastJSON", "Safetensors"]),
         // The HTTP service: routes, request decoding, problems, metrics, readiness.
         .target(
-            name: "SimPOServer",
+            name: "PreferenceLossServer",
             dependencies: [
                 "PreferenceLoss",
-                "SimPOCodec",
+                "PreferenceLossCodec",
                 "FastJSON",
                 "Safetensors",
                 "ZlibCoding",
@@ -69,9 +69,9 @@ let package = Package(
             resources: [.embedInCode("openapi.yaml")]
         ),
         .executableTarget(
-            name: "simpo-server",
+            name: "prefloss-server",
             dependencies: [
-                "SimPOServer",
+                "PreferenceLossServer",
                 "PreferenceLoss",
                 "FastJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -80,24 +80,24 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .executableTarget(name: "simpo-benchmarks", dependencies: ["PreferenceLoss", "SimPOCodec", "FastJSON", "Safetensors"], path: "Benchmarks/simpo-benchmarks"),
+        .executableTarget(name: "prefloss-benchmarks", dependencies: ["PreferenceLoss", "PreferenceLossCodec", "FastJSON", "Safetensors"], path: "Benchmarks/prefloss-benchmarks"),
         // libFuzzer's driver when linked with -sanitize=fuzzer, nothing otherwise.
         .target(name: "CFuzzDriver"),
         // The request decoders under libFuzzer (`make fuzz`), or a replay of saved inputs.
-        .executableTarget(name: "simpo-fuzz", dependencies: ["SimPOCodec", "PreferenceLoss", "FastJSON", "CFuzzDriver", "HeaderGrammar", "ZlibCoding"], path: "Fuzz/simpo-fuzz"),
+        .executableTarget(name: "prefloss-fuzz", dependencies: ["PreferenceLossCodec", "PreferenceLoss", "FastJSON", "CFuzzDriver", "HeaderGrammar", "ZlibCoding"], path: "Fuzz/prefloss-fuzz"),
         // A seeded random generator shared by the test targets.
         .target(name: "SeededRandom", path: "Tests/SeededRandom"),
-        .testTarget(name: "PreferenceLossTests", dependencies: ["PreferenceLoss", "SimPOCodec", "SeededRandom"]),
-        .testTarget(name: "SimPOCodecTests", dependencies: ["SimPOCodec", "PreferenceLoss", "FastJSON"]),
+        .testTarget(name: "PreferenceLossTests", dependencies: ["PreferenceLoss", "PreferenceLossCodec", "SeededRandom"]),
+        .testTarget(name: "PreferenceLossCodecTests", dependencies: ["PreferenceLossCodec", "PreferenceLoss", "FastJSON"]),
         .testTarget(name: "FastJSONTests", dependencies: ["FastJSON", "SeededRandom"]),
         .testTarget(name: "HeaderGrammarTests", dependencies: ["HeaderGrammar"]),
         .testTarget(name: "ZlibCodingTests", dependencies: ["ZlibCoding"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "FastJSON"]),
         .testTarget(
-            name: "SimPOServerTests",
+            name: "PreferenceLossServerTests",
             dependencies: [
-                "SimPOServer",
-                "SimPOCodec",
+                "PreferenceLossServer",
+                "PreferenceLossCodec",
                 "PreferenceLoss",
                 "FastJSON",
                 "Safetensors",

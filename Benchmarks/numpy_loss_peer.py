@@ -1,5 +1,5 @@
 """The loss benchmark's peer: SimPO's forward and backward with token gradients in numpy, on
-the batch `simpo-benchmarks loss` times (64 × 2048 float32 log-probs per side, ragged masks
+the batch `prefloss-benchmarks loss` times (64 × 2048 float32 log-probs per side, ragged masks
 keeping 50-100% of each row), the way a Python service would compute it: vectorised, in float64."""
 import time
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages simpo-server builds against, only those missing.
+# Installs the Debian packages prefloss-server builds against, only those missing.
 # Used by `make`, by CI and by the Dockerfile's builder stage alike.
 set -euo pipefail
 

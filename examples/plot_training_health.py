@@ -1,4 +1,4 @@
-"""Plot a run's training health as simpo-server sees it, with the steps it warned about marked.
+"""Plot a run's training health as prefloss-server sees it, with the steps it warned about marked.
 
     make run                                           # in one terminal: the server on 127.0.0.1:8080
     .venv/bin/python examples/plot_training_health.py  # in another: writes examples/training-health.png
@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from simpo_client import SimPOClient  # noqa: E402
+from prefloss import LossClient  # noqa: E402
 
 PAIRS, TOKENS = 8, 64
 #: The step from which chosen log-probs fall.
@@ -36,7 +36,7 @@ def batch(step: int, rng: np.random.Generator):
     return chosen.astype(np.float32), rejected.astype(np.float32)
 
 
-def run(client: SimPOClient, steps: int) -> Dict[str, list]:
+def run(client: LossClient, steps: int) -> Dict[str, list]:
     """Sends one batch per step; returns each step's metrics and warning codes."""
     rng = np.random.default_rng(0)
     history: Dict[str, list] = {"margin": [], "accuracy": [], "chosen": [], "warnings": []}
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--run-id", default=f"training-health-{uuid.uuid4().hex[:8]}", help="the X-Run-Id sent")
     options = parser.parse_args()
 
-    with SimPOClient(options.server, token=options.token, run_id=options.run_id) as client:
+    with LossClient(options.server, token=options.token, run_id=options.run_id) as client:
         history = run(client, options.steps)
     for step, codes in enumerate(history["warnings"]):
         print(f"step {step:2d}: margin {history['margin'][step]:6.3f}  chosen {history['chosen'][step]:6.3f}  "

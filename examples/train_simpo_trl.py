@@ -1,4 +1,4 @@
-"""Train a tiny GPT-2 with SimPO through TRL, the loss evaluated by simpo-server.
+"""Train a tiny GPT-2 with SimPO through TRL, the loss evaluated by prefloss-server.
 
     make run                                    # in one terminal: the server on 127.0.0.1:8080
     .venv/bin/python examples/train_simpo_trl.py  # in another (make python-deps installs torch and TRL)
@@ -19,8 +19,8 @@ from tokenizers.pre_tokenizers import Whitespace
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 from trl.experimental.cpo import CPOConfig
 
-from simpo_client import SimPOClient
-from simpo_client.trl import RemoteCPOTrainer
+from prefloss import LossClient
+from prefloss.trl import RemoteCPOTrainer
 
 COLOURS = ["red", "green", "blue", "yellow", "black", "white"]
 THINGS = ["cat", "dog", "car", "tree", "house", "boat"]
@@ -55,7 +55,7 @@ def main() -> None:
     tok = tokenizer()
     model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=32, n_embd=64, n_layer=2, n_head=4,
                                        bos_token_id=1, eos_token_id=1, pad_token_id=0))
-    with tempfile.TemporaryDirectory() as output, SimPOClient(options.server, token=options.token) as client:
+    with tempfile.TemporaryDirectory() as output, LossClient(options.server, token=options.token) as client:
         args = CPOConfig(
             output_dir=output, report_to="none", use_cpu=True, max_steps=options.steps, per_device_train_batch_size=8,
             learning_rate=1e-2, logging_steps=10, save_strategy="no", remove_unused_columns=False, seed=0,

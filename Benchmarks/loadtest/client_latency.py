@@ -6,8 +6,8 @@ import time
 
 import torch
 import torch.nn.functional as F
-from simpo_client import SimPOClient
-from simpo_client.torch import simpo_loss
+from prefloss import LossClient
+from prefloss.torch import remote_loss
 
 from make_payloads import CONFIG, batch
 
@@ -45,15 +45,15 @@ def client_latency(ours_url, peer_url, calls):
             loss.backward()
             chosen.grad = rejected.grad = None
 
-        with SimPOClient(ours_url) as ours, SimPOClient(peer_url) as peer:
+        with LossClient(ours_url) as ours, LossClient(peer_url) as peer:
             served = ours.loss(chosen, rejected, **masks, return_token_grads=True).loss
             local = torch_simpo(chosen, rejected, *masks.values()).item()
             assert abs(served - local) <= 1e-5 * max(1.0, abs(served)), f"torch {local} vs server {served}"
             rows_calls = {
-                "`SimPOClient.loss` → simpo-server": lambda: ours.loss(chosen, rejected, **masks, return_token_grads=True),
-                "`SimPOClient.loss` → safetensors peer": lambda: peer.loss(chosen, rejected, **masks, return_token_grads=True),
-                "`simpo_client.torch.simpo_loss` forward + backward → simpo-server":
-                    lambda: backward(simpo_loss(ours, chosen, rejected, **masks)),
+                "`LossClient.loss` → prefloss-server": lambda: ours.loss(chosen, rejected, **masks, return_token_grads=True),
+                "`LossClient.loss` → safetensors peer": lambda: peer.loss(chosen, rejected, **masks, return_token_grads=True),
+                "`prefloss.torch.remote_loss` forward + backward → prefloss-server":
+                    lambda: backward(remote_loss(ours, chosen, rejected, **masks)),
                 "torch in process, forward + backward": lambda: backward(torch_simpo(chosen, rejected, *masks.values())),
             }
             for label, call in rows_calls.items():

@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SERVER = Path(os.environ.get("SIMPO_SERVER", HERE.parents[1] / ".build" / "stage" / "simpo-server")).resolve()
+SERVER = Path(os.environ.get("PREFLOSS_SERVER", HERE.parents[1] / ".build" / "stage" / "prefloss-server")).resolve()
 
 
 def ours(threads=None):
-    """simpo-server's command; with `threads`, that many event loops pinned to as many cores."""
+    """prefloss-server's command; with `threads`, that many event loops pinned to as many cores."""
     def command(port):
         argv = [str(SERVER), "--port", str(port), "--log-level", "warning"]
         return ["taskset", "-c", f"0-{threads - 1}", *argv] if threads else argv

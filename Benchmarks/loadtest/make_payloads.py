@@ -2,7 +2,7 @@
 
 JSON: json.dumps of float32 tensors' .tolist() (so 17-digit numbers), padded rows with
 ragged 0/1 masks. Safetensors: the same tensors (F32 log-probs, BOOL masks), as
-simpo_client sends them. Each with token gradients asked for or not.
+prefloss sends them. Each with token gradients asked for or not.
 
 Sizes per side: small 4x512, medium 8x2048, large 64x2048, and the sweep's 16 to 256k
 tokens (rows of up to 2048 tokens).

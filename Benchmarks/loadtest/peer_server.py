@@ -3,9 +3,9 @@
 A JSON body is read and answered with orjson. A safetensors body (`chosen.per_token_logps`
 with `chosen.mask` or `chosen.labels`, or `chosen.logps`; likewise `rejected.*`; metadata
 `config` and `return_token_grads`) is read with safetensors.numpy and answered as
-simpo-server answers it: F32 tensors under their JSON paths (`losses`,
+prefloss-server answers it: F32 tensors under their JSON paths (`losses`,
 `grads.chosen_per_token_logps`, ...), scalars and metrics as JSON in the metadata, so
-simpo_client can talk to either server. SimPO sigmoid and hinge losses over masked-mean
+prefloss can talk to either server. SimPO sigmoid and hinge losses over masked-mean
 log-probs, with label smoothing and token gradients, vectorised in float64; no warnings.
 Run: uvicorn peer_server:app --workers 2 --http httptools --loop uvloop
 """

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from make_payloads import SWEEP  # noqa: E402
 
-SERVERS = {"ours": ("simpo-server", "tab:blue"), "peer": ("FastAPI peer", "tab:orange")}
+SERVERS = {"ours": ("prefloss-server", "tab:blue"), "peer": ("FastAPI peer", "tab:orange")}
 FORMATS = {"json": "--", "safetensors": "-"}
 
 

@@ -6,11 +6,11 @@ import platform
 from pathlib import Path
 
 HEALTH_TARGET = 40_000
-CLIENT_TARGETS = {(8, 512): 0.6, (64, 2048): 4.0}  # p50 ms of SimPOClient.loss → simpo-server
+CLIENT_TARGETS = {(8, 512): 0.6, (64, 2048): 4.0}  # p50 ms of LossClient.loss → prefloss-server
 
 
 def ratio_target(cell):
-    """How many times the peer's req/s simpo-server must serve for this cell."""
+    """How many times the peer's req/s prefloss-server must serve for this cell."""
     return 6 if cell.fmt == "json" and cell.name == "large" else 3
 
 
@@ -33,7 +33,7 @@ def render(run, args):
         f"(`Benchmarks/loadtest/peer_server.py`). Both servers' answers to every payload were checked first: "
         f"losses agree to 1e-9, token gradients to 1e-6.",
         "",
-        "| format | batch | token grads | body | simpo-server req/s | p50 / p99 ms | peer req/s | p50 / p99 ms "
+        "| format | batch | token grads | body | prefloss-server req/s | p50 / p99 ms | peer req/s | p50 / p99 ms "
         "| ratio | target met | peak RSS MiB (ours / peer) | non-2xx, socket errors |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -53,7 +53,7 @@ def render(run, args):
         "",
         "| `GET /health`, 32 connections | req/s | p50 / p99 ms | target met |",
         "|---|---|---|---|",
-        f"| simpo-server | {ours['rps']:,.0f} | {ours['p50']:.2f} / {ours['p99']:.2f} "
+        f"| prefloss-server | {ours['rps']:,.0f} | {ours['p50']:.2f} / {ours['p99']:.2f} "
         f"| ≥ {HEALTH_TARGET:,}: {verdict(ours['rps'] >= HEALTH_TARGET)} |",
         f"| peer | {peer['rps']:,.0f} | {peer['p50']:.2f} / {peer['p99']:.2f} | — |",
         "",
@@ -73,7 +73,7 @@ def render(run, args):
         counts = list(run["scaling"])
         lines += [
             "",
-            "simpo-server on 1 and 2 cores: `NIO_SINGLETON_GROUP_LOOP_COUNT` event loops, the process pinned "
+            "prefloss-server on 1 and 2 cores: `NIO_SINGLETON_GROUP_LOOP_COUNT` event loops, the process pinned "
             "to as many cores with `taskset` (wrk unpinned), 4 connections (32 for `/health`):",
             "",
             "| request | " + " | ".join(f"{n} core{'s' * (n > 1)} req/s" for n in counts) + f" | {counts[-1]} vs {counts[0]} |",

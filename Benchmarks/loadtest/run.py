@@ -1,4 +1,4 @@
-"""Load-tests simpo-server against the FastAPI + numpy peer (JSON and safetensors, token
+"""Load-tests prefloss-server against the FastAPI + numpy peer (JSON and safetensors, token
 gradients on and off) in one run: prints a markdown table of req/s, latency, peak RSS and
 ratios against the issue's targets, and draws the tokens-per-request sweep to loadtest.png.
 
@@ -74,7 +74,7 @@ def measure(url, process, path, cell, duration):
 
 
 def scaling(files, duration, threads=(1, 2)):
-    """simpo-server's req/s with 1 and 2 event loops on as many cores."""
+    """prefloss-server's req/s with 1 and 2 event loops on as many cores."""
     requests = {f"{cell.fmt} {cell.name} {cell.rows}×{cell.tokens}, token grads": cell for cell in (
         Cell("safetensors", *SIZES["small"], True, "small"), Cell("safetensors", *SIZES["large"], True, "large"),
         Cell("json", *SIZES["large"], True, "large"))}
@@ -139,7 +139,7 @@ def main():
     parser.add_argument("--update-readme", action="store_true", help="write the tables into README.md between markers")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="simpo-loadtest-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="prefloss-loadtest-") as workdir:
         run = measure_all(args, Path(workdir))
     plot({**run["table"], **run["sweep"]}, args.plot)
     table = render(run, args)

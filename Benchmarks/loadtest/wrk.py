@@ -5,7 +5,7 @@ import subprocess
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-#: What simpo_client asks for: the answer as safetensors, in the F32 of its inputs.
+#: What prefloss asks for: the answer as safetensors, in the F32 of its inputs.
 ACCEPT = {"application/json": "application/json", "application/vnd.safetensors": "application/vnd.safetensors;dtype=F32"}
 
 

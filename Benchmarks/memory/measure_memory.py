@@ -6,7 +6,7 @@ peak resident set (/proc/PID/clear_refs), sends the request once, and reports th
 over the resting set. Then it floods a server whose budget is far below what the flood
 asks for and reports the peak against the budget.
 
-Run: python3 measure_memory.py [SERVER_BINARY]   (default .build/stage/simpo-server)
+Run: python3 measure_memory.py [SERVER_BINARY]   (default .build/stage/prefloss-server)
 """
 import concurrent.futures
 import gzip
@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Tests" / "support"))
 sys.path.insert(0, str(ROOT / "Benchmarks" / "loadtest"))
-import simpo_process  # noqa: E402
+import prefloss_process  # noqa: E402
 from make_payloads import payload, safetensors_payload  # noqa: E402
 
 MIB = 1 << 20
@@ -42,7 +42,7 @@ def status_kib(pid, field):
 
 
 def single_request_peak(body, headers):
-    with simpo_process.running_server("--max-body-size", "256MiB") as server:
+    with prefloss_process.running_server("--max-body-size", "256MiB") as server:
         assert post(server.url, body, headers) == 200
         pid = server.process.pid
         resting = status_kib(pid, "VmRSS:")
@@ -64,7 +64,7 @@ def payloads():
 
 
 def flood(budget_mib, body, headers, count=48, workers=24):
-    with simpo_process.running_server("--max-in-flight-bytes", f"{budget_mib}MiB", "--max-body-size", "256MiB") as server:
+    with prefloss_process.running_server("--max-in-flight-bytes", f"{budget_mib}MiB", "--max-body-size", "256MiB") as server:
         post(server.url, body, headers)
         resting = status_kib(server.process.pid, "VmRSS:")
         Path(f"/proc/{server.process.pid}/clear_refs").write_text("5")
@@ -76,10 +76,10 @@ def flood(budget_mib, body, headers, count=48, workers=24):
 
 def main():
     if len(sys.argv) > 1:
-        simpo_process.BINARY = Path(sys.argv[1])
-    elif (ROOT / ".build/stage/simpo-server").exists():
-        simpo_process.BINARY = ROOT / ".build/stage/simpo-server"
-    print(f"server: {simpo_process.BINARY}\n")
+        prefloss_process.BINARY = Path(sys.argv[1])
+    elif (ROOT / ".build/stage/prefloss-server").exists():
+        prefloss_process.BINARY = ROOT / ".build/stage/prefloss-server"
+    print(f"server: {prefloss_process.BINARY}\n")
     print("| request | body | peak over resting | bytes held per body byte |")
     print("|---|---|---|---|")
     for name, body, headers in payloads():

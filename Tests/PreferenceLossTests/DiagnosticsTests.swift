@@ -1,5 +1,5 @@
 import PreferenceLoss
-import SimPOCodec
+import PreferenceLossCodec
 import Testing
 
 /// The training-health metrics and warnings: each warning's trigger and non-trigger.

@@ -1,6 +1,6 @@
 import SeededRandom
 import PreferenceLoss
-import SimPOCodec
+import PreferenceLossCodec
 import Testing
 
 /// The analytic gradients against central finite differences of the returned total loss,

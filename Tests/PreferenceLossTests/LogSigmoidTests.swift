@@ -1,5 +1,5 @@
 import PreferenceLoss
-import SimPOCodec
+import PreferenceLossCodec
 import Testing
 
 @Suite struct LogSigmoidTests {

@@ -1,6 +1,6 @@
 import Foundation
 import PreferenceLoss
-import SimPOCodec
+import PreferenceLossCodec
 import Testing
 
 @Suite struct PropertyTests {

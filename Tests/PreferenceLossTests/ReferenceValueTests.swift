@@ -1,5 +1,5 @@
 import PreferenceLoss
-import SimPOCodec
+import PreferenceLossCodec
 import Testing
 
 /// Every output against values derived independently at 50 digits with mpmath,

@@ -1,6 +1,6 @@
 import SeededRandom
 import PreferenceLoss
-import SimPOCodec
+import PreferenceLossCodec
 import Testing
 
 /// One batch with every output computed independently (see Tests/reference).

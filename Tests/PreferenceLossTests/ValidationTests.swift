@@ -1,5 +1,5 @@
 import PreferenceLoss
-import SimPOCodec
+import PreferenceLossCodec
 import Testing
 
 /// Each input error, with the field it names.

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-from simpo_process import running_server  # noqa: E402
+from prefloss_process import running_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,7 @@ def test_corpus_file_gets_its_specific_answer(server_url, name):
     if status != 200:
         assert response.headers["Content-Type"] == "application/problem+json"
         problem = response.json()
-        assert problem["type"] == f"urn:simpo:problem:{slug}"
+        assert problem["type"] == f"urn:prefloss:problem:{slug}"
         assert [error["pointer"] for error in problem["errors"]] == pointers
         assert problem["detail"]
 
@@ -71,7 +71,7 @@ def test_corpus_file_gets_its_specific_answer(server_url, name):
 def test_oversize_and_wrong_content_type(server_url):
     body = b"[" + b"0," * (1 << 20) + b"0]"
     oversize = requests.post(f"{server_url}/v1/loss", data=body, headers={"Content-Type": "application/json"}, timeout=30)
-    assert oversize.status_code == 413 and oversize.json()["type"] == "urn:simpo:problem:content-too-large"
+    assert oversize.status_code == 413 and oversize.json()["type"] == "urn:prefloss:problem:content-too-large"
     wrong = requests.post(f"{server_url}/v1/loss", data=b"{}", headers={"Content-Type": "text/csv"}, timeout=30)
     assert wrong.status_code == 415 and wrong.headers["Accept"] == "application/json, application/vnd.safetensors"
 

@@ -1,4 +1,4 @@
-"""The executable's own option parsing. Every option falls back to its SIMPO_* environment
+"""The executable's own option parsing. Every option falls back to its PREFLOSS_* environment
 variable, then to its default; a bad value in either makes the server exit at once, non-zero,
 with a message naming the option or the variable, and good values start a server that
 answers /health and exits 0 on SIGTERM."""
@@ -15,7 +15,7 @@ from typing import Iterator, List, Optional, Sequence
 
 import pytest
 
-from simpo_process import BINARY, free_port  # on sys.path through conftest.py
+from prefloss_process import BINARY, free_port  # on sys.path through conftest.py
 
 REFUSE_TIMEOUT = 10  # seconds a refused start-up may take before it counts as accepted
 START_TIMEOUT = 30
@@ -23,8 +23,8 @@ LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 
 def environment(extra: Optional[dict] = None) -> dict:
-    """This process's environment without any SIMPO_* variable, plus `extra`."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("SIMPO_")}
+    """This process's environment without any PREFLOSS_* variable, plus `extra`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PREFLOSS_")}
     env.update(extra or {})
     return env
 
@@ -32,7 +32,7 @@ def environment(extra: Optional[dict] = None) -> dict:
 def with_free_port(args: Sequence[str], env: Optional[dict] = None) -> List[str]:
     """`args` with `--port <free port>` in front unless a port is given already, so that
     a value wrongly accepted never binds the default port."""
-    if any(arg.startswith("--port") for arg in args) or "SIMPO_PORT" in (env or {}):
+    if any(arg.startswith("--port") for arg in args) or "PREFLOSS_PORT" in (env or {}):
         return list(args)
     return ["--port", str(free_port()), *args]
 
@@ -144,23 +144,23 @@ def loss(server: Served, size: int, headers: Optional[dict] = None) -> Reply:
 # --- --help ---------------------------------------------------------------------------
 
 HELP_DEFAULTS = [
-    "(SIMPO_HOST; default 127.0.0.1)",
-    "(SIMPO_PORT; default 8080)",
-    "(SIMPO_MAX_BODY_SIZE; default 67108864 bytes)",
-    "(SIMPO_MAX_CONNECTIONS; default 1024)",
-    "(SIMPO_MAX_IN_FLIGHT_REQUESTS; default 256)",
-    "(SIMPO_MAX_IN_FLIGHT_BYTES; default a quarter of the memory limit)",
-    "(SIMPO_IDLE_TIMEOUT; default 60.0)",
-    "(SIMPO_HEADER_TIMEOUT; default 10.0)",
-    "(SIMPO_BODY_TIMEOUT; default 30.0)",
-    "(SIMPO_DRAIN_DELAY; default 0.0)",
-    "(SIMPO_TOKEN_FILE)",
-    "(SIMPO_TLS_CERT)",
-    "(SIMPO_TLS_KEY)",
-    "(SIMPO_METRICS_REQUIRE_TOKEN; default false)",
-    "(SIMPO_COMPRESS_RESPONSES; default true)",
-    "(SIMPO_LOG_LEVEL; default info)",
-    "(SIMPO_LOG_FORMAT; default text)",
+    "(PREFLOSS_HOST; default 127.0.0.1)",
+    "(PREFLOSS_PORT; default 8080)",
+    "(PREFLOSS_MAX_BODY_SIZE; default 67108864 bytes)",
+    "(PREFLOSS_MAX_CONNECTIONS; default 1024)",
+    "(PREFLOSS_MAX_IN_FLIGHT_REQUESTS; default 256)",
+    "(PREFLOSS_MAX_IN_FLIGHT_BYTES; default a quarter of the memory limit)",
+    "(PREFLOSS_IDLE_TIMEOUT; default 60.0)",
+    "(PREFLOSS_HEADER_TIMEOUT; default 10.0)",
+    "(PREFLOSS_BODY_TIMEOUT; default 30.0)",
+    "(PREFLOSS_DRAIN_DELAY; default 0.0)",
+    "(PREFLOSS_TOKEN_FILE)",
+    "(PREFLOSS_TLS_CERT)",
+    "(PREFLOSS_TLS_KEY)",
+    "(PREFLOSS_METRICS_REQUIRE_TOKEN; default false)",
+    "(PREFLOSS_COMPRESS_RESPONSES; default true)",
+    "(PREFLOSS_LOG_LEVEL; default info)",
+    "(PREFLOSS_LOG_FORMAT; default text)",
 ]
 
 
@@ -195,8 +195,8 @@ BAD_SIZES = [
 SIZE_SOURCES = [  # (how the value is given, the name the message must show)
     ("--max-body-size", "--max-body-size"),
     ("--max-in-flight-bytes", "--max-in-flight-bytes"),
-    ("SIMPO_MAX_BODY_SIZE", "SIMPO_MAX_BODY_SIZE="),
-    ("SIMPO_MAX_IN_FLIGHT_BYTES", "SIMPO_MAX_IN_FLIGHT_BYTES="),
+    ("PREFLOSS_MAX_BODY_SIZE", "PREFLOSS_MAX_BODY_SIZE="),
+    ("PREFLOSS_MAX_IN_FLIGHT_BYTES", "PREFLOSS_MAX_IN_FLIGHT_BYTES="),
 ]
 
 
@@ -248,21 +248,21 @@ def test_body_limit_is_the_one_given():
 # --- unparsable environment values ------------------------------------------------------
 
 BAD_VARIABLES = [
-    ("SIMPO_PORT", "abc"),
-    ("SIMPO_PORT", " 8080"),
-    ("SIMPO_PORT", "8080.0"),
-    ("SIMPO_MAX_BODY_SIZE", "lots"),
-    ("SIMPO_MAX_CONNECTIONS", "many"),
-    ("SIMPO_MAX_IN_FLIGHT_REQUESTS", "1.5"),
-    ("SIMPO_MAX_IN_FLIGHT_BYTES", "lots"),
-    ("SIMPO_IDLE_TIMEOUT", "never"),
-    ("SIMPO_HEADER_TIMEOUT", "10s"),
-    ("SIMPO_BODY_TIMEOUT", "fast"),
-    ("SIMPO_DRAIN_DELAY", "soon"),
-    ("SIMPO_METRICS_REQUIRE_TOKEN", "yes"),
-    ("SIMPO_COMPRESS_RESPONSES", "maybe"),
-    ("SIMPO_LOG_LEVEL", "loud"),
-    ("SIMPO_LOG_FORMAT", "xml"),
+    ("PREFLOSS_PORT", "abc"),
+    ("PREFLOSS_PORT", " 8080"),
+    ("PREFLOSS_PORT", "8080.0"),
+    ("PREFLOSS_MAX_BODY_SIZE", "lots"),
+    ("PREFLOSS_MAX_CONNECTIONS", "many"),
+    ("PREFLOSS_MAX_IN_FLIGHT_REQUESTS", "1.5"),
+    ("PREFLOSS_MAX_IN_FLIGHT_BYTES", "lots"),
+    ("PREFLOSS_IDLE_TIMEOUT", "never"),
+    ("PREFLOSS_HEADER_TIMEOUT", "10s"),
+    ("PREFLOSS_BODY_TIMEOUT", "fast"),
+    ("PREFLOSS_DRAIN_DELAY", "soon"),
+    ("PREFLOSS_METRICS_REQUIRE_TOKEN", "yes"),
+    ("PREFLOSS_COMPRESS_RESPONSES", "maybe"),
+    ("PREFLOSS_LOG_LEVEL", "loud"),
+    ("PREFLOSS_LOG_FORMAT", "xml"),
 ]
 
 
@@ -306,14 +306,14 @@ BAD_ARGUMENTS = [  # (arguments, variables, text the message must show)
     (["--no-such-option", "1"], None, "--no-such-option"),
     (["stray"], None, "stray"),
     # the same range checks through the environment
-    ([], {"SIMPO_PORT": "70000"}, "port must be 0...65535"),
-    ([], {"SIMPO_MAX_CONNECTIONS": "0"}, "max-connections must be at least 1"),
-    ([], {"SIMPO_MAX_IN_FLIGHT_REQUESTS": "0"}, "max-in-flight-requests must be at least 1"),
-    ([], {"SIMPO_HEADER_TIMEOUT": "0"}, "header-timeout must be at least 1 ms"),
-    ([], {"SIMPO_BODY_TIMEOUT": "inf"}, "body-timeout must be 0 to 1e9 seconds"),
-    ([], {"SIMPO_IDLE_TIMEOUT": "-1"}, "idle-timeout must be 0 to 1e9 seconds"),
-    ([], {"SIMPO_DRAIN_DELAY": "nan"}, "drain-delay must be 0 to 1e9 seconds"),
-    ([], {"SIMPO_MAX_BODY_SIZE": "2048GiB"}, "max-body-size must be 1 byte to 1 TiB"),
+    ([], {"PREFLOSS_PORT": "70000"}, "port must be 0...65535"),
+    ([], {"PREFLOSS_MAX_CONNECTIONS": "0"}, "max-connections must be at least 1"),
+    ([], {"PREFLOSS_MAX_IN_FLIGHT_REQUESTS": "0"}, "max-in-flight-requests must be at least 1"),
+    ([], {"PREFLOSS_HEADER_TIMEOUT": "0"}, "header-timeout must be at least 1 ms"),
+    ([], {"PREFLOSS_BODY_TIMEOUT": "inf"}, "body-timeout must be 0 to 1e9 seconds"),
+    ([], {"PREFLOSS_IDLE_TIMEOUT": "-1"}, "idle-timeout must be 0 to 1e9 seconds"),
+    ([], {"PREFLOSS_DRAIN_DELAY": "nan"}, "drain-delay must be 0 to 1e9 seconds"),
+    ([], {"PREFLOSS_MAX_BODY_SIZE": "2048GiB"}, "max-body-size must be 1 byte to 1 TiB"),
 ]
 
 
@@ -341,7 +341,7 @@ BAD_TOKEN_FILES = [  # (id, contents)
 
 @pytest.mark.parametrize("contents", [contents for _, contents in BAD_TOKEN_FILES],
                          ids=[name for name, _ in BAD_TOKEN_FILES])
-@pytest.mark.parametrize("source", ["--token-file", "SIMPO_TOKEN_FILE"])
+@pytest.mark.parametrize("source", ["--token-file", "PREFLOSS_TOKEN_FILE"])
 def test_token_file_without_a_usable_token_is_refused(tmp_path, source, contents):
     path = tmp_path / "tokens"
     path.write_bytes(contents)
@@ -375,12 +375,12 @@ def test_token_file_trims_whitespace_and_skips_comments(tmp_path):
 TLS_HALVES = [
     (["--tls-cert", "cert.pem"], None),
     (["--tls-key", "key.pem"], None),
-    ([], {"SIMPO_TLS_CERT": "cert.pem"}),
-    ([], {"SIMPO_TLS_KEY": "key.pem"}),
+    ([], {"PREFLOSS_TLS_CERT": "cert.pem"}),
+    ([], {"PREFLOSS_TLS_KEY": "key.pem"}),
 ]
 
 
-@pytest.mark.parametrize("args,env", TLS_HALVES, ids=["--tls-cert", "--tls-key", "SIMPO_TLS_CERT", "SIMPO_TLS_KEY"])
+@pytest.mark.parametrize("args,env", TLS_HALVES, ids=["--tls-cert", "--tls-key", "PREFLOSS_TLS_CERT", "PREFLOSS_TLS_KEY"])
 def test_half_a_tls_configuration_is_refused(args, env):
     assert_refused(args, env, "--tls-cert and --tls-key go together")
 
@@ -403,9 +403,9 @@ GOOD_ARGUMENTS = [  # (arguments, variables)
     (["--compress-responses", "false", "--metrics-require-token", "true"], None),
     (["--log-level", "trace", "--log-format", "json"], None),
     (["--host", "127.0.0.1"], None),
-    ([], {"SIMPO_IDLE_TIMEOUT": "0", "SIMPO_HEADER_TIMEOUT": "2.5", "SIMPO_BODY_TIMEOUT": "1", "SIMPO_DRAIN_DELAY": "0"}),
-    ([], {"SIMPO_MAX_CONNECTIONS": "8", "SIMPO_MAX_IN_FLIGHT_REQUESTS": "2", "SIMPO_MAX_IN_FLIGHT_BYTES": "64MiB"}),
-    ([], {"SIMPO_COMPRESS_RESPONSES": "false", "SIMPO_METRICS_REQUIRE_TOKEN": "false", "SIMPO_LOG_LEVEL": "error"}),
+    ([], {"PREFLOSS_IDLE_TIMEOUT": "0", "PREFLOSS_HEADER_TIMEOUT": "2.5", "PREFLOSS_BODY_TIMEOUT": "1", "PREFLOSS_DRAIN_DELAY": "0"}),
+    ([], {"PREFLOSS_MAX_CONNECTIONS": "8", "PREFLOSS_MAX_IN_FLIGHT_REQUESTS": "2", "PREFLOSS_MAX_IN_FLIGHT_BYTES": "64MiB"}),
+    ([], {"PREFLOSS_COMPRESS_RESPONSES": "false", "PREFLOSS_METRICS_REQUIRE_TOKEN": "false", "PREFLOSS_LOG_LEVEL": "error"}),
 ]
 
 
@@ -425,7 +425,7 @@ def test_port_0_listens_on_an_ephemeral_port_named_in_the_log():
 
 def test_port_from_the_environment():
     port = free_port()
-    with serving([], {"SIMPO_PORT": str(port)}, port) as server:
+    with serving([], {"PREFLOSS_PORT": str(port)}, port) as server:
         assert server.port == port
 
 
@@ -433,19 +433,19 @@ def test_port_from_the_environment():
 
 def test_port_flag_wins_over_its_variable():
     port = free_port()
-    with serving(["--port", str(port)], {"SIMPO_PORT": str(free_port())}, port) as server:
+    with serving(["--port", str(port)], {"PREFLOSS_PORT": str(free_port())}, port) as server:
         assert f"port={port} " in server.output
 
 
 def test_flag_wins_even_over_an_unparsable_variable():
     """The variable is only read when the flag is absent."""
-    with serving_on_free_port([], {"SIMPO_PORT": "abc"}):
+    with serving_on_free_port([], {"PREFLOSS_PORT": "abc"}):
         pass
 
 
 @pytest.mark.parametrize("args,limit", [([], 1024), (["--max-body-size", "2KiB"], 2048)])
 def test_body_size_flag_wins_over_its_variable(args, limit):
-    with serving_on_free_port(args, {"SIMPO_MAX_BODY_SIZE": "1KiB"}) as server:
+    with serving_on_free_port(args, {"PREFLOSS_MAX_BODY_SIZE": "1KiB"}) as server:
         over = loss(server, limit + 1)
         assert over.status == 413
         assert f"limit of {limit} bytes" in over.json()["detail"]
@@ -455,14 +455,14 @@ def test_body_size_flag_wins_over_its_variable(args, limit):
 def test_metrics_flag_wins_over_its_variable(tmp_path, args, status):
     tokens = tmp_path / "tokens"
     tokens.write_text("good-token\n")
-    env = {"SIMPO_TOKEN_FILE": str(tokens), "SIMPO_METRICS_REQUIRE_TOKEN": "true"}
+    env = {"PREFLOSS_TOKEN_FILE": str(tokens), "PREFLOSS_METRICS_REQUIRE_TOKEN": "true"}
     with serving_on_free_port(args, env) as server:
         assert fetch(server.port, "GET", "/metrics").status == status
 
 
 @pytest.mark.parametrize("args,json_lines", [([], True), (["--log-format", "text"], False)])
 def test_log_format_flag_wins_over_its_variable(args, json_lines):
-    with serving_on_free_port(args, {"SIMPO_LOG_FORMAT": "json"}) as server:
+    with serving_on_free_port(args, {"PREFLOSS_LOG_FORMAT": "json"}) as server:
         pass
     lines = [line for line in server.output.splitlines() if line.strip()]
     assert lines, "the server logs its start"

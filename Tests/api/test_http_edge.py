@@ -22,12 +22,12 @@ import zlib
 import pytest
 import requests
 
-from simpo_process import running_server  # on sys.path through conftest.py
+from prefloss_process import running_server  # on sys.path through conftest.py
 
 SMALL_BODY = b'{"chosen":{"logps":[-1]},"rejected":{"logps":[-2]}}'
 TOKEN = "edge-token-0123456789"
 STANDARD_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
-PROBLEM_TYPE = "urn:simpo:problem:"
+PROBLEM_TYPE = "urn:prefloss:problem:"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def test_every_spelling_of_metrics_needs_the_token(token_server, path):
     authorised_line, _, authorised_body = raw_request(port, request_bytes("GET", path, headers=[("Authorization", f"Bearer {TOKEN}")]))
     assert status_of(authorised_line) == (200 if anonymous == 401 else 404)
     if anonymous == 401:
-        assert b"simpo_http_requests_total" in authorised_body
+        assert b"prefloss_http_requests_total" in authorised_body
 
 
 def test_health_and_ready_stay_open_with_tokens(token_server):
@@ -373,7 +373,7 @@ MALFORMED_AUTHORIZATION = [
 def test_malformed_or_wrong_authorization_is_a_401_problem(token_server, authorization):
     status_line, headers, body = post_loss(port_of(token_server), headers=[("Authorization", authorization)])
     assert status_of(status_line) == 401, (status_line, body[:200])
-    assert headers["www-authenticate"] == 'Bearer realm="simpo-server"'
+    assert headers["www-authenticate"] == 'Bearer realm="prefloss-server"'
     assert problem_of(headers, body)["type"] == PROBLEM_TYPE + "unauthorized"
     assert len(body) < 1024
 
@@ -622,7 +622,7 @@ def test_stalled_bodies_get_408_and_free_their_reservation():
             sock.sendall(head + b'{"chosen":')
             stalled.append((sock, time.monotonic()))
         try:
-            wait_for(lambda: metric_value(metrics_text(started), "simpo_memory_reserved_bytes") == 4 * 24 * 10, 5,
+            wait_for(lambda: metric_value(metrics_text(started), "prefloss_memory_reserved_bytes") == 4 * 24 * 10, 5,
                      "four requests reserving what they sent")
             status_line, headers, _ = raw_request(port, head + padded_body(1 << 20))
             assert status_of(status_line) == 200
@@ -635,8 +635,8 @@ def test_stalled_bodies_get_408_and_free_their_reservation():
         finally:
             for sock, _ in stalled:
                 sock.close()
-        wait_for(lambda: "simpo_memory_reserved_bytes 0.0" in metrics_text(started).splitlines(), 5, "reserved bytes back to 0")
-        assert metric_value(metrics_text(started), "simpo_loss_requests_admitted") == 0
+        wait_for(lambda: "prefloss_memory_reserved_bytes 0.0" in metrics_text(started).splitlines(), 5, "reserved bytes back to 0")
+        assert metric_value(metrics_text(started), "prefloss_loss_requests_admitted") == 0
         status_line, _, _ = raw_request(port, head + padded_body(1 << 20))
         assert status_of(status_line) == 200
 
@@ -669,9 +669,9 @@ def test_idle_timeout_cuts_a_stalled_body_and_frees_its_reservation():
     with running_server("--idle-timeout", "1", "--body-timeout", "30") as started:
         with connect(port_of(started)) as sock:
             sock.sendall(b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{")
-            wait_for(lambda: metric_value(metrics_text(started), "simpo_loss_requests_admitted") == 1, 5, "the request admitted")
+            wait_for(lambda: metric_value(metrics_text(started), "prefloss_loss_requests_admitted") == 1, 5, "the request admitted")
             assert ResponseReader(sock).closed_within(1 + 3)
-        wait_for(lambda: "simpo_memory_reserved_bytes 0.0" in metrics_text(started).splitlines(), 5, "reserved bytes back to 0")
+        wait_for(lambda: "prefloss_memory_reserved_bytes 0.0" in metrics_text(started).splitlines(), 5, "reserved bytes back to 0")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -966,7 +966,7 @@ def test_unknown_methods_share_one_metric_label(server):
         reached += "x-request-id" in headers  # answered by the application, not the parser
     assert reached > 0
     text = metrics_text(server)
-    labels = set(re.findall(r'^simpo_http_requests_total\{[^}]*method="([^"]*)"', text, re.MULTILINE))
+    labels = set(re.findall(r'^prefloss_http_requests_total\{[^}]*method="([^"]*)"', text, re.MULTILINE))
     assert "other" in labels and labels <= STANDARD_METHODS | {"other"}, labels
     assert not any(method in text for method in methods)
 

@@ -6,7 +6,7 @@ import random
 
 import requests
 
-from simpo_process import running_server  # on sys.path through conftest.py
+from prefloss_process import running_server  # on sys.path through conftest.py
 
 
 def large_body(seed: int) -> bytes:

@@ -2,7 +2,7 @@
 import pytest
 import requests
 
-from simpo_process import running_server, self_signed_certificate  # on sys.path through conftest.py
+from prefloss_process import running_server, self_signed_certificate  # on sys.path through conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,14 @@ DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 
 sys.path.insert(0, str(ROOT / "Tests" / "support"))
-from simpo_process import free_port  # noqa: E402
+from prefloss_process import free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def stage() -> pathlib.Path:
     """What deploy/build.sh staged: the files the Dockerfile copies into the image."""
-    path = pathlib.Path(os.environ.get("SIMPO_STAGE", ROOT / ".build" / "stage")).resolve()
-    if not (path / "simpo-server").exists():
+    path = pathlib.Path(os.environ.get("PREFLOSS_STAGE", ROOT / ".build" / "stage")).resolve()
+    if not (path / "prefloss-server").exists():
         pytest.fail(f"{path} holds no staged server: run deploy/build.sh first (make deploy-test does)")
     return path
 
@@ -78,12 +78,12 @@ def pod(stage, configmap, dockerfile, tmp_path):
     secret = load_manifest("secret.example.yaml")["stringData"]["tokens"]
     (tmp_path / "tokens").write_text(secret)
     port = free_port()
-    env = {"PATH": "/usr/bin:/bin", **configmap, "SIMPO_PORT": str(port), "SIMPO_TOKEN_FILE": str(tmp_path / "tokens"),
-           "SIMPO_DRAIN_DELAY": str(DRAIN_DELAY), "SIMPO_LOG_LEVEL": "trace"}
+    env = {"PATH": "/usr/bin:/bin", **configmap, "PREFLOSS_PORT": str(port), "PREFLOSS_TOKEN_FILE": str(tmp_path / "tokens"),
+           "PREFLOSS_DRAIN_DELAY": str(DRAIN_DELAY), "PREFLOSS_LOG_LEVEL": "trace"}
     backtrace = re.search(r"SWIFT_BACKTRACE=(\S+)", dockerfile)
     env["SWIFT_BACKTRACE"] = backtrace.group(1).replace("/usr/local/bin", str(stage))
     log = open(tmp_path / "log", "w+")
-    process = subprocess.Popen([stage / "simpo-server"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    process = subprocess.Popen([stage / "prefloss-server"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
 
     def healthy() -> bool:
         assert process.poll() is None, (tmp_path / "log").read_text()

@@ -1,4 +1,4 @@
-"""deploy/grafana/simpo-dashboard.json: Grafana JSON whose every panel queries Prometheus, and whose
+"""deploy/grafana/prefloss-dashboard.json: Grafana JSON whose every panel queries Prometheus, and whose
 every metric is one the staged server really exports (read from its /metrics, not from a list here)."""
 
 import json
@@ -9,7 +9,7 @@ import requests
 
 from conftest import DEPLOY
 
-DASHBOARD = DEPLOY / "grafana" / "simpo-dashboard.json"
+DASHBOARD = DEPLOY / "grafana" / "prefloss-dashboard.json"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 #: The series a family of each type exposes.
 SERIES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count")}
@@ -56,7 +56,7 @@ def test_the_dashboard_is_grafana_json_on_a_prometheus_variable(dashboard):
     assert variable(dashboard, "datasource")["type"] == "datasource"
     assert variable(dashboard, "datasource")["query"] == "prometheus"
     run = variable(dashboard, "run")
-    assert run["datasource"] == DATASOURCE and run["definition"] == "label_values(simpo_run_loss, run)"
+    assert run["datasource"] == DATASOURCE and run["definition"] == "label_values(prefloss_run_loss, run)"
     ids = [panel["id"] for panel in all_panels(dashboard)]
     assert len(ids) == len(set(ids)), "panel ids are unique"
 
@@ -71,7 +71,7 @@ def test_every_panel_queries_prometheus(dashboard):
             assert target["datasource"] == DATASOURCE and target["expr"].strip(), panel["title"]
             names = metric_names(target["expr"])
             assert names, (panel["title"], target["expr"])
-            if any(name.startswith("simpo_run_") for name in names):
+            if any(name.startswith("prefloss_run_") for name in names):
                 assert 'run=~"$run"' in target["expr"], (panel["title"], "a run's panel follows $run")
 
 
@@ -108,4 +108,4 @@ def test_every_metric_queried_is_exported_by_the_server(dashboard, pod):
     queried = {name for panel in query_panels(dashboard) for target in panel["targets"] for name in metric_names(target["expr"])}
     missing = sorted(queried - exported)
     assert not missing, f"queried but not exported: {missing}; the server exports {sorted(exported)}"
-    assert re.search(r'^simpo_run_loss\{[^}]*run="dashboard-test"', text, re.M), "the run variable's label_values source"
+    assert re.search(r'^prefloss_run_loss\{[^}]*run="dashboard-test"', text, re.M), "the run variable's label_values source"

@@ -30,7 +30,7 @@ def test_dockerfile_builds_with_the_script_make_and_ci_run(dockerfile):
 
 def test_every_path_the_image_runs_is_staged(stage, dockerfile):
     paths = re.findall(r"/usr/local/bin/([\w.-]+)", runtime_stage(dockerfile))
-    assert {"simpo-server", "healthcheck.sh", "swift-backtrace-static"} <= set(paths)
+    assert {"prefloss-server", "healthcheck.sh", "swift-backtrace-static"} <= set(paths)
     for name in paths:
         assert os.access(stage / name, os.X_OK), name
 
@@ -53,7 +53,7 @@ def shared_library_packages(binary: pathlib.Path) -> set[str]:
 
 
 def test_runtime_stage_installs_every_shared_library(stage, dockerfile):
-    needed = shared_library_packages(stage / "simpo-server") - BASE_IMAGE_PACKAGES
+    needed = shared_library_packages(stage / "prefloss-server") - BASE_IMAGE_PACKAGES
     assert "libsimdjson14" in needed
     install = re.search(r"apt-get install -y --no-install-recommends ([^\\\n]+)", runtime_stage(dockerfile))
     assert install and needed <= set(install.group(1).split())
@@ -66,7 +66,7 @@ BODY = {"chosen": {"logps": [-1.0]}, "rejected": {"logps": [-2.0]}}
 def test_staged_server_runs_with_the_deployments_settings(pod):
     port, token = pod["port"], pod["token"]
     url = f"http://127.0.0.1:{port}"
-    assert healthcheck(env={"SIMPO_PORT": str(port), "PATH": "/usr/bin:/bin"}) == 0
+    assert healthcheck(env={"PREFLOSS_PORT": str(port), "PATH": "/usr/bin:/bin"}) == 0
     denied = requests.post(f"{url}/v1/loss", json=BODY, timeout=5)
     assert denied.status_code == 401 and denied.headers["content-type"] == "application/problem+json"
     wrong = requests.post(f"{url}/v1/loss", json=BODY, headers={"Authorization": "Bearer not-" + token}, timeout=5)
@@ -83,7 +83,7 @@ def test_staged_server_runs_with_the_deployments_settings(pod):
     assert process.wait(timeout=DRAIN_DELAY + 15) == 0
 
     lines = pod["log"].read_text().splitlines()
-    assert lines and all(json.loads(line) for line in lines), "SIMPO_LOG_FORMAT=json gives JSON lines"
+    assert lines and all(json.loads(line) for line in lines), "PREFLOSS_LOG_FORMAT=json gives JSON lines"
     assert not any(token in line for line in lines), "a token never reaches the log"
 
 

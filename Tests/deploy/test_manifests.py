@@ -43,12 +43,12 @@ def test_probes_use_the_servers_routes(container):
 
 
 def test_one_port_everywhere(container, configmap, deployment, dockerfile):
-    port = int(configmap["SIMPO_PORT"])
+    port = int(configmap["PREFLOSS_PORT"])
     assert container["ports"][0]["containerPort"] == port
     assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(port)
     assert re.search(rf"^EXPOSE {port}$", dockerfile, re.M)
-    assert re.search(rf"SIMPO_PORT={port}\b", dockerfile)
-    assert configmap["SIMPO_HOST"] == "0.0.0.0"
+    assert re.search(rf"PREFLOSS_PORT={port}\b", dockerfile)
+    assert configmap["PREFLOSS_HOST"] == "0.0.0.0"
     service_port = load_manifest("service.yaml")["spec"]["ports"][0]
     assert service_port["targetPort"] == container["ports"][0]["name"]
 
@@ -56,7 +56,7 @@ def test_one_port_everywhere(container, configmap, deployment, dockerfile):
 def test_grace_period_covers_pre_stop_drain_and_a_request(deployment, container, configmap):
     pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
-    drain = float(configmap["SIMPO_DRAIN_DELAY"])
+    drain = float(configmap["PREFLOSS_DRAIN_DELAY"])
     longest_request = 10  # seconds: far above a large batch's ~60 ms
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace >= int(pre_stop[1]) + drain + longest_request
@@ -83,7 +83,7 @@ def test_tokens_come_from_the_secret(deployment, container, configmap):
     assert volume["secret"]["secretName"] == secret["metadata"]["name"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
     key = next(iter(secret["stringData"]))
-    assert configmap["SIMPO_TOKEN_FILE"] == f"{mount['mountPath']}/{key}"
+    assert configmap["PREFLOSS_TOKEN_FILE"] == f"{mount['mountPath']}/{key}"
 
 
 def test_autoscaler_and_budget_target_the_deployment(deployment):

@@ -1,4 +1,4 @@
-"""The client's tests run against a live server: $SIMPO_URL (with $SIMPO_TOKEN) when set,
+"""The client's tests run against a live server: $PREFLOSS_URL (with $PREFLOSS_TOKEN) when set,
 else the repository's debug build, started with a token file for this session."""
 import http.server
 import os
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from simpo_client import SimPOClient
+from prefloss import LossClient
 
 TOKEN = "client-test-token"
 SUPPORT = Path(__file__).resolve().parents[3] / "Tests" / "support"
@@ -17,8 +17,8 @@ SUPPORT = Path(__file__).resolve().parents[3] / "Tests" / "support"
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """(base URL, token) of the server under test."""
-    if os.environ.get("SIMPO_URL"):
-        yield os.environ["SIMPO_URL"], os.environ.get("SIMPO_TOKEN")
+    if os.environ.get("PREFLOSS_URL"):
+        yield os.environ["PREFLOSS_URL"], os.environ.get("PREFLOSS_TOKEN")
         return
     running_server = _support().running_server
     tokens = tmp_path_factory.mktemp("tokens") / "tokens"
@@ -30,16 +30,16 @@ def server(tmp_path_factory):
 @pytest.fixture
 def client(server):
     url, token = server
-    with SimPOClient(url, token=token, timeout=30) as client:
+    with LossClient(url, token=token, timeout=30) as client:
         yield client
 
 
 def _support():
-    """The repository's server helpers (Tests/support/simpo_process.py)."""
+    """The repository's server helpers (Tests/support/prefloss_process.py)."""
     sys.path.insert(0, str(SUPPORT))
-    import simpo_process
+    import prefloss_process
 
-    return simpo_process
+    return prefloss_process
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def own_server():
     """`running_server(*arguments, scheme=..., ca_file=...)`: a server of a test's own, for the
     settings the shared one lacks (TLS, a short idle timeout); skips without a built server."""
     running_server = _support().running_server
-    from simpo_process import BINARY
+    from prefloss_process import BINARY
 
     if not BINARY.exists():
         pytest.skip(f"no server binary at {BINARY}")
@@ -88,7 +88,7 @@ def capturing():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CapturingHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with SimPOClient(f"http://127.0.0.1:{server.server_port}", retries=0) as client:
+        with LossClient(f"http://127.0.0.1:{server.server_port}", retries=0) as client:
             yield client, CapturingHandler
     finally:
         server.shutdown()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import requests
 
-from simpo_client import SimPOClient, SimPOConnectionError, SimPOProblem
+from prefloss import LossClient, LossConnectionError, LossProblem
 
 
 def batch(seed: int, rows: int = 4, tokens: int = 7):
@@ -118,7 +118,7 @@ def test_reference_masks_are_the_references_own(client, server):
 
 def test_refusals_carry_the_problem(client):
     chosen, mask = batch(3)
-    with pytest.raises(SimPOProblem) as refused:
+    with pytest.raises(LossProblem) as refused:
         client.loss(chosen, chosen, chosen_mask=mask[:, :3], betta=2.0)
     assert refused.value.status == 422
     assert refused.value.pointers == ["/config/betta", "/chosen/mask"]
@@ -129,7 +129,7 @@ def test_a_missing_token_is_401(server):
     url, token = server
     if token is None:
         pytest.skip("the server under test has no tokens")
-    with SimPOClient(url) as anonymous, pytest.raises(SimPOProblem) as refused:
+    with LossClient(url) as anonymous, pytest.raises(LossProblem) as refused:
         anonymous.loss(np.array([-1.0]), np.array([-2.0]))
     assert refused.value.status == 401
 
@@ -157,7 +157,7 @@ def test_503_is_retried_with_backoff():
     server = http.server.HTTPServer(("127.0.0.1", 0), _FlakyHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with SimPOClient(f"http://127.0.0.1:{server.server_port}", retries=3, backoff=0.01) as client:
+        with LossClient(f"http://127.0.0.1:{server.server_port}", retries=3, backoff=0.01) as client:
             assert client.health() == {"status": "ok"}
         assert _FlakyHandler.seen == 3
     finally:
@@ -170,7 +170,7 @@ def test_connection_errors_are_retried_then_raised():
     with socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with SimPOClient(f"http://127.0.0.1:{port}", retries=1, backoff=0.01) as client, pytest.raises(SimPOConnectionError):
+    with LossClient(f"http://127.0.0.1:{port}", retries=1, backoff=0.01) as client, pytest.raises(LossConnectionError):
         client.health()
 
 
@@ -193,8 +193,8 @@ def test_retries_stop_within_the_budget():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         started = time.monotonic()
-        with SimPOClient(f"http://127.0.0.1:{server.server_port}", retries=5, retry_budget=1.0) as client, \
-                pytest.raises(SimPOProblem) as refused:
+        with LossClient(f"http://127.0.0.1:{server.server_port}", retries=5, retry_budget=1.0) as client, \
+                pytest.raises(LossProblem) as refused:
             client.health()
         assert refused.value.status == 503
         assert time.monotonic() - started < 1.0, "a Retry-After beyond the budget is not waited for"
@@ -214,10 +214,10 @@ def test_responses_are_not_compressed_by_default(server):
     url, token = server
     chosen, mask = batch(9)
     body = {"chosen": side(chosen, mask), "rejected": side(chosen, mask)}
-    with SimPOClient(url, token=token) as plain:
+    with LossClient(url, token=token) as plain:
         sent = plain._headers["Accept-Encoding"]
     answer = requests.post(f"{url}/v1/loss", json=body, timeout=30,
                            headers={"Authorization": f"Bearer {token}", "Accept-Encoding": sent})
     assert sent == "identity" and "Content-Encoding" not in answer.headers
-    with SimPOClient(url, token=token, compress_responses=True) as compressing:
+    with LossClient(url, token=token, compress_responses=True) as compressing:
         assert compressing._headers["Accept-Encoding"] == "gzip"

@@ -4,7 +4,7 @@ import uuid
 import numpy as np
 import pytest
 
-from simpo_client import SimPOClient, SimPOProblem, sanitize_run_id
+from prefloss import LossClient, LossProblem, sanitize_run_id
 
 #: Batches the server's trend warnings look back over (its default).
 HISTORY = 8
@@ -20,7 +20,7 @@ def test_sanitize_run_id_fits_any_name_to_the_grammar():
 
 
 def send(client):
-    with pytest.raises(SimPOProblem):
+    with pytest.raises(LossProblem):
         client.loss(np.array([-1.0]), np.array([-2.0]))
 
 
@@ -46,7 +46,7 @@ def test_a_drifting_run_gets_trend_warnings(server):
     url, token = server
     rng = np.random.default_rng(0)
     codes = []
-    with SimPOClient(url, token=token, run_id=f"trend-{uuid.uuid4().hex}") as client:
+    with LossClient(url, token=token, run_id=f"trend-{uuid.uuid4().hex}") as client:
         for step in range(HISTORY + 2):
             result = client.loss(*drifting_batch(step, rng))
             codes.append({warning["code"] for warning in result.warnings})
@@ -65,7 +65,7 @@ def test_without_a_run_id_there_is_no_trend(client):
 @pytest.mark.parametrize("run_id", ["has space", "x" * 65, "semi;colon"])
 def test_an_invalid_run_id_is_refused_with_400(server, run_id):
     url, token = server
-    with SimPOClient(url, token=token, run_id=run_id) as client, pytest.raises(SimPOProblem) as refused:
+    with LossClient(url, token=token, run_id=run_id) as client, pytest.raises(LossProblem) as refused:
         client.loss(np.array([-1.0]), np.array([-2.0]))
     assert refused.value.status == 400
 
@@ -73,7 +73,7 @@ def test_an_invalid_run_id_is_refused_with_400(server, run_id):
 def test_each_warning_code_is_logged_once(client, caplog):
     rng = np.random.default_rng(1)
     chosen, rejected = drifting_batch(0, rng)
-    with caplog.at_level("WARNING", logger="simpo_client"):
+    with caplog.at_level("WARNING", logger="prefloss"):
         first = client.loss(chosen, chosen)  # equal sides: a zero margin, below simpo's 0.5
         client.loss(chosen, chosen)
     codes = [record.getMessage().split()[2].rstrip(":") for record in caplog.records]

@@ -1,10 +1,10 @@
-"""simpo_loss as a torch.autograd.Function: gradients against finite differences of the
+"""remote_loss as a torch.autograd.Function: gradients against finite differences of the
 server's own loss, and a real training step against a pure-torch SimPO loss."""
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from simpo_client.torch import simpo_loss  # noqa: E402
+from prefloss.torch import remote_loss  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 
@@ -23,7 +23,7 @@ def test_gradients_match_central_differences(client, config):
     rejected, rejected_mask = masked_batch(2)
     chosen.requires_grad_(True)
     rejected.requires_grad_(True)
-    loss = simpo_loss(client, chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask, **config)
+    loss = remote_loss(client, chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask, **config)
     loss.backward()
 
     def value(c, r):
@@ -48,10 +48,10 @@ def test_grad_output_scales_the_gradient(client):
     chosen, mask = masked_batch(3)
     rejected, _ = masked_batch(4)
     chosen.requires_grad_(True)
-    simpo_loss(client, chosen, rejected, chosen_mask=mask, rejected_mask=mask).backward()
+    remote_loss(client, chosen, rejected, chosen_mask=mask, rejected_mask=mask).backward()
     once = chosen.grad.clone()
     chosen.grad = None
-    (3 * simpo_loss(client, chosen, rejected, chosen_mask=mask, rejected_mask=mask)).backward()
+    (3 * remote_loss(client, chosen, rejected, chosen_mask=mask, rejected_mask=mask)).backward()
     assert torch.allclose(chosen.grad, 3 * once, rtol=1e-15, atol=0)
 
 
@@ -78,7 +78,7 @@ def test_a_training_step_matches_pure_torch(client):
         return torch.log_softmax(logits, -1).gather(-1, labels[..., None]).squeeze(-1)
 
     logps = per_token_logps()
-    loss = simpo_loss(client, logps[:rows], logps[rows:], chosen_mask=mask[:rows], rejected_mask=mask[rows:])
+    loss = remote_loss(client, logps[:rows], logps[rows:], chosen_mask=mask[:rows], rejected_mask=mask[rows:])
     model.zero_grad()
     loss.backward()
     through_server = [p.grad.clone() for p in model.parameters()]
@@ -94,7 +94,7 @@ def test_a_training_step_matches_pure_torch(client):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     optimizer.zero_grad()
     logps = per_token_logps()
-    simpo_loss(client, logps[:rows], logps[rows:], chosen_mask=mask[:rows], rejected_mask=mask[rows:]).backward()
+    remote_loss(client, logps[:rows], logps[rows:], chosen_mask=mask[:rows], rejected_mask=mask[rows:]).backward()
     optimizer.step()
     logps = per_token_logps()
     after = reference_simpo(logps[:rows], logps[rows:], mask[:rows], mask[rows:])
@@ -105,7 +105,7 @@ def test_float32_inputs_get_float32_gradients(client):
     chosen, mask = masked_batch(5)
     rejected, _ = masked_batch(6)
     chosen = chosen.float().requires_grad_(True)
-    loss, result = simpo_loss(client, chosen, rejected.float(), chosen_mask=mask, rejected_mask=mask, return_result=True)
+    loss, result = remote_loss(client, chosen, rejected.float(), chosen_mask=mask, rejected_mask=mask, return_result=True)
     loss.backward()
     assert loss.dtype == torch.float32 and chosen.grad.dtype == torch.float32
     assert "rewards/accuracies" in result.metrics

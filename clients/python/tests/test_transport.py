@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import load as load_safetensors
 
-from simpo_client import SimPOClient, SimPOConnectionError, SimPOProblem
+from prefloss import LossClient, LossConnectionError, LossProblem
 
 
 def sent(client, *args, **kwargs):
-    with pytest.raises(SimPOProblem):
+    with pytest.raises(LossProblem):
         client.loss(*args, **kwargs)
 
 
@@ -50,7 +50,7 @@ def test_requests_share_one_kept_connection(capturing):
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced_at_once(own_server):
-    with own_server("--idle-timeout", "0.3") as live, SimPOClient(live.url, retries=0) as client:
+    with own_server("--idle-timeout", "0.3") as live, LossClient(live.url, retries=0) as client:
         assert client.health() == {"status": "ok"}
         time.sleep(1.0)  # the server closes the kept connection meanwhile
         started = time.monotonic()
@@ -63,7 +63,7 @@ def test_gzip_responses_decode_to_the_same_answer(client, server):
     rng = np.random.default_rng(0)
     chosen, rejected = -rng.random((4, 300), dtype=np.float32), -rng.random((4, 300), dtype=np.float32)
     plain = client.loss(chosen, rejected, return_token_grads=True)
-    with SimPOClient(url, token=token, compress_responses=True) as compressing:
+    with LossClient(url, token=token, compress_responses=True) as compressing:
         packed = compressing.loss(chosen, rejected, return_token_grads=True)
     assert packed.loss == plain.loss
     assert np.array_equal(packed.grads["chosen_per_token_logps"], plain.grads["chosen_per_token_logps"])
@@ -79,14 +79,14 @@ def test_https_with_a_trusted_certificate_and_not_without(own_server, certificat
     cert, key = certificate
     with own_server("--tls-cert", str(cert), "--tls-key", str(key), scheme="https", ca_file=str(cert)) as live:
         trusting = ssl.create_default_context(cafile=str(cert))
-        with SimPOClient(live.url, ssl_context=trusting) as client:
+        with LossClient(live.url, ssl_context=trusting) as client:
             assert client.health() == {"status": "ok"}
             chosen = np.array([[-1.0, -2.0]], dtype=np.float32)
             assert client.loss(chosen, chosen - 1, return_token_grads=True).grads["chosen_per_token_logps"].shape == (1, 2)
-        with SimPOClient(live.url, retries=0) as untrusting, pytest.raises(SimPOConnectionError, match="certificate"):
+        with LossClient(live.url, retries=0) as untrusting, pytest.raises(LossConnectionError, match="certificate"):
             untrusting.health()
 
 
 def test_only_http_and_https_urls():
     with pytest.raises(ValueError, match="http"):
-        SimPOClient("ftp://127.0.0.1:21")
+        LossClient("ftp://127.0.0.1:21")

@@ -23,7 +23,7 @@ from trl import DPOConfig, DPOTrainer  # noqa: E402
 from trl.experimental.cpo import CPOConfig, CPOTrainer  # noqa: E402
 from trl.experimental.orpo import ORPOConfig, ORPOTrainer  # noqa: E402
 
-from simpo_client.trl import RemoteCPOTrainer, RemoteDPOTrainer, RemoteORPOTrainer  # noqa: E402
+from prefloss.trl import RemoteCPOTrainer, RemoteDPOTrainer, RemoteORPOTrainer  # noqa: E402
 
 WORDS = ["the", "cat", "dog", "sat", "ran", "on", "mat", "fast", "slow", "a", "big", "small", "red", "blue", "home", "away"]
 RELATIVE = 1e-4
@@ -122,13 +122,13 @@ def test_orpo(client, tmp_path):
 
 
 def test_a_refused_batch_stops_training_with_the_servers_problem(client, tmp_path):
-    from simpo_client import SimPOProblem
+    from prefloss import LossProblem
 
     class Misconfigured(RemoteCPOTrainer):
         def loss_config(self):
             return {**super().loss_config(), "betta": 2.0}
 
-    with pytest.raises(SimPOProblem) as refused:
+    with pytest.raises(LossProblem) as refused:
         train(Misconfigured, CPOConfig, {"remove_unused_columns": False}, tmp_path, loss_client=client)
     assert refused.value.status == 422 and refused.value.pointers == ["/config/betta"]
 
@@ -137,14 +137,14 @@ def test_an_unreachable_server_stops_training_within_the_retry_budget(tmp_path):
     import socket
     import time
 
-    from simpo_client import SimPOClient, SimPOConnectionError
+    from prefloss import LossClient, LossConnectionError
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     started = time.monotonic()
-    with SimPOClient(f"http://127.0.0.1:{port}", retries=10, backoff=0.05, retry_budget=1.0) as unreachable, \
-            pytest.raises(SimPOConnectionError):
+    with LossClient(f"http://127.0.0.1:{port}", retries=10, backoff=0.05, retry_budget=1.0) as unreachable, \
+            pytest.raises(LossConnectionError):
         train(RemoteORPOTrainer, ORPOConfig, {"remove_unused_columns": False}, tmp_path, loss_client=unreachable)
     assert time.monotonic() - started < 30
 
@@ -154,20 +154,20 @@ def test_the_trainer_names_the_clients_run(server, tmp_path):
     run id is kept. The server counts the trained batches under that name."""
     import requests
 
-    from simpo_client import SimPOClient
+    from prefloss import LossClient
 
     url, token = server
     unique = uuid.uuid4().hex[:8]
     settings = {"remove_unused_columns": False, "run_name": f"cpo run #{unique}"}
-    with SimPOClient(url, token=token) as named:
+    with LossClient(url, token=token) as named:
         train(RemoteCPOTrainer, CPOConfig, settings, tmp_path / "named", loss_client=named)
         assert named.run_id == f"cpo_run__{unique}"
     metrics = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
-    assert f'simpo_run_batches_total{{run="cpo_run__{unique}"}} 3' in metrics
+    assert f'prefloss_run_batches_total{{run="cpo_run__{unique}"}} 3' in metrics
 
-    with SimPOClient(url, token=token) as unnamed:
+    with LossClient(url, token=token) as unnamed:
         make_trainer(RemoteORPOTrainer, ORPOConfig, {"remove_unused_columns": False}, tmp_path / "orpo output", loss_client=unnamed)
         assert unnamed.run_id == "orpo_output"
-    with SimPOClient(url, token=token, run_id="mine") as own:
+    with LossClient(url, token=token, run_id="mine") as own:
         make_trainer(RemoteDPOTrainer, DPOConfig, {"run_name": "theirs"}, tmp_path / "dpo", loss_client=own)
         assert own.run_id == "mine"

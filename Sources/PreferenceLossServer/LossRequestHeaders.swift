@@ -1,0 +1,99 @@
+import HTTPTypes
+import HeaderGrammar
+import PreferenceLossCodec
+
+/// What the headers of a `POST /v1/loss` say about its body and the answer it wants,
+/// each parsed by its RFC 9110 grammar.
+struct LossRequestHeaders {
+    /// Request media types, as `Accept` on a 415 lists them.
+    static let requestMediaTypes = ["application/json", ResponseFormat.safetensorsMediaType]
+
+    /// How the body is compressed.
+    enum Coding: String {
+        case identity, gzip, deflate
+    }
+
+    var format: RequestFormat
+    var coding: Coding
+    var responseFormat: ResponseFormat
+    /// Whether the response may be gzip-compressed.
+    var acceptsGzip: Bool
+    /// The declared Content-Length, if any.
+    var contentLength: Int?
+    /// Whether the client waits for `100 Continue` before sending the body.
+    var expectsContinue: Bool
+    /// The training run the batch belongs to (`X-Run-Id`), for trend warnings and per-run metrics.
+    var runID: String?
+
+    static var runIDHeader: HTTPField.Name { HTTPField.Name("X-Run-Id")! }
+
+    /// - Throws: 400 for a header that breaks its grammar, 415 for an unsupported body
+    ///   type or coding, 406 when neither response type is acceptable.
+    init(_ headers: HTTPFields) throws(Problem) {
+        // RFC 9112 §6.1: a transfer coding the server does not know is 501.
+        if let codings = try parsed(.transferEncoding, in: headers, parseContentCodings), codings != ["chunked"] {
+            throw Problem(status: .notImplemented, detail: "Transfer-Encoding \(echo(codings.joined(separator: ", "))) is not supported; use chunked")
+        }
+        // RFC 9110 §10.1.1: 100-continue is the only expectation there is.
+        if let expectation = headers[.expect], expectation.lowercased() != "100-continue" {
+            throw Problem(status: .expectationFailed, detail: "the only expectation served is 100-continue, not \(echo(expectation))")
+        }
+        expectsContinue = headers[.expect] != nil
+        let contentType = try parsed(.contentType, in: headers) { text throws(HeaderSyntaxError) in try MediaType(parsing: text) }
+        switch contentType?.essence {
+        case "application/json": format = .json
+        case ResponseFormat.safetensorsMediaType: format = .safetensors
+        default:
+            throw Problem(
+                status: .unsupportedMediaType,
+                detail: "send the body as application/json or application/vnd.safetensors (got \(echo(headers[.contentType] ?? "no Content-Type")))",
+                headers: [.accept: Self.requestMediaTypes.joined(separator: ", ")])
+        }
+        let codings = try parsed(.contentEncoding, in: headers, parseContentCodings)?.filter { $0 != "identity" } ?? []
+        switch codings {
+        case []: coding = .identity
+        case ["gzip"], ["x-gzip"]: coding = .gzip
+        case ["deflate"]: coding = .deflate
+        default:
+            throw Problem(
+                status: .unsupportedMediaType,
+                detail: "Content-Encoding \(echo(codings.joined(separator: ", "))) is not supported; use one of gzip or deflate",
+                headers: [.acceptEncoding: "gzip, deflate"])
+        }
+        let accept = headers[.accept]
+        let format: ResponseFormat?
+        do {
+            format = try ResponseFormat(accept: accept)
+        } catch {
+            throw Problem(malformedHeader: .accept, error)
+        }
+        guard let format else {
+            throw Problem(status: .notAcceptable, detail: "responses are application/json or \(ResponseFormat.safetensorsMediaType)")
+        }
+        responseFormat = format
+        do {
+            acceptsGzip = try PreferenceLossServer.acceptsGzip(headers[.acceptEncoding])
+        } catch {
+            throw Problem(malformedHeader: .acceptEncoding, error)
+        }
+        contentLength = headers[.contentLength].flatMap { Int($0) }
+        // Field lines of one name are joined with commas, which the grammar refuses anyway;
+        // say what was wrong rather than point at a comma the client never sent.
+        if headers[values: Self.runIDHeader].count > 1 {
+            throw Problem(malformedHeader: Self.runIDHeader, HeaderSyntaxError(offset: 0, reason: "expected one X-Run-Id line, not several"))
+        }
+        runID = try parsed(Self.runIDHeader, in: headers, parseRunID)
+    }
+}
+
+/// The header `name` parsed by `parse`; nil when absent.
+private func parsed<T>(
+    _ name: HTTPField.Name, in headers: HTTPFields, _ parse: (String) throws(HeaderSyntaxError) -> T
+) throws(Problem) -> T? {
+    guard let text = headers[name] else { return nil }
+    do {
+        return try parse(text)
+    } catch {
+        throw Problem(malformedHeader: name, error)
+    }
+}

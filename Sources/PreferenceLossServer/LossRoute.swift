@@ -1,0 +1,199 @@
+import FastJSON
+import Hummingbird
+import NIOCore
+import NIOHTTPTypes
+import Safetensors
+import PreferenceLossCodec
+import PreferenceLoss
+import ZlibCoding
+
+/// `POST /v1/loss`: JSON or safetensors in (optionally gzip- or deflate-encoded),
+/// losses, gradients and metrics out in the representation `Accept` asks for.
+///
+/// Every step that allocates is first reserved in the `MemoryBudget` (`MemoryModel`
+/// says how much); the reservation is given back once the response is written.
+struct LossRoute: Sendable {
+    let maximumBodySize: Int
+    let bodyReader: RequestBodyReader
+    let parsers: JSONParserPool
+    let budget: MemoryBudget
+    let metrics: ServerMetrics
+    let runs: RunHistory
+    /// Whether responses may be gzip-compressed for clients that accept it.
+    let compressResponses: Bool
+
+    /// Responses smaller than this are not worth compressing.
+    static let compressionThreshold = 1024
+    /// Answers are written in slices of this size (the connection's write buffer is 64 KiB).
+    static let writeSliceBytes = 64 * 1024
+
+    init(settings: ServerSettings, metrics: ServerMetrics) {
+        maximumBodySize = settings.maximumBodySize
+        bodyReader = RequestBodyReader(maximumBodySize: settings.maximumBodySize, timeout: settings.bodyTimeout)
+        parsers = JSONParserPool(maximumSize: settings.maximumBodySize)
+        budget = MemoryBudget(maximumRequests: settings.maximumInFlightRequests, maximumBytes: settings.maximumInFlightBytes) { usage in
+            metrics.admittedRequests.record(usage.requests)
+            metrics.reservedBytes.record(usage.bytes)
+        }
+        self.metrics = metrics
+        runs = RunHistory(maximumRuns: settings.maximumRuns, batchesPerRun: settings.batchesPerRun, idleExpiry: settings.runIdleExpiry, factory: metrics.factory)
+        compressResponses = settings.compressResponses
+    }
+
+    func respond(to request: Request, context: LossRequestContext) async throws -> Response {
+        let headers = try LossRequestHeaders(request.headers)
+        if let declared = headers.contentLength, declared > maximumBodySize { throw tooLarge() }
+        guard let reservation = budget.admit() else {
+            metrics.shed.increment()
+            throw Problem(
+                status: .serviceUnavailable,
+                detail: "the server is serving its limit of \(budget.maximumRequests) requests; retry shortly",
+                headers: [.retryAfter: "1"])
+        }
+        do {
+            return try await respond(to: context.body ?? BodyStream(request.body), context: context, headers: headers, reservation: reservation)
+        } catch {
+            reservation.release()
+            if let problem = error as? Problem, problem.status == .serviceUnavailable { metrics.shed.increment() }
+            throw error
+        }
+    }
+
+    private func respond(
+        to stream: BodyStream, context: LossRequestContext, headers: LossRequestHeaders, reservation: Reservation
+    ) async throws -> Response {
+        let format = headers.format
+        let coding = headers.coding
+        // While the body arrives: what was received, with room to parse it unless it is compressed
+        // (a compressed body reserves its parsing once inflated, by its real size).
+        let receiving = { @Sendable (bytes: Int) in
+            coding == .identity ? MemoryModel.parsing(wireBytes: 0, bodyBytes: bytes, format: format) : bytes
+        }
+        // A declared length that could never fit is refused now; the memory itself is reserved
+        // only as bytes arrive, so slow bodies cannot lock the budget with promises.
+        if let declared = headers.contentLength, receiving(declared) > budget.maximumBytes {
+            throw Reservation.neverFits(receiving(declared), budget: budget)
+        }
+        if headers.expectsContinue {
+            context.channel.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .continue)), promise: nil)
+        }
+        let body = try await bodyReader.read(stream, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding) { bytes throws(Problem) in
+            try reservation.require(receiving(bytes))
+        }
+        metrics.requestBodyBytes.record(body.readableBytes)
+
+        let decoded: LossRequest = try body.withUnsafeReadableBytes { bytes in
+            guard coding != .identity else { return try decode(bytes, spare: body.writableBytes, format: format) }
+            var refusal: Problem?
+            var inflatedSoFar = 0  // the buffer grows only when full: its last capacity is inflated
+            do {
+                return try withInflated(
+                    bytes, limit: maximumBodySize, padding: JSONParser.requiredPadding,
+                    mayHold: { capacity in
+                        // Once what is inflated could never be parsed within the budget, stop.
+                        let parsing = MemoryModel.parsing(wireBytes: bytes.count, bodyBytes: inflatedSoFar, format: format)
+                        refusal = parsing > budget.maximumBytes
+                            ? Reservation.neverFits(parsing, budget: budget) : reservation.refusal(toGrowTo: bytes.count + capacity)
+                        inflatedSoFar = capacity
+                        return refusal == nil
+                    }
+                ) { inflated in
+                    try reservation.require(MemoryModel.parsing(wireBytes: bytes.count, bodyBytes: inflated.count, format: format))
+                    return try decode(inflated, spare: JSONParser.requiredPadding, format: format)
+                }
+            } catch let error as InflateError {
+                throw refusal ?? Problem(error, coding: coding.rawValue, limit: maximumBodySize)
+            }
+        }
+        let gzip = compressResponses && headers.acceptsGzip
+        try reservation.require(MemoryModel.answering(decoded, bodyBytes: body.readableBytes, response: headers.responseFormat, gzip: gzip))
+        var result: LossResult
+        do {
+            result = try decoded.evaluate()
+        } catch {
+            throw Problem(error)
+        }
+        if let run = headers.runID {
+            result.warnings += runs.record(BatchSummary(result), run: run, batchWarnings: result.warnings, thresholds: decoded.configuration.thresholds)
+        }
+        metrics.recordWarnings(result.warnings)
+        return respond(with: result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip, reservation: reservation)
+    }
+
+    /// The request from the (decoded) body bytes; `spare` readable bytes follow them.
+    private func decode(_ bytes: UnsafeRawBufferPointer, spare: Int, format: RequestFormat) throws -> LossRequest {
+        let decoded: LossRequest? = try parsers.withParser { parser in
+            do {
+                return try LossRequest(body: bytes, spare: spare, format: format, parser: parser)
+            } catch let error as JSONSyntaxError {
+                throw Problem(error)
+            } catch let error as SafetensorsError {
+                throw Problem(error)
+            } catch let error as LossInputError {
+                throw Problem(error)
+            }
+        }
+        guard let decoded else {
+            throw Problem(status: .serviceUnavailable, detail: "no memory for a JSON parser; retry later", headers: [.retryAfter: "1"])
+        }
+        return decoded
+    }
+
+    /// The encoded result; the reservation is given back once the body is written (a client
+    /// that stops reading is disconnected after the idle timeout, see `GuardedHTTPChannel`).
+    private func respond(
+        with result: LossResult, configuration: RequestConfiguration, format: ResponseFormat, gzip: Bool, reservation: Reservation
+    ) -> Response {
+        var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
+        var bytes: [UInt8]
+        switch format {
+        case .json:
+            headers[.contentType] = "application/json"
+            bytes = result.jsonBytes(configuration: configuration)
+        case .safetensors(let precision):
+            headers[.contentType] = ResponseFormat.safetensorsMediaType
+            bytes = result.safetensorsBytes(precision: precision, configuration: configuration)
+        }
+        if gzip, bytes.count >= Self.compressionThreshold, let compressed = gzipped(bytes) {
+            headers[.contentEncoding] = "gzip"
+            bytes = compressed
+        }
+        let buffer = ByteBuffer(bytes: bytes)
+        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: buffer.readableBytes) { writer in
+            defer { reservation.release() }
+            // In slices, so that a client that reads slowly holds the rest here, inside the
+            // reservation, rather than queued in the connection outside it.
+            var rest = buffer
+            while let slice = rest.readSlice(length: min(rest.readableBytes, Self.writeSliceBytes)), slice.readableBytes > 0 {
+                try await writer.write(slice)
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    private func tooLarge() -> Problem {
+        Problem(status: .contentTooLarge, detail: "request body exceeds the limit of \(maximumBodySize) bytes")
+    }
+}
+
+extension Problem {
+    /// A compressed body that could not be inflated.
+    init(_ error: InflateError, coding: String, limit: Int) {
+        switch error {
+        case .tooLarge:
+            self.init(status: .contentTooLarge, detail: "\(coding) body inflates to more than the limit of \(limit) bytes")
+        case .refused:
+            self.init(status: .serviceUnavailable, detail: "no room to inflate the body; retry later", headers: [.retryAfter: "1"])
+        case .noMemory:
+            self.init(status: .serviceUnavailable, detail: "no memory to inflate the body; retry later", headers: [.retryAfter: "1"])
+        case .truncated:
+            self.init(
+                status: .badRequest, type: "\(Problem.typePrefix)malformed-encoding", title: "Malformed content encoding",
+                detail: "\(coding) body ends before its end marker (truncated)")
+        case .corrupt:
+            self.init(
+                status: .badRequest, type: "\(Problem.typePrefix)malformed-encoding", title: "Malformed content encoding",
+                detail: "body is not valid \(coding) data")
+        }
+    }
+}

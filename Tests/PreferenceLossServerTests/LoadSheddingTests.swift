@@ -1,0 +1,84 @@
+import Hummingbird
+import HummingbirdTesting
+@testable import PreferenceLossServer
+import PreferenceLossCodec
+import Testing
+import ZlibCoding
+
+@Suite struct LoadSheddingTests {
+    static let body = heldBody
+
+    @Test func pastTheRequestBoundNewRequestsGet503ThenServiceResumes() async throws {
+        var settings = ServerSettings()
+        settings.maximumInFlightRequests = 1
+        try await withLiveServer(settings) { client async throws in
+            let port = try #require(client.port)
+            let held = try heldRequest(port: port)
+            try await waitForMetric(port: port, "prefloss_loss_requests_admitted 1.0")
+            let shed = try await postLoss(client, Self.body)
+            try expectProblem(shed, .serviceUnavailable)
+            #expect(shed.headers[.retryAfter] == "1")
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok, "probes are never shed")
+            #expect(await finish(held).hasPrefix("HTTP/1.1 200"), "the held request completes")
+            try await waitForMetric(port: port, "prefloss_loss_requests_admitted 0.0")
+            #expect(try await postLoss(client, Self.body).status == .ok, "capacity is given back")
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains("prefloss_http_requests_shed_total 1"))
+        }
+    }
+
+    @Test func pastTheMemoryBoundRequestsGet503AndAnswersGiveTheMemoryBack() async throws {
+        // A held request reserves what it sent (half its body); the budget then cannot take a
+        // whole second body, but holds the first request's answer.
+        let held = MemoryModel.parsing(wireBytes: 0, bodyBytes: Self.body.utf8.count / 2, format: .json)
+        let whole = MemoryModel.parsing(wireBytes: 0, bodyBytes: Self.body.utf8.count, format: .json)
+        var settings = ServerSettings()
+        settings.maximumInFlightBytes = held + whole * 3 / 4
+        try await withLiveServer(settings) { client async throws in
+            let port = try #require(client.port)
+            let heldRequest = try heldRequest(port: port)
+            try await waitForMetric(port: port, "prefloss_memory_reserved_bytes \(Double(held))")
+            try expectProblem(try await postLoss(client, Self.body), .serviceUnavailable)
+            #expect(await finish(heldRequest).hasPrefix("HTTP/1.1 200"))
+            try await waitForMetric(port: port, "prefloss_memory_reserved_bytes 0.0")
+            #expect(try await postLoss(client, Self.body).status == .ok)
+        }
+    }
+
+    /// A compressed body reserves its parsing by its inflated size, not by the inflater's
+    /// doubling buffer: what fits the budget plain fits it gzipped.
+    @Test func aGzipBodyNeedsNoMoreBudgetThanItsPlainTwin() async throws {
+        let row = "[" + Array(repeating: "-1.5", count: 20_000).joined(separator: ",") + "]"
+        let body = Array(#"{"chosen": {"per_token_logps": [\#(row)]}, "rejected": {"per_token_logps": [\#(row)]}}"#.utf8)
+        var settings = ServerSettings()
+        settings.maximumInFlightBytes = MemoryModel.parsing(wireBytes: 0, bodyBytes: body.count, format: .json) * 6 / 5
+        let gzip = try #require(gzipped(body))
+        try await withLiveServer(settings) { client async throws in
+            let plain = try await client.execute(uri: "/v1/loss", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body))
+            #expect(plain.status == .ok)
+            let compressed = try await client.execute(
+                uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", .contentEncoding: "gzip"], body: ByteBuffer(bytes: gzip))
+            #expect(compressed.status == .ok, "\(String(buffer: compressed.body).prefix(300))")
+        }
+    }
+
+    @Test func aRequestLargerThanTheWholeBudgetIs413NotRetried() async throws {
+        var settings = ServerSettings()
+        settings.maximumInFlightBytes = 100
+        try await withLiveServer(settings) { client async throws in
+            let problem = try expectProblem(try await postLoss(client, Self.body), .contentTooLarge)
+            #expect((problem["detail"] as? String)?.contains("in-flight limit of 100") == true)
+        }
+    }
+}
+
+/// Waits (up to 30 s) until the server's /metrics has the line `line`.
+func waitForMetric(port: Int, _ line: String) async throws {
+    let deadline = ContinuousClock.now + .seconds(30)
+    while ContinuousClock.now < deadline {
+        let metrics = try await rawExchange(port: port, get("/metrics"))
+        if metrics.split(separator: "\n").contains(where: { $0 == line }) { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    Issue.record("no metric line '\(line)' within 30 s")
+}

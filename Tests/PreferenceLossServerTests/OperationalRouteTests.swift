@@ -1,0 +1,72 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Prometheus
+import ServiceLifecycle
+import PreferenceLossServer
+import Synchronization
+import Testing
+
+@Suite struct OperationalRouteTests {
+    @Test func healthAndReadiness() async throws {
+        try await withLiveServer { client in
+            let health = try await client.execute(uri: "/health", method: .get)
+            #expect(health.status == .ok && String(buffer: health.body) == #"{"status":"ok"}"#)
+            #expect(try await client.execute(uri: "/health", method: .head).status == .ok)
+            let ready = try await client.execute(uri: "/ready", method: .get)
+            #expect(ready.status == .ok && String(buffer: ready.body) == #"{"status":"ready"}"#)
+        }
+    }
+
+    @Test func metricsCountRequestsByRouteAndStatus() async throws {
+        try await withLiveServer { client in
+            _ = try await postLoss(client, #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-2]}}"#)
+            _ = try await postLoss(client, "{")
+            _ = try await client.execute(uri: "/no/such/path/\(UUID())", method: .get)
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains(#"prefloss_http_requests_total{route="/v1/loss",method="POST",status="200"} 1"#))
+            #expect(metrics.contains(#"prefloss_http_requests_total{route="/v1/loss",method="POST",status="400"} 1"#))
+            #expect(metrics.contains(#"prefloss_http_requests_total{route="NotFound",method="GET",status="404"} 1"#))
+            #expect(metrics.contains(#"prefloss_http_request_duration_seconds_count{route="/v1/loss",method="POST",status="200"} 1"#))
+            #expect(metrics.contains("prefloss_http_request_body_bytes_count 2"))
+            #expect(metrics.contains("prefloss_http_requests_in_flight 1.0"), "the /metrics request itself")
+        }
+    }
+
+    @Test func idleConnectionsAreClosed() async throws {
+        var settings = ServerSettings()
+        settings.idleTimeout = .milliseconds(300)
+        try await withLiveServer(settings) { client in
+            let port = try #require(client.port)
+            let start = ContinuousClock.now
+            // Send nothing: the server must hang up long before the 10 s receive timeout.
+            let answer = try await rawExchange(port: port, [])
+            #expect(answer.isEmpty)
+            #expect(ContinuousClock.now - start < .seconds(5))
+        }
+    }
+
+    @Test func servesItsOpenAPIDocument() async throws {
+        let onDisk = try String(contentsOfFile: #filePath.replacingOccurrences(of: "Tests/PreferenceLossServerTests/OperationalRouteTests.swift", with: "openapi.yaml"), encoding: .utf8)
+        try await withLiveServer { client in
+            let response = try await client.execute(uri: "/openapi.yaml", method: .get)
+            #expect(response.status == .ok)
+            #expect(String(buffer: response.body) == onDisk)
+        }
+    }
+
+    @Test func readinessTurns503WhenShutdownBegins() async throws {
+        var settings = ServerSettings()
+        settings.drainDelay = .seconds(2)
+        try await withServiceGroup(settings) { live, group in
+            #expect(try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 200"))
+            await group.triggerGracefulShutdown()
+            try await Task.sleep(for: .milliseconds(500))
+            let draining = try await rawExchange(port: live, get("/ready"))
+            #expect(draining.hasPrefix("HTTP/1.1 503"))
+            #expect(draining.contains("application/problem+json"))
+            #expect(try await rawExchange(port: live, get("/health")).hasPrefix("HTTP/1.1 200"), "still serving while draining")
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import FastJSON
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Prometheus
+import ServiceLifecycle
+import PreferenceLossServer
+import PreferenceLossCodec
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `body` against a live server (real sockets, an ephemeral port) built from `settings`.
+func withLiveServer<T>(
+    _ settings: ServerSettings = ServerSettings(),
+    _ body: @Sendable (any TestClientProtocol) async throws -> T
+) async throws -> T {
+    var logger = Logger(label: "prefloss-server-tests")
+    logger.logLevel = .warning
+    let service = try LossService(settings: settings, registry: PrometheusCollectorRegistry(), logger: logger)
+    return try await service.application.test(.live, body)
+}
+
+/// Runs the service's own services (readiness and drain included) in a ServiceGroup on an
+/// ephemeral port and hands `body` the port and the group, so a test can trigger a graceful
+/// shutdown; returns once the group has stopped. The group has no signal handlers: a
+/// SIGTERM to the test process would stop every other live test server too.
+func withServiceGroup(_ settings: ServerSettings, _ body: @Sendable (Int, ServiceGroup) async throws -> Void) async throws {
+    var settings = settings
+    settings.port = 0
+    let port = Mutex<Int?>(nil)
+    let service = try LossService(settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")) { bound in
+        port.withLock { $0 = bound }
+    }
+    let group = ServiceGroup(configuration: .init(services: service.services, logger: Logger(label: "test")))
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var bound: Int?
+        for _ in 0 ..< 100 where bound == nil {
+            try await Task.sleep(for: .milliseconds(50))
+            bound = port.withLock { $0 }
+        }
+        try await body(try #require(bound), group)
+        try await tasks.waitForAll()
+    }
+}
+
+/// `GET path` with `Connection: close`, as raw bytes.
+func get(_ path: String) -> [UInt8] {
+    Array("GET \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8)
+}
+
+/// Posts `json` to /v1/loss.
+func postLoss(_ client: some TestClientProtocol, _ json: String, contentType: String = "application/json") async throws -> TestResponse {
+    try await client.execute(uri: "/v1/loss", method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: json))
+}
+
+/// The response body as a JSON object of Double, Int, String, Bool, NSNull, arrays and dictionaries.
+///
+/// Parsed with simdjson, not Foundation: swift-corelibs-foundation's JSONSerialization
+/// misreads some 17-digit numbers by an ulp, which would hide or fake exactness bugs.
+func jsonObject(_ response: TestResponse) throws -> [String: Any] {
+    let parser = try #require(JSONParser(maximumSize: 1 << 30))
+    let any = try response.body.withUnsafeReadableBytes { bytes in try parser.parse(bytes, spare: 0, plainValue) }
+    return try #require(any as? [String: Any])
+}
+
+private func plainValue(_ value: JSONValue) -> Any {
+    switch value.kind {
+    case .integer: return Int(value.int64 ?? 0)
+    case .unsignedInteger, .double: return value.double ?? 0
+    case .string: return value.string ?? ""
+    case .bool: return value.bool ?? false
+    case .null: return NSNull()
+    case .array: return value.elements.map(plainValue)
+    case .object: return Dictionary(value.fields.map { ($0.key, plainValue($0.value)) }) { first, _ in first }
+    }
+}
+
+/// A problem+json response's pointers, in order.
+func pointers(_ response: TestResponse) throws -> [String] {
+    let errors = try #require(try jsonObject(response)["errors"] as? [[String: Any]])
+    return errors.compactMap { $0["pointer"] as? String }
+}
+
+/// Expects an RFC 9457 problem with `status`, returning its JSON.
+@discardableResult
+func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+    #expect(response.status == status, sourceLocation: sourceLocation)
+    #expect(response.headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
+    let problem = try jsonObject(response)
+    #expect(problem["status"] as? Int == Int(status.code), sourceLocation: sourceLocation)
+    for key in ["type", "title", "detail"] {
+        #expect((problem[key] as? String)?.isEmpty == false, "problem has a \(key)", sourceLocation: sourceLocation)
+    }
+    return problem
+}
+
+/// Sends raw bytes to 127.0.0.1:`port` and returns everything the server answers
+/// until it closes the connection or `timeout` passes.
+func rawExchange(port: Int, _ request: [UInt8], timeout: Duration = .seconds(10)) async throws -> String {
+    let connection = try RawConnection(port: port, timeout: timeout)
+    connection.send(request)
+    return await connection.receiveAll()
+}
+
+struct SocketError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// A plain TCP connection to 127.0.0.1, for requests no HTTP client would send:
+/// partial bodies, stalls, malformed framing.
+final class RawConnection: @unchecked Sendable {
+    private let socket: Int32
+    private let closed = Mutex(false)
+
+    /// - Parameter receiveBuffer: a small socket receive buffer makes the server's writes stall
+    ///   as soon as this side stops reading.
+    init(port: Int, timeout: Duration = .seconds(10), receiveBuffer: Int32? = nil) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw SocketError(description: "socket() failed: errno \(errno)") }
+        var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
+        if var size = receiveBuffer { setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            Glibc.close(socket)
+            throw SocketError(description: "connect() to port \(port) failed: errno \(errno)")
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the connection (once).
+    func close() {
+        let wasClosed = closed.withLock { closed in
+            defer { closed = true }
+            return closed
+        }
+        if !wasClosed { Glibc.close(socket) }
+    }
+
+    func send(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    /// What is received until `marker` has arrived, the server closes the connection, or the timeout passes.
+    func receive(until marker: String) async -> String {
+        await receive { received in received.count >= marker.utf8.count && String(decoding: received, as: UTF8.self).contains(marker) }
+    }
+
+    /// Everything received until the server closes the connection or the timeout passes.
+    /// The blocking reads run on a thread of their own: on the cooperative pool (two
+    /// threads on a 2-core machine) they would starve the live server's handlers.
+    func receiveAll() async -> String {
+        await receive { _ in false }
+    }
+
+    private func receive(until done: @escaping @Sendable ([UInt8]) -> Bool) async -> String {
+        await withCheckedContinuation { continuation in
+            Thread {
+                var received: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while !done(received) {
+                    let count = chunk.withUnsafeMutableBytes { recv(self.socket, $0.baseAddress, $0.count, 0) }
+                    if count <= 0 { break }
+                    received += chunk[0 ..< count]
+                }
+                continuation.resume(returning: String(decoding: received, as: UTF8.self))
+            }.start()
+        }
+    }
+}
+
+/// The small loss request that `heldRequest` and `finish` send.
+let heldBody = #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-2]}}"#
+
+/// A request whose headers and half its body are sent: the server holds it until `finish`.
+func heldRequest(port: Int) throws -> RawConnection {
+    let connection = try RawConnection(port: port)
+    connection.send("POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(heldBody.utf8.count)\r\nConnection: close\r\n\r\n")
+    connection.send(Array(heldBody.utf8.prefix(heldBody.utf8.count / 2)))
+    return connection
+}
+
+/// Sends the rest of a held request's body and returns the whole response.
+func finish(_ connection: RawConnection) async -> String {
+    connection.send(Array(heldBody.utf8.dropFirst(heldBody.utf8.count / 2)))
+    return await connection.receiveAll()
+}
