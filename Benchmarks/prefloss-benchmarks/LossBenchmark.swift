@@ -20,18 +20,18 @@ func benchmarkLoss(rows: Int, tokens: Int) throws {
         guard let logps = TokenValues(storage, rows: rows, width: tokens) else { fatalError("rows × tokens values") }
         return .tokenLogps(logps, selection: .mask(mask))
     }
-    var simpo = SimPOParameters()
+    var simpo = SimPO()
     simpo.sftWeight = 0.1
     simpo.sftReduction = .token
-    var dpo = DPOParameters()
+    var dpo = DPO()
     dpo.lossTypes = [.sigmoid, .sft]
     dpo.lossWeights = [1, 0.3]
     let configurations: [(String, LossConfiguration, LossInputs)] = [
-        ("simpo F32 (default config)", .simpo(SimPOParameters()), LossInputs(chosen: side(float32: true), rejected: side(float32: true))),
+        ("simpo F32 (default config)", .simpo(SimPO()), LossInputs(chosen: side(float32: true), rejected: side(float32: true))),
         ("simpo +sft", .simpo(simpo), LossInputs(chosen: side(), rejected: side())),
         ("dpo sigmoid+sft", .dpo(dpo), LossInputs(chosen: side(), rejected: side(), referenceChosen: side(), referenceRejected: side())),
-        ("cpo simpo+nll", .cpo(CPOParameters()), LossInputs(chosen: side(), rejected: side())),
-        ("orpo", .orpo(ORPOParameters()), LossInputs(chosen: side(), rejected: side())),
+        ("cpo simpo+nll", .cpo(CPO()), LossInputs(chosen: side(), rejected: side())),
+        ("orpo", .orpo(ORPO()), LossInputs(chosen: side(), rejected: side())),
     ]
     var sink = 0.0
     for (name, configuration, inputs) in configurations {

@@ -23,7 +23,7 @@ public enum CPOLossType: String, CaseIterable, Sendable {
 ///
 /// R is AlphaPO's `(1 − e^(−αx))/α` when α ≠ 0, else the identity. Log-probs are masked means
 /// for ipo and simpo, masked sums otherwise. Rewards are β·R(c) and β·R(r).
-public struct CPOParameters: Equatable, Sendable {
+public struct CPO: Equatable, Sendable {
     public var lossType = CPOLossType.sigmoid
     public var beta = 0.1
     /// TRL's absolute γ; simpo only.
@@ -55,7 +55,7 @@ public struct CPOParameters: Equatable, Sendable {
     }
 }
 
-extension CPOParameters: ObjectiveEvaluator {
+extension CPO: ObjectiveEvaluator {
     var objective: Objective { .cpo }
     var usesReferences: Bool { false }
     var reduction: TokenReduction { lossType == .ipo || lossType == .simpo ? .mean : .sum }
@@ -105,7 +105,7 @@ extension CPOParameters: ObjectiveEvaluator {
         if (lossType == .hinge || lossType == .ipo) && labelSmoothing > 0 {
             warnings.append(warning("no_effect", "the \(lossType.rawValue) loss does not support label smoothing; label_smoothing is ignored: drop it or use loss_type 'sigmoid'"))
         }
-        if lossType != .simpo && simpoGamma != CPOParameters().simpoGamma {
+        if lossType != .simpo && simpoGamma != CPO().simpoGamma {
             warnings.append(warning("no_effect", "simpo_gamma is read by loss_type 'simpo' only; '\(lossType.rawValue)' ignores it: drop it or use loss_type 'simpo'"))
         }
         return warnings

@@ -12,18 +12,18 @@ public enum Objective: String, CaseIterable, Sendable {
 
 /// The registry of objectives: which one, with its parameters.
 public enum LossConfiguration: Equatable, Sendable {
-    case simpo(SimPOParameters)
-    case dpo(DPOParameters)
-    case cpo(CPOParameters)
-    case orpo(ORPOParameters)
+    case simpo(SimPO)
+    case dpo(DPO)
+    case cpo(CPO)
+    case orpo(ORPO)
 
     /// The objective's defaults.
     public init(objective: Objective = .simpo) {
         switch objective {
-        case .simpo: self = .simpo(SimPOParameters())
-        case .dpo: self = .dpo(DPOParameters())
-        case .cpo: self = .cpo(CPOParameters())
-        case .orpo: self = .orpo(ORPOParameters())
+        case .simpo: self = .simpo(SimPO())
+        case .dpo: self = .dpo(DPO())
+        case .cpo: self = .cpo(CPO())
+        case .orpo: self = .orpo(ORPO())
         }
     }
 

@@ -1,6 +1,6 @@
 /// TRL 1.16's ORPOTrainer: `loss = NLL − mean(λ·log σ(log odds))` on masked-mean log-probs,
 /// with log odds = (c − r) − (log(1 − e^c) − log(1 − e^r)). Rewards are β·c and β·r.
-public struct ORPOParameters: Equatable, Sendable {
+public struct ORPO: Equatable, Sendable {
     /// λ, the weight of the odds-ratio term.
     public var beta = 0.1
 
@@ -12,7 +12,7 @@ public struct ORPOParameters: Equatable, Sendable {
     }
 }
 
-extension ORPOParameters: ObjectiveEvaluator {
+extension ORPO: ObjectiveEvaluator {
     var objective: Objective { .orpo }
     var usesReferences: Bool { false }
     var reduction: TokenReduction { .mean }

@@ -24,7 +24,7 @@ public enum TargetMargin: Equatable, Sendable {
 }
 
 /// princeton-nlp/SimPO: `z = (c − r) − γ/β`, rewards `β·c` and `β·r`, plus `λ·sft`.
-public struct SimPOParameters: Equatable, Sendable {
+public struct SimPO: Equatable, Sendable {
     public var lossType = SimPOLossType.sigmoid
     /// β, the reward scale.
     public var beta = 2.0
@@ -71,7 +71,7 @@ public struct SimPOParameters: Equatable, Sendable {
     }
 }
 
-extension SimPOParameters: ObjectiveEvaluator {
+extension SimPO: ObjectiveEvaluator {
     var objective: Objective { .simpo }
     var usesReferences: Bool { false }
     var reduction: TokenReduction { averageLogProb ? .mean : .sum }

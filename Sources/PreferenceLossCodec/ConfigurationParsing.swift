@@ -114,8 +114,8 @@ private struct ConfigurationParser {
         return choice
     }
 
-    mutating func simpo() -> SimPOParameters {
-        var parameters = SimPOParameters()
+    mutating func simpo() -> SimPO {
+        var parameters = SimPO()
         if let value = choice(.parameter(.lossType), from: SimPOLossType.allCases) { parameters.lossType = value }
         if let value = number(.beta) { parameters.beta = value }
         if let value = number(.labelSmoothing) { parameters.labelSmoothing = value }
@@ -133,8 +133,8 @@ private struct ConfigurationParser {
         return parameters
     }
 
-    mutating func dpo() -> DPOParameters {
-        var parameters = DPOParameters()
+    mutating func dpo() -> DPO {
+        var parameters = DPO()
         if let types = list(.lossType, expected: "a string or an array of strings", element: { parser, item, path -> DPOLossType? in
             guard let text = item.stringValue else {
                 parser.issues.add(.wrongType(expected: "a string"), at: path)
@@ -190,8 +190,8 @@ private struct ConfigurationParser {
         return parsed.count == items.count ? parsed : nil
     }
 
-    mutating func cpo() -> CPOParameters {
-        var parameters = CPOParameters()
+    mutating func cpo() -> CPO {
+        var parameters = CPO()
         if let value = number(.beta) { parameters.beta = value }
         if let value = number(.simpoGamma) { parameters.simpoGamma = value }
         if let value = number(.labelSmoothing) { parameters.labelSmoothing = value }
@@ -230,8 +230,8 @@ private struct ConfigurationParser {
         return thresholds
     }
 
-    mutating func orpo() -> ORPOParameters {
-        var parameters = ORPOParameters()
+    mutating func orpo() -> ORPO {
+        var parameters = ORPO()
         if let value = number(.beta) { parameters.beta = value }
         return parameters
     }

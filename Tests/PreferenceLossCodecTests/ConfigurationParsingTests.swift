@@ -23,20 +23,20 @@ import Testing
     @Test func simpoDefaultsArePrincetonSimPOs() throws {
         let config = try parse([])
         guard case .simpo(let simpo) = config.loss else { Issue.record("not simpo"); return }
-        #expect(simpo == SimPOParameters() && config.labelPadTokenID == -100)
+        #expect(simpo == SimPO() && config.labelPadTokenID == -100)
         #expect(simpo.lossType == .sigmoid && simpo.beta == 2.0 && simpo.gammaBetaRatio == 0.25)
         #expect(simpo.averageLogProb && simpo.labelSmoothing == 0 && simpo.sftWeight == 0 && simpo.sftReduction == .sequence)
     }
 
     @Test func trlDefaults() throws {
         let dpo = try parse([("objective", .string("dpo"))]).loss
-        #expect(dpo == .dpo(DPOParameters()))
+        #expect(dpo == .dpo(DPO()))
         guard case .dpo(let parameters) = dpo else { return }
         #expect(parameters.lossTypes == [.sigmoid] && parameters.weights == [1] && parameters.beta == 0.1)
         #expect(parameters.discopopTau == 0.05 && parameters.fDivergence == .reverseKL && parameters.fAlphaDivergenceCoef == 0.5 && parameters.ldAlpha == nil)
         guard case .cpo(let cpo) = try parse([("objective", .string("cpo"))]).loss else { Issue.record("not cpo"); return }
         #expect(cpo.lossType == .sigmoid && cpo.beta == 0.1 && cpo.simpoGamma == 0.5 && cpo.cpoAlpha == 1 && cpo.alpha == 0 && cpo.labelSmoothing == 0)
-        #expect(try parse([("objective", .string("orpo"))]).loss == .orpo(ORPOParameters()))
+        #expect(try parse([("objective", .string("orpo"))]).loss == .orpo(ORPO()))
     }
 
     @Test func everySimPOKeyIsParsed() throws {

@@ -129,7 +129,7 @@ import Testing
     }
 
     @Test func configurationsBuiltInCodeAreValidatedToo() {
-        var parameters = SimPOParameters()
+        var parameters = SimPO()
         parameters.beta = -1
         parameters.labelSmoothing = 0.7
         #expect(throws: LossInputError.self) {

@@ -3,7 +3,7 @@
 ///
 /// Sequence log-probs are masked sums, or LD-DPO's weighted sums when `ldAlpha` is set.
 /// Rewards are β·u and β·v; the logit is Δ = f(u) − f(v).
-public struct DPOParameters: Equatable, Sendable {
+public struct DPO: Equatable, Sendable {
     public var lossTypes: [DPOLossType] = [.sigmoid]
     /// One weight per loss type; nil weighs each 1.0.
     public var lossWeights: [Double]?
@@ -85,7 +85,7 @@ public struct DPOParameters: Equatable, Sendable {
     }
 }
 
-extension DPOParameters: ObjectiveEvaluator {
+extension DPO: ObjectiveEvaluator {
     var objective: Objective { .dpo }
     var usesReferences: Bool { true }
     var reduction: TokenReduction { ldAlpha.map { .lengthDesensitized(alpha: $0) } ?? .sum }
@@ -147,10 +147,10 @@ extension DPOParameters: ObjectiveEvaluator {
         if labelSmoothing > 0 && !lossTypes.contains(where: \.usesLabelSmoothing) {
             warnings.append(warning("no_effect", "label_smoothing is read by exo_pair, robust, aot and aot_unpaired only; \(types) ignore it (TRL 1.16's sigmoid has no label smoothing): drop it or add one of those types"))
         }
-        if discopopTau != DPOParameters().discopopTau && !lossTypes.contains(.discopop) {
+        if discopopTau != DPO().discopopTau && !lossTypes.contains(.discopop) {
             warnings.append(warning("no_effect", "discopop_tau is read by loss_type 'discopop' only; \(types) ignore it: drop it"))
         }
-        if fAlphaDivergenceCoef != DPOParameters().fAlphaDivergenceCoef && fDivergence != .alphaDivergence {
+        if fAlphaDivergenceCoef != DPO().fAlphaDivergenceCoef && fDivergence != .alphaDivergence {
             warnings.append(warning("no_effect", "f_alpha_divergence_coef is read by f_divergence_type 'alpha_divergence' only, not '\(fDivergence.rawValue)': drop it or set that divergence"))
         }
         return warnings

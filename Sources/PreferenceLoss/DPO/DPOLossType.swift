@@ -39,7 +39,7 @@ public enum DPOLossType: String, CaseIterable, Sendable {
 
 /// What a DPO loss type reads: the batch's scores, log-ratios and counts, and the parameters.
 struct DPOTermInput {
-    var parameters: DPOParameters
+    var parameters: DPO
     /// f(u) and f(v): the f-divergence's scores of the chosen and rejected log-ratios.
     var chosenScores: [Double]
     var rejectedScores: [Double]

@@ -20,7 +20,7 @@ func marginTerm(_ type: DPOLossType, _ input: DPOTermInput) -> DPOTerm {
 }
 
 /// The loss of x = βΔ and its derivative in x.
-private func marginLoss(_ type: DPOLossType, _ x: Double, _ parameters: DPOParameters) -> (loss: Double, derivative: Double) {
+private func marginLoss(_ type: DPOLossType, _ x: Double, _ parameters: DPO) -> (loss: Double, derivative: Double) {
     let epsilon = parameters.labelSmoothing
     switch type {
     case .hinge:
