@@ -10,7 +10,7 @@ func benchmarkEncoding(rows: Int, tokens: Int) throws {
     var generator = SystemRandomNumberGenerator()
     let logps = RaggedRows((0 ..< rows).map { _ in (0 ..< tokens).map { _ in Double(-Float.random(in: 0 ..< 12, using: &generator)) } })
     let inputs = LossInputs(chosen: .tokenLogps(logps, selection: .all), rejected: .tokenLogps(logps, selection: .all))
-    let result = try evaluateLoss(inputs, configuration: LossConfiguration(), tokenGradients: true)
+    let result = try evaluateLoss(inputs, configuration: try LossConfiguration(SimPO()), tokenGradients: true)
     let size = Double(result.jsonBytes(configuration: RequestConfiguration()).count)
     var sink = 0
     measure("encode response with JSONWriter", iterations: 20, units: (size, "B")) {

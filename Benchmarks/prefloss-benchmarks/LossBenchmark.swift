@@ -27,11 +27,11 @@ func benchmarkLoss(rows: Int, tokens: Int) throws {
     dpo.lossTypes = [.sigmoid, .sft]
     dpo.lossWeights = [1, 0.3]
     let configurations: [(String, LossConfiguration, LossInputs)] = [
-        ("simpo F32 (default config)", .simpo(SimPO()), LossInputs(chosen: side(float32: true), rejected: side(float32: true))),
-        ("simpo +sft", .simpo(simpo), LossInputs(chosen: side(), rejected: side())),
-        ("dpo sigmoid+sft", .dpo(dpo), LossInputs(chosen: side(), rejected: side(), referenceChosen: side(), referenceRejected: side())),
-        ("cpo simpo+nll", .cpo(CPO()), LossInputs(chosen: side(), rejected: side())),
-        ("orpo", .orpo(ORPO()), LossInputs(chosen: side(), rejected: side())),
+        ("simpo F32 (default config)", try LossConfiguration(SimPO()), LossInputs(chosen: side(float32: true), rejected: side(float32: true))),
+        ("simpo +sft", try LossConfiguration(simpo), LossInputs(chosen: side(), rejected: side())),
+        ("dpo sigmoid+sft", try LossConfiguration(dpo), LossInputs(chosen: side(), rejected: side(), referenceChosen: side(), referenceRejected: side())),
+        ("cpo simpo+nll", try LossConfiguration(CPO()), LossInputs(chosen: side(), rejected: side())),
+        ("orpo", try LossConfiguration(ORPO()), LossInputs(chosen: side(), rejected: side())),
     ]
     var sink = 0.0
     for (name, configuration, inputs) in configurations {

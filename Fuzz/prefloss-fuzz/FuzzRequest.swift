@@ -21,7 +21,7 @@ func fuzzRequest(_ input: UnsafeBufferPointer<UInt8>) {
             return
         } catch is SafetensorsError {
             return
-        } catch is LossInputError {
+        } catch is RequestError {
             return
         } catch {
             fatalError("unexpected decoding error \(error)")
@@ -30,7 +30,7 @@ func fuzzRequest(_ input: UnsafeBufferPointer<UInt8>) {
         do {
             result = try request.evaluate()
         } catch {
-            return  // typed: LossInputError
+            return  // typed: RequestError
         }
         require(result.loss.isFinite, "a served loss is finite")
         _ = result.jsonBytes(configuration: request.configuration)

@@ -24,6 +24,18 @@ public enum CPOLossType: String, CaseIterable, Sendable {
 /// R is AlphaPO's `(1 − e^(−αx))/α` when α ≠ 0, else the identity. Log-probs are masked means
 /// for ipo and simpo, masked sums otherwise. Rewards are β·R(c) and β·R(r).
 public struct CPO: Equatable, Sendable {
+    public static let name = "cpo"
+
+    /// TRL's CPOConfig names.
+    public enum Parameter: String, CaseIterable, Sendable {
+        case lossType = "loss_type"
+        case beta
+        case simpoGamma = "simpo_gamma"
+        case labelSmoothing = "label_smoothing"
+        case cpoAlpha = "cpo_alpha"
+        case alpha
+    }
+
     public var lossType = CPOLossType.sigmoid
     public var beta = 0.1
     /// TRL's absolute γ; simpo only.
@@ -37,12 +49,12 @@ public struct CPO: Equatable, Sendable {
     /// TRL's CPOConfig defaults.
     public init() {}
 
-    func validate(_ issues: inout IssueCollector) {
-        issues.requirePositive(beta, .beta)
-        issues.requireNonNegative(simpoGamma, .simpoGamma)
-        issues.requireLabelSmoothing(labelSmoothing)
-        issues.requireNonNegative(cpoAlpha, .cpoAlpha)
-        issues.requireFinite(alpha, .alpha)
+    public func validate(_ issues: inout IssueCollector<InputLocation>) {
+        issues.requirePositive(beta, Self.location(.beta))
+        issues.requireNonNegative(simpoGamma, Self.location(.simpoGamma))
+        issues.requireLabelSmoothing(labelSmoothing, Self.location(.labelSmoothing))
+        issues.requireNonNegative(cpoAlpha, Self.location(.cpoAlpha))
+        issues.requireFinite(alpha, Self.location(.alpha))
     }
 
     /// The reward transform R and its derivative.
@@ -55,16 +67,15 @@ public struct CPO: Equatable, Sendable {
     }
 }
 
-extension CPO: ObjectiveEvaluator {
-    var objective: Objective { .cpo }
-    var usesReferences: Bool { false }
-    var reduction: TokenReduction { lossType == .ipo || lossType == .simpo ? .mean : .sum }
+extension CPO: Objective {
+    public var usesReferences: Bool { false }
+    public var reduction: TokenReduction { lossType == .ipo || lossType == .simpo ? .mean : .sum }
 
-    var chosenTokenTerm: PerTokenRequirement? {
-        cpoAlpha > 0 ? PerTokenRequirement(sides: [.chosen], parameter: .cpoAlpha, reason: "cpo_alpha > 0 adds the chosen tokens' NLL, so needs chosen per_token_logps") : nil
+    public var chosenTokenTerm: PerTokenRequirement? {
+        cpoAlpha > 0 ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.cpoAlpha.rawValue, reason: "cpo_alpha > 0 adds the chosen tokens' NLL, so needs chosen per_token_logps") : nil
     }
 
-    func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
+    public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
         let count = Double(batch.size)
         let margin = lossType == .simpo ? simpoGamma / beta : 0
         var output = ObjectiveOutput(losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
@@ -100,7 +111,7 @@ extension CPO: ObjectiveEvaluator {
         return output
     }
 
-    func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
+    public func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
         var warnings: [LossWarning] = []
         if (lossType == .hinge || lossType == .ipo) && labelSmoothing > 0 {
             warnings.append(warning("no_effect", "the \(lossType.rawValue) loss does not support label smoothing; label_smoothing is ignored: drop it or use loss_type 'sigmoid'"))

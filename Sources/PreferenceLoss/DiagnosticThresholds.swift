@@ -1,5 +1,5 @@
 /// When the batch and trend warnings fire. Each threshold is a configuration key that every
-/// objective accepts, reported at `FieldPath.threshold(_:)`.
+/// objective accepts, reported at `InputLocation.threshold(_:)`.
 public struct DiagnosticThresholds: Equatable, Sendable {
     /// `length_imbalance` fires when the batch's chosen-over-rejected token ratio is at least
     /// this, or at most its inverse. Greater than 1.
@@ -16,7 +16,7 @@ public struct DiagnosticThresholds: Equatable, Sendable {
     /// The documented defaults.
     public init() {}
 
-    func validate(_ issues: inout IssueCollector) {
+    func validate(_ issues: inout IssueCollector<InputLocation>) {
         if !(lengthImbalanceRatio > 1 && lengthImbalanceRatio.isFinite) {
             issues.add(.outOfRange(allowed: "a finite number > 1"), at: .threshold(.lengthImbalanceRatio))
         }
@@ -30,26 +30,12 @@ public struct DiagnosticThresholds: Equatable, Sendable {
             issues.add(.outOfRange(allowed: "a finite number >= 0"), at: .threshold(.lossStuckTolerance))
         }
     }
-
-    /// The range checks, each at `FieldPath.threshold(_:)`.
-    public func validate() throws(LossInputError) {
-        var issues = IssueCollector()
-        validate(&issues)
-        try issues.throwIfAny()
-    }
 }
 
-/// A diagnostic threshold, named as a request's `config` names it.
+/// A diagnostic threshold, by its name (a configuration key of every objective).
 public enum DiagnosticThreshold: String, CaseIterable, Sendable {
     case lengthImbalanceRatio = "length_imbalance_ratio"
     case singleTokenRowsFraction = "single_token_rows_fraction"
     case bf16MinimumTokens = "bf16_min_tokens"
     case lossStuckTolerance = "loss_stuck_tolerance"
-}
-
-extension FieldPath {
-    /// Where a threshold's problems are reported: `/config/<name>`.
-    public static func threshold(_ threshold: DiagnosticThreshold) -> FieldPath {
-        FieldPath("config", threshold.rawValue)
-    }
 }

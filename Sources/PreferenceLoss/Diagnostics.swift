@@ -2,7 +2,7 @@
 /// then the ones that hold for every objective.
 func diagnose(
     _ metrics: RewardMetrics, _ batchMetrics: BatchMetrics, batch: ReducedBatch, inputs: LossInputs,
-    objective: any ObjectiveEvaluator, thresholds: DiagnosticThresholds
+    objective: any Objective, thresholds: DiagnosticThresholds
 ) -> [LossWarning] {
     var warnings = objective.warnings(metrics)
     if metrics.chosenLogp > 0 && metrics.rejectedLogp > 0 {

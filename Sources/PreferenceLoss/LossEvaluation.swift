@@ -7,48 +7,47 @@
 /// expressions; reference log-probs are constants (a frozen reference model).
 ///
 /// - Parameters:
+///   - configuration: the objective, already checked, and when the batch warnings fire.
 ///   - tokenGradients: also return gradients for each per-token side.
-///   - thresholds: when the batch warnings fire.
-/// - Throws: `LossInputError` naming every offending field: parameters or thresholds out of range or refused,
-///   mismatched shapes, empty batches or rows, rows that select no token, non-finite values,
-///   sides the configuration needs per token, references that the objective needs or refuses,
-///   and results that overflow.
+/// - Throws: `LossInputError` naming the offending inputs: mismatched shapes, empty batches
+///   or rows, rows that select no token, non-finite values, sides the configuration needs
+///   per token, references that the objective needs or refuses, values outside the
+///   objective's domain (each up to `maximumIssues`); else the first pair whose result
+///   overflows.
 public func evaluateLoss(
     _ inputs: LossInputs,
     configuration: LossConfiguration,
-    tokenGradients: Bool = false,
-    thresholds: DiagnosticThresholds = DiagnosticThresholds()
+    tokenGradients: Bool = false
 ) throws(LossInputError) -> LossResult {
-    try configuration.validate()
-    try thresholds.validate()
-    let objective = configuration.evaluator
-    var issues = IssueCollector()
+    let objective = configuration.objective
+    let thresholds = configuration.thresholds
+    var issues = IssueCollector<InputLocation>()
     let references = referenceInputs(inputs, objective: objective, issues: &issues)
 
     for requirement in objective.perTokenRequirements + [objective.chosenTokenTerm].compactMap({ $0 }) {
-        let unmet = [(SideName.chosen, inputs.chosen), (.rejected, inputs.rejected)].filter { requirement.sides.contains($0.0) && !$0.1.isPerToken }
+        let unmet = [Side.chosen, .rejected].filter { requirement.sides.contains($0) && inputs.input(of: $0)?.isPerToken == false }
         guard !unmet.isEmpty else { continue }
         if let parameter = requirement.parameter {
             issues.add(.notApplicable(because: requirement.reason), at: .parameter(parameter))
         } else {
-            for (name, side) in unmet { issues.add(.missing(because: requirement.reason), at: name.path.key(side.rowsKey)) }
+            for side in unmet { issues.add(.missing(because: requirement.reason), at: .logps(side)) }
         }
     }
     let batchSize = inputs.chosen.rowCount
     if batchSize == 0 {
-        issues.add(.emptyBatch, at: SideName.chosen.path.key(inputs.chosen.rowsKey))
+        issues.add(.emptyBatch, at: .logps(.chosen))
     }
-    var sides = [(inputs.rejected, SideName.rejected)]
+    var sides = [(inputs.rejected, Side.rejected)]
     if let references { sides += [(references.chosen, .referenceChosen), (references.rejected, .referenceRejected)] }
-    for (side, name) in sides where side.rowCount != batchSize {
-        issues.add(.batchSizeMismatch(expected: batchSize, actual: side.rowCount), at: name.path.key(side.rowsKey))
+    for (input, side) in sides where input.rowCount != batchSize {
+        issues.add(.batchSizeMismatch(expected: batchSize, actual: input.rowCount), at: .logps(side))
     }
-    let chosenTotals = inputs.chosen.selectedTotals(path: SideName.chosen.path, issues: &issues)
-    let rejectedTotals = inputs.rejected.selectedTotals(path: SideName.rejected.path, issues: &issues)
+    let chosenTotals = inputs.chosen.selectedTotals(side: .chosen, issues: &issues)
+    let rejectedTotals = inputs.rejected.selectedTotals(side: .rejected, issues: &issues)
     let termTokens = chosenTermTokens(inputs, totals: chosenTotals, objective: objective, issues: &issues)
     let referenceTotals = references.map {
-        (chosen: $0.chosen.selectedTotals(path: SideName.referenceChosen.path, issues: &issues),
-         rejected: $0.rejected.selectedTotals(path: SideName.referenceRejected.path, issues: &issues))
+        (chosen: $0.chosen.selectedTotals(side: .referenceChosen, issues: &issues),
+         rejected: $0.rejected.selectedTotals(side: .referenceRejected, issues: &issues))
     }
     try issues.throwIfAny()
 
@@ -112,7 +111,6 @@ public func evaluateLoss(
             rejectedTokenLogps: rejectedTokenGradients?.rows),
         warnings: diagnose(metrics, batchMetrics, batch: batch, inputs: inputs, objective: objective, thresholds: thresholds))
     try result.checkFinite(
-        chosenRowsPath: SideName.chosen.path.key(inputs.chosen.rowsKey),
         tokenGradientsFinite: (chosenTokenGradients?.finite ?? true) && (rejectedTokenGradients?.finite ?? true))
     return result
 }
@@ -121,53 +119,52 @@ public func evaluateLoss(
 /// (after checking it fits the chosen rows and the objective has such a term), else the
 /// chosen side's selection. `flags` is nil in the latter case.
 private func chosenTermTokens(
-    _ inputs: LossInputs, totals: ReducedSide, objective: any ObjectiveEvaluator, issues: inout IssueCollector
+    _ inputs: LossInputs, totals: ReducedSide, objective: any Objective, issues: inout IssueCollector<InputLocation>
 ) -> (counts: [Int], sums: [Double], flags: [Bool]?) {
     // Per-sequence chosen has no tokens: no term on chosen tokens can reach it (its requirement refuses that).
     let fallback = (counts: totals.selectedCounts ?? Array(repeating: 0, count: totals.logps.count), sums: totals.selectedSums, flags: [Bool]?.none)
     guard let mask = inputs.chosenNLLMask else { return fallback }
-    let path = SideName.chosen.path.key("nll_mask")
     guard objective.chosenTokenTerm != nil else {
-        issues.add(.notApplicable(because: "objective '\(objective.objective.rawValue)' has no term on chosen tokens here (an SFT or NLL term)"), at: path)
+        issues.add(.notApplicable(because: "objective '\(objective.name)' has no term on chosen tokens here (an SFT or NLL term)"), at: .chosenNLLMask())
         return fallback
     }
     guard case .tokenLogps(let rows, _) = inputs.chosen else {
-        issues.add(.notApplicable(because: "'nll_mask' goes with 'per_token_logps'"), at: path)
+        issues.add(.notApplicable(because: "an NLL mask selects chosen tokens, so goes with per-token chosen log-probs"), at: .chosenNLLMask())
         return fallback
     }
-    guard rowsAlign(mask.rowOffsets, with: rows, at: path, issues: &issues) else { return fallback }
+    guard rowsAlign(mask.rowOffsets, with: rows, issues: &issues, at: { .chosenNLLMask(row: $0) }) else { return fallback }
     let (sums, counts, _) = rows.rowSums(selected: mask.values)
     if rows.rowCount > 0 && counts.allSatisfy({ $0 == 0 }) {
-        issues.add(.outOfRange(allowed: "at least one selected token: the SFT or NLL term averages over them"), at: path)
+        issues.add(.outOfRange(allowed: "at least one selected token: the SFT or NLL term averages over them"), at: .chosenNLLMask())
     }
     return (counts, sums, mask.values)
 }
 
 /// Records each per-token reference row that selects a different number of tokens than its
 /// policy row, which LD-DPO's weights assume alike.
-private func requireSameSelection(_ reference: ReducedSide, as policy: ReducedSide, issues: inout IssueCollector) {
+private func requireSameSelection(_ reference: ReducedSide, as policy: ReducedSide, issues: inout IssueCollector<InputLocation>) {
     guard let referenceCounts = reference.selectedCounts, let policyCounts = policy.selectedCounts else { return }
     for (row, (referenceCount, policyCount)) in zip(referenceCounts, policyCounts).enumerated() where referenceCount != policyCount {
-        issues.add(.unsupported(because: "with ld_alpha a per-token reference row must select as many tokens as its policy row (\(policyCount), not \(referenceCount)): TRL weighs both by the policy's mask"), at: reference.rowsPath.index(row))
+        issues.add(.unsupported(because: "with ld_alpha a per-token reference row must select as many tokens as its policy row (\(policyCount), not \(referenceCount)): TRL weighs both by the policy's mask"), at: .logps(reference.side, row: row))
     }
 }
 
 /// The reference sides, when the objective uses them; records their absence when it needs
 /// them and their presence when it refuses them.
 private func referenceInputs(
-    _ inputs: LossInputs, objective: any ObjectiveEvaluator, issues: inout IssueCollector
+    _ inputs: LossInputs, objective: any Objective, issues: inout IssueCollector<InputLocation>
 ) -> (chosen: SideInput, rejected: SideInput)? {
-    let name = objective.objective.rawValue
+    let name = objective.name
     if objective.usesReferences {
         if let chosen = inputs.referenceChosen, let rejected = inputs.referenceRejected {
             return (chosen, rejected)
         }
-        for (side, given) in [(SideName.referenceChosen, inputs.referenceChosen), (.referenceRejected, inputs.referenceRejected)] where given == nil {
-            issues.add(.missing(because: "objective '\(name)' needs reference log-probs"), at: side.path)
+        for side in [Side.referenceChosen, .referenceRejected] where inputs.input(of: side) == nil {
+            issues.add(.missing(because: "objective '\(name)' needs reference log-probs"), at: .side(side))
         }
     } else {
-        for (side, given) in [(SideName.referenceChosen, inputs.referenceChosen), (.referenceRejected, inputs.referenceRejected)] where given != nil {
-            issues.add(.notApplicable(because: "objective '\(name)' is reference-free"), at: side.path)
+        for side in [Side.referenceChosen, .referenceRejected] where inputs.input(of: side) != nil {
+            issues.add(.notApplicable(because: "objective '\(name)' is reference-free"), at: .side(side))
         }
     }
     return nil
@@ -212,23 +209,23 @@ extension SideInput {
 
 extension LossResult {
     /// Refuses results that left Double's range, naming the pair that did.
-    func checkFinite(chosenRowsPath: FieldPath, tokenGradientsFinite: Bool) throws(LossInputError) {
+    func checkFinite(tokenGradientsFinite: Bool) throws(LossInputError) {
         for i in losses.indices {
             let values = [logits[i], losses[i], chosenRewards[i], rejectedRewards[i], gradients.chosenLogps[i], gradients.rejectedLogps[i]]
             if !values.allSatisfy(\.isFinite) {
-                throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath.index(i))])
+                throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen, row: i))])
             }
         }
         for part in lossesByType where !part.losses.allSatisfy(\.isFinite) || !part.mean.isFinite {
-            throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
+            throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen))])
         }
         let optional = [metrics.nllLoss, metrics.logOddsRatio, metrics.logOddsChosen].compactMap { $0 }
         let scalars = [loss, preferenceLoss, sftLoss, metrics.chosenReward, metrics.rejectedReward, metrics.margin, metrics.chosenLogp, metrics.rejectedLogp] + optional
         if !scalars.allSatisfy(\.isFinite) {
-            throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
+            throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen))])
         }
         if !tokenGradientsFinite {
-            throw LossInputError([LossInputIssue(.overflow, at: chosenRowsPath)])
+            throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen))])
         }
     }
 }

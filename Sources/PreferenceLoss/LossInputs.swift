@@ -42,12 +42,14 @@ public struct LossInputs: Sendable {
     }
 }
 
-/// The four sides, named as the inputs name them in `FieldPath`s.
-enum SideName: String, CaseIterable {
-    case chosen
-    case rejected
-    case referenceChosen = "reference_chosen"
-    case referenceRejected = "reference_rejected"
-
-    var path: FieldPath { FieldPath(rawValue) }
+extension LossInputs {
+    /// The log-probs of `side`, when given.
+    public func input(of side: Side) -> SideInput? {
+        switch side {
+        case .chosen: return chosen
+        case .rejected: return rejected
+        case .referenceChosen: return referenceChosen
+        case .referenceRejected: return referenceRejected
+        }
+    }
 }

@@ -1,35 +1,41 @@
 /// TRL 1.16's ORPOTrainer: `loss = NLL − mean(λ·log σ(log odds))` on masked-mean log-probs,
 /// with log odds = (c − r) − (log(1 − e^c) − log(1 − e^r)). Rewards are β·c and β·r.
 public struct ORPO: Equatable, Sendable {
+    public static let name = "orpo"
+
+    /// TRL's ORPOConfig names.
+    public enum Parameter: String, CaseIterable, Sendable {
+        case beta
+    }
+
     /// λ, the weight of the odds-ratio term.
     public var beta = 0.1
 
     /// TRL's ORPOConfig defaults.
     public init() {}
 
-    func validate(_ issues: inout IssueCollector) {
-        issues.requirePositive(beta, .beta)
+    public func validate(_ issues: inout IssueCollector<InputLocation>) {
+        issues.requirePositive(beta, Self.location(.beta))
     }
 }
 
-extension ORPO: ObjectiveEvaluator {
-    var objective: Objective { .orpo }
-    var usesReferences: Bool { false }
-    var reduction: TokenReduction { .mean }
+extension ORPO: Objective {
+    public var usesReferences: Bool { false }
+    public var reduction: TokenReduction { .mean }
 
-    var chosenTokenTerm: PerTokenRequirement? {
+    public var chosenTokenTerm: PerTokenRequirement? {
         PerTokenRequirement(sides: [.chosen], parameter: nil, reason: "objective 'orpo' adds the chosen tokens' NLL, so needs chosen per_token_logps")
     }
 
-    func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector) {
+    public func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector<InputLocation>) {
         for side in [batch.chosen, batch.rejected] {
             for (row, logp) in side.logps.enumerated() where !(logp < 0) {
-                issues.add(.outOfRange(allowed: "a sequence log-prob below 0: ORPO's odds take log(1 - e^logp), here \(logp)"), at: side.rowsPath.index(row))
+                issues.add(.outOfRange(allowed: "a sequence log-prob below 0: ORPO's odds take log(1 - e^logp), here \(logp)"), at: .logps(side.side, row: row))
             }
         }
     }
 
-    func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
+    public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
         let count = Double(batch.size)
         var output = ObjectiveOutput(losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
         var ratios: [Double] = []
@@ -56,5 +62,5 @@ extension ORPO: ObjectiveEvaluator {
         return output
     }
 
-    func warnings(_ metrics: RewardMetrics) -> [LossWarning] { [] }
+    public func warnings(_ metrics: RewardMetrics) -> [LossWarning] { [] }
 }

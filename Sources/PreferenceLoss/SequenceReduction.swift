@@ -1,5 +1,5 @@
 /// How an objective turns a row's selected per-token log-probs into one sequence log-prob.
-enum TokenReduction: Equatable {
+public enum TokenReduction: Equatable, Sendable {
     /// The masked sum (DPO, and CPO's sigmoid and hinge).
     case sum
     /// The masked mean (SimPO, ORPO, and CPO's ipo and simpo).
@@ -21,8 +21,8 @@ struct ReducedSide {
     /// LD-DPO: per row, how many leading selected tokens have weight 1.
     var fullWeightCounts: [Int]?
     var reduction: TokenReduction
-    /// Where the side's rows are in the inputs (`/chosen/per_token_logps`), for issues about a row.
-    var rowsPath: FieldPath
+    /// Which side this is, for issues about a row.
+    var side: Side
 
     /// ∂logps[row]/∂(the `rank`-th selected token of the row), counting from 0.
     func tokenWeight(row: Int, rank: Int) -> Double {
@@ -47,14 +47,6 @@ struct ReducedSide {
 }
 
 extension SideInput {
-    /// The key holding this side's rows in a request: `logps` or `per_token_logps`.
-    var rowsKey: String {
-        switch self {
-        case .sequenceLogps: return "logps"
-        case .tokenLogps: return "per_token_logps"
-        }
-    }
-
     /// The number of sequences on this side.
     var rowCount: Int {
         switch self {
@@ -64,45 +56,44 @@ extension SideInput {
     }
 
     /// Whether the side came per token.
-    var isPerToken: Bool {
+    public var isPerToken: Bool {
         if case .tokenLogps = self { return true }
         return false
     }
 
     /// Sums each row's selected tokens and counts them (a plain sum, whatever the reduction).
     ///
-    /// Records under `path` every non-finite value, empty row, row that selects no token,
-    /// and mask or labels array whose shape differs from the log-probs.
-    func selectedTotals(path: FieldPath, issues: inout IssueCollector) -> ReducedSide {
+    /// Records, as issues of `side`, every non-finite value, empty row, row that selects no
+    /// token, and token selection whose shape differs from the log-probs.
+    func selectedTotals(side: Side, issues: inout IssueCollector<InputLocation>) -> ReducedSide {
         switch self {
         case .sequenceLogps(let logps):
             for (row, value) in logps.enumerated() where !value.isFinite {
-                issues.add(.nonFinite, at: path.key(rowsKey).index(row))
+                issues.add(.nonFinite, at: .logps(side, row: row))
             }
-            return ReducedSide(logps: logps, selectedCounts: nil, selectedSums: logps, selected: nil, reduction: .sum, rowsPath: path.key(rowsKey))
+            return ReducedSide(logps: logps, selectedCounts: nil, selectedSums: logps, selected: nil, reduction: .sum, side: side)
         case .tokenLogps(let rows, let selection):
-            guard selection.hasShape(of: rows, path: path, issues: &issues) else {
-                return ReducedSide(logps: [], selectedCounts: [], selectedSums: [], selected: nil, reduction: .sum, rowsPath: path.key(rowsKey))
+            guard selection.hasShape(of: rows, side: side, issues: &issues) else {
+                return ReducedSide(logps: [], selectedCounts: [], selectedSums: [], selected: nil, reduction: .sum, side: side)
             }
             let selected = selection.flags
             let (sums, counts, finite) = rows.rowSums(selected: selected)
-            let rowsPath = path.key(rowsKey)
             for row in 0 ..< rows.rowCount {
                 let range = rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
                 if !finite[row] {
                     for (position, index) in range.enumerated() where !rows.value(at: index).isFinite {
-                        issues.add(.nonFinite, at: rowsPath.index(row).index(position))
+                        issues.add(.nonFinite, at: .logps(side, row: row, token: position))
                     }
                 }
                 if range.isEmpty {
-                    issues.add(.emptyRow, at: rowsPath.index(row))
+                    issues.add(.emptyRow, at: .logps(side, row: row))
                 } else if counts[row] == 0 {
-                    issues.add(.noSelectedTokens, at: path.key(selection.key ?? rowsKey).index(row))
+                    issues.add(.noSelectedTokens, at: selected == nil ? .logps(side, row: row) : .selection(side, row: row))
                 } else if finite[row] && !sums[row].isFinite {
-                    issues.add(.overflow, at: rowsPath.index(row))
+                    issues.add(.overflow, at: .logps(side, row: row))
                 }
             }
-            return ReducedSide(logps: sums, selectedCounts: counts, selectedSums: sums, selected: selected, reduction: .sum, rowsPath: rowsPath)
+            return ReducedSide(logps: sums, selectedCounts: counts, selectedSums: sums, selected: selected, reduction: .sum, side: side)
         }
     }
 
@@ -146,15 +137,6 @@ extension ReducedSide {
 }
 
 extension TokenSelection {
-    /// The request key of the selection, nil when every token is selected.
-    var key: String? {
-        switch self {
-        case .all: return nil
-        case .mask: return "mask"
-        case .labels: return "labels"
-        }
-    }
-
     /// Per token, whether it counts; nil when every token does.
     var flags: [Bool]? {
         switch self {
@@ -165,21 +147,24 @@ extension TokenSelection {
     }
 
     /// Whether the mask or labels rows line up with `rows` one for one; records each mismatch.
-    func hasShape(of rows: TokenValues, path: FieldPath, issues: inout IssueCollector) -> Bool {
+    func hasShape(of rows: TokenValues, side: Side, issues: inout IssueCollector<InputLocation>) -> Bool {
         let offsets: [Int]
         switch self {
         case .all: return true
         case .mask(let mask): offsets = mask.rowOffsets
         case .labels(let labels, _): offsets = labels.rowOffsets
         }
-        return rowsAlign(offsets, with: rows, at: path.key(key ?? ""), issues: &issues)
+        return rowsAlign(offsets, with: rows, issues: &issues) { .selection(side, row: $0) }
     }
 }
 
-/// Whether rows split at `offsets` line up with `rows` one for one; records each mismatch at `path`.
-func rowsAlign(_ offsets: [Int], with rows: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> Bool {
+/// Whether rows split at `offsets` line up with `rows` one for one; records each mismatch at
+/// `location(row)`, or `location(nil)` when the row counts differ.
+func rowsAlign(
+    _ offsets: [Int], with rows: TokenValues, issues: inout IssueCollector<InputLocation>, at location: (Int?) -> InputLocation
+) -> Bool {
     guard offsets.count == rows.rowOffsets.count else {
-        issues.add(.rowCountMismatch(expected: rows.rowCount, actual: offsets.count - 1), at: path)
+        issues.add(.rowCountMismatch(expected: rows.rowCount, actual: offsets.count - 1), at: location(nil))
         return false
     }
     var matches = true
@@ -187,7 +172,7 @@ func rowsAlign(_ offsets: [Int], with rows: TokenValues, at path: FieldPath, iss
         let expected = rows.length(ofRow: row)
         let actual = offsets[row + 1] - offsets[row]
         if actual != expected {
-            issues.add(.rowLengthMismatch(expected: expected, actual: actual), at: path.index(row))
+            issues.add(.rowLengthMismatch(expected: expected, actual: actual), at: location(row))
             matches = false
         }
     }

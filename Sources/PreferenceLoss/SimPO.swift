@@ -25,6 +25,20 @@ public enum TargetMargin: Equatable, Sendable {
 
 /// princeton-nlp/SimPO: `z = (c − r) − γ/β`, rewards `β·c` and `β·r`, plus `λ·sft`.
 public struct SimPO: Equatable, Sendable {
+    public static let name = "simpo"
+
+    /// princeton-nlp/SimPO's parameter names, with TRL's `gamma` as the margin's other form.
+    public enum Parameter: String, CaseIterable, Sendable {
+        case lossType = "loss_type"
+        case beta
+        case gammaBetaRatio = "gamma_beta_ratio"
+        case gamma
+        case labelSmoothing = "label_smoothing"
+        case sftWeight = "sft_weight"
+        case sftReduction = "sft_reduction"
+        case averageLogProb = "average_log_prob"
+    }
+
     public var lossType = SimPOLossType.sigmoid
     /// β, the reward scale.
     public var beta = 2.0
@@ -56,31 +70,30 @@ public struct SimPO: Equatable, Sendable {
         }
     }
 
-    func validate(_ issues: inout IssueCollector) {
-        issues.requirePositive(beta, .beta)
+    public func validate(_ issues: inout IssueCollector<InputLocation>) {
+        issues.requirePositive(beta, Self.location(.beta))
         switch margin {
-        case .gammaBetaRatio(let ratio): issues.requireNonNegative(ratio, .gammaBetaRatio)
-        case .gamma(let gamma): issues.requireNonNegative(gamma, .gamma)
+        case .gammaBetaRatio(let ratio): issues.requireNonNegative(ratio, Self.location(.gammaBetaRatio))
+        case .gamma(let gamma): issues.requireNonNegative(gamma, Self.location(.gamma))
         }
         if beta > 0, beta.isFinite, !(gamma.isFinite && gammaBetaRatio.isFinite) {
-            let given: LossParameter = if case .gamma = margin { .gamma } else { .gammaBetaRatio }
-            issues.add(.outOfRange(allowed: "a margin whose other form (gamma = gamma_beta_ratio × beta) is finite too"), at: .parameter(given))
+            let given: Parameter = if case .gamma = margin { .gamma } else { .gammaBetaRatio }
+            issues.add(.outOfRange(allowed: "a margin whose other form (gamma = gamma_beta_ratio × beta) is finite too"), at: Self.location(given))
         }
-        issues.requireLabelSmoothing(labelSmoothing)
-        issues.requireNonNegative(sftWeight, .sftWeight)
+        issues.requireLabelSmoothing(labelSmoothing, Self.location(.labelSmoothing))
+        issues.requireNonNegative(sftWeight, Self.location(.sftWeight))
     }
 }
 
-extension SimPO: ObjectiveEvaluator {
-    var objective: Objective { .simpo }
-    var usesReferences: Bool { false }
-    var reduction: TokenReduction { averageLogProb ? .mean : .sum }
+extension SimPO: Objective {
+    public var usesReferences: Bool { false }
+    public var reduction: TokenReduction { averageLogProb ? .mean : .sum }
 
-    var chosenTokenTerm: PerTokenRequirement? {
-        sftReduction == .token ? PerTokenRequirement(sides: [.chosen], parameter: .sftReduction, reason: "sft_reduction 'token' needs chosen per_token_logps") : nil
+    public var chosenTokenTerm: PerTokenRequirement? {
+        sftReduction == .token ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.sftReduction.rawValue, reason: "sft_reduction 'token' needs chosen per_token_logps") : nil
     }
 
-    func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
+    public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
         let count = Double(batch.size)
         var output = ObjectiveOutput(losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
         for (c, r) in zip(batch.chosen.logps, batch.rejected.logps) {
@@ -107,7 +120,7 @@ extension SimPO: ObjectiveEvaluator {
     }
 
     /// The seed's debugging hints; its typical values are those of averaged log-probs.
-    func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
+    public func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
         var warnings: [LossWarning] = []
         if metrics.margin < 0.5 {
             warnings.append(warning("low_reward_margin", "reward margin \(metrics.margin) < 0.5: preferences may not be learned; consider a larger beta or gamma_beta_ratio"))

@@ -22,8 +22,8 @@ extension LossRequest {
     /// `rejected`, `reference_chosen`, `reference_rejected`), and `__metadata__` entries
     /// `config` (a JSON object as a string) and `return_token_grads` (`true` or `false`).
     /// Problems are reported at the JSON pointer the same field has in a JSON request.
-    init(safetensors file: SafetensorsFile, in bytes: UnsafeRawBufferPointer, parser: JSONParser) throws(LossInputError) {
-        var issues = IssueCollector()
+    init(safetensors file: SafetensorsFile, in bytes: UnsafeRawBufferPointer, parser: JSONParser) throws(RequestError) {
+        var issues = IssueCollector<FieldPath>()
         var configuration = RequestConfiguration()
         returnTokenGradients = false
         for (key, value) in file.metadata.sorted(by: { $0.key < $1.key }) {
@@ -43,14 +43,14 @@ extension LossRequest {
             }
         }
 
-        var sides: [RequestSide: [SideKey: TensorInfo]] = [:]
+        var sides: [Side: [SideKey: TensorInfo]] = [:]
         for tensor in file.tensors {
             // `<side>.<key>`: the side ends at the first dot.
             let dot = tensor.name.firstIndex(of: ".")
             let sideName = String(tensor.name[..<(dot ?? tensor.name.endIndex)])
             let keyName = dot.map { String(tensor.name[tensor.name.index(after: $0)...]) }
-            guard let keyName, let side = RequestSide(rawValue: sideName) else {
-                issues.add(.unknownKey(suggestion: closestMatch(to: sideName, among: RequestSide.names).map { suggestedSide in
+            guard let keyName, let side = Side.allCases.first(where: { $0.key == sideName }) else {
+                issues.add(.unknownKey(suggestion: closestMatch(to: sideName, among: Side.keys).map { suggestedSide in
                     "\(suggestedSide).\(keyName.flatMap { closestMatch(to: $0, among: SideKey.names) } ?? SideKey.perTokenLogps.rawValue)"
                 }), at: FieldPath(tensor.name))
                 continue
@@ -67,7 +67,7 @@ extension LossRequest {
         let pad = configuration.labelPadTokenID
         inputs = try assembleInputs(issues: &issues) { side, issues in
             guard let tensors = sides[side] else {
-                if side.isRequired { issues.add(.missing(because: "every request has '\(side.rawValue).logps' or '\(side.rawValue).per_token_logps'"), at: FieldPath(side.rawValue)) }
+                if side.isRequired { issues.add(.missing(because: "every request has '\(side.key).logps' or '\(side.key).per_token_logps'"), at: FieldPath(side.key)) }
                 return nil
             }
             return decodeSide(tensors, side: side, labelPadTokenID: pad, reader: reader, issues: &issues)
@@ -76,7 +76,7 @@ extension LossRequest {
 }
 
 /// The configuration from its JSON text.
-private func decodeConfiguration(json text: String, parser: JSONParser, issues: inout IssueCollector) -> RequestConfiguration {
+private func decodeConfiguration(json text: String, parser: JSONParser, issues: inout IssueCollector<FieldPath>) -> RequestConfiguration {
     var utf8 = Array(text.utf8)
     let count = utf8.count
     utf8.append(contentsOf: repeatElement(0, count: JSONParser.requiredPadding))
@@ -96,7 +96,7 @@ private func decodeConfiguration(json text: String, parser: JSONParser, issues: 
 private struct SafetensorsSideReader: SideFieldReader {
     var bytes: UnsafeRawBufferPointer
 
-    func sequenceLogps(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector) -> [Double]? {
+    func sequenceLogps(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Double]? {
         guard tensor.shape.count == 1 else {
             issues.add(.wrongType(expected: "a 1-D [batch] tensor, not shape \(tensor.shape)"), at: path)
             return nil
@@ -104,7 +104,7 @@ private struct SafetensorsSideReader: SideFieldReader {
         return floats(tensor, at: path, issues: &issues)
     }
 
-    func tokenLogps(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector) -> TokenValues? {
+    func tokenLogps(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> TokenValues? {
         guard tensor.shape.count == 2 else {
             issues.add(.wrongType(expected: "a 2-D [batch, tokens] tensor, not shape \(tensor.shape)"), at: path)
             return nil
@@ -130,7 +130,7 @@ private struct SafetensorsSideReader: SideFieldReader {
         return TokenValues(storage, rows: rowCount, width: rowLength)
     }
 
-    func mask(_ tensor: TensorInfo, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>? {
+    func mask(_ tensor: TensorInfo, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>? {
         guard hasShape(tensor, of: tokens, at: path, issues: &issues) else { return nil }
         let width = max(tokens.rowCount > 0 ? tokens.length(ofRow: 0) : 1, 1)
         let flags: [Bool]
@@ -153,13 +153,13 @@ private struct SafetensorsSideReader: SideFieldReader {
         return RaggedRows(values: flags, rowOffsets: tokens.rowOffsets)
     }
 
-    func labels(_ tensor: TensorInfo, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>? {
+    func labels(_ tensor: TensorInfo, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>? {
         guard hasShape(tensor, of: tokens, at: path, issues: &issues) else { return nil }
         return integers(tensor, at: path, issues: &issues).flatMap { RaggedRows(values: $0, rowOffsets: tokens.rowOffsets) }
     }
 
     /// A floating-point tensor's values as doubles.
-    private func floats(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector) -> [Double]? {
+    private func floats(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Double]? {
         guard let values = tensor.doubles(in: bytes) else {
             issues.add(.wrongType(expected: "an F32, F64, F16 or BF16 tensor, not \(tensor.dtype.rawValue)"), at: path)
             return nil
@@ -168,7 +168,7 @@ private struct SafetensorsSideReader: SideFieldReader {
     }
 
     /// An integer tensor's values.
-    private func integers(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector) -> [Int64]? {
+    private func integers(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Int64]? {
         guard let values = tensor.integers(in: bytes) else {
             issues.add(.wrongType(expected: "a BOOL or integer tensor, not \(tensor.dtype.rawValue)"), at: path)
             return nil
@@ -177,7 +177,7 @@ private struct SafetensorsSideReader: SideFieldReader {
     }
 
     /// Whether a mask or labels tensor has the log-probs' [B, T] shape; records why not.
-    private func hasShape(_ tensor: TensorInfo, of tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> Bool {
+    private func hasShape(_ tensor: TensorInfo, of tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> Bool {
         guard tensor.shape.count == 2 else {
             issues.add(.wrongType(expected: "a 2-D [batch, tokens] tensor, not shape \(tensor.shape)"), at: path)
             return false

@@ -7,9 +7,20 @@ public struct LossRequest: Sendable {
     public var inputs: LossInputs
     public var returnTokenGradients: Bool
 
+    public init(configuration: RequestConfiguration, inputs: LossInputs, returnTokenGradients: Bool = false) {
+        self.configuration = configuration
+        self.inputs = inputs
+        self.returnTokenGradients = returnTokenGradients
+    }
+
     /// Evaluates the loss this request asks for.
-    public func evaluate() throws(LossInputError) -> LossResult {
-        try evaluateLoss(inputs, configuration: configuration.loss, tokenGradients: returnTokenGradients, thresholds: configuration.thresholds)
+    /// - Throws: the loss's `LossInputError`, each issue at the JSON pointer of what it is about.
+    public func evaluate() throws(RequestError) -> LossResult {
+        do {
+            return try evaluateLoss(inputs, configuration: configuration.loss, tokenGradients: returnTokenGradients)
+        } catch {
+            throw RequestError(error.issues.map { RequestIssue($0.reason, at: FieldPath($0.location, in: inputs)) })
+        }
     }
 }
 
@@ -18,16 +29,16 @@ enum RequestKey: String, CaseIterable {
     case config
     case returnTokenGradients = "return_token_grads"
 
-    static var names: [String] { allCases.map(\.rawValue) + RequestSide.names }
+    static var names: [String] { allCases.map(\.rawValue) + Side.keys }
 }
 
 extension LossRequest {
     /// Decodes and validates the request document, reporting every problem with
     /// its JSON pointer (configuration problems included).
-    public init(json root: JSONValue) throws(LossInputError) {
-        var issues = IssueCollector()
+    public init(json root: JSONValue) throws(RequestError) {
+        var issues = IssueCollector<FieldPath>()
         guard root.kind == .object else {
-            throw LossInputError([LossInputIssue(.wrongType(expected: "an object"), at: FieldPath())])
+            throw RequestError([RequestIssue(.wrongType(expected: "an object"), at: FieldPath())])
         }
         let fields = uniqueFields(of: root, at: FieldPath(), known: RequestKey.names, issues: &issues)
 
@@ -48,9 +59,9 @@ extension LossRequest {
         self.configuration = configuration
         let pad = configuration.labelPadTokenID
         inputs = try assembleInputs(issues: &issues) { side, issues in
-            let path = FieldPath(side.rawValue)
-            guard let value = fields[side.rawValue], value.kind != .null else {
-                if side.isRequired { issues.add(.missing(because: "every request has '\(side.rawValue)'"), at: path) }
+            let path = FieldPath(side.key)
+            guard let value = fields[side.key], value.kind != .null else {
+                if side.isRequired { issues.add(.missing(because: "every request has '\(side.key)'"), at: path) }
                 return nil
             }
             guard value.kind == .object else {
@@ -65,7 +76,7 @@ extension LossRequest {
 }
 
 /// The `config` object (defaults where it is not one, after recording why).
-func decodeConfiguration(_ config: JSONValue, issues: inout IssueCollector) -> RequestConfiguration {
+func decodeConfiguration(_ config: JSONValue, issues: inout IssueCollector<FieldPath>) -> RequestConfiguration {
     guard config.kind == .object else {
         issues.add(.wrongType(expected: "an object"), at: FieldPath(RequestKey.config.rawValue))
         return RequestConfiguration()
@@ -73,13 +84,13 @@ func decodeConfiguration(_ config: JSONValue, issues: inout IssueCollector) -> R
     do {
         return try RequestConfiguration(parsing: config.fields.map { (key: $0.key, value: ConfigValue($0.value)) })
     } catch {
-        issues.add(contentsOf: error)
+        issues.add(contentsOf: error) { $0 }
         return RequestConfiguration()
     }
 }
 
 /// The fields of `object` by key, recording unknown and duplicate keys.
-func uniqueFields(of object: JSONValue, at path: FieldPath, known: [String], issues: inout IssueCollector) -> [String: JSONValue] {
+func uniqueFields(of object: JSONValue, at path: FieldPath, known: [String], issues: inout IssueCollector<FieldPath>) -> [String: JSONValue] {
     var fields: [String: JSONValue] = [:]
     for (key, value) in object.fields {
         if !known.contains(key) {
@@ -93,29 +104,29 @@ func uniqueFields(of object: JSONValue, at path: FieldPath, known: [String], iss
 
 /// A side's fields in a JSON request: arrays of numbers, and arrays of rows.
 private struct JSONSideReader: SideFieldReader {
-    func sequenceLogps(_ field: JSONValue, at path: FieldPath, issues: inout IssueCollector) -> [Double]? {
+    func sequenceLogps(_ field: JSONValue, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Double]? {
         var values: [Double] = []
         return decodeNumbers(field, into: &values, at: path, issues: &issues) ? values : nil
     }
 
-    func tokenLogps(_ field: JSONValue, at path: FieldPath, issues: inout IssueCollector) -> TokenValues? {
+    func tokenLogps(_ field: JSONValue, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> TokenValues? {
         decodeRows(field, at: path, issues: &issues, element: decodeNumbers).map(TokenValues.init)
     }
 
     /// Mask rows are checked against the log-prob rows by the loss, which names each mismatch.
-    func mask(_ field: JSONValue, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>? {
+    func mask(_ field: JSONValue, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>? {
         decodeRows(field, at: path, issues: &issues, element: decodeMaskRow)
     }
 
-    func labels(_ field: JSONValue, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>? {
+    func labels(_ field: JSONValue, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>? {
         decodeRows(field, at: path, issues: &issues, element: decodeLabelRow)
     }
 }
 
 /// An array of arrays, each decoded by `element` into one row.
 private func decodeRows<T>(
-    _ value: JSONValue, at path: FieldPath, issues: inout IssueCollector,
-    element: (JSONValue, inout [T], FieldPath, inout IssueCollector) -> Bool
+    _ value: JSONValue, at path: FieldPath, issues: inout IssueCollector<FieldPath>,
+    element: (JSONValue, inout [T], FieldPath, inout IssueCollector<FieldPath>) -> Bool
 ) -> RaggedRows<T>? {
     guard value.kind == .array else {
         issues.add(.wrongType(expected: "an array of arrays"), at: path)
@@ -135,7 +146,7 @@ private func decodeRows<T>(
 }
 
 /// Appends an array of numbers to `values`; false after recording why not.
-private func decodeNumbers(_ value: JSONValue, into values: inout [Double], at path: FieldPath, issues: inout IssueCollector) -> Bool {
+private func decodeNumbers(_ value: JSONValue, into values: inout [Double], at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> Bool {
     guard value.kind == .array else {
         issues.add(.wrongType(expected: "an array of numbers"), at: path)
         return false
@@ -149,7 +160,7 @@ private func decodeNumbers(_ value: JSONValue, into values: inout [Double], at p
 
 /// Appends a mask row: booleans, or the integers 0 and 1 (bulk paths first; mixed
 /// rows element by element).
-private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at path: FieldPath, issues: inout IssueCollector) -> Bool {
+private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> Bool {
     if value.kind == .array {
         if value.appendBools(to: &values) == nil { return true }
         var integers: [Int64] = []
@@ -176,7 +187,7 @@ private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at pat
 }
 
 /// Appends a labels row (64-bit integers).
-private func decodeLabelRow(_ value: JSONValue, into values: inout [Int64], at path: FieldPath, issues: inout IssueCollector) -> Bool {
+private func decodeLabelRow(_ value: JSONValue, into values: inout [Int64], at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> Bool {
     guard value.kind == .array else {
         issues.add(.wrongType(expected: "an array"), at: path)
         return false

@@ -3,10 +3,10 @@ import PreferenceLoss
 /// Reads one side's fields (`logps`, `per_token_logps`, `mask`, `labels`) in one wire format.
 protocol SideFieldReader {
     associatedtype Field
-    func sequenceLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector) -> [Double]?
-    func tokenLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector) -> TokenValues?
-    func mask(_ field: Field, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Bool>?
-    func labels(_ field: Field, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector) -> RaggedRows<Int64>?
+    func sequenceLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Double]?
+    func tokenLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> TokenValues?
+    func mask(_ field: Field, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>?
+    func labels(_ field: Field, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>?
 }
 
 /// The keys a side may hold.
@@ -21,15 +21,19 @@ enum SideKey: String, CaseIterable {
     static var names: [String] { allCases.map(\.rawValue) }
 }
 
-/// The sides of a request, in the order they are decoded and reported.
-enum RequestSide: String, CaseIterable {
-    case chosen
-    case rejected
-    case referenceChosen = "reference_chosen"
-    case referenceRejected = "reference_rejected"
+extension Side {
+    /// The side's key in a request; the sides are decoded and reported in `allCases` order.
+    var key: String {
+        switch self {
+        case .chosen: return "chosen"
+        case .rejected: return "rejected"
+        case .referenceChosen: return "reference_chosen"
+        case .referenceRejected: return "reference_rejected"
+        }
+    }
 
     var isRequired: Bool { self == .chosen || self == .rejected }
-    static var names: [String] { allCases.map(\.rawValue) }
+    static var keys: [String] { allCases.map(\.key) }
 }
 
 /// A side as decoded, with the chosen side's `nll_mask` when it has one.
@@ -42,9 +46,9 @@ struct DecodedSide {
 /// (not both); `mask` or `labels` (not both) only with `per_token_logps`; `nll_mask` only on
 /// the chosen side, with `per_token_logps`.
 func decodeSide<Reader: SideFieldReader>(
-    _ fields: [SideKey: Reader.Field], side: RequestSide, labelPadTokenID: Int64, reader: Reader, issues: inout IssueCollector
+    _ fields: [SideKey: Reader.Field], side: Side, labelPadTokenID: Int64, reader: Reader, issues: inout IssueCollector<FieldPath>
 ) -> DecodedSide? {
-    let path = FieldPath(side.rawValue)
+    let path = FieldPath(side.key)
     guard let input = decodeLogps(fields, at: path, labelPadTokenID: labelPadTokenID, reader: reader, issues: &issues) else { return nil }
     guard let nllMask = fields[.nllMask] else { return DecodedSide(input: input) }
     let nllPath = path.key(SideKey.nllMask.rawValue)
@@ -57,7 +61,7 @@ func decodeSide<Reader: SideFieldReader>(
 
 /// The log-probs of one side and their selection.
 private func decodeLogps<Reader: SideFieldReader>(
-    _ fields: [SideKey: Reader.Field], at path: FieldPath, labelPadTokenID: Int64, reader: Reader, issues: inout IssueCollector
+    _ fields: [SideKey: Reader.Field], at path: FieldPath, labelPadTokenID: Int64, reader: Reader, issues: inout IssueCollector<FieldPath>
 ) -> SideInput? {
     let selectionKeys = [SideKey.mask, .labels].filter { fields[$0] != nil }
     switch (fields[.logps], fields[.perTokenLogps]) {
@@ -92,13 +96,13 @@ private func decodeLogps<Reader: SideFieldReader>(
 /// The four sides, each decoded by `side(name, &issues)`; throws every issue collected
 /// (the configuration's included) when there is any.
 func assembleInputs(
-    issues: inout IssueCollector, side: (RequestSide, inout IssueCollector) -> DecodedSide?
-) throws(LossInputError) -> LossInputs {
+    issues: inout IssueCollector<FieldPath>, side: (Side, inout IssueCollector<FieldPath>) -> DecodedSide?
+) throws(RequestError) -> LossInputs {
     let chosen = side(.chosen, &issues)
     let rejected = side(.rejected, &issues)
     let referenceChosen = side(.referenceChosen, &issues)
     let referenceRejected = side(.referenceRejected, &issues)
-    guard issues.isEmpty, let chosen, let rejected else { throw LossInputError(issues.issues) }
+    guard issues.isEmpty, let chosen, let rejected else { throw RequestError(issues.issues) }
     return LossInputs(chosen: chosen.input, rejected: rejected.input, referenceChosen: referenceChosen?.input,
                       referenceRejected: referenceRejected?.input, chosenNLLMask: chosen.nllMask)
 }

@@ -129,7 +129,7 @@ struct LossRoute: Sendable {
                 throw Problem(error)
             } catch let error as SafetensorsError {
                 throw Problem(error)
-            } catch let error as LossInputError {
+            } catch let error as RequestError {
                 throw Problem(error)
             }
         }

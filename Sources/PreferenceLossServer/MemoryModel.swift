@@ -38,7 +38,7 @@ enum MemoryModel {
         let numbers = sides.reduce(0) { $0 + ($1.map(storedNumbers) ?? 0) }
         let pairs = sequenceCount(request.inputs.chosen)
         let gradients = request.returnTokenGradients ? tokenCount(request.inputs.chosen) + tokenCount(request.inputs.rejected) : 0
-        let resultNumbers = (resultArraysPerPair + request.configuration.loss.lossTypeParts) * pairs + gradients
+        let resultNumbers = (resultArraysPerPair + request.configuration.loss.objective.lossTypeParts) * pairs + gradients
         let encoded = switch response {
         case .json: jsonBytesPerNumber * resultNumbers
         case .safetensors(.float32): 4 * resultNumbers

@@ -71,9 +71,9 @@ struct Problem: Error, HTTPResponseError {
 
 extension Problem {
     /// A request whose content fails validation: 422 listing every issue.
-    init(_ error: LossInputError) {
-        let errors = error.issues.map { FieldError(pointer: $0.path.jsonPointer, detail: $0.message) }
-        let first = error.issues.first.map { "\($0.path.jsonPointer.isEmpty ? "/" : $0.path.jsonPointer): \($0.message)" } ?? "invalid input"
+    init(_ error: RequestError) {
+        let errors = error.issues.map { FieldError(pointer: $0.location.jsonPointer, detail: $0.message) }
+        let first = error.issues.first.map { "\($0.location.jsonPointer.isEmpty ? "/" : $0.location.jsonPointer): \($0.message)" } ?? "invalid input"
         self.init(
             status: .unprocessableContent, type: "urn:prefloss:problem:invalid-input", title: "Invalid input",
             detail: error.issues.count > 1 ? "\(first) (and \(error.issues.count - 1) more)" : first,

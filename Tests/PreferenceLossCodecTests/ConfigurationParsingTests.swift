@@ -7,7 +7,7 @@ import Testing
         try RequestConfiguration(parsing: entries)
     }
 
-    private func parseIssues(_ entries: [(key: String, value: ConfigValue)]) -> [LossInputIssue] {
+    private func parseIssues(_ entries: [(key: String, value: ConfigValue)]) -> [RequestIssue] {
         do {
             _ = try RequestConfiguration(parsing: entries)
             return []
@@ -17,12 +17,12 @@ import Testing
     }
 
     private func pointers(_ entries: [(key: String, value: ConfigValue)]) -> [String] {
-        parseIssues(entries).map(\.path.jsonPointer)
+        parseIssues(entries).map(\.location.jsonPointer)
     }
 
     @Test func simpoDefaultsArePrincetonSimPOs() throws {
         let config = try parse([])
-        guard case .simpo(let simpo) = config.loss else { Issue.record("not simpo"); return }
+        guard let simpo = config.loss.objective as? SimPO else { Issue.record("not simpo"); return }
         #expect(simpo == SimPO() && config.labelPadTokenID == -100)
         #expect(simpo.lossType == .sigmoid && simpo.beta == 2.0 && simpo.gammaBetaRatio == 0.25)
         #expect(simpo.averageLogProb && simpo.labelSmoothing == 0 && simpo.sftWeight == 0 && simpo.sftReduction == .sequence)
@@ -30,13 +30,13 @@ import Testing
 
     @Test func trlDefaults() throws {
         let dpo = try parse([("objective", .string("dpo"))]).loss
-        #expect(dpo == .dpo(DPO()))
-        guard case .dpo(let parameters) = dpo else { return }
+        #expect(dpo == (try LossConfiguration(DPO())))
+        guard let parameters = dpo.objective as? DPO else { return }
         #expect(parameters.lossTypes == [.sigmoid] && parameters.weights == [1] && parameters.beta == 0.1)
         #expect(parameters.discopopTau == 0.05 && parameters.fDivergence == .reverseKL && parameters.fAlphaDivergenceCoef == 0.5 && parameters.ldAlpha == nil)
-        guard case .cpo(let cpo) = try parse([("objective", .string("cpo"))]).loss else { Issue.record("not cpo"); return }
+        guard let cpo = try parse([("objective", .string("cpo"))]).loss.objective as? CPO else { Issue.record("not cpo"); return }
         #expect(cpo.lossType == .sigmoid && cpo.beta == 0.1 && cpo.simpoGamma == 0.5 && cpo.cpoAlpha == 1 && cpo.alpha == 0 && cpo.labelSmoothing == 0)
-        #expect(try parse([("objective", .string("orpo"))]).loss == .orpo(ORPO()))
+        #expect(try parse([("objective", .string("orpo"))]).loss == (try LossConfiguration(ORPO())))
     }
 
     @Test func everySimPOKeyIsParsed() throws {
@@ -45,7 +45,7 @@ import Testing
             ("label_smoothing", .number(0.5)), ("sft_weight", .number(0.1)), ("sft_reduction", .string("token")),
             ("average_log_prob", .bool(false)), ("label_pad_token_id", .number(0)),
         ])
-        guard case .simpo(let simpo) = config.loss else { Issue.record("not simpo"); return }
+        guard let simpo = config.loss.objective as? SimPO else { Issue.record("not simpo"); return }
         #expect(simpo.lossType == .hinge && simpo.beta == 3 && simpo.margin == .gamma(1.5) && simpo.gammaBetaRatio == 0.5)
         #expect(simpo.labelSmoothing == 0.5 && simpo.sftWeight == 0.1 && simpo.sftReduction == .token)
         #expect(!simpo.averageLogProb && config.labelPadTokenID == 0)
@@ -57,23 +57,23 @@ import Testing
             ("beta", .number(0.3)), ("label_smoothing", .number(0.1)), ("discopop_tau", .number(0.2)), ("f_divergence_type", .string("js_divergence")),
             ("f_alpha_divergence_coef", .number(0.7)), ("ld_alpha", .number(0.5)), ("use_weighting", .bool(false)),
         ])
-        guard case .dpo(let dpo) = config.loss else { Issue.record("not dpo"); return }
+        guard let dpo = config.loss.objective as? DPO else { Issue.record("not dpo"); return }
         #expect(dpo.lossTypes == [.robust, .sft] && dpo.lossWeights == [2, 0.5] && dpo.beta == 0.3 && dpo.labelSmoothing == 0.1)
         #expect(dpo.discopopTau == 0.2 && dpo.fDivergence == .jsDivergence && dpo.fAlphaDivergenceCoef == 0.7 && dpo.ldAlpha == 0.5)
-        guard case .dpo(let single) = try parse([("objective", .string("dpo")), ("loss_type", .string("aot"))]).loss else { return }
+        guard let single = try parse([("objective", .string("dpo")), ("loss_type", .string("aot"))]).loss.objective as? DPO else { return }
         #expect(single.lossTypes == [.aot])
     }
 
     @Test func alphapoIsTRLsSugar() throws {
         let config = try parse([("objective", .string("cpo")), ("loss_type", .string("alphapo")), ("cpo_alpha", .number(0.7)), ("alpha", .number(0.25))])
-        guard case .cpo(let cpo) = config.loss else { Issue.record("not cpo"); return }
+        guard let cpo = config.loss.objective as? CPO else { Issue.record("not cpo"); return }
         #expect(cpo.lossType == .simpo && cpo.cpoAlpha == 0 && cpo.alpha == 0.25)
     }
 
     @Test func nullMeansDefault() throws {
-        guard case .simpo(let simpo) = try parse([("gamma", .null), ("gamma_beta_ratio", .number(0.5)), ("beta", .null)]).loss else { return }
+        guard let simpo = try parse([("gamma", .null), ("gamma_beta_ratio", .number(0.5)), ("beta", .null)]).loss.objective as? SimPO else { return }
         #expect(simpo.margin == .gammaBetaRatio(0.5) && simpo.beta == 2)
-        guard case .dpo(let dpo) = try parse([("objective", .string("dpo")), ("ld_alpha", .null), ("loss_weights", .null)]).loss else { return }
+        guard let dpo = try parse([("objective", .string("dpo")), ("ld_alpha", .null), ("loss_weights", .null)]).loss.objective as? DPO else { return }
         #expect(dpo.ldAlpha == nil && dpo.lossWeights == nil)
     }
 
@@ -82,19 +82,19 @@ import Testing
         ("losstype", "loss_type"), ("gamma_ratio", "gamma_beta_ratio"),
     ])
     func unknownKeysSuggestTheClosest(_ typo: String, _ suggestion: String) {
-        #expect(parseIssues([(typo, .number(1))]) == [LossInputIssue(.unknownKey(suggestion: suggestion), at: FieldPath("config", typo))])
+        #expect(parseIssues([(typo, .number(1))]) == [RequestIssue(.unknownKey(suggestion: suggestion), at: FieldPath("config", typo))])
     }
 
     @Test func unknownKeyWithNothingClose() {
         let found = parseIssues([("learning_rate", .number(1))])
-        #expect(found == [LossInputIssue(.unknownKey(suggestion: nil), at: FieldPath("config", "learning_rate"))])
+        #expect(found == [RequestIssue(.unknownKey(suggestion: nil), at: FieldPath("config", "learning_rate"))])
         #expect(found.first?.message == "unknown key")
         #expect(parseIssues([("betta", .number(1))]).first?.message == "unknown key; did you mean 'beta'?")
     }
 
     @Test func keysOfAnotherObjectiveSayWhose() {
         let found = parseIssues([("simpo_gamma", .number(1))])
-        #expect(found.map(\.path.jsonPointer) == ["/config/simpo_gamma"])
+        #expect(found.map(\.location.jsonPointer) == ["/config/simpo_gamma"])
         #expect(found.first?.message.contains("objective 'cpo'") == true)
         #expect(pointers([("objective", .string("dpo")), ("gamma", .number(1))]) == ["/config/gamma"])
         #expect(pointers([("objective", .string("orpo")), ("loss_type", .string("sigmoid"))]) == ["/config/loss_type"])
@@ -102,21 +102,21 @@ import Testing
     }
 
     @Test func duplicateKeys() {
-        #expect(parseIssues([("beta", .number(1)), ("beta", .number(2))]) == [LossInputIssue(.duplicateKey, at: FieldPath("config", "beta"))])
+        #expect(parseIssues([("beta", .number(1)), ("beta", .number(2))]) == [RequestIssue(.duplicateKey, at: FieldPath("config", "beta"))])
     }
 
     @Test func wrongTypes() {
-        #expect(parseIssues([("beta", .string("2"))]) == [LossInputIssue(.wrongType(expected: "a number"), at: FieldPath("config", "beta"))])
-        #expect(parseIssues([("average_log_prob", .integer(1))]) == [LossInputIssue(.wrongType(expected: "a boolean"), at: FieldPath("config", "average_log_prob"))])
-        #expect(parseIssues([("label_pad_token_id", .number(1.5))]) == [LossInputIssue(.wrongType(expected: "an integer from -2^63 to 2^63-1"), at: FieldPath("config", "label_pad_token_id"))])
-        #expect(parseIssues([("loss_type", .array([]))]) == [LossInputIssue(.wrongType(expected: "a string"), at: FieldPath("config", "loss_type"))])
+        #expect(parseIssues([("beta", .string("2"))]) == [RequestIssue(.wrongType(expected: "a number"), at: FieldPath("config", "beta"))])
+        #expect(parseIssues([("average_log_prob", .integer(1))]) == [RequestIssue(.wrongType(expected: "a boolean"), at: FieldPath("config", "average_log_prob"))])
+        #expect(parseIssues([("label_pad_token_id", .number(1.5))]) == [RequestIssue(.wrongType(expected: "an integer from -2^63 to 2^63-1"), at: FieldPath("config", "label_pad_token_id"))])
+        #expect(parseIssues([("loss_type", .array([]))]) == [RequestIssue(.wrongType(expected: "a string"), at: FieldPath("config", "loss_type"))])
         #expect(pointers([("objective", .string("dpo")), ("loss_type", .array([.string("sigmoid"), .integer(3)]))]) == ["/config/loss_type/1"])
         #expect(pointers([("objective", .string("dpo")), ("loss_weights", .array([.number(1), .string("x")]))]) == ["/config/loss_weights/1"])
         #expect(pointers([("objective", .string("dpo")), ("loss_weights", .number(1))]) == ["/config/loss_weights"])
     }
 
     @Test func unknownChoices() {
-        #expect(parseIssues([("loss_type", .string("ipo"))]) == [LossInputIssue(.invalidChoice(allowed: ["sigmoid", "hinge"]), at: FieldPath("config", "loss_type"))])
+        #expect(parseIssues([("loss_type", .string("ipo"))]) == [RequestIssue(.invalidChoice(allowed: ["sigmoid", "hinge"]), at: FieldPath("config", "loss_type"))])
         #expect(pointers([("objective", .string("kto"))]) == ["/config/objective"])
         #expect(pointers([("objective", .string("dpo")), ("loss_type", .array([.string("sigmoid"), .string("kto_pair")]))]) == ["/config/loss_type/1"])
         #expect(pointers([("objective", .string("dpo")), ("f_divergence_type", .string("chi2"))]) == ["/config/f_divergence_type"])
@@ -153,7 +153,7 @@ import Testing
 
     @Test func bothMarginFormsConflict() {
         #expect(parseIssues([("gamma_beta_ratio", .number(0.5)), ("gamma", .number(1))]) == [
-            LossInputIssue(.conflicts(with: "gamma_beta_ratio"), at: FieldPath("config", "gamma")),
+            RequestIssue(.conflicts(with: "gamma_beta_ratio"), at: FieldPath("config", "gamma")),
         ])
     }
 

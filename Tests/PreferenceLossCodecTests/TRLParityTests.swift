@@ -66,14 +66,14 @@ private let trlCases: [TRLCase] = {
         var bytes = [UInt8](reference.body)
         let count = bytes.count
         bytes += repeatElement(0, count: JSONParser.requiredPadding)
-        let outcome: Result<LossResult, LossInputError> = bytes.withUnsafeBytes { buffer in
+        let outcome: Result<LossResult, RequestError> = bytes.withUnsafeBytes { buffer in
             do {
                 let request = try LossRequest(body: UnsafeRawBufferPointer(rebasing: buffer[..<count]), spare: JSONParser.requiredPadding, format: .json, parser: parser)
-                return Result { () throws(LossInputError) in try request.evaluate() }
-            } catch let error as LossInputError {
+                return Result { () throws(RequestError) in try request.evaluate() }
+            } catch let error as RequestError {
                 return .failure(error)
             } catch {
-                return .failure(LossInputError([LossInputIssue(.wrongType(expected: "\(error)"), at: FieldPath())]))
+                return .failure(RequestError([RequestIssue(.wrongType(expected: "\(error)"), at: FieldPath())]))
             }
         }
         if let key = reference.refusedKey {
@@ -81,7 +81,7 @@ private let trlCases: [TRLCase] = {
                 Issue.record("accepted; TRL refuses it at \(key)")
                 return
             }
-            #expect(error.issues.map(\.path.jsonPointer).contains("/config/\(key)"), "\(error)")
+            #expect(error.issues.map(\.location.jsonPointer).contains("/config/\(key)"), "\(error)")
             return
         }
         let result = try outcome.get()

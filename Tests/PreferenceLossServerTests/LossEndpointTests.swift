@@ -115,7 +115,7 @@ import Testing
         let text = "[" + rows.map { "[" + $0.map(\.description).joined(separator: ",") + "]" }.joined(separator: ",") + "]"
         let expected = try evaluateLoss(
             LossInputs(chosen: .tokenLogps(RaggedRows(rows), selection: .all), rejected: .tokenLogps(RaggedRows(rows.reversed()), selection: .all)),
-            configuration: LossConfiguration(), tokenGradients: true)
+            configuration: LossConfiguration(SimPO()), tokenGradients: true)
         let reversed = "[" + rows.reversed().map { "[" + $0.map(\.description).joined(separator: ",") + "]" }.joined(separator: ",") + "]"
         try await withLiveServer { client in
             let response = try await postLoss(client, #"{"chosen": {"per_token_logps": \#(text)}, "rejected": {"per_token_logps": \#(reversed)}, "return_token_grads": true}"#)

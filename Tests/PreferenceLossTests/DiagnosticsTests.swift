@@ -94,7 +94,7 @@ import Testing
     @Test func thresholdsAreCheckedAtTheirKeys() {
         for (key, value) in [("length_imbalance_ratio", ConfigValue.number(1)), ("single_token_rows_fraction", .number(1)),
                              ("bf16_min_tokens", .integer(0)), ("loss_stuck_tolerance", .number(-1)), ("bf16_min_tokens", .number(1.5))] {
-            #expect(issues(LossInputs(chosen: .sequenceLogps([-1]), rejected: .sequenceLogps([-2])), [(key, value)]).map(\.path.jsonPointer) == ["/config/\(key)"],
+            #expect(issues(LossInputs(chosen: .sequenceLogps([-1]), rejected: .sequenceLogps([-2])), [(key, value)]).map(\.location.jsonPointer) == ["/config/\(key)"],
                     "\(key) = \(value)")
         }
     }
@@ -150,12 +150,12 @@ import Testing
                                 referenceChosen: .sequenceLogps([-1e154, -1e154]), referenceRejected: .sequenceLogps([0, 0]))
         let config: [(key: String, value: ConfigValue)] = [("objective", .string("dpo")), ("beta", .number(1e-3)),
                                                            ("loss_type", .array([.string("ipo"), .string("sigmoid")])), ("loss_weights", .array([.number(1e-3), .number(1)]))]
-        #expect(issues(inputs, config).map(\.path.jsonPointer) == ["/chosen/per_token_logps"])
+        #expect(issues(inputs, config).map(\.location.jsonPointer) == ["/chosen/per_token_logps"])
     }
 
     @Test func aMarginWhoseOtherFormOverflowsIsRefusedAtTheGivenKey() {
         let inputs = LossInputs(chosen: .sequenceLogps([0]), rejected: .sequenceLogps([-1]))
-        #expect(issues(inputs, [("gamma_beta_ratio", .number(1e308)), ("beta", .number(10))]).map(\.path.jsonPointer) == ["/config/gamma_beta_ratio"])
-        #expect(issues(inputs, [("gamma", .number(1e308)), ("beta", .number(1e-10))]).map(\.path.jsonPointer) == ["/config/gamma"])
+        #expect(issues(inputs, [("gamma_beta_ratio", .number(1e308)), ("beta", .number(10))]).map(\.location.jsonPointer) == ["/config/gamma_beta_ratio"])
+        #expect(issues(inputs, [("gamma", .number(1e308)), ("beta", .number(1e-10))]).map(\.location.jsonPointer) == ["/config/gamma"])
     }
 }

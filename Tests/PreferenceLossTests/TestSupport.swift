@@ -51,14 +51,13 @@ func nested<T>(_ rows: RaggedRows<T>) -> [[T]] {
 
 /// Evaluates with configuration entries, failing the test on a validation error.
 func evaluate(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = [], tokenGradients: Bool = false) throws -> LossResult {
-    let configuration = try RequestConfiguration(parsing: config)
-    return try evaluateLoss(inputs, configuration: configuration.loss, tokenGradients: tokenGradients, thresholds: configuration.thresholds)
+    try LossRequest(configuration: RequestConfiguration(parsing: config), inputs: inputs, returnTokenGradients: tokenGradients).evaluate()
 }
 
-/// The issues a failing evaluation reports, or [] when it succeeds.
-func issues(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = []) -> [LossInputIssue] {
-    do {
-        _ = try evaluateLoss(inputs, configuration: RequestConfiguration(parsing: config).loss)
+/// The issues a failing evaluation reports, at the pointers a request would name, or [] when it succeeds.
+func issues(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = []) -> [RequestIssue] {
+    do throws(RequestError) {
+        _ = try LossRequest(configuration: RequestConfiguration(parsing: config), inputs: inputs).evaluate()
         return []
     } catch {
         return error.issues

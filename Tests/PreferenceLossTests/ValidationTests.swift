@@ -4,37 +4,37 @@ import Testing
 
 /// Each input error, with the field it names.
 @Suite struct ValidationTests {
-    private func pointers(_ found: [LossInputIssue]) -> [String] { found.map(\.path.jsonPointer) }
+    private func pointers(_ found: [RequestIssue]) -> [String] { found.map(\.location.jsonPointer) }
 
     @Test func emptyBatch() {
         let found = issues(LossInputs(chosen: .sequenceLogps([]), rejected: .sequenceLogps([])))
-        #expect(found == [LossInputIssue(.emptyBatch, at: FieldPath("chosen", "logps"))])
+        #expect(found == [RequestIssue(.emptyBatch, at: FieldPath("chosen", "logps"))])
     }
 
     @Test func batchSizeMismatch() {
         let found = issues(LossInputs(chosen: .sequenceLogps([-1, -2]), rejected: .tokenLogps(RaggedRows([[-1.0], [-2.0], [-3.0]]), selection: .all)))
-        #expect(found == [LossInputIssue(.batchSizeMismatch(expected: 2, actual: 3), at: FieldPath("rejected", "per_token_logps"))])
+        #expect(found == [RequestIssue(.batchSizeMismatch(expected: 2, actual: 3), at: FieldPath("rejected", "per_token_logps"))])
     }
 
     @Test func emptyRow() {
         let found = issues(LossInputs(chosen: .tokenLogps(RaggedRows([[-1.0], []]), selection: .all), rejected: .sequenceLogps([-1, -2])))
-        #expect(found == [LossInputIssue(.emptyRow, at: FieldPath("chosen", "per_token_logps").index(1))])
+        #expect(found == [RequestIssue(.emptyRow, at: FieldPath("chosen", "per_token_logps").index(1))])
     }
 
     @Test func maskRowLengthAndCountMismatches() {
         let logps = RaggedRows([[-1.0, -2.0], [-3.0]])
         let short = issues(LossInputs(chosen: .tokenLogps(logps, selection: .mask(RaggedRows([[true], [true]]))), rejected: .sequenceLogps([-1, -2])))
-        #expect(short == [LossInputIssue(.rowLengthMismatch(expected: 2, actual: 1), at: FieldPath("chosen", "mask").index(0))])
+        #expect(short == [RequestIssue(.rowLengthMismatch(expected: 2, actual: 1), at: FieldPath("chosen", "mask").index(0))])
         let fewRows = issues(LossInputs(chosen: .sequenceLogps([-1, -2]), rejected: .tokenLogps(logps, selection: .labels(RaggedRows([[1, 2]]), padTokenID: -100))))
-        #expect(fewRows == [LossInputIssue(.rowCountMismatch(expected: 2, actual: 1), at: FieldPath("rejected", "labels"))])
+        #expect(fewRows == [RequestIssue(.rowCountMismatch(expected: 2, actual: 1), at: FieldPath("rejected", "labels"))])
     }
 
     @Test func rowsThatSelectNoTokenAreRefusedNotNaN() {
         let logps = RaggedRows([[-1.0, -2.0], [-3.0]])
         let masked = issues(LossInputs(chosen: .tokenLogps(logps, selection: .mask(RaggedRows([[true, true], [false]]))), rejected: .sequenceLogps([-1, -2])))
-        #expect(masked == [LossInputIssue(.noSelectedTokens, at: FieldPath("chosen", "mask").index(1))])
+        #expect(masked == [RequestIssue(.noSelectedTokens, at: FieldPath("chosen", "mask").index(1))])
         let padded = issues(LossInputs(chosen: .tokenLogps(logps, selection: .labels(RaggedRows([[-100, -100], [4]]), padTokenID: -100)), rejected: .sequenceLogps([-1, -2])))
-        #expect(padded == [LossInputIssue(.noSelectedTokens, at: FieldPath("chosen", "labels").index(0))])
+        #expect(padded == [RequestIssue(.noSelectedTokens, at: FieldPath("chosen", "labels").index(0))])
         // The same rows under sum reduction are refused too: a 0 from nothing is as wrong as NaN.
         let summed = issues(LossInputs(chosen: .tokenLogps(logps, selection: .mask(RaggedRows([[false, false], [true]]))), rejected: .sequenceLogps([-1, -2])), [("average_log_prob", .bool(false))])
         #expect(pointers(summed) == ["/chosen/mask/0"])
@@ -45,14 +45,14 @@ import Testing
             chosen: .tokenLogps(RaggedRows([[-1.0, -2.0, .infinity], [-1.0]]), selection: .all),
             rejected: .sequenceLogps([-1, .nan])))
         #expect(found == [
-            LossInputIssue(.nonFinite, at: FieldPath("chosen", "per_token_logps").index(0).index(2)),
-            LossInputIssue(.nonFinite, at: FieldPath("rejected", "logps").index(1)),
+            RequestIssue(.nonFinite, at: FieldPath("chosen", "per_token_logps").index(0).index(2)),
+            RequestIssue(.nonFinite, at: FieldPath("rejected", "logps").index(1)),
         ])
     }
 
     @Test func overflowingResultsAreRefused() {
         let found = issues(LossInputs(chosen: .sequenceLogps([-1, 1.5e308]), rejected: .sequenceLogps([-2, -1.5e308])))
-        #expect(found == [LossInputIssue(.overflow, at: FieldPath("chosen", "logps").index(1))])
+        #expect(found == [RequestIssue(.overflow, at: FieldPath("chosen", "logps").index(1))])
         let summed = issues(LossInputs(chosen: .tokenLogps(RaggedRows([[-1e308, -1e308]]), selection: .all), rejected: .sequenceLogps([-1])), [("average_log_prob", .bool(false))])
         #expect(pointers(summed) == ["/chosen/per_token_logps/0"])
     }
@@ -62,7 +62,7 @@ import Testing
         #expect(pointers(issues(plain, [("objective", .string("dpo"))])) == ["/reference_chosen", "/reference_rejected"])
         var withReferences = plain
         withReferences.referenceChosen = .sequenceLogps([-1])
-        #expect(issues(withReferences) == [LossInputIssue(.notApplicable(because: "objective 'simpo' is reference-free"), at: FieldPath("reference_chosen"))])
+        #expect(issues(withReferences) == [RequestIssue(.notApplicable(because: "objective 'simpo' is reference-free"), at: FieldPath("reference_chosen"))])
         withReferences.referenceRejected = .sequenceLogps([-1, -3])
         #expect(pointers(issues(withReferences, [("objective", .string("dpo"))])) == ["/reference_rejected/logps"])
     }
@@ -124,17 +124,16 @@ import Testing
     @Test func manyIssuesAreCollectedUpToTheLimit() {
         let bad = [Double](repeating: .nan, count: 100)
         let found = issues(LossInputs(chosen: .sequenceLogps(bad), rejected: .sequenceLogps(bad)))
-        #expect(found.count == LossInputError.maximumIssues)
-        #expect(found.first?.path.jsonPointer == "/chosen/logps/0")
+        #expect(found.count == maximumIssues)
+        #expect(found.first?.location.jsonPointer == "/chosen/logps/0")
     }
 
     @Test func configurationsBuiltInCodeAreValidatedToo() {
         var parameters = SimPO()
         parameters.beta = -1
         parameters.labelSmoothing = 0.7
-        #expect(throws: LossInputError.self) {
-            try evaluateLoss(LossInputs(chosen: .sequenceLogps([-1]), rejected: .sequenceLogps([-2])), configuration: .simpo(parameters))
-        }
+        #expect(throws: LossInputError.self) { try LossConfiguration(parameters) }
+        #expect(throws: Never.self) { try LossConfiguration(SimPO()) }
     }
 
     @Test func raggedRowsRefuseInconsistentOffsets() {

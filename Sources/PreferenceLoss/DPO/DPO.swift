@@ -4,6 +4,21 @@
 /// Sequence log-probs are masked sums, or LD-DPO's weighted sums when `ldAlpha` is set.
 /// Rewards are β·u and β·v; the logit is Δ = f(u) − f(v).
 public struct DPO: Equatable, Sendable {
+    public static let name = "dpo"
+
+    /// TRL's DPOConfig names.
+    public enum Parameter: String, CaseIterable, Sendable {
+        case lossType = "loss_type"
+        case lossWeights = "loss_weights"
+        case beta
+        case labelSmoothing = "label_smoothing"
+        case discopopTau = "discopop_tau"
+        case fDivergenceType = "f_divergence_type"
+        case fAlphaDivergenceCoef = "f_alpha_divergence_coef"
+        case ldAlpha = "ld_alpha"
+        case useWeighting = "use_weighting"
+    }
+
     public var lossTypes: [DPOLossType] = [.sigmoid]
     /// One weight per loss type; nil weighs each 1.0.
     public var lossWeights: [Double]?
@@ -44,68 +59,70 @@ public struct DPO: Equatable, Sendable {
     /// more distinct types.
     var reportsParts: Bool { distinctWeightedTypes.count > 1 }
 
+    /// One part per distinct loss type when there are two or more, else none.
+    public var lossTypeParts: Int { reportsParts ? distinctWeightedTypes.count : 0 }
+
     /// TRL's checks and refusals, plus the ranges the formulas need.
-    func validate(_ issues: inout IssueCollector) {
+    public func validate(_ issues: inout IssueCollector<InputLocation>) {
         if lossTypes.isEmpty {
-            issues.add(.outOfRange(allowed: "at least one loss type"), at: .parameter(.lossType))
+            issues.add(.outOfRange(allowed: "at least one loss type"), at: Self.location(.lossType))
         }
         if let lossWeights {
             if lossWeights.count != lossTypes.count {
-                issues.add(.unsupported(because: "loss_weights must have the same length as loss_type: got \(lossWeights.count) weights for \(lossTypes.count) loss types"), at: .parameter(.lossWeights))
+                issues.add(.unsupported(because: "loss_weights must have the same length as loss_type: got \(lossWeights.count) weights for \(lossTypes.count) loss types"), at: Self.location(.lossWeights))
             } else if !lossWeights.allSatisfy(\.isFinite) {
-                issues.add(.outOfRange(allowed: "finite numbers"), at: .parameter(.lossWeights))
+                issues.add(.outOfRange(allowed: "finite numbers"), at: Self.location(.lossWeights))
             }
         }
-        issues.requirePositive(beta, .beta)
-        issues.requireLabelSmoothing(labelSmoothing)
+        issues.requirePositive(beta, Self.location(.beta))
+        issues.requireLabelSmoothing(labelSmoothing, Self.location(.labelSmoothing))
         if lossTypes.contains(.exoPair) && labelSmoothing == 0 {
-            issues.add(.unsupported(because: "loss_type 'exo_pair' needs label_smoothing > 0 (the EXO paper recommends 1e-3)"), at: .parameter(.labelSmoothing))
+            issues.add(.unsupported(because: "loss_type 'exo_pair' needs label_smoothing > 0 (the EXO paper recommends 1e-3)"), at: Self.location(.labelSmoothing))
         }
         if lossTypes.contains(.robust) && labelSmoothing == 0.5 {
-            issues.add(.unsupported(because: "loss_type 'robust' needs label_smoothing < 0.5: it divides by 1 - 2 label_smoothing"), at: .parameter(.labelSmoothing))
+            issues.add(.unsupported(because: "loss_type 'robust' needs label_smoothing < 0.5: it divides by 1 - 2 label_smoothing"), at: Self.location(.labelSmoothing))
         }
-        issues.requirePositive(discopopTau, .discopopTau)
+        issues.requirePositive(discopopTau, Self.location(.discopopTau))
         if fDivergence != .reverseKL {
             let incompatible = lossTypes.filter { !DPOLossType.fDivergenceCompatible.contains($0) }
             if !incompatible.isEmpty {
-                issues.add(.unsupported(because: "f_divergence_type '\(fDivergence.rawValue)' is only supported for loss types \(DPOLossType.fDivergenceCompatible.map(\.rawValue).sorted()); not for \(incompatible.map(\.rawValue))"), at: .parameter(.fDivergenceType))
+                issues.add(.unsupported(because: "f_divergence_type '\(fDivergence.rawValue)' is only supported for loss types \(DPOLossType.fDivergenceCompatible.map(\.rawValue).sorted()); not for \(incompatible.map(\.rawValue))"), at: Self.location(.fDivergenceType))
             }
         }
-        issues.requireFinite(fAlphaDivergenceCoef, .fAlphaDivergenceCoef)
+        issues.requireFinite(fAlphaDivergenceCoef, Self.location(.fAlphaDivergenceCoef))
         if let ldAlpha, !(ldAlpha >= 0 && ldAlpha <= 1) {
-            issues.add(.outOfRange(allowed: "between 0 and 1, or null"), at: .parameter(.ldAlpha))
+            issues.add(.outOfRange(allowed: "between 0 and 1, or null"), at: Self.location(.ldAlpha))
         }
         if useWeighting {
             let sorted = lossTypes.contains(.aot) || lossTypes.contains(.aotUnpaired)
             issues.add(.unsupported(because: sorted
                 ? "WPO weighting is not implemented for 'aot' or 'aot_unpaired', which sort samples"
                 : "WPO weighting needs the model's per-token log-sum of squared probabilities, which a loss request does not carry"),
-                at: .parameter(.useWeighting))
+                at: Self.location(.useWeighting))
         }
     }
 }
 
-extension DPO: ObjectiveEvaluator {
-    var objective: Objective { .dpo }
-    var usesReferences: Bool { true }
-    var reduction: TokenReduction { ldAlpha.map { .lengthDesensitized(alpha: $0) } ?? .sum }
+extension DPO: Objective {
+    public var usesReferences: Bool { true }
+    public var reduction: TokenReduction { ldAlpha.map { .lengthDesensitized(alpha: $0) } ?? .sum }
 
-    var perTokenRequirements: [PerTokenRequirement] {
+    public var perTokenRequirements: [PerTokenRequirement] {
         var requirements: [PerTokenRequirement] = []
         if let counting = lossTypes.first(where: \.countsTokens) {
-            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: .lossType, reason: "loss_type '\(counting.rawValue)' divides by each row's token count, so needs chosen and rejected per_token_logps"))
+            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: Parameter.lossType.rawValue, reason: "loss_type '\(counting.rawValue)' divides by each row's token count, so needs chosen and rejected per_token_logps"))
         }
         if ldAlpha != nil {
-            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: .ldAlpha, reason: "ld_alpha weighs tokens past the shorter response, so needs chosen and rejected per_token_logps"))
+            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: Parameter.ldAlpha.rawValue, reason: "ld_alpha weighs tokens past the shorter response, so needs chosen and rejected per_token_logps"))
         }
         return requirements
     }
 
-    var chosenTokenTerm: PerTokenRequirement? {
-        lossTypes.contains(.sft) ? PerTokenRequirement(sides: [.chosen], parameter: .lossType, reason: "loss_type 'sft' averages over chosen tokens, so needs chosen per_token_logps") : nil
+    public var chosenTokenTerm: PerTokenRequirement? {
+        lossTypes.contains(.sft) ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.lossType.rawValue, reason: "loss_type 'sft' averages over chosen tokens, so needs chosen per_token_logps") : nil
     }
 
-    func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
+    public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
         let size = batch.size
         let (c, r) = (batch.chosen.logps, batch.rejected.logps)
         let u = zip(c, batch.referenceChosen).map { $0 - $1 }
@@ -141,7 +158,7 @@ extension DPO: ObjectiveEvaluator {
         return output
     }
 
-    func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
+    public func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
         var warnings: [LossWarning] = []
         let types = distinctWeightedTypes.map(\.type.rawValue)
         if labelSmoothing > 0 && !lossTypes.contains(where: \.usesLabelSmoothing) {

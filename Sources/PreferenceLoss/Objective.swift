@@ -1,5 +1,5 @@
 /// The batch as every objective sees it: each side reduced to sequence log-probs.
-struct ReducedBatch {
+public struct ReducedBatch: Sendable {
     var chosen: ReducedSide
     var rejected: ReducedSide
     /// The reference sides' sequence log-probs, for objectives that use them.
@@ -21,7 +21,7 @@ struct ReducedBatch {
 
 /// An objective's loss of one batch, before the shared bookkeeping (token gradients,
 /// metrics, finiteness) that `evaluateLoss` does.
-struct ObjectiveOutput {
+public struct ObjectiveOutput: Sendable {
     /// Each pair's preference loss (weighted over loss types); `preferenceLoss` is their mean.
     var losses: [Double]
     var logits: [Double]
@@ -44,17 +44,33 @@ struct ObjectiveOutput {
 }
 
 /// Sides that an objective, or a parameter's setting, needs per token, e.g. to count tokens.
-struct PerTokenRequirement {
-    var sides: [SideName]
+public struct PerTokenRequirement: Sendable {
+    var sides: [Side]
     /// The parameter whose setting needs them; nil when the objective always does, and the
     /// side itself is named.
-    var parameter: LossParameter?
+    var parameter: String?
     var reason: String
 }
 
-/// What each objective provides to `evaluateLoss`.
-protocol ObjectiveEvaluator: Sendable {
-    var objective: Objective { get }
+/// A preference objective, as one unit: its parameters with the reference code's defaults
+/// (`init()`), their checks, what it requires of its inputs, and its loss.
+///
+/// `evaluateLoss` does what every objective shares (reducing tokens, spreading gradients,
+/// metrics, warnings); the types an objective works with are this library's own, so the
+/// objectives are the ones it defines.
+public protocol Objective: Sendable, Equatable {
+    /// The parameters, named as the objective's reference code names them.
+    associatedtype Parameter: RawRepresentable, CaseIterable, Sendable where Parameter.RawValue == String
+
+    /// The objective's name, e.g. `dpo`.
+    static var name: String { get }
+
+    /// The reference code's defaults.
+    init()
+
+    /// Records every parameter that is out of range or that the reference code refuses.
+    func validate(_ issues: inout IssueCollector<InputLocation>)
+
     /// Whether reference sides are required (true) or refused (false).
     var usesReferences: Bool { get }
     /// The term acting on chosen tokens directly (SFT, NLL), when there is one, as what it
@@ -64,20 +80,45 @@ protocol ObjectiveEvaluator: Sendable {
     var reduction: TokenReduction { get }
     /// Other policy sides that must come per token, with the parameter that needs them and why.
     var perTokenRequirements: [PerTokenRequirement] { get }
+    /// How many per-pair arrays `LossResult.lossesByType` will hold.
+    var lossTypeParts: Int { get }
+
     /// Records sequence log-probs outside the objective's domain (ORPO's log(1 − e^c) needs c < 0).
-    func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector)
+    func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector<InputLocation>)
     func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput
     /// The objective's own warnings about a batch (its configuration, its typical ranges).
     func warnings(_ metrics: RewardMetrics) -> [LossWarning]
 }
 
-extension ObjectiveEvaluator {
-    var perTokenRequirements: [PerTokenRequirement] { [] }
-    func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector) {}
+extension Objective {
+    public var perTokenRequirements: [PerTokenRequirement] { [] }
+    public var lossTypeParts: Int { 0 }
+    public func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector<InputLocation>) {}
+
+    /// The objective's name, e.g. `dpo`.
+    public var name: String { Self.name }
+
+    /// How per-token log-probs become sequence log-probs: `mean`, `sum`, or
+    /// `length_desensitized` (LD-DPO's `ld_alpha` weighting).
+    public var averaging: String {
+        switch reduction {
+        case .mean: return "mean"
+        case .sum: return "sum"
+        case .lengthDesensitized: return "length_desensitized"
+        }
+    }
+
+    /// Whether `other` is this objective with the same parameters.
+    public func isEqual(to other: any Objective) -> Bool {
+        (other as? Self) == self
+    }
+
+    /// Where issues with `parameter` are reported.
+    static func location(_ parameter: Parameter) -> InputLocation { .parameter(parameter.rawValue) }
 
     /// A warning whose message says which objective it concerns.
     func warning(_ code: String, _ message: String) -> LossWarning {
-        LossWarning(code: code, message: "objective '\(objective.rawValue)': \(message)")
+        LossWarning(code: code, message: "objective '\(name)': \(message)")
     }
 }
 
