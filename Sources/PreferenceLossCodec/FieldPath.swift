@@ -40,19 +40,13 @@ public struct FieldPath: Hashable, Sendable, CustomStringConvertible {
             pointer.append(UInt8(ascii: "/"))
             switch component {
             case .key(let name):
-                var kept = 0
-                for scalar in name.unicodeScalars {
-                    kept += UTF8.width(scalar)
-                    guard kept <= Self.maximumEchoedKeyBytes else {
-                        pointer += "…".utf8
-                        break
-                    }
+                pointer += truncated(name, maximumBytes: Self.maximumEchoedKeyBytes) { scalar in
                     switch scalar {
-                    case "~": pointer += "~0".utf8
-                    case "/": pointer += "~1".utf8
-                    default: pointer += String(scalar).utf8
+                    case "~": return "~0"
+                    case "/": return "~1"
+                    default: return String(scalar)
                     }
-                }
+                }.utf8
             case .index(let position):
                 pointer += String(position).utf8
             }

@@ -53,7 +53,11 @@ extension RequestConfiguration {
         for name in duplicates { reader.issues.add(.duplicateKey, at: FieldPath("config", name)) }
         let companion = Self.objective(&reader)
         let allowed = CommonKey.allCases.map(\.rawValue) + companion.keyNames + DiagnosticThreshold.allCases.map(\.rawValue)
-        for name in names where !allowed.contains(name) {
+        let allowedSet = Set(allowed)
+        for name in names where !allowedSet.contains(name) {
+            reader.given[name] = nil
+            // The closest key is searched for only while issues are still kept (many unknown keys cost little).
+            guard !reader.issues.isFull else { continue }
             let owners = registeredObjectives.filter { $0.keyNames.contains(name) }.map { "'\($0.name)'" }
             let suggestion = closestMatch(to: name, among: allowed)
             if owners.isEmpty {
@@ -63,7 +67,6 @@ extension RequestConfiguration {
                 reader.issues.add(
                     .notApplicable(because: "a key of objective \(owners.joined(separator: ", ")), not of '\(companion.name)'\(hint)"),
                     at: FieldPath("config", name))
-                reader.given[name] = nil
             }
         }
 

@@ -1,3 +1,4 @@
+import PreferenceLossCodec
 import Hummingbird
 import Logging
 
