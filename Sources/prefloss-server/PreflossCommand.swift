@@ -7,12 +7,6 @@ import PreferenceLoss
 import Prometheus
 import PreferenceLossServer
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The settings' own defaults, shown in the help.
 private let defaults = ServerSettings()
 
@@ -85,29 +79,53 @@ struct PreflossCommand: AsyncParsableCommand {
     var logFormat: LogFormat?
 
     func run() async throws {
+        var environment = OptionEnvironment()
         var settings = ServerSettings()
-        settings.host = try resolve(host, "PREFLOSS_HOST") ?? settings.host
-        settings.port = try resolve(port, "PREFLOSS_PORT") ?? settings.port
-        settings.maximumBodySize = try resolve(maxBodySize, "PREFLOSS_MAX_BODY_SIZE")?.bytes ?? settings.maximumBodySize
-        settings.maximumConnections = try resolve(maxConnections, "PREFLOSS_MAX_CONNECTIONS") ?? settings.maximumConnections
-        settings.maximumInFlightRequests = try resolve(maxInFlightRequests, "PREFLOSS_MAX_IN_FLIGHT_REQUESTS") ?? settings.maximumInFlightRequests
-        settings.maximumInFlightBytes = try resolve(maxInFlightBytes, "PREFLOSS_MAX_IN_FLIGHT_BYTES")?.bytes ?? settings.maximumInFlightBytes
-        if let idle = try resolve(idleTimeout, "PREFLOSS_IDLE_TIMEOUT") { settings.idleTimeout = idle == 0 ? nil : try duration(idle, "idle-timeout") }
-        if let header = try resolve(headerTimeout, "PREFLOSS_HEADER_TIMEOUT") { settings.headerTimeout = try duration(header, "header-timeout") }
-        if let body = try resolve(bodyTimeout, "PREFLOSS_BODY_TIMEOUT") { settings.bodyTimeout = try duration(body, "body-timeout") }
-        if let drain = try resolve(drainDelay, "PREFLOSS_DRAIN_DELAY") { settings.drainDelay = try duration(drain, "drain-delay") }
-        if let path = try resolve(tokenFile, "PREFLOSS_TOKEN_FILE") {
+        settings.host = try environment.resolve(host, "PREFLOSS_HOST") ?? settings.host
+        settings.port = try environment.resolve(port, "PREFLOSS_PORT") ?? settings.port
+        if let size = try environment.resolve(maxBodySize, "PREFLOSS_MAX_BODY_SIZE") {
+            settings.maximumBodySize = size.bytes
+        }
+        if let count = try environment.resolve(maxConnections, "PREFLOSS_MAX_CONNECTIONS") {
+            settings.maximumConnections = count
+        }
+        if let count = try environment.resolve(maxInFlightRequests, "PREFLOSS_MAX_IN_FLIGHT_REQUESTS") {
+            settings.maximumInFlightRequests = count
+        }
+        if let size = try environment.resolve(maxInFlightBytes, "PREFLOSS_MAX_IN_FLIGHT_BYTES") {
+            settings.maximumInFlightBytes = size.bytes
+        }
+        if let idle = try environment.resolve(idleTimeout, "PREFLOSS_IDLE_TIMEOUT") {
+            settings.idleTimeout = idle == 0 ? nil : try duration(idle, "idle-timeout")
+        }
+        if let header = try environment.resolve(headerTimeout, "PREFLOSS_HEADER_TIMEOUT") {
+            settings.headerTimeout = try duration(header, "header-timeout")
+        }
+        if let body = try environment.resolve(bodyTimeout, "PREFLOSS_BODY_TIMEOUT") {
+            settings.bodyTimeout = try duration(body, "body-timeout")
+        }
+        if let drain = try environment.resolve(drainDelay, "PREFLOSS_DRAIN_DELAY") {
+            settings.drainDelay = try duration(drain, "drain-delay")
+        }
+        if let path = try environment.resolve(tokenFile, "PREFLOSS_TOKEN_FILE") {
             settings.bearerTokens = try readTokens(path)
         }
-        settings.tls = try tlsConfiguration(certificate: try resolve(tlsCert, "PREFLOSS_TLS_CERT"), key: try resolve(tlsKey, "PREFLOSS_TLS_KEY"))
-        settings.metricsRequireToken = try resolve(metricsRequireToken, "PREFLOSS_METRICS_REQUIRE_TOKEN") ?? settings.metricsRequireToken
-        settings.compressResponses = try resolve(compressResponses, "PREFLOSS_COMPRESS_RESPONSES") ?? settings.compressResponses
-        settings.maximumRuns = try resolve(maxRuns, "PREFLOSS_MAX_RUNS") ?? settings.maximumRuns
-        settings.batchesPerRun = try resolve(runBatches, "PREFLOSS_RUN_BATCHES") ?? settings.batchesPerRun
-        if let expiry = try resolve(runIdleExpiry, "PREFLOSS_RUN_IDLE_EXPIRY") { settings.runIdleExpiry = try duration(expiry, "run-idle-expiry") }
+        settings.tls = try tlsConfiguration(certificate: try environment.resolve(tlsCert, "PREFLOSS_TLS_CERT"),
+                                            key: try environment.resolve(tlsKey, "PREFLOSS_TLS_KEY"))
+        if let required = try environment.resolve(metricsRequireToken, "PREFLOSS_METRICS_REQUIRE_TOKEN") {
+            settings.metricsRequireToken = required
+        }
+        if let compress = try environment.resolve(compressResponses, "PREFLOSS_COMPRESS_RESPONSES") {
+            settings.compressResponses = compress
+        }
+        settings.maximumRuns = try environment.resolve(maxRuns, "PREFLOSS_MAX_RUNS") ?? settings.maximumRuns
+        settings.batchesPerRun = try environment.resolve(runBatches, "PREFLOSS_RUN_BATCHES") ?? settings.batchesPerRun
+        if let expiry = try environment.resolve(runIdleExpiry, "PREFLOSS_RUN_IDLE_EXPIRY") {
+            settings.runIdleExpiry = try duration(expiry, "run-idle-expiry")
+        }
         if let problem = settings.validate() { throw ValidationError(problem) }
-        let level = try resolve(logLevel, "PREFLOSS_LOG_LEVEL") ?? .info
-        let format = try resolve(logFormat, "PREFLOSS_LOG_FORMAT") ?? .text
+        let level = try environment.resolve(logLevel, "PREFLOSS_LOG_LEVEL") ?? .info
+        let format = try environment.resolve(logFormat, "PREFLOSS_LOG_FORMAT") ?? .text
 
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler = switch format {
@@ -121,6 +139,10 @@ struct PreflossCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "prefloss-server")
+        for (old, new) in environment.oldNamesRead {
+            logger.warning("\(old) is the name before the rename, read until the server's next release: set \(new)",
+                           metadata: ["variable": "\(old)", "replacement": "\(new)"])
+        }
         logger.info("starting", metadata: [
             "host": "\(settings.host)", "port": "\(settings.port)", "max_body_size": "\(settings.maximumBodySize)",
             "bearer_tokens": "\(settings.bearerTokens?.count ?? 0)", "tls": "\(settings.tls != nil)",
@@ -155,16 +177,6 @@ struct PreflossCommand: AsyncParsableCommand {
             throw ValidationError("the token file \(path) holds no token, or one with characters a Bearer token cannot have")
         }
         return tokens
-    }
-
-    /// The option's value if given, else the environment variable's (parsed as the option
-    /// would be; an unparsable value is an error), else nil.
-    private func resolve<T: ExpressibleByArgument>(_ option: T?, _ variable: String) throws -> T? {
-        if let option { return option }
-        guard let raw = getenv(variable) else { return nil }
-        let text = String(cString: raw)
-        guard let value = T(argument: text) else { throw ValidationError("\(variable)=\(text) is not a valid value") }
-        return value
     }
 }
 

@@ -1,7 +1,8 @@
 """The executable's own option parsing. Every option falls back to its PREFLOSS_* environment
-variable, then to its default; a bad value in either makes the server exit at once, non-zero,
-with a message naming the option or the variable, and good values start a server that
-answers /health and exits 0 on SIGTERM."""
+variable (else to its SIMPO_* name from before the rename, with a warning), then to its
+default; a bad value in either makes the server exit at once, non-zero, with a message naming
+the option or the variable, and good values start a server that answers /health and exits 0
+on SIGTERM."""
 import contextlib
 import dataclasses
 import http.client
@@ -23,8 +24,8 @@ LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 
 def environment(extra: Optional[dict] = None) -> dict:
-    """This process's environment without any PREFLOSS_* variable, plus `extra`."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PREFLOSS_")}
+    """This process's environment without any PREFLOSS_* (or old SIMPO_*) variable, plus `extra`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("PREFLOSS_", "SIMPO_"))}
     env.update(extra or {})
     return env
 
@@ -32,7 +33,7 @@ def environment(extra: Optional[dict] = None) -> dict:
 def with_free_port(args: Sequence[str], env: Optional[dict] = None) -> List[str]:
     """`args` with `--port <free port>` in front unless a port is given already, so that
     a value wrongly accepted never binds the default port."""
-    if any(arg.startswith("--port") for arg in args) or "PREFLOSS_PORT" in (env or {}):
+    if any(arg.startswith("--port") for arg in args) or {"PREFLOSS_PORT", "SIMPO_PORT"} & set(env or {}):
         return list(args)
     return ["--port", str(free_port()), *args]
 
@@ -263,6 +264,7 @@ BAD_VARIABLES = [
     ("PREFLOSS_COMPRESS_RESPONSES", "maybe"),
     ("PREFLOSS_LOG_LEVEL", "loud"),
     ("PREFLOSS_LOG_FORMAT", "xml"),
+    ("SIMPO_MAX_CONNECTIONS", "many"),  # the old name is named as given
 ]
 
 
@@ -473,3 +475,30 @@ def test_log_format_flag_wins_over_its_variable(args, json_lines):
         return False
 
     assert all(is_json(line) == json_lines for line in lines), server.output
+
+
+# --- the variables' names before the rename ---------------------------------------------
+
+def old_name_warnings(output: str) -> List[str]:
+    return [line for line in output.splitlines() if "SIMPO_" in line]
+
+
+def test_old_variables_alone_take_effect_each_with_one_warning():
+    """SIMPO_* is read when its PREFLOSS_* is absent, and the log says once which variable to set instead."""
+    env = {"SIMPO_MAX_BODY_SIZE": "2KiB", "SIMPO_MAX_IN_FLIGHT_REQUESTS": "3"}
+    with serving(["--port", "0"], env) as server:
+        assert loss(server, 2049).status == 413
+    assert "max_body_size=2048 " in server.output and "max_in_flight_requests=3" in server.output, server.output
+    warnings = old_name_warnings(server.output)
+    assert len(warnings) == len(env), server.output
+    for old in env:
+        [line] = [line for line in warnings if f"{old} is the name before the rename" in line]
+        assert " warning " in line and "set PREFLOSS_" + old.removeprefix("SIMPO_") in line, line
+
+
+def test_new_variable_wins_over_the_old_one():
+    env = {"PREFLOSS_MAX_BODY_SIZE": "1KiB", "SIMPO_MAX_BODY_SIZE": "2KiB"}
+    with serving(["--port", "0"], env) as server:
+        assert loss(server, 1025).status == 413
+    assert "max_body_size=1024 " in server.output, server.output
+    assert not old_name_warnings(server.output), server.output
