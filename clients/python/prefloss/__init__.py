@@ -1,4 +1,5 @@
-"""Client for prefloss-server: SimPO (and DPO) losses, gradients and reward metrics over HTTP.
+"""Client for prefloss-server: preference-optimisation losses (SimPO, DPO with TRL's loss types,
+CPO/AlphaPO and ORPO), their gradients and reward metrics, over HTTP.
 
     from prefloss import LossClient
     client = LossClient("http://127.0.0.1:8080")
