@@ -21,6 +21,6 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 
     private func unauthorized(_ detail: String) -> Problem {
-        Problem(status: .unauthorized, detail: detail, headers: [.wwwAuthenticate: #"Bearer realm="prefloss-server""#])
+        Problem(.unauthorized, detail: detail, headers: [.wwwAuthenticate: #"Bearer realm="prefloss-server""#])
     }
 }

@@ -225,23 +225,3 @@ private final class KeepAliveObserver: ChannelInboundHandler, RemovableChannelHa
 /// Fired into a connection's pipeline (`channel.pipeline.fireUserInboundEventTriggered`)
 /// to close it once the response being written has ended.
 struct CloseConnectionAfterResponse: Sendable {}
-
-extension Problem {
-    /// A request the HTTP parser rejected.
-    init(_ error: HTTPParserError) {
-        switch error {
-        case .headerOverflow:
-            self.init(status: .requestHeaderFieldsTooLarge, detail: "the request head is larger than the server accepts (80 KiB)")
-        case .invalidContentLength, .unexpectedContentLength:
-            self.init(malformedRequest: "the Content-Length header is invalid or conflicts with the body's framing")
-        case .invalidChunkSize:
-            self.init(malformedRequest: "a chunk size of the chunked body is invalid")
-        default:
-            self.init(malformedRequest: "the request is not valid HTTP/1.1 (\(error))")
-        }
-    }
-
-    private init(malformedRequest detail: String) {
-        self.init(status: .badRequest, type: "\(Problem.typePrefix)malformed-request", title: "Malformed request", detail: detail)
-    }
-}

@@ -32,11 +32,13 @@ struct LossRequestHeaders {
     init(_ headers: HTTPFields) throws(Problem) {
         // RFC 9112 §6.1: a transfer coding the server does not know is 501.
         if let codings = try parsed(.transferEncoding, in: headers, parseContentCodings), codings != ["chunked"] {
-            throw Problem(status: .notImplemented, detail: "Transfer-Encoding \(echo(codings.joined(separator: ", "))) is not supported; use chunked")
+            let named = echo(codings.joined(separator: ", "))
+            throw Problem(.notImplemented, detail: "Transfer-Encoding \(named) is not supported; use chunked")
         }
         // RFC 9110 §10.1.1: 100-continue is the only expectation there is.
         if let expectation = headers[.expect], expectation.lowercased() != "100-continue" {
-            throw Problem(status: .expectationFailed, detail: "the only expectation served is 100-continue, not \(echo(expectation))")
+            throw Problem(
+                .expectationFailed, detail: "the only expectation served is 100-continue, not \(echo(expectation))")
         }
         expectsContinue = headers[.expect] != nil
         let contentType = try parsed(.contentType, in: headers) { text throws(HeaderSyntaxError) in try MediaType(parsing: text) }
@@ -45,7 +47,7 @@ struct LossRequestHeaders {
         case ResponseFormat.safetensorsMediaType: format = .safetensors
         default:
             throw Problem(
-                status: .unsupportedMediaType,
+                .unsupportedMediaType,
                 detail: "send the body as application/json or application/vnd.safetensors (got \(echo(headers[.contentType] ?? "no Content-Type")))",
                 headers: [.accept: Self.requestMediaTypes.joined(separator: ", ")])
         }
@@ -56,7 +58,7 @@ struct LossRequestHeaders {
         case ["deflate"]: coding = .deflate
         default:
             throw Problem(
-                status: .unsupportedMediaType,
+                .unsupportedMediaType,
                 detail: "Content-Encoding \(echo(codings.joined(separator: ", "))) is not supported; use one of gzip or deflate",
                 headers: [.acceptEncoding: "gzip, deflate"])
         }
@@ -68,7 +70,8 @@ struct LossRequestHeaders {
             throw Problem(malformedHeader: .accept, error)
         }
         guard let format else {
-            throw Problem(status: .notAcceptable, detail: "responses are application/json or \(ResponseFormat.safetensorsMediaType)")
+            throw Problem(
+                .notAcceptable, detail: "responses are application/json or \(ResponseFormat.safetensorsMediaType)")
         }
         responseFormat = format
         do {

@@ -42,13 +42,11 @@ struct LossRoute: Sendable {
 
     func respond(to request: Request, context: LossRequestContext) async throws -> Response {
         let headers = try LossRequestHeaders(request.headers)
-        if let declared = headers.contentLength, declared > maximumBodySize { throw tooLarge() }
+        if let declared = headers.contentLength, declared > maximumBodySize { throw Problem.bodyTooLarge(limit: maximumBodySize) }
         guard let reservation = budget.admit() else {
             metrics.shed.increment()
-            throw Problem(
-                status: .serviceUnavailable,
-                detail: "the server is serving its limit of \(budget.maximumRequests) requests; retry shortly",
-                headers: [.retryAfter: "1"])
+            throw Problem.unavailable(
+                "the server is serving its limit of \(budget.maximumRequests) requests; retry shortly")
         }
         do {
             return try await respond(to: context.body ?? BodyStream(request.body), context: context, headers: headers, reservation: reservation)
@@ -134,7 +132,7 @@ struct LossRoute: Sendable {
             }
         }
         guard let decoded else {
-            throw Problem(status: .serviceUnavailable, detail: "no memory for a JSON parser; retry later", headers: [.retryAfter: "1"])
+            throw Problem.unavailable("no memory for a JSON parser; retry later")
         }
         return decoded
     }
@@ -169,31 +167,5 @@ struct LossRoute: Sendable {
             }
             try await writer.finish(nil)
         })
-    }
-
-    private func tooLarge() -> Problem {
-        Problem(status: .contentTooLarge, detail: "request body exceeds the limit of \(maximumBodySize) bytes")
-    }
-}
-
-extension Problem {
-    /// A compressed body that could not be inflated.
-    init(_ error: InflateError, coding: String, limit: Int) {
-        switch error {
-        case .tooLarge:
-            self.init(status: .contentTooLarge, detail: "\(coding) body inflates to more than the limit of \(limit) bytes")
-        case .refused:
-            self.init(status: .serviceUnavailable, detail: "no room to inflate the body; retry later", headers: [.retryAfter: "1"])
-        case .noMemory:
-            self.init(status: .serviceUnavailable, detail: "no memory to inflate the body; retry later", headers: [.retryAfter: "1"])
-        case .truncated:
-            self.init(
-                status: .badRequest, type: "\(Problem.typePrefix)malformed-encoding", title: "Malformed content encoding",
-                detail: "\(coding) body ends before its end marker (truncated)")
-        case .corrupt:
-            self.init(
-                status: .badRequest, type: "\(Problem.typePrefix)malformed-encoding", title: "Malformed content encoding",
-                detail: "body is not valid \(coding) data")
-        }
     }
 }

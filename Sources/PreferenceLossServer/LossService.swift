@@ -107,7 +107,7 @@ private func jsonResponse(_ status: HTTPResponse.Status, _ body: String) -> Resp
 
 private func readinessResponse(_ readiness: Readiness) throws -> Response {
     guard readiness.isReady else {
-        throw Problem(status: .serviceUnavailable, detail: "the server is shutting down", headers: [.retryAfter: "1"])
+        throw Problem.unavailable("the server is shutting down")
     }
     return jsonResponse(.ok, #"{"status":"ready"}"#)
 }

@@ -103,9 +103,7 @@ final class Reservation: Sendable {
         case .granted:
             return nil
         case .busy:
-            return Problem(
-                status: .serviceUnavailable, detail: "the server holds as much request memory as it is allowed; retry shortly",
-                headers: [.retryAfter: "1"])
+            return .unavailable("the server holds as much request memory as it is allowed; retry shortly")
         case .neverFits:
             return Self.neverFits(bytes, budget: budget)
         }
@@ -114,8 +112,9 @@ final class Reservation: Sendable {
     /// The 413 for a request that needs `bytes`, more than the whole budget.
     static func neverFits(_ bytes: Int, budget: MemoryBudget) -> Problem {
         Problem(
-            status: .contentTooLarge,
-            detail: "this request needs about \(bytes) bytes of memory to answer, more than the server's in-flight limit of \(budget.maximumBytes); send smaller batches")
+            .contentTooLarge,
+            detail: "this request needs about \(bytes) bytes of memory to answer, more than the server's in-flight "
+                + "limit of \(budget.maximumBytes); send smaller batches")
     }
 
     /// Gives the request's slot and bytes back; later calls do nothing.

@@ -29,7 +29,7 @@ struct RequestBodyReader: Sendable {
                     var buffer = ByteBufferAllocator().buffer(capacity: capacity + padding)
                     while let chunk = try await body.next() {
                         guard chunk.readableBytes <= maximumBodySize - buffer.readableBytes else {
-                            throw Problem(status: .contentTooLarge, detail: "request body exceeds the limit of \(maximumBodySize) bytes")
+                            throw Problem.bodyTooLarge(limit: maximumBodySize)
                         }
                         try hold(buffer.readableBytes + chunk.readableBytes)
                         buffer.writeImmutableBuffer(chunk)
@@ -43,7 +43,7 @@ struct RequestBodyReader: Sendable {
                 }
                 defer { group.cancelAll() }
                 guard let first = try await group.next(), let buffer = first else {
-                    throw Problem(status: .requestTimeout, detail: "the request body took longer than \(timeout) to arrive")
+                    throw Problem(.requestTimeout, detail: "the request body took longer than \(timeout) to arrive")
                 }
                 return buffer
             }
@@ -53,9 +53,7 @@ struct RequestBodyReader: Sendable {
             throw Problem(error)
         } catch {
             // The client went away mid-body (or the idle timeout closed the connection).
-            throw Problem(
-                status: .badRequest, type: "\(Problem.typePrefix)incomplete-body", title: "Incomplete body",
-                detail: "the connection closed before the request body was complete")
+            throw Problem(.incompleteBody, detail: "the connection closed before the request body was complete")
         }
     }
 }
