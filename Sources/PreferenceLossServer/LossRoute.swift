@@ -11,7 +11,8 @@ import ZlibCoding
 /// losses, gradients and metrics out in the representation `Accept` asks for.
 ///
 /// Every step that allocates is first reserved in the `MemoryBudget` (`MemoryModel`
-/// says how much); the reservation is given back once the response is written.
+/// says how much); the reservation is given back once the response is written, or as
+/// soon as a step fails.
 struct LossRoute: Sendable {
     let maximumBodySize: Int
     let bodyReader: RequestBodyReader
@@ -40,16 +41,23 @@ struct LossRoute: Sendable {
         compressResponses = settings.compressResponses
     }
 
+    /// Admits the request, reads its body, inflates and decodes it, evaluates the loss and
+    /// answers; a step that fails gives the reservation back and throws its problem (a 503 is
+    /// counted as shed).
     func respond(to request: Request, context: LossRequestContext) async throws -> Response {
         let headers = try LossRequestHeaders(request.headers)
-        if let declared = headers.contentLength, declared > maximumBodySize { throw Problem.bodyTooLarge(limit: maximumBodySize) }
-        guard let reservation = budget.admit() else {
-            metrics.shed.increment()
-            throw Problem.unavailable(
-                "the server is serving its limit of \(budget.maximumRequests) requests; retry shortly")
-        }
+        let reservation = try admit(headers)
         do {
-            return try await respond(to: context.body ?? BodyStream(request.body), context: context, headers: headers, reservation: reservation)
+            let body = try await readBody(of: request, context: context, headers: headers, reservation: reservation)
+            let decoded = try inflate(body, headers: headers, reservation: reservation) { bytes, spare in
+                try decode(bytes, spare: spare, format: headers.format)
+            }
+            let gzip = compressResponses && headers.acceptsGzip
+            let result = try evaluate(
+                decoded, headers: headers, bodyBytes: body.readableBytes, gzip: gzip, reservation: reservation)
+            return answer(
+                result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip,
+                reservation: reservation)
         } catch {
             reservation.release()
             if let problem = error as? Problem, problem.status == .serviceUnavailable { metrics.shed.increment() }
@@ -57,31 +65,60 @@ struct LossRoute: Sendable {
         }
     }
 
-    private func respond(
-        to stream: BodyStream, context: LossRequestContext, headers: LossRequestHeaders, reservation: Reservation
-    ) async throws -> Response {
+    /// A reservation of no bytes yet, unless the declared body is too large (413) or the server
+    /// serves its limit of requests already (503, counted as shed).
+    private func admit(_ headers: LossRequestHeaders) throws(Problem) -> Reservation {
+        if let declared = headers.contentLength, declared > maximumBodySize {
+            throw Problem.bodyTooLarge(limit: maximumBodySize)
+        }
+        guard let reservation = budget.admit() else {
+            metrics.shed.increment()
+            throw Problem.unavailable(
+                "the server is serving its limit of \(budget.maximumRequests) requests; retry shortly")
+        }
+        return reservation
+    }
+
+    /// The body as sent, reserving as its bytes arrive what they hold, with room to parse them
+    /// unless they are compressed (a compressed body reserves its parsing once inflated, by its
+    /// real size). A declared length that could never fit is refused before any byte is read;
+    /// the memory itself is reserved only as bytes arrive, so slow bodies cannot lock the
+    /// budget with promises.
+    private func readBody(
+        of request: Request, context: LossRequestContext, headers: LossRequestHeaders, reservation: Reservation
+    ) async throws(Problem) -> ByteBuffer {
         let format = headers.format
         let coding = headers.coding
-        // While the body arrives: what was received, with room to parse it unless it is compressed
-        // (a compressed body reserves its parsing once inflated, by its real size).
         let receiving = { @Sendable (bytes: Int) in
             coding == .identity ? MemoryModel.parsing(wireBytes: 0, bodyBytes: bytes, format: format) : bytes
         }
-        // A declared length that could never fit is refused now; the memory itself is reserved
-        // only as bytes arrive, so slow bodies cannot lock the budget with promises.
         if let declared = headers.contentLength, receiving(declared) > budget.maximumBytes {
             throw Reservation.neverFits(receiving(declared), budget: budget)
         }
         if headers.expectsContinue {
             context.channel.writeAndFlush(HTTPResponsePart.head(HTTPResponse(status: .continue)), promise: nil)
         }
-        let body = try await bodyReader.read(stream, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding) { bytes throws(Problem) in
+        let stream = context.body ?? BodyStream(request.body)
+        let body = try await bodyReader.read(
+            stream, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding
+        ) { bytes throws(Problem) in
             try reservation.require(receiving(bytes))
         }
         metrics.requestBodyBytes.record(body.readableBytes)
+        return body
+    }
 
-        let decoded: LossRequest = try body.withUnsafeReadableBytes { bytes in
-            guard coding != .identity else { return try decode(bytes, spare: body.writableBytes, format: format) }
+    /// What `use` makes of the body's plain bytes and the readable bytes spare after them: the
+    /// body itself, or what it inflates to, within the body size limit and the reservation,
+    /// which then grows to parse it.
+    private func inflate<T>(
+        _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation,
+        _ use: (UnsafeRawBufferPointer, Int) throws -> T
+    ) throws -> T {
+        let format = headers.format
+        let coding = headers.coding
+        return try body.withUnsafeReadableBytes { bytes in
+            guard coding != .identity else { return try use(bytes, body.writableBytes) }
             var refusal: Problem?
             var inflatedSoFar = 0  // the buffer grows only when full: its last capacity is inflated
             do {
@@ -91,34 +128,23 @@ struct LossRoute: Sendable {
                         // Once what is inflated could never be parsed within the budget, stop.
                         let parsing = MemoryModel.parsing(wireBytes: bytes.count, bodyBytes: inflatedSoFar, format: format)
                         refusal = parsing > budget.maximumBytes
-                            ? Reservation.neverFits(parsing, budget: budget) : reservation.refusal(toGrowTo: bytes.count + capacity)
+                            ? Reservation.neverFits(parsing, budget: budget)
+                            : reservation.refusal(toGrowTo: bytes.count + capacity)
                         inflatedSoFar = capacity
                         return refusal == nil
                     }
                 ) { inflated in
-                    try reservation.require(MemoryModel.parsing(wireBytes: bytes.count, bodyBytes: inflated.count, format: format))
-                    return try decode(inflated, spare: JSONParser.requiredPadding, format: format)
+                    try reservation.require(
+                        MemoryModel.parsing(wireBytes: bytes.count, bodyBytes: inflated.count, format: format))
+                    return try use(inflated, JSONParser.requiredPadding)
                 }
             } catch let error as InflateError {
                 throw refusal ?? Problem(error, coding: coding.rawValue, limit: maximumBodySize)
             }
         }
-        let gzip = compressResponses && headers.acceptsGzip
-        try reservation.require(MemoryModel.answering(decoded, bodyBytes: body.readableBytes, response: headers.responseFormat, gzip: gzip))
-        var result: LossResult
-        do {
-            result = try decoded.evaluate()
-        } catch {
-            throw Problem(error)
-        }
-        if let run = headers.runID {
-            result.warnings += runs.record(BatchSummary(result), run: run, batchWarnings: result.warnings, thresholds: decoded.configuration.thresholds)
-        }
-        metrics.recordWarnings(result.warnings)
-        return respond(with: result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip, reservation: reservation)
     }
 
-    /// The request from the (decoded) body bytes; `spare` readable bytes follow them.
+    /// The request from the plain body bytes; `spare` readable bytes follow them.
     private func decode(_ bytes: UnsafeRawBufferPointer, spare: Int, format: RequestFormat) throws -> LossRequest {
         let decoded: LossRequest? = try parsers.withParser { parser in
             do {
@@ -131,16 +157,37 @@ struct LossRoute: Sendable {
                 throw Problem(error)
             }
         }
-        guard let decoded else {
-            throw Problem.unavailable("no memory for a JSON parser; retry later")
-        }
+        guard let decoded else { throw Problem.unavailable("no memory for a JSON parser; retry later") }
         return decoded
+    }
+
+    /// The result, once the reservation has grown to hold it and its answer, with the trend
+    /// warnings of the request's run; every warning is counted.
+    private func evaluate(
+        _ request: LossRequest, headers: LossRequestHeaders, bodyBytes: Int, gzip: Bool, reservation: Reservation
+    ) throws(Problem) -> LossResult {
+        try reservation.require(
+            MemoryModel.answering(request, bodyBytes: bodyBytes, response: headers.responseFormat, gzip: gzip))
+        var result: LossResult
+        do {
+            result = try request.evaluate()
+        } catch {
+            throw Problem(error)
+        }
+        if let run = headers.runID {
+            result.warnings += runs.record(
+                BatchSummary(result), run: run, batchWarnings: result.warnings,
+                thresholds: request.configuration.thresholds)
+        }
+        metrics.recordWarnings(result.warnings)
+        return result
     }
 
     /// The encoded result; the reservation is given back once the body is written (a client
     /// that stops reading is disconnected after the idle timeout, see `GuardedHTTPChannel`).
-    private func respond(
-        with result: LossResult, configuration: RequestConfiguration, format: ResponseFormat, gzip: Bool, reservation: Reservation
+    private func answer(
+        _ result: LossResult, configuration: RequestConfiguration, format: ResponseFormat, gzip: Bool,
+        reservation: Reservation
     ) -> Response {
         var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
         var bytes: [UInt8]
