@@ -34,9 +34,7 @@ public struct LossService: Sendable {
         router.add(middleware: LingeringMiddleware(maximumBytes: min(settings.maximumBodySize, Int.max / 4) * 4, maximumTime: .seconds(5)))
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
-        router.add(middleware: ProblemMiddleware(
-            routes: ["/v1/loss": [.post], "/health": [.get, .head], "/ready": [.get, .head], "/metrics": [.get], "/openapi.yaml": [.get]],
-            metrics: metrics))
+        router.add(middleware: ProblemMiddleware(metrics: metrics))
         // Authorisation is by route: only the routes registered in these groups need a
         // token, however a client spells the path.
         let api = router.group("v1")
@@ -60,6 +58,8 @@ public struct LossService: Sendable {
                 status: .ok, headers: [.contentType: "application/yaml"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
         }
+        // Last, so that it sees only the requests no route matched.
+        router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
 
         application = Application(
             router: router,

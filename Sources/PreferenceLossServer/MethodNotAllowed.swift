@@ -1,0 +1,28 @@
+import PreferenceLossCodec
+import Hummingbird
+
+/// Answers 405 with `Allow` for a request whose path a route serves under other methods.
+///
+/// Added to the router after every route, so that it sees only the requests no route
+/// matched (Hummingbird applies a middleware to the routes added after it, and to the
+/// not-found responder it builds last); the allowed methods are the router's own registrations.
+struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The methods each registered path answers, as `Allow` lists them.
+    let allowed: [String: String]
+
+    init(routes: [Router<Context>.RouteDescription]) {
+        allowed = Dictionary(grouping: routes) { $0.path.description }
+            .mapValues { routes in routes.map(\.method.rawValue).joined(separator: ", ") }
+    }
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        // The router skips empty path segments, so `//v1/loss` names `/v1/loss` too.
+        let path = "/" + request.uri.path.split(separator: "/").joined(separator: "/")
+        guard let allow = allowed[path] else { return try await next(request, context) }
+        throw Problem(
+            .methodNotAllowed, detail: "\(path) answers \(allow), not \(echo(request.method.rawValue))",
+            headers: [.allow: allow])
+    }
+}
