@@ -69,12 +69,6 @@ final class RunHistory: Sendable {
             return trend
         }
     }
-
-    /// The ids of the runs kept, for tests.
-    var runIDs: Set<String> { state.withLock { Set($0.runs.keys) } }
-
-    /// The batches kept for `run`, oldest first, for tests.
-    func batches(of run: String) -> [BatchSummary] { state.withLock { $0.runs[run]?.batches ?? [] } }
 }
 
 /// One run's Prometheus series, labelled `run`.
