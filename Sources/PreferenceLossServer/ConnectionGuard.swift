@@ -6,13 +6,13 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// Wraps HTTP/1.1 child channels with three guards below Hummingbird:
+/// Wraps HTTP/1.1 child channels with four guards below Hummingbird:
 /// - a request head must be complete within `timeout` of its first byte: a client that
 ///   trickles its headers (slowloris) is cut off then, while an idle keep-alive
 ///   connection is left to the idle timeout;
-/// - a request the HTTP parser rejects (a head over 80 KiB, a bad Content-Length or
-///   chunk size, ...) gets a problem+json 400 or 431 before the connection closes,
-///   instead of an empty 400;
+/// - a request whose head the HTTP parser rejects (over 80 KiB, a bad Content-Length, ...)
+///   gets a problem+json 400 or 431 before the connection closes, instead of an empty 400
+///   (a body it rejects, a bad chunk size say, is the route's to answer);
 /// - a request that does not keep the connection alive (HTTP/1.0 without keep-alive), or
 ///   whose route asked for it (`CloseConnectionAfterResponse`), has it closed once its
 ///   response is written;

@@ -27,7 +27,8 @@ struct LossRequestHeaders {
 
     static var runIDHeader: HTTPField.Name { HTTPField.Name("X-Run-Id")! }
 
-    /// - Throws: 400 for a header that breaks its grammar, 415 for an unsupported body
+    /// - Throws: 400 for a header that breaks its grammar, 501 for a transfer coding other than
+    ///   chunked, 417 for an expectation other than 100-continue, 415 for an unsupported body
     ///   type or coding, 406 when neither response type is acceptable.
     init(_ headers: HTTPFields) throws(Problem) {
         // RFC 9112 §6.1: a transfer coding the server does not know is 501.

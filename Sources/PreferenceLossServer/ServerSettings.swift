@@ -23,10 +23,11 @@ public struct ServerSettings: Sendable {
     public var metricsRequireToken = false
     /// Connections open at once; past it new ones wait in the listen backlog.
     public var maximumConnections = 1024
-    /// Requests served at once; more get 503 with Retry-After.
+    /// Loss requests served at once; more get 503 with Retry-After.
     public var maximumInFlightRequests = 256
     /// Memory that requests in flight may hold (bodies, parser, inputs, results and
-    /// responses, as `MemoryModel` estimates them); a request that would exceed it gets 503.
+    /// responses, as `MemoryModel` estimates them); a request that would take the total past it
+    /// gets 503, one that needs more than all of it 413.
     /// A quarter of the memory limit (the cgroup's, else the machine's).
     public var maximumInFlightBytes = memoryLimit() / 4
     /// When set, the server speaks HTTPS only, with this certificate and key.
