@@ -152,15 +152,18 @@ import Testing
             chosen: .tokenLogps(RaggedRows(chosen.logps), selection: .mask(RaggedRows(chosen.mask))),
             rejected: .tokenLogps(RaggedRows(rejected.logps), selection: .mask(RaggedRows(rejected.mask))),
             referenceChosen: dpo ? .sequenceLogps([-3, -4, -5]) : nil, referenceRejected: dpo ? .sequenceLogps([-5, -3, -4]) : nil)
-        let result = try evaluateLoss(inputs, configuration: RequestConfiguration(parsing: setting.config).loss, tokenGradients: true)
+        let configuration = try RequestConfiguration(parsing: setting.config).loss
+        let result = try evaluateLoss(inputs, configuration: configuration, tokenGradients: true)
         let tokens = try #require(result.gradients.chosenTokenLogps)
+        let averaging = configuration.objective.averaging
+        #expect(["mean", "sum"].contains(averaging))
         for row in 0 ..< 3 {
             let selected = chosen.mask[row].count { $0 }
             let total = tokens.row(row).reduce(0, +)
             let sequence = result.gradients.chosenLogps[row]
             // Σ_t grad_t = grad_sequence · Σ_t w_t, with Σ w = 1 for a mean and N for a sum.
-            let weight = abs(sequence) < 1e-300 ? 1 : total / sequence
-            #expect(isClose(weight, 1, relative: 1e-9) || isClose(weight, Double(selected), relative: 1e-9), "row \(row): \(total) vs \(sequence)")
+            let weightSum = averaging == "mean" ? 1 : Double(selected)
+            #expect(isClose(total, sequence * weightSum, relative: 1e-9, absolute: 1e-300), "row \(row) (\(averaging)): \(total) vs \(sequence)")
         }
     }
 }

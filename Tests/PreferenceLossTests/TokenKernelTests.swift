@@ -63,6 +63,7 @@ import Testing
         let bits = (0 ... UInt16.max).map { $0 }
         let values = try #require(TokenValues(.float16(bits), rows: bits.count, width: 1))
         let (sums, _, finite) = values.rowSums(selected: nil)
+        #expect(sums.count == bits.count && finite.count == bits.count)
         for (pattern, (sum, isFinite)) in zip(bits, zip(sums, finite)) {
             let half = Float16(bitPattern: pattern)
             #expect(isFinite == half.isFinite)
