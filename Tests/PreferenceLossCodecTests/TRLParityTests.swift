@@ -14,6 +14,8 @@ struct TRLCase: CustomTestStringConvertible, Sendable {
     var refusedKey: String?
     /// TRL's outputs, as JSON.
     var expected: Data
+    /// DPO's distinct loss types in TRL's order, which `per_sequence_loss` (an object) does not keep.
+    var lossTypeOrder: [String]?
 
     var testDescription: String { name }
 }
@@ -51,13 +53,16 @@ private let trlCases: [TRLCase] = {
         guard let encoded = try? JSONSerialization.data(withJSONObject: body) else { return nil }
         let refusedKey = refusedByTheService[name] ?? ((raw["error"] as? [String: Any])?["key"] as? String)
         let expected = (try? JSONSerialization.data(withJSONObject: raw["expected"] ?? [String: Any]())) ?? Data()
-        return TRLCase(name: name, body: encoded, refusedKey: refusedKey, expected: expected)
+        let types = ((raw["config"] as? [String: Any])?["loss_type"] as? [String]).map { types in
+            types.enumerated().filter { types.firstIndex(of: $0.element) == $0.offset }.map(\.element)
+        }
+        return TRLCase(name: name, body: encoded, refusedKey: refusedKey, expected: expected, lossTypeOrder: types)
     }
 }()
 
 @Suite struct TRLParityTests {
     @Test func everyCaseIsRead() {
-        #expect(trlCases.count == 80)
+        #expect(trlCases.count == 85)
     }
 
     @Test(arguments: trlCases)
@@ -93,6 +98,15 @@ private let trlCases: [TRLCase] = {
         expectTRL(result.rejectedRewards, expected["rejected_rewards"], "rejected_rewards")
         if let losses = expected["losses"] {
             expectTRL(result.losses, losses, "losses")
+        }
+        if let order = reference.lossTypeOrder, let parts = expected["per_sequence_loss"] as? [String: Any] {
+            // Each loss type's part, unweighted, when two or more distinct types are combined; else none.
+            if order.count > 1 {
+                #expect(result.lossesByType.map(\.type) == order, "losses_by_type types")
+                for part in result.lossesByType { expectTRL(part.losses, parts[part.type], "losses_by_type[\(part.type)]") }
+            } else {
+                #expect(result.lossesByType.isEmpty, "one loss type has no parts")
+            }
         }
         if let odds = expected["odds_ratio_losses"] as? [Double] {
             // TRL's ORPO returns β·log σ(log odds), which its loss subtracts; `losses` are what is added.
