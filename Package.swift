@@ -24,12 +24,13 @@ let package = Package(
         // The loss mathematics: no HTTP, no I/O.
         .target(name: "PreferenceLoss", dependencies: ["CLossKernel"]),
         // The loss's per-token passes (masked row sums, gradient fills) over the tensors' own
-        // element types, in C that the compiler vectorises.
-        .target(name: "CLossKernel", cSettings: [.unsafeFlags(["-O3"])]),
+        // element types, in C that the compiler vectorises at SwiftPM's release -O2 (no unsafe
+        // flags, so that packages can depend on PreferenceLoss).
+        .target(name: "CLossKernel"),
         // A thin C interface to Debian's simdjson (libsimdjson-dev).
-        .target(name: "CSimdjson", cxxSettings: [.unsafeFlags(["-std=c++17", "-O3"])], linkerSettings: [.linkedLibrary("simdjson")]),
+        .target(name: "CSimdjson", linkerSettings: [.linkedLibrary("simdjson")]),
         // Shortest round-trip double formatting (std::to_chars).
-        .target(name: "CNumberFormat", cxxSettings: [.unsafeFlags(["-std=c++17", "-O3"])]),
+        .target(name: "CNumberFormat"),
         // Generic fast JSON: simdjson parsing with precise syntax errors, and a writer.
         .target(name: "FastJSON", dependencies: ["CSimdjson", "CNumberFormat"]),
         // zlib (Debian's zlib1g-dev): bounded gzip/zlib inflation, gzip compression.
@@ -109,5 +110,7 @@ let package = Package(
             ]
         ),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    // CSimdjson and CNumberFormat (std::to_chars for doubles) need C++17.
+    cxxLanguageStandard: .cxx17
 )
