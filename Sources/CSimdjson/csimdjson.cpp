@@ -71,11 +71,6 @@ int64_t csj_int64(csj_element value) {
     return unwrap(value).get_int64().get(result) ? 0 : result;
 }
 
-uint64_t csj_uint64(csj_element value) {
-    uint64_t result = 0;
-    return unwrap(value).get_uint64().get(result) ? 0 : result;
-}
-
 double csj_double(csj_element value) {
     double result = 0;
     return unwrap(value).get_double().get(result) ? 0 : result;

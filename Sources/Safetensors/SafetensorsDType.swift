@@ -16,10 +16,4 @@ public enum SafetensorsDType: String, CaseIterable, Sendable {
         case .u64, .i64, .f64: 8
         }
     }
-
-    /// Whether `TensorInfo.doubles(in:)` reads this type.
-    public var isReadableAsDouble: Bool { [.f16, .bf16, .f32, .f64].contains(self) }
-
-    /// Whether `TensorInfo.integers(in:)` reads this type.
-    public var isReadableAsInteger: Bool { [.bool, .u8, .i8, .u16, .i16, .u32, .i32, .i64].contains(self) }
 }

@@ -49,7 +49,6 @@ csj_type csj_type_of(csj_element element);
 /// The boolean, integer or double value; 0 for other types.
 int csj_bool(csj_element element);
 int64_t csj_int64(csj_element element);
-uint64_t csj_uint64(csj_element element);
 double csj_double(csj_element element);
 /// The string's UTF-8 bytes (not NUL-terminated) and length; NULL for other types.
 const char *csj_string(csj_element element, size_t *length);
