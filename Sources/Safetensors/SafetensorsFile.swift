@@ -46,9 +46,6 @@ public struct SafetensorsFile: Sendable {
         try checkCoverage(dataSize: bytes.count - dataStart, dataStart: dataStart)
     }
 
-    /// The tensor named `name`, if present.
-    public subscript(name: String) -> TensorInfo? { tensors.first { $0.name == name } }
-
     private static func readHeader(_ root: JSONValue, dataStart: Int) throws(SafetensorsError) -> ([TensorInfo], [String: String]) {
         guard root.kind == .object else { throw SafetensorsError("header is not a JSON object") }
         var tensors: [TensorInfo] = []
