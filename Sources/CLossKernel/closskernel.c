@@ -20,29 +20,6 @@
 static inline double from_float64(double x) { return x; }
 static inline double from_float32(float x) { return (double)x; }
 
-static inline double from_bfloat16(uint16_t bits) {
-    uint32_t widened = (uint32_t)bits << 16;
-    float value;
-    memcpy(&value, &widened, sizeof value);
-    return (double)value;
-}
-
-/// IEEE binary16 to double, exactly (every half is a double).
-static inline double from_float16(uint16_t bits) {
-    uint32_t sign = (uint32_t)(bits & 0x8000u) << 16;
-    uint32_t exponent = (bits >> 10) & 0x1fu;
-    uint32_t mantissa = bits & 0x3ffu;
-    if (exponent == 0) {
-        double magnitude = (double)mantissa * 0x1p-24;
-        return sign ? -magnitude : magnitude;
-    }
-    uint32_t widened = exponent == 31 ? (sign | 0x7f800000u | (mantissa << 13))
-                                      : (sign | ((exponent + 112u) << 23) | (mantissa << 13));
-    float value;
-    memcpy(&value, &widened, sizeof value);
-    return (double)value;
-}
-
 /// Adds TERM (of x, each value in turn) to the lanes, for rows without flags. Written out once
 /// per value of `magnitudes` rather than testing it per value: clang unswitches that test only
 /// at -O3, and SwiftPM builds C at -O2.
@@ -103,8 +80,8 @@ static inline double from_float16(uint16_t bits) {
 
 DEFINE_ROW_SUMS(row_sums_float64, double, from_float64)
 DEFINE_ROW_SUMS(row_sums_float32, float, from_float32)
-DEFINE_ROW_SUMS(row_sums_float16, uint16_t, from_float16)
-DEFINE_ROW_SUMS(row_sums_bfloat16, uint16_t, from_bfloat16)
+DEFINE_ROW_SUMS(row_sums_float16, uint16_t, pl_float16_to_double)
+DEFINE_ROW_SUMS(row_sums_bfloat16, uint16_t, pl_bfloat16_to_double)
 
 MULTIVERSIONED void pl_row_sums(const void *values, pl_dtype dtype, const uint8_t *flags, const intptr_t *offsets, intptr_t rows,
                  int magnitudes, double *sums, intptr_t *counts, uint8_t *finite) {
@@ -167,8 +144,8 @@ static inline int is_bfloat16(double x) {
 
 DEFINE_ALL_BFLOAT16(all_bfloat16_float64, double, from_float64)
 DEFINE_ALL_BFLOAT16(all_bfloat16_float32, float, from_float32)
-DEFINE_ALL_BFLOAT16(all_bfloat16_float16, uint16_t, from_float16)
-DEFINE_ALL_BFLOAT16(all_bfloat16_bfloat16, uint16_t, from_bfloat16)
+DEFINE_ALL_BFLOAT16(all_bfloat16_float16, uint16_t, pl_float16_to_double)
+DEFINE_ALL_BFLOAT16(all_bfloat16_bfloat16, uint16_t, pl_bfloat16_to_double)
 
 int pl_all_bfloat16(const void *values, pl_dtype dtype, const uint8_t *flags, intptr_t count,
                     intptr_t *selected, int *nonzero) {

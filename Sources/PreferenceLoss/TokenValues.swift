@@ -48,8 +48,8 @@ public struct TokenValues: Sendable {
         switch storage {
         case .float64(let values): return values[index]
         case .float32(let values): return Double(values[index])
-        case .float16(let bits): return Double(Float16(bitPattern: bits[index]))
-        case .bfloat16(let bits): return Double(Float(bitPattern: UInt32(bits[index]) << 16))
+        case .float16(let bits): return pl_float16_to_double(bits[index])
+        case .bfloat16(let bits): return pl_bfloat16_to_double(bits[index])
         }
     }
 

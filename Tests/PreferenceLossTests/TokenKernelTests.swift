@@ -59,16 +59,36 @@ import Testing
         }
     }
 
-    @Test func everyHalfConvertsExactly() throws {
-        let bits = (0 ... UInt16.max).map { $0 }
-        let values = try #require(TokenValues(.float16(bits), rows: bits.count, width: 1))
-        let (sums, _, finite) = values.rowSums(selected: nil)
-        #expect(sums.count == bits.count && finite.count == bits.count)
-        for (pattern, (sum, isFinite)) in zip(bits, zip(sums, finite)) {
-            let half = Float16(bitPattern: pattern)
-            #expect(isFinite == half.isFinite)
-            if half.isFinite { #expect(sum == Double(half), "\(pattern)") }
+    /// Every binary16 and bfloat16 bit pattern read by `value(at:)` (the kernel's decoders), against
+    /// Swift's Float16 and bfloat16's definition: sign, 8-bit exponent biased by 127, 7-bit fraction.
+    @Test func everyBitPatternDecodesExactly() throws {
+        let bits = Array(0 ... UInt16.max)
+        let halves = try #require(TokenValues(.float16(bits), rows: 1, width: bits.count))
+        let bfloats = try #require(TokenValues(.bfloat16(bits), rows: 1, width: bits.count))
+        let wrongHalves = bits.filter { !same(halves.value(at: Int($0)), Double(Float16(bitPattern: $0))) }
+        let wrongBFloats = bits.filter { !same(bfloats.value(at: Int($0)), bfloat16(definedBy: $0)) }
+        #expect(wrongHalves.first == nil && wrongBFloats.first == nil)
+    }
+
+    /// Every bit pattern through the kernel's eight-lane loop (the scalar tail alone would miss the
+    /// vectorised decoder): rows of eight, one value selected per row, in each lane in turn.
+    @Test(arguments: ["f16", "bf16"])
+    func everyBitPatternSumsAsItDecodes(_ type: String) throws {
+        let bits = Array(0 ... UInt16.max)
+        let storage: TokenValues.Storage = type == "f16" ? .float16(bits) : .bfloat16(bits)
+        let values = try #require(TokenValues(storage, rows: bits.count / 8, width: 8))
+        var wrong: [Int] = []
+        for lane in 0 ..< 8 {
+            let (sums, counts, finite) = values.rowSums(selected: bits.indices.map { $0 % 8 == lane })
+            for row in 0 ..< values.rowCount {
+                let value = values.value(at: 8 * row + lane)
+                let rowIsFinite = (8 * row ..< 8 * row + 8).allSatisfy { values.value(at: $0).isFinite }
+                if counts[row] != 1 || finite[row] != rowIsFinite || (rowIsFinite && sums[row] != value) {
+                    wrong.append(8 * row + lane)
+                }
+            }
         }
+        #expect(wrong.first == nil)
     }
 
     @Test func gradientFillsMatchAPlainLoop() {
@@ -111,5 +131,19 @@ import Testing
         let inexact = TokenValues(RaggedRows([[-0.375, -0.3], [-2]]))
         #expect(inexact.selectedBFloat16(selected: nil) == nil)
         #expect(inexact.selectedBFloat16(selected: [true, false, true])?.count == 2, "unselected values do not count")
+    }
+}
+
+/// The same double: both NaN, or the same bits (so -0 is not 0).
+private func same(_ a: Double, _ b: Double) -> Bool { a.isNaN ? b.isNaN : a.bitPattern == b.bitPattern }
+
+/// bfloat16 `bits` from the format's definition, not from a float32's bits.
+private func bfloat16(definedBy bits: UInt16) -> Double {
+    let sign: Double = bits & 0x8000 != 0 ? -1 : 1
+    let exponent = Int(bits >> 7 & 0xff), fraction = Double(bits & 0x7f)
+    switch exponent {
+    case 0: return sign * fraction * 0x1p-133
+    case 0xff: return fraction == 0 ? sign * .infinity : .nan
+    default: return sign * (1 + fraction / 128) * Double(sign: .plus, exponent: exponent - 127, significand: 1)
     }
 }
