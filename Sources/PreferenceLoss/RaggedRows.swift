@@ -21,8 +21,7 @@ public struct RaggedRows<Element: Sendable>: Sendable {
     /// Rows over `values` split at `rowOffsets`; nil unless the offsets start at 0,
     /// never decrease, and end at `values.count`.
     public init?(values: [Element], rowOffsets: [Int]) {
-        guard rowOffsets.first == 0, rowOffsets.last == values.count,
-              zip(rowOffsets, rowOffsets.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
+        guard rowOffsetsAreValid(rowOffsets, count: values.count) else { return nil }
         self.init(values: values, trustedRowOffsets: rowOffsets)
     }
 
@@ -48,3 +47,9 @@ public struct RaggedRows<Element: Sendable>: Sendable {
 }
 
 extension RaggedRows: Equatable where Element: Equatable {}
+
+/// Whether `offsets` split `count` elements into rows: they start at 0, never decrease and end
+/// at `count`. The one check behind `RaggedRows` and `TokenValues`.
+func rowOffsetsAreValid(_ offsets: [Int], count: Int) -> Bool {
+    offsets.first == 0 && offsets.last == count && zip(offsets, offsets.dropFirst()).allSatisfy { $0 <= $1 }
+}

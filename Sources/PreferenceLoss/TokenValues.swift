@@ -32,7 +32,7 @@ public struct TokenValues: Sendable {
     /// Ragged rows split at `rowOffsets`; nil unless they start at 0, never decrease and end at
     /// the element count.
     public init?(_ storage: Storage, rowOffsets: [Int]) {
-        guard rowOffsets.first == 0, rowOffsets.last == storage.count, zip(rowOffsets, rowOffsets.dropFirst()).allSatisfy({ $0 <= $1 }) else { return nil }
+        guard rowOffsetsAreValid(rowOffsets, count: storage.count) else { return nil }
         self.storage = storage
         self.rowOffsets = rowOffsets
     }
