@@ -20,9 +20,10 @@
 static inline double from_float64(double x) { return x; }
 static inline double from_float32(float x) { return (double)x; }
 
-/// Adds TERM (of x, each value in turn) to the lanes, for rows without flags. Written out once
-/// per value of `magnitudes` rather than testing it per value: clang unswitches that test only
-/// at -O3, and SwiftPM builds C at -O2.
+/// The loops of one row: TERM (of x, each value in turn) added to the lanes, for rows without
+/// flags (SUM_EVERY) and with them (SUM_SELECTED). Each is written out once per value of
+/// `magnitudes` rather than testing it per value: clang unswitches such a test only at -O3, and
+/// SwiftPM builds C at -O2.
 #define SUM_EVERY(CONVERT, TERM)                                                                           \
     for (; i + LANES <= end; i += LANES)                                                                   \
         for (int k = 0; k < LANES; k++) {                                                                  \
@@ -36,6 +37,21 @@ static inline double from_float32(float x) { return (double)x; }
         nonfinite[k] += x - x;                                                                             \
     }
 
+#define SUM_SELECTED(CONVERT, TERM)                                                                        \
+    for (; i + LANES <= end; i += LANES)                                                                   \
+        for (int k = 0; k < LANES; k++) {                                                                  \
+            double x = CONVERT(values[i + k]);                                                             \
+            sum[k] += flags[i + k] ? TERM : 0.0;                                                           \
+            nonfinite[k] += x - x;                                                                         \
+            count[k] += flags[i + k] != 0;                                                                 \
+        }                                                                                                  \
+    for (int k = 0; i < end; i++, k++) {                                                                   \
+        double x = CONVERT(values[i]);                                                                     \
+        sum[k] += flags[i] ? TERM : 0.0;                                                                   \
+        nonfinite[k] += x - x;                                                                             \
+        count[k] += flags[i] != 0;                                                                         \
+    }
+
 /// Sums one row in LANES interleaved chains; the tail joins the chains it falls in, so the
 /// result depends only on the values and their positions in the row.
 #define DEFINE_ROW_SUMS(NAME, TYPE, CONVERT)                                                                \
@@ -47,20 +63,10 @@ static inline double from_float32(float x) { return (double)x; }
             intptr_t count[LANES] = {0};                                                                   \
             intptr_t i = start;                                                                            \
             if (flags) {                                                                                   \
-                for (; i + LANES <= end; i += LANES)                                                       \
-                    for (int k = 0; k < LANES; k++) {                                                      \
-                        double x = CONVERT(values[i + k]);                                                 \
-                        double term = magnitudes ? fabs(x) : x;                                            \
-                        sum[k] += flags[i + k] ? term : 0.0;                                               \
-                        nonfinite[k] += x - x;                                                             \
-                        count[k] += flags[i + k] != 0;                                                     \
-                    }                                                                                      \
-                for (int k = 0; i < end; i++, k++) {                                                       \
-                    double x = CONVERT(values[i]);                                                         \
-                    double term = magnitudes ? fabs(x) : x;                                                \
-                    sum[k] += flags[i] ? term : 0.0;                                                       \
-                    nonfinite[k] += x - x;                                                                 \
-                    count[k] += flags[i] != 0;                                                             \
+                if (magnitudes) {                                                                          \
+                    SUM_SELECTED(CONVERT, fabs(x))                                                         \
+                } else {                                                                                   \
+                    SUM_SELECTED(CONVERT, x)                                                               \
                 }                                                                                          \
             } else {                                                                                       \
                 if (magnitudes) {                                                                          \
