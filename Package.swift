@@ -26,7 +26,9 @@ let package = Package(
         // The loss's per-token passes (masked row sums, gradient fills) over the tensors' own
         // element types, in C that the compiler vectorises at SwiftPM's release -O2 (no unsafe
         // flags, so that packages can depend on PreferenceLoss).
-        .target(name: "CLossKernel"),
+        .target(name: "CLossKernel", dependencies: ["CHalfPrecision"]),
+        // IEEE binary16 and bfloat16 read exactly, inline: shared by the kernel and the safetensors reader.
+        .target(name: "CHalfPrecision"),
         // A thin C interface to Debian's simdjson (libsimdjson-dev).
         .target(name: "CSimdjson", linkerSettings: [.linkedLibrary("simdjson")]),
         // Shortest round-trip double formatting (std::to_chars).
@@ -40,7 +42,7 @@ let package = Package(
         // RFC 9110 header grammars (media types, weighted lists, codings, Bearer credentials); no HTTP.
         .target(name: "HeaderGrammar"),
         // The safetensors container: checked parsing and writing, no HTTP.
-        .target(name: "Safetensors", dependencies: ["FastJSON"]),
+        .target(name: "Safetensors", dependencies: ["FastJSON", "CHalfPrecision"]),
         // The wire formats of /v1/loss: JSON and safetensors requests decoded and validated
         // into loss inputs, results encoded; no HTTP.
         .target(name: "PreferenceLossCodec", dependencies: ["PreferenceLoss", "FastJSON", "Safetensors"]),

@@ -1,3 +1,5 @@
+import CHalfPrecision
+
 /// One tensor of a safetensors file: its type, shape, and where its bytes are.
 public struct TensorInfo: Equatable, Sendable {
     public var name: String
@@ -16,8 +18,8 @@ public struct TensorInfo: Equatable, Sendable {
         switch dtype {
         case .f64: return read(file) { Double(bitPattern: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: base + 8 * $1, as: UInt64.self))) }
         case .f32: return read(file) { Double(Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: base + 4 * $1, as: UInt32.self)))) }
-        case .bf16: return read(file) { Double(Float(bitPattern: UInt32(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: UInt16.self))) << 16)) }
-        case .f16: return read(file) { Double(Float16(bitPattern: UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: UInt16.self)))) }
+        case .bf16: return read(file) { pl_bfloat16_to_double(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: UInt16.self))) }
+        case .f16: return read(file) { pl_float16_to_double(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: UInt16.self))) }
         default: return nil
         }
     }

@@ -2,36 +2,10 @@
 #define CLOSSKERNEL_H
 
 #include <stdint.h>
-#include <string.h>
+#include <chalfprecision.h>
 
 /// The element types per-token values arrive in.
 typedef enum { PL_FLOAT64 = 0, PL_FLOAT32 = 1, PL_FLOAT16 = 2, PL_BFLOAT16 = 3 } pl_dtype;
-
-/// bfloat16 bits (the high half of a float32) as a double, exactly. Inline, so that the kernel's
-/// loops vectorise it and TokenValues.value(at:) reads single values with it.
-static inline double pl_bfloat16_to_double(uint16_t bits) {
-    uint32_t widened = (uint32_t)bits << 16;
-    float value;
-    memcpy(&value, &widened, sizeof value);
-    return (double)value;
-}
-
-/// IEEE binary16 bits as a double, exactly (every half is a double); inline like
-/// pl_bfloat16_to_double.
-static inline double pl_float16_to_double(uint16_t bits) {
-    uint32_t sign = (uint32_t)(bits & 0x8000u) << 16;
-    uint32_t exponent = (bits >> 10) & 0x1fu;
-    uint32_t mantissa = bits & 0x3ffu;
-    if (exponent == 0) {
-        double magnitude = (double)mantissa * 0x1p-24;
-        return sign ? -magnitude : magnitude;
-    }
-    uint32_t widened = exponent == 31 ? (sign | 0x7f800000u | (mantissa << 13))
-                                      : (sign | ((exponent + 112u) << 23) | (mantissa << 13));
-    float value;
-    memcpy(&value, &widened, sizeof value);
-    return (double)value;
-}
 
 /// For each row r (elements offsets[r] ..< offsets[r + 1] of `values`): the sum of the selected
 /// values (flags[i] != 0; every value when `flags` is NULL), or of their magnitudes when
