@@ -46,7 +46,7 @@ let package = Package(
         // The wire formats of /v1/loss: JSON and safetensors requests decoded and validated
         // into loss inputs, results encoded; no HTTP.
         .target(name: "PreferenceLossCodec", dependencies: ["PreferenceLoss", "FastJSON", "Safetensors"]),
-        // The HTTP service: routes, request decoding, problems, metrics, readiness.
+        // The HTTP service: routes, reading and inflating bodies (the codec decodes them), problems, metrics, readiness.
         .target(
             name: "PreferenceLossServer",
             dependencies: [
