@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from ._send import send_request
 from .errors import LossConnectionError, LossProblem
 
 SAFETENSORS = "application/vnd.safetensors"
@@ -67,7 +68,10 @@ class LossClient:
     Requests that meet a 503 or a connection error are retried up to ``retries`` times with
     exponential backoff (honouring ``Retry-After``), and never past ``retry_budget`` seconds
     in all; a loss evaluation is safe to repeat. Any other refusal raises `LossProblem` at
-    once, so no batch is ever skipped silently.
+    once, so no batch is ever skipped silently. A body over 4 MiB is sent only once the server
+    has agreed to read it (``Expect: 100-continue``), so a refused one (413 past the server's
+    ``--max-body-size``) costs no upload; a smaller one that the server cuts short still gets
+    the server's answer.
 
     ``run_id`` (settable later as an attribute) is sent as ``X-Run-Id`` with every loss request:
     the server then follows that run's last batches, adds trend warnings (``chosen_logps_falling``,
@@ -203,8 +207,7 @@ class LossClient:
             # http.client sets TCP_NODELAY, so each part of a body goes out at once.
             self._connection = connection_type(self._url.hostname, self._url.port, timeout=self.timeout, **extra)
         try:
-            self._connection.request(method, self._url.path + path, body, headers)
-            response = self._connection.getresponse()
+            response = send_request(self._connection, method, self._url.path + path, body, headers)
             answer = _read_body(response)
         except ConnectionError:  # reset, broken pipe, or closed before the status line
             self.close()

@@ -61,15 +61,16 @@ def own_server():
 
 
 class CapturingHandler(http.server.BaseHTTPRequestHandler):
-    """Keeps each POST's body, client port and X-Run-Id, and answers 422 over a kept-alive
+    """Keeps each POST's body, client port, X-Run-Id and Expect, and answers 422 over a kept-alive
     connection, so the client raises without parsing tensors."""
     protocol_version = "HTTP/1.1"
-    bodies, ports, run_ids = [], [], []
+    bodies, ports, run_ids, expects = [], [], [], []
 
     def do_POST(self):
         type(self).bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).ports.append(self.client_address[1])
         type(self).run_ids.append(self.headers.get("X-Run-Id"))
+        type(self).expects.append(self.headers.get("Expect"))
         body = b'{"title": "captured", "status": 422}'
         self.send_response(422)
         self.send_header("Content-Type", "application/problem+json")
@@ -84,7 +85,7 @@ class CapturingHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def capturing():
     """A client of a capturing server, and that server's handler class."""
-    CapturingHandler.bodies, CapturingHandler.ports, CapturingHandler.run_ids = [], [], []
+    CapturingHandler.bodies, CapturingHandler.ports, CapturingHandler.run_ids, CapturingHandler.expects = [], [], [], []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CapturingHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
