@@ -30,6 +30,18 @@ python-deps:
 		|| $(VENV)/bin/pip install --quiet --disable-pip-version-check "torch>=2.4"
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/api/requirements.txt -r Tests/deploy/requirements.txt -e 'clients/python[test,trl]'
 
+## The Python client's wheel, for installing it where there is no clone:
+## .build/wheel/prefloss-<version>-py3-none-any.whl (clients/python/README.md says how). It is built
+## from a copy of clients/python, so that setuptools' build/ folder stays out of the tree.
+.PHONY: wheel
+wheel:
+	@python3 -m pip --version >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends python3-pip; }
+	rm -rf .build/wheel
+	@copy=$$(mktemp -d) && cp -R clients/python/. $$copy \
+		&& python3 -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir .build/wheel $$copy; \
+		status=$$?; rm -rf $$copy; exit $$status
+	@ls .build/wheel/prefloss-*.whl
+
 ## The release server, statically linked against the Swift runtime, as the image ships it.
 build: deps
 	deploy/build.sh $(STAGE)

@@ -12,9 +12,14 @@ device and dtype. Masks and the reference log-probs get no gradient.
 from typing import Optional
 
 import numpy as np
-import torch
 
+from ._extras import missing_extra
 from .client import LossResult, LossClient
+
+try:
+    import torch
+except ImportError as error:
+    raise missing_extra(__name__, "torch", error) from error
 
 
 class _RemoteLoss(torch.autograd.Function):

@@ -25,14 +25,18 @@ trend and exports its metrics under that name.
 from pathlib import Path
 from typing import Any, Dict, Literal, Optional, Tuple
 
-import torch
-from torch import nn
-from trl import DPOTrainer
-from trl.experimental.cpo import CPOTrainer
-from trl.experimental.orpo import ORPOTrainer
-from trl.trainer.utils import selective_log_softmax
-
+from ._extras import missing_extra
 from .client import LossResult, LossClient, sanitize_run_id
+
+try:
+    import torch
+    from torch import nn
+    from trl import DPOTrainer
+    from trl.experimental.cpo import CPOTrainer
+    from trl.experimental.orpo import ORPOTrainer
+    from trl.trainer.utils import selective_log_softmax
+except ImportError as error:
+    raise missing_extra(__name__, "trl", error) from error
 
 
 def _name_the_run(client: LossClient, args: Any) -> None:

@@ -2,6 +2,7 @@
 else the repository's debug build, started with a token file for this session."""
 import http.server
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -12,6 +13,7 @@ from prefloss import LossClient
 
 TOKEN = "client-test-token"
 SUPPORT = Path(__file__).resolve().parents[3] / "Tests" / "support"
+CLIENT = Path(__file__).resolve().parents[1]  # clients/python, which holds both packages
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +96,16 @@ def capturing():
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def fresh_python():
+    """`run(code)`: runs ``code`` in a Python process of its own (this one has torch loaded) that
+    imports this client, and returns the completed process, its output captured as text."""
+    path = os.pathsep.join(filter(None, [str(CLIENT), os.environ.get("PYTHONPATH")]))
+
+    def run(code: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": path},
+                              capture_output=True, text=True, timeout=120)
+
+    return run

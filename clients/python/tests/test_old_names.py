@@ -2,17 +2,13 @@
 naming the new import, and each old name is the new object; torch and TRL load only with the
 old submodules that need them."""
 import importlib
-import os
-import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import pytest
+from conftest import CLIENT
 
 import prefloss
-
-CLIENT = Path(__file__).resolve().parents[1]  # clients/python, which holds both packages
 
 
 @pytest.fixture(autouse=True)
@@ -72,11 +68,8 @@ def test_old_trl_module_has_the_same_trainers():
         assert getattr(old, name) is getattr(prefloss.trl, name)
 
 
-def test_import_does_not_import_torch_or_trl():
-    """In a process of its own: this one has torch loaded already."""
-    path = os.pathsep.join(filter(None, [str(CLIENT), os.environ.get("PYTHONPATH")]))
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, simpo_client; print(simpo_client.__file__, "
-                               "sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'trl'}))"],
-        env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True, check=True).stdout.split()
-    assert loaded == [str(CLIENT / "simpo_client" / "__init__.py"), "[]"]
+def test_import_does_not_import_torch_or_trl(fresh_python):
+    run = fresh_python("import sys, simpo_client; print(simpo_client.__file__, "
+                       "sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'trl'}))")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [str(CLIENT / "simpo_client" / "__init__.py"), "[]"]
