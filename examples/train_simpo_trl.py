@@ -44,6 +44,12 @@ def tokenizer() -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=model, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
 
 
+def tiny_model(tok: PreTrainedTokenizerFast) -> GPT2LMHeadModel:
+    """A two-layer GPT-2 for ``tok``'s words, with random weights (seeded by the caller)."""
+    return GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=32, n_embd=64, n_layer=2, n_head=4,
+                                      bos_token_id=1, eos_token_id=1, pad_token_id=0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", default="http://127.0.0.1:8080")
@@ -53,8 +59,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     tok = tokenizer()
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=32, n_embd=64, n_layer=2, n_head=4,
-                                       bos_token_id=1, eos_token_id=1, pad_token_id=0))
+    model = tiny_model(tok)
     with tempfile.TemporaryDirectory() as output, LossClient(options.server, token=options.token) as client:
         args = CPOConfig(
             output_dir=output, report_to="none", use_cpu=True, max_steps=options.steps, per_device_train_batch_size=8,

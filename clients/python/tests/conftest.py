@@ -2,6 +2,7 @@
 else the repository's debug build, started with a token file for this session."""
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -14,6 +15,20 @@ from prefloss import LossClient
 TOKEN = "client-test-token"
 SUPPORT = Path(__file__).resolve().parents[3] / "Tests" / "support"
 CLIENT = Path(__file__).resolve().parents[1]  # clients/python, which holds both packages
+ROOT = CLIENT.parents[1]
+
+
+def fenced_blocks(markdown: str, language: str) -> list:
+    """The text of each fenced code block of ``language`` in ``markdown``, in order."""
+    return re.findall(rf"^```{language}\n(.*?)^```$", markdown, re.MULTILINE | re.DOTALL)
+
+
+def readme_section(title: str) -> str:
+    """The top-level README's ``## title`` section, up to the next ``## ``."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else len(text)]
 
 
 @pytest.fixture(scope="session")
