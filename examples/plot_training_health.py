@@ -1,7 +1,9 @@
 """Plot a run's training health as prefloss-server sees it, with the steps it warned about marked.
 
     make run                                           # in one terminal: the server on 127.0.0.1:8080
-    .venv/bin/python examples/plot_training_health.py  # in another: writes examples/training-health.png
+    .venv/bin/python examples/plot_training_health.py  # in another: writes a PNG in the temporary folder
+
+It needs matplotlib: the client's ``[examples]`` extra (``pip install "./clients/python[examples]"``).
 
 The batches are synthetic (8 pairs × 64 tokens of SimPO log-probs): for the first steps the chosen
 log-probs rise with the margin; then they fall while the margin keeps growing, the failure where a
@@ -10,8 +12,9 @@ the server follow the run's last batches and warn (``chosen_logps_falling``, ``r
 ...). The plot shows margin, accuracy and chosen log-prob per step, and which warnings came when.
 """
 import argparse
+import os
+import tempfile
 import uuid
-from pathlib import Path
 from typing import Dict, List, Set
 
 import matplotlib
@@ -25,6 +28,8 @@ from prefloss import LossClient  # noqa: E402
 PAIRS, TOKENS = 8, 64
 #: The step from which chosen log-probs fall.
 TURN = 10
+TITLE = (f"A drifting SimPO run as prefloss-server saw it: from step {TURN} the chosen log-probs fall\n"
+         "while the margin keeps growing; red marks the steps the server warned about")
 
 
 def batch(step: int, rng: np.random.Generator):
@@ -49,8 +54,9 @@ def run(client: LossClient, steps: int) -> Dict[str, list]:
     return history
 
 
-def plot(history: Dict[str, list], path: str, title: str) -> None:
-    """Three metric panels (warned steps in red) above one row per warning code."""
+def plot(history: Dict[str, list], path: str) -> None:
+    """Three metric panels (warned steps in red) above one row per warning code, under TITLE (also
+    the PNG's Title)."""
     warned: List[Set[str]] = history["warnings"]
     codes = sorted(set().union(*warned))
     steps = np.arange(len(warned))
@@ -64,7 +70,7 @@ def plot(history: Dict[str, list], path: str, title: str) -> None:
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
     axes[0].legend(loc="upper left")
-    axes[0].set_title(title)
+    axes[0].set_title(TITLE)
     for row, code in enumerate(codes):
         at = [step for step, codes_at in enumerate(warned) if code in codes_at]
         axes[3].scatter(at, [row] * len(at), marker="|", s=200, color="tab:red")
@@ -73,7 +79,7 @@ def plot(history: Dict[str, list], path: str, title: str) -> None:
     axes[3].set_xlabel("step")
     axes[3].grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, metadata={"Title": TITLE})
     plt.close(figure)
 
 
@@ -81,7 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", default="http://127.0.0.1:8080")
     parser.add_argument("--token", default=None, help="a bearer token, when the server has --token-file")
-    parser.add_argument("--out", default=str(Path(__file__).with_name("training-health.png")), help="where the PNG goes")
+    parser.add_argument("--out", help="where the PNG goes (default: a new file in the temporary folder)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--run-id", default=f"training-health-{uuid.uuid4().hex[:8]}", help="the X-Run-Id sent")
     options = parser.parse_args()
@@ -91,8 +97,12 @@ def main() -> None:
     for step, codes in enumerate(history["warnings"]):
         print(f"step {step:2d}: margin {history['margin'][step]:6.3f}  chosen {history['chosen'][step]:6.3f}  "
               f"warnings: {', '.join(sorted(codes)) or '-'}")
-    plot(history, options.out, f"run {options.run_id}")
-    print(f"wrote {options.out}")
+    out = options.out
+    if out is None:
+        handle, out = tempfile.mkstemp(prefix="training-health-", suffix=".png")
+        os.close(handle)
+    plot(history, out)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
