@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 
 #: Bodies larger than this ask first (``Expect: 100-continue``), so a refusal (413, 401, 503) costs
 #: a round trip instead of the upload. Asking costs that round trip on every request too (on loopback
-#: +0.2 ms for 8x512 and +0.5 ms for 64x2048 log-probs, about 20%: benchmarks/expect_continue.py),
+#: +0.2 ms for 8x512 log-probs, 20%, and +0.2 to 0.5 ms for 64x2048: benchmarks/expect_continue.py),
 #: so the trainer's usual batches, far below the server's default 64 MiB limit, do not ask.
 EXPECT_CONTINUE_ABOVE = 4 << 20
 #: Seconds to wait for ``100 Continue`` before sending the body anyway, as curl does, for a
