@@ -23,9 +23,11 @@ public struct LossService: Sendable {
         settings: ServerSettings, registry: PrometheusCollectorRegistry, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws {
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.valueHistogramBuckets[ServerMetrics.requestBodyBytesLabel] = [1e3, 1e4, 1e5, 1e6, 4e6, 1.6e7, 6.4e7, 2.56e8]
-        let metrics = ServerMetrics(factory: factory)
+        var prometheus = PrometheusMetricsFactory(registry: registry)
+        prometheus.valueHistogramBuckets[MetricFamily.requestBodyBytes.rawValue] = [
+            1e3, 1e4, 1e5, 1e6, 4e6, 1.6e7, 6.4e7, 2.56e8,
+        ]
+        let metrics = ServerMetrics(factory: DescribedMetricsFactory(base: prometheus))
         let readiness = Readiness()
         let loss = LossRoute(settings: settings, metrics: metrics)
 

@@ -15,7 +15,6 @@ final class ServerMetrics: Sendable {
     let admittedRequests: Gauge
     let reservedBytes: Gauge
 
-    static let requestBodyBytesLabel = "prefloss_http_request_body_bytes"
     /// The labelled counters and timers, each made once: making one looks it up in the registry
     /// under its lock. Bounded as their label sets are (the server's own codes, types, routes).
     private let counters = Mutex<[SeriesKey: Counter]>([:])
@@ -23,23 +22,23 @@ final class ServerMetrics: Sendable {
 
     init(factory: any MetricsFactory) {
         self.factory = factory
-        inFlight = Meter(label: "prefloss_http_requests_in_flight", factory: factory)
-        requestBodyBytes = Recorder(label: Self.requestBodyBytesLabel, factory: factory)
-        shed = Counter(label: "prefloss_http_requests_shed_total", factory: factory)
-        admittedRequests = Gauge(label: "prefloss_loss_requests_admitted", factory: factory)
-        reservedBytes = Gauge(label: "prefloss_memory_reserved_bytes", factory: factory)
+        inFlight = Meter(label: MetricFamily.requestsInFlight.rawValue, factory: factory)
+        requestBodyBytes = Recorder(label: MetricFamily.requestBodyBytes.rawValue, factory: factory)
+        shed = Counter(label: MetricFamily.requestsShed.rawValue, factory: factory)
+        admittedRequests = Gauge(label: MetricFamily.admittedLossRequests.rawValue, factory: factory)
+        reservedBytes = Gauge(label: MetricFamily.reservedMemory.rawValue, factory: factory)
     }
 
     /// Counts each warning of a loss response by its code (the server's own: a bounded label).
     func recordWarnings(_ warnings: [LossWarning]) {
         for warning in warnings {
-            counter("prefloss_warnings_total", [("code", warning.code)]).increment()
+            counter(.warnings, [("code", warning.code)]).increment()
         }
     }
 
     /// Counts one problem response by its type's slug (a fixed set, so a bounded label).
     func recordProblem(type: String) {
-        counter("prefloss_http_problems_total", [("type", type)]).increment()
+        counter(.problems, [("type", type)]).increment()
     }
 
     /// Counts one finished request and records its latency, by route, method and status.
@@ -47,8 +46,8 @@ final class ServerMetrics: Sendable {
     func record(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status, nanoseconds: Int64) {
         let standard: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .connect, .options, .trace, .patch]
         let dimensions = [("route", route), ("method", standard.contains(method) ? method.rawValue : "other"), ("status", String(status.code))]
-        counter("prefloss_http_requests_total", dimensions).increment()
-        let key = SeriesKey(label: "prefloss_http_request_duration_seconds", dimensions: dimensions)
+        counter(.requests, dimensions).increment()
+        let key = SeriesKey(label: MetricFamily.requestDuration.rawValue, dimensions: dimensions)
         let timer = timers.withLock { timers in
             if let known = timers[key] { return known }
             let made = Timer(label: key.label, dimensions: dimensions, factory: factory)
@@ -58,12 +57,12 @@ final class ServerMetrics: Sendable {
         timer.recordNanoseconds(nanoseconds)
     }
 
-    /// The counter of `label` with `dimensions`, made the first time it is asked for.
-    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
-        let key = SeriesKey(label: label, dimensions: dimensions)
+    /// The counter of `family` with `dimensions`, made the first time it is asked for.
+    private func counter(_ family: MetricFamily, _ dimensions: [(String, String)]) -> Counter {
+        let key = SeriesKey(label: family.rawValue, dimensions: dimensions)
         return counters.withLock { counters in
             if let known = counters[key] { return known }
-            let made = Counter(label: label, dimensions: dimensions, factory: factory)
+            let made = Counter(label: key.label, dimensions: dimensions, factory: factory)
             counters[key] = made
             return made
         }

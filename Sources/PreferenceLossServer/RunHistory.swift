@@ -33,7 +33,7 @@ final class RunHistory: Sendable {
         self.batchesPerRun = batchesPerRun
         self.idleExpiry = idleExpiry
         self.factory = factory
-        tracked = Gauge(label: "prefloss_runs_tracked", factory: factory)
+        tracked = Gauge(label: MetricFamily.runsTracked.rawValue, factory: factory)
         state = Mutex(State(lastSweep: .now))
     }
 
@@ -85,12 +85,12 @@ private struct RunSeries: Sendable {
         self.run = run
         self.factory = factory
         let label = [("run", run)]
-        loss = Gauge(label: "prefloss_run_loss", dimensions: label, factory: factory)
-        margin = Gauge(label: "prefloss_run_rewards_margins", dimensions: label, factory: factory)
-        accuracy = Gauge(label: "prefloss_run_rewards_accuracies", dimensions: label, factory: factory)
-        chosenLogp = Gauge(label: "prefloss_run_logps_chosen", dimensions: label, factory: factory)
-        rejectedLogp = Gauge(label: "prefloss_run_logps_rejected", dimensions: label, factory: factory)
-        batches = Counter(label: "prefloss_run_batches_total", dimensions: label, factory: factory)
+        loss = Gauge(label: MetricFamily.runLoss.rawValue, dimensions: label, factory: factory)
+        margin = Gauge(label: MetricFamily.runMargin.rawValue, dimensions: label, factory: factory)
+        accuracy = Gauge(label: MetricFamily.runAccuracy.rawValue, dimensions: label, factory: factory)
+        chosenLogp = Gauge(label: MetricFamily.runChosenLogp.rawValue, dimensions: label, factory: factory)
+        rejectedLogp = Gauge(label: MetricFamily.runRejectedLogp.rawValue, dimensions: label, factory: factory)
+        batches = Counter(label: MetricFamily.runBatches.rawValue, dimensions: label, factory: factory)
     }
 
     mutating func publish(_ batch: BatchSummary, warnings: [LossWarning]) {
@@ -103,7 +103,8 @@ private struct RunSeries: Sendable {
         for warning in warnings {
             if warningCounters[warning.code] == nil {
                 warningCounters[warning.code] = Counter(
-                    label: "prefloss_run_warnings_total", dimensions: [("run", run), ("code", warning.code)], factory: factory)
+                    label: MetricFamily.runWarnings.rawValue, dimensions: [("run", run), ("code", warning.code)],
+                    factory: factory)
             }
             warningCounters[warning.code]?.increment()
         }

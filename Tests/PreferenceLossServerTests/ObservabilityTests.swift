@@ -3,7 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Prometheus
-import PreferenceLossServer
+@testable import PreferenceLossServer
 import Synchronization
 import Testing
 
@@ -51,6 +51,35 @@ final class CapturedLogs: Sendable {
         #expect(problemLines.count == 1)
         #expect(problemLines.first?.contains("request_id=trainer-7.step-42") == true)
         #expect(problemLines.first?.contains("type=malformed-json") == true)
+    }
+
+    @Test func everyMetricFamilyHasHelpAndType() async throws {
+        try await withLiveServer { client async throws in
+            // A run's batch with a warning (a margin under 0.5), and a problem: every family has a series.
+            let headers: HTTPFields = [.contentType: "application/json", LossRequestHeaders.runIDHeader: "run-1"]
+            _ = try await client.execute(
+                uri: "/v1/loss", method: .post, headers: headers,
+                body: ByteBuffer(string: #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-1.1]}}"#))
+            _ = try await postLoss(client, "{")
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            let lines = metrics.split(separator: "\n")
+            func described(_ kind: String) -> Set<String> {
+                Set(lines.compactMap { line in
+                    line.hasPrefix("# \(kind) ") ? line.split(separator: " ").dropFirst(2).first.map(String.init) : nil
+                })
+            }
+            let typed = described("TYPE")
+            let helped = described("HELP")
+            let families = Set(lines.filter { !$0.hasPrefix("#") }.compactMap { line -> String? in
+                let name = String(line.prefix { $0 != "{" && $0 != " " })
+                guard !typed.contains(name) else { return name }
+                let suffix = ["_bucket", "_sum", "_count"].first { name.hasSuffix($0) }
+                return suffix.map { String(name.dropLast($0.count)) }
+            })
+            #expect(families == Set(MetricFamily.allCases.map(\.rawValue)))
+            #expect(families.subtracting(typed).isEmpty, "without # TYPE: \(families.subtracting(typed).sorted())")
+            #expect(families.subtracting(helped).isEmpty, "without # HELP: \(families.subtracting(helped).sorted())")
+        }
     }
 
     @Test func problemsAreCountedByType() async throws {
