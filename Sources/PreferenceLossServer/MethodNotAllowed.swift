@@ -21,6 +21,8 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
         // The router skips empty path segments, so `//v1/loss` names `/v1/loss` too.
         let path = "/" + request.uri.path.split(separator: "/").joined(separator: "/")
         guard let allow = allowed[path] else { return try await next(request, context) }
+        // Counted under the route it names, not as NotFound: the path is one the router serves.
+        context.coreContext.endpointPath.value = path
         throw Problem(
             .methodNotAllowed, detail: "\(path) answers \(allow), not \(echo(request.method.rawValue))",
             headers: [.allow: allow])

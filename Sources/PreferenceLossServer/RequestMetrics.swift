@@ -82,7 +82,8 @@ private struct SeriesKey: Hashable {
 
 /// Measures every request, after `ProblemMiddleware` has turned errors into responses
 /// (so it always sees a response, never an error).
-/// Unmatched paths share the route label `NotFound` (as Hummingbird names them), so clients cannot grow the label set.
+/// Unknown paths share the route label `NotFound` (as Hummingbird names them), so clients cannot grow the label
+/// set; a known path asked with a method it does not serve is labelled with its route (`MethodNotAllowedMiddleware`).
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
