@@ -46,16 +46,14 @@ public struct LossService: Sendable {
             if settings.metricsRequireToken { metricsRoutes.add(middleware: BearerAuthMiddleware(tokens: tokens)) }
         }
         api.post("loss") { request, context in try await loss.respond(to: request, context: context) }
-        metricsRoutes.get("metrics") { _, _ in
+        metricsRoutes.getAndHead("metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
-        router.get("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
-        router.head("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
-        router.get("/ready") { _, _ in try readinessResponse(readiness) }
-        router.head("/ready") { _, _ in try readinessResponse(readiness) }
-        router.get("/openapi.yaml") { _, _ in
+        router.getAndHead("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
+        router.getAndHead("/ready") { _, _ in try readinessResponse(readiness) }
+        router.getAndHead("/openapi.yaml") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "application/yaml"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
@@ -101,6 +99,17 @@ private func serverBuilder(_ settings: ServerSettings) throws -> HTTPServerBuild
     }
     guard let tls = settings.tls else { return http1 }
     return try .tls(http1, tlsConfiguration: tls)
+}
+
+extension RouterMethods {
+    /// Serves `handler` for GET, and for HEAD with the same headers (Content-Length too) and no
+    /// body: NIO's encoder drops the body of an answer to HEAD.
+    @discardableResult
+    fileprivate func getAndHead(
+        _ path: RouterPath, use handler: @escaping @Sendable (Request, Context) async throws -> Response
+    ) -> Self {
+        get(path, use: handler).head(path, use: handler)
+    }
 }
 
 private func jsonResponse(_ status: HTTPResponse.Status, _ body: String) -> Response {

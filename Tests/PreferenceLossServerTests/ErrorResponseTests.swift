@@ -20,6 +20,11 @@ import Testing
             let health = try await client.execute(uri: "/health", method: .delete)
             try expectProblem(health, .methodNotAllowed)
             #expect(health.headers[.allow] == "GET, HEAD")
+            for path in ["/metrics", "/openapi.yaml"] {
+                let answer = try await client.execute(uri: path, method: .post)
+                try expectProblem(answer, .methodNotAllowed)
+                #expect(answer.headers[.allow] == "GET, HEAD", "\(path)")
+            }
         }
     }
 

@@ -59,6 +59,32 @@ import Testing
         }
     }
 
+    @Test(arguments: ["/metrics", "/openapi.yaml", "/health", "/ready"])
+    func headAnswersWithTheHeadersOfGetAndNoBody(_ path: String) async throws {
+        try await withLiveServer { client in
+            let port = try #require(client.port)
+            let get = try await client.execute(uri: path, method: .get)
+            let head = "HEAD \(path) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            let answer = try await rawExchange(port: port, Array(head.utf8))
+            let end = try #require(answer.range(of: "\r\n\r\n"))
+            #expect(answer[end.upperBound...].isEmpty, "no body after the head")
+            let lines = answer[..<end.lowerBound].split(separator: "\r\n")
+            #expect(lines.first == "HTTP/1.1 200 OK")
+            let fields = Dictionary(lines.dropFirst().compactMap { line -> (String, String)? in
+                guard let colon = line.firstIndex(of: ":") else { return nil }
+                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                return (line[..<colon].lowercased(), value)
+            }) { first, _ in first }
+            #expect(fields["content-type"] == get.headers[.contentType])
+            let length = try #require(fields["content-length"].flatMap { Int($0) })
+            if path == "/metrics" {
+                #expect(length > 0, "each scrape counts itself, so the next GET is longer")
+            } else {
+                #expect(length == get.body.readableBytes)
+            }
+        }
+    }
+
     @Test func readinessTurns503WhenShutdownBegins() async throws {
         var settings = ServerSettings()
         settings.drainDelay = .seconds(2)
