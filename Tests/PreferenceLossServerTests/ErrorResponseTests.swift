@@ -79,6 +79,18 @@ import Testing
         }
     }
 
+    /// Decoding (the body's structure and types, and the whole config) comes first; the loss checks
+    /// the batch's content only once decoding found nothing (README, openapi.yaml's InvalidInput).
+    @Test func decodingProblemsComeBeforeTheBatchsContent() async throws {
+        let batch = #""rejected": {"logps": [-1, -2]}, "reference_chosen": {"logps": [-1]}"#
+        try await withLiveServer { client in
+            let decoding = try await postLoss(client, #"{"config": {"beta": -1}, "chosen": {"logps": ["x"]}, \#(batch)}"#)
+            #expect(try pointers(decoding) == ["/config/beta", "/chosen/logps/0"])
+            let content = try await postLoss(client, #"{"chosen": {"logps": [-1]}, \#(batch)}"#)
+            #expect(try pointers(content) == ["/reference_chosen", "/rejected/logps"])
+        }
+    }
+
     @Test func unknownKeysSuggestTheClosest() async throws {
         try await withLiveServer { client in
             let response = try await postLoss(client, #"{"config": {"simpo_gamma": 0.5}, "chosen": {"logps": [-1]}, "rejected": {"logps": [-1]}}"#)
