@@ -174,7 +174,7 @@ private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at pat
         return false
     }
     for (index, item) in value.elements.enumerated() {
-        switch (item.bool, item.int64) {
+        switch (item.bool, item.integralValue) {
         case (let flag?, _): values.append(flag)
         case (nil, 0): values.append(false)
         case (nil, 1): values.append(true)
@@ -192,11 +192,25 @@ private func decodeLabelRow(_ value: JSONValue, into values: inout [Int64], at p
         issues.add(.wrongType(expected: "an array"), at: path)
         return false
     }
-    if let bad = value.appendIntegers(to: &values) {
-        issues.add(.wrongType(expected: "an integer"), at: path.index(bad))
-        return false
+    let start = values.count
+    guard value.appendIntegers(to: &values) != nil else { return true }
+    // A number written with a fraction (`-100.0`) is an integer too, as JSON Schema and the config's integers count it.
+    values.removeSubrange(start...)
+    for (index, item) in value.elements.enumerated() {
+        guard let integer = item.integralValue else {
+            issues.add(.wrongType(expected: "an integer"), at: path.index(index))
+            return false
+        }
+        values.append(integer)
     }
     return true
+}
+
+extension JSONValue {
+    /// An integer, or a number such as `1.0` that is exactly a 64-bit integer.
+    var integralValue: Int64? {
+        int64 ?? double.flatMap { Int64(exactly: $0) }
+    }
 }
 
 extension ConfigValue {
