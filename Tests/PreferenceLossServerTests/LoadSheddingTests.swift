@@ -74,11 +74,7 @@ import ZlibCoding
 
 /// Waits (up to 30 s) until the server's /metrics has the line `line`.
 func waitForMetric(port: Int, _ line: String) async throws {
-    let deadline = ContinuousClock.now + .seconds(30)
-    while ContinuousClock.now < deadline {
-        let metrics = try await rawExchange(port: port, get("/metrics"))
-        if metrics.split(separator: "\n").contains(where: { $0 == line }) { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("no metric line '\(line)' within 30 s")
+    _ = try await observe({ try await rawExchange(port: port, get("/metrics")) }, until: { metrics in
+        metrics.split(separator: "\n").contains { $0 == line }
+    })
 }

@@ -158,27 +158,37 @@ final class RawConnection: @unchecked Sendable {
 
     /// What is received until `marker` has arrived, the server closes the connection, or the timeout passes.
     func receive(until marker: String) async -> String {
-        await receive { received in received.count >= marker.utf8.count && String(decoding: received, as: UTF8.self).contains(marker) }
+        await receive { received in received.count >= marker.utf8.count && String(decoding: received, as: UTF8.self).contains(marker) }.text
     }
 
     /// Everything received until the server closes the connection or the timeout passes.
-    /// The blocking reads run on a thread of their own: on the cooperative pool (two
-    /// threads on a 2-core machine) they would starve the live server's handlers.
     func receiveAll() async -> String {
+        await receiveUntilClosed().text
+    }
+
+    /// Everything received, and whether the server closed the connection (rather than the
+    /// receive timeout passing): what a test of a server-side timeout asserts, instead of a
+    /// bound on the time it took.
+    func receiveUntilClosed() async -> (text: String, closedByServer: Bool) {
         await receive { _ in false }
     }
 
-    private func receive(until done: @escaping @Sendable ([UInt8]) -> Bool) async -> String {
+    /// The blocking reads run on a thread of their own: on the cooperative pool (two threads
+    /// on a 2-core machine) they would starve the live server's handlers.
+    private func receive(until done: @escaping @Sendable ([UInt8]) -> Bool) async -> (text: String, closedByServer: Bool) {
         await withCheckedContinuation { continuation in
             Thread {
                 var received: [UInt8] = []
                 var chunk = [UInt8](repeating: 0, count: 65536)
+                var closedByServer = false
                 while !done(received) {
                     let count = chunk.withUnsafeMutableBytes { recv(self.socket, $0.baseAddress, $0.count, 0) }
+                    // 0: the server closed; -1: the receive timeout passed (or the connection was reset).
+                    if count == 0 || (count < 0 && errno == ECONNRESET) { closedByServer = true }
                     if count <= 0 { break }
                     received += chunk[0 ..< count]
                 }
-                continuation.resume(returning: String(decoding: received, as: UTF8.self))
+                continuation.resume(returning: (String(decoding: received, as: UTF8.self), closedByServer))
             }.start()
         }
     }
@@ -199,4 +209,23 @@ func heldRequest(port: Int) throws -> RawConnection {
 func finish(_ connection: RawConnection) async -> String {
     connection.send(Array(heldBody.utf8.dropFirst(heldBody.utf8.count / 2)))
     return await connection.receiveAll()
+}
+
+/// `value()`'s first result that satisfies `done`, taken every 20 ms for up to 30 s: tests
+/// wait for a state, not for a fixed time. Records an issue and returns the last result if
+/// the state never comes.
+func observe<T>(
+    _ value: () async throws -> T, until done: (T) -> Bool, sourceLocation: SourceLocation = #_sourceLocation
+) async throws -> T {
+    let deadline = ContinuousClock.now + .seconds(30)
+    var current = try await value()
+    while !done(current) {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("the awaited state did not come within 30 s: \(current)", sourceLocation: sourceLocation)
+            return current
+        }
+        try await Task.sleep(for: .milliseconds(20))
+        current = try await value()
+    }
+    return current
 }
