@@ -8,19 +8,15 @@ import dataclasses
 import http.client
 import json
 import os
-import re
 import subprocess
-import threading
 import time
 from typing import Iterator, List, Optional, Sequence
 
 import pytest
 
-from prefloss_process import BINARY, free_port  # on sys.path through conftest.py
+from prefloss_process import BINARY, START_TIMEOUT, OutputLines, listening_port, reserved_port  # via conftest.py
 
-REFUSE_TIMEOUT = 10  # seconds a refused start-up may take before it counts as accepted
-START_TIMEOUT = 30
-LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+DEFAULT_PORT = 8080
 
 
 def environment(extra: Optional[dict] = None) -> dict:
@@ -30,27 +26,35 @@ def environment(extra: Optional[dict] = None) -> dict:
     return env
 
 
-def with_free_port(args: Sequence[str], env: Optional[dict] = None) -> List[str]:
-    """`args` with `--port <free port>` in front unless a port is given already, so that
-    a value wrongly accepted never binds the default port."""
+def with_port_0(args: Sequence[str], env: Optional[dict] = None) -> List[str]:
+    """`args` with `--port 0` in front unless a port is given already, so that a value wrongly
+    accepted never binds the default port, and says so in the log."""
     if any(arg.startswith("--port") for arg in args) or {"PREFLOSS_PORT", "SIMPO_PORT"} & set(env or {}):
         return list(args)
-    return ["--port", str(free_port()), *args]
+    return ["--port", "0", *args]
 
 
 def run_to_exit(args: Sequence[str], env: Optional[dict] = None):
-    """Runs the binary until it exits (bounded); returns (exit code, stdout + stderr)."""
-    try:
-        done = subprocess.run([str(BINARY), *args], env=environment(env), capture_output=True, text=True,
-                              timeout=REFUSE_TIMEOUT)
-    except subprocess.TimeoutExpired as expired:
-        pytest.fail(f"still running after {REFUSE_TIMEOUT} s, so it accepted {list(args)} {env or ''}: {expired.output!r}")
-    return done.returncode, done.stdout + done.stderr
+    """Runs the binary until it exits; returns (exit code, stdout + stderr). Fails the test as
+    soon as the log says the server listens: it accepted `args`."""
+    process = subprocess.Popen([str(BINARY), *args], env=environment(env), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    output = OutputLines(process.stdout)
+    deadline = time.monotonic() + START_TIMEOUT
+    while process.poll() is None:
+        if listening_port(output.lines) is not None or time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            output.join()
+            pytest.fail(f"still running, so it accepted {list(args)} {env or ''}: {output.text}")
+        time.sleep(0.02)
+    output.join()
+    return process.returncode, output.text
 
 
 def assert_refused(args: Sequence[str], env: Optional[dict], expected: str) -> None:
     """The server exits non-zero (not by a signal or a trap) and says `expected`."""
-    code, output = run_to_exit(with_free_port(args, env), env)
+    code, output = run_to_exit(with_port_0(args, env), env)
     assert "Fatal error" not in output, output
     assert code > 0, f"exit code {code} (negative: killed by a signal): {output}"
     assert expected in output, output
@@ -59,60 +63,49 @@ def assert_refused(args: Sequence[str], env: Optional[dict], expected: str) -> N
 @dataclasses.dataclass
 class Served:
     port: int
-    lines: List[str]  # stdout and stderr so far, appended to by a reader thread
+    log: OutputLines  # stdout and stderr so far, appended to by a reader thread
 
     @property
     def output(self) -> str:
-        return "".join(self.lines)
+        return self.log.text
 
 
 @contextlib.contextmanager
-def serving(args: Sequence[str], env: Optional[dict] = None, port: Optional[int] = None) -> Iterator[Served]:
-    """Starts the binary and waits until /health answers 200 on `port` (else on the port its
-    log says it listens on); on exit, SIGTERM must stop it with exit code 0."""
+def serving(args: Sequence[str], env: Optional[dict] = None) -> Iterator[Served]:
+    """Starts the binary and waits until /health answers 200 on the port its log says it
+    listens on; on exit, SIGTERM must stop it with exit code 0."""
     process = subprocess.Popen([str(BINARY), *args], env=environment(env), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    lines: List[str] = []
-
-    def read():
-        for line in process.stdout:
-            lines.append(line)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+                               stderr=subprocess.STDOUT)
+    log = OutputLines(process.stdout)
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
-            listening = port
-            if listening is None:
-                found = [match for match in map(LISTENING.search, list(lines)) if match]
-                listening = int(found[0].group(1)) if found else None
+            listening = listening_port(log.lines)
             if listening is not None:
                 with contextlib.suppress(OSError):  # refused until it listens
-                    health = fetch(listening, "GET", "/health", timeout=2)
+                    health = fetch(listening, "GET", "/health", timeout=5)
                     assert health.status == 200, health.body
                     break
             if process.poll() is not None:
-                reader.join(timeout=5)
-                pytest.fail(f"exited {process.returncode} instead of serving {list(args)} {env or ''}: {''.join(lines)}")
+                log.join()
+                pytest.fail(f"exited {process.returncode} instead of serving {list(args)} {env or ''}: {log.text}")
             if time.monotonic() > deadline:
-                pytest.fail(f"not serving after {START_TIMEOUT} s: {''.join(lines)}")
+                pytest.fail(f"not serving after {START_TIMEOUT} s: {log.text}")
             time.sleep(0.05)
-        yield Served(listening, lines)
+        yield Served(listening, log)
     except BaseException:
         process.kill()
         process.wait()
         raise
     process.terminate()
     code = process.wait(timeout=30)
-    reader.join(timeout=5)
-    assert code == 0, f"SIGTERM exits 0, not {code}: {''.join(lines)}"
+    log.join()
+    assert code == 0, f"SIGTERM exits 0, not {code}: {log.text}"
 
 
-def serving_on_free_port(args: Sequence[str] = (), env: Optional[dict] = None):
-    """`serving` on a free port passed with --port."""
-    port = free_port()
-    return serving(["--port", str(port), *args], env, port)
+def serving_on_port_0(args: Sequence[str] = (), env: Optional[dict] = None):
+    """`serving` with --port 0: on a port the kernel picks."""
+    return serving(["--port", "0", *args], env)
 
 
 @dataclasses.dataclass
@@ -231,7 +224,7 @@ GOOD_SIZES = [
 
 @pytest.mark.parametrize("value,size", GOOD_SIZES)
 def test_good_byte_size_starts_the_server(value, size):
-    with serving_on_free_port(["--max-body-size", value, "--max-in-flight-bytes", value]) as server:
+    with serving_on_port_0(["--max-body-size", value, "--max-in-flight-bytes", value]) as server:
         pass
     assert f"max_body_size={size} " in server.output, server.output
     assert f"max_in_flight_bytes={size} " in server.output, server.output
@@ -239,7 +232,7 @@ def test_good_byte_size_starts_the_server(value, size):
 
 def test_body_limit_is_the_one_given():
     """2KiB admits 2048 bytes and answers 413 past them."""
-    with serving_on_free_port(["--max-body-size", "2KiB"]) as server:
+    with serving_on_port_0(["--max-body-size", "2KiB"]) as server:
         assert loss(server, 2048).status != 413
         over = loss(server, 2049)
         assert over.status == 413
@@ -364,7 +357,7 @@ def test_unreadable_token_file_is_refused(tmp_path, name, contents):
 def test_token_file_trims_whitespace_and_skips_comments(tmp_path):
     path = tmp_path / "tokens"
     path.write_bytes(b"# the first client\n   good-token \r\n\n#bad@token\nabc==\n")
-    with serving_on_free_port(["--token-file", str(path)]) as server:
+    with serving_on_port_0(["--token-file", str(path)]) as server:
         assert loss(server, 2).status == 401
         assert loss(server, 2, {"Authorization": "Bearer #bad@token"}).status == 401
         for token in ("good-token", "abc=="):
@@ -407,7 +400,7 @@ GOOD_ARGUMENTS = [  # (arguments, variables)
     (["--host", "127.0.0.1"], None),
     ([], {"PREFLOSS_IDLE_TIMEOUT": "0", "PREFLOSS_HEADER_TIMEOUT": "2.5", "PREFLOSS_BODY_TIMEOUT": "1", "PREFLOSS_DRAIN_DELAY": "0"}),
     ([], {"PREFLOSS_MAX_CONNECTIONS": "8", "PREFLOSS_MAX_IN_FLIGHT_REQUESTS": "2", "PREFLOSS_MAX_IN_FLIGHT_BYTES": "64MiB"}),
-    ([], {"PREFLOSS_COMPRESS_RESPONSES": "false", "PREFLOSS_METRICS_REQUIRE_TOKEN": "false", "PREFLOSS_LOG_LEVEL": "error"}),
+    ([], {"PREFLOSS_COMPRESS_RESPONSES": "false", "PREFLOSS_METRICS_REQUIRE_TOKEN": "false", "PREFLOSS_LOG_LEVEL": "debug"}),
 ]
 
 
@@ -415,7 +408,7 @@ GOOD_ARGUMENTS = [  # (arguments, variables)
                          ids=[" ".join(args) or " ".join(f"{k}={v}" for k, v in env.items()) for args, env in GOOD_ARGUMENTS])
 def test_good_arguments_start_serve_and_stop_cleanly(args, env):
     """The server starts, answers a (malformed) loss request, and stops on SIGTERM with 0."""
-    with serving_on_free_port(args, env) as server:
+    with serving_on_port_0(args, env) as server:
         assert loss(server, 2).status in (400, 413)  # 413: more than --max-in-flight-bytes 1B
         assert fetch(server.port, "GET", "/health").status == 200
 
@@ -426,28 +419,41 @@ def test_port_0_listens_on_an_ephemeral_port_named_in_the_log():
 
 
 def test_port_from_the_environment():
-    port = free_port()
-    with serving([], {"PREFLOSS_PORT": str(port)}, port) as server:
-        assert server.port == port
+    """PREFLOSS_PORT=0 is read: the server takes an ephemeral port, not the default."""
+    with serving([], {"PREFLOSS_PORT": "0"}) as server:
+        assert server.port not in (0, DEFAULT_PORT)
+    assert "port=0 " in server.output, server.output
+
+
+def test_log_level_from_the_environment_silences_info():
+    """PREFLOSS_LOG_LEVEL=error hides the info line that starts the log (seen at the default
+    level), while the port this test keeps busy makes the server exit with its error."""
+    with reserved_port(listening=True) as busy:
+        quiet_code, quiet = run_to_exit(["--port", str(busy)], {"PREFLOSS_LOG_LEVEL": "error"})
+        code, output = run_to_exit(["--port", str(busy)])
+    assert quiet_code > 0 and code > 0
+    assert "Address already in use" in quiet and "Address already in use" in output, (quiet, output)
+    assert " info " in output and " info " not in quiet, (quiet, output)
 
 
 # --- a flag wins over its variable ------------------------------------------------------
 
 def test_port_flag_wins_over_its_variable():
-    port = free_port()
-    with serving(["--port", str(port)], {"PREFLOSS_PORT": str(free_port())}, port) as server:
-        assert f"port={port} " in server.output
+    """The variable names a port this test keeps busy: the server could not start on it."""
+    with reserved_port(listening=True) as busy, serving(["--port", "0"], {"PREFLOSS_PORT": str(busy)}) as server:
+        assert server.port != busy
+    assert "port=0 " in server.output, server.output
 
 
 def test_flag_wins_even_over_an_unparsable_variable():
     """The variable is only read when the flag is absent."""
-    with serving_on_free_port([], {"PREFLOSS_PORT": "abc"}):
+    with serving_on_port_0([], {"PREFLOSS_PORT": "abc"}):
         pass
 
 
 @pytest.mark.parametrize("args,limit", [([], 1024), (["--max-body-size", "2KiB"], 2048)])
 def test_body_size_flag_wins_over_its_variable(args, limit):
-    with serving_on_free_port(args, {"PREFLOSS_MAX_BODY_SIZE": "1KiB"}) as server:
+    with serving_on_port_0(args, {"PREFLOSS_MAX_BODY_SIZE": "1KiB"}) as server:
         over = loss(server, limit + 1)
         assert over.status == 413
         assert f"limit of {limit} bytes" in over.json()["detail"]
@@ -458,13 +464,13 @@ def test_metrics_flag_wins_over_its_variable(tmp_path, args, status):
     tokens = tmp_path / "tokens"
     tokens.write_text("good-token\n")
     env = {"PREFLOSS_TOKEN_FILE": str(tokens), "PREFLOSS_METRICS_REQUIRE_TOKEN": "true"}
-    with serving_on_free_port(args, env) as server:
+    with serving_on_port_0(args, env) as server:
         assert fetch(server.port, "GET", "/metrics").status == status
 
 
 @pytest.mark.parametrize("args,json_lines", [([], True), (["--log-format", "text"], False)])
 def test_log_format_flag_wins_over_its_variable(args, json_lines):
-    with serving_on_free_port(args, {"PREFLOSS_LOG_FORMAT": "json"}) as server:
+    with serving_on_port_0(args, {"PREFLOSS_LOG_FORMAT": "json"}) as server:
         pass
     lines = [line for line in server.output.splitlines() if line.strip()]
     assert lines, "the server logs its start"

@@ -13,7 +13,6 @@ import random
 import re
 import socket
 import struct
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -106,10 +105,6 @@ class ResponseReader:
         return True
 
 
-def port_of(server) -> int:
-    return int(server.url.rsplit(":", 1)[1])
-
-
 def connect(port: int, timeout: float = 10) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)
 
@@ -197,19 +192,6 @@ def per_token_body(rows, grads: bool = True) -> bytes:
     return json.dumps({"chosen": side, "rejected": side, "return_token_grads": grads}).encode()
 
 
-class LogCollector:
-    """Drains a server's stdout on a thread (so its pipe never fills) and keeps every line."""
-
-    def __init__(self, process):
-        self.lines = []
-        self._thread = threading.Thread(target=self._drain, args=(process.stdout,), daemon=True)
-        self._thread.start()
-
-    def _drain(self, stream):
-        for line in iter(stream.readline, b""):
-            self.lines.append(line)
-
-
 @pytest.fixture(scope="module")
 def server():
     """A server with the default limits (64 MiB bodies, no tokens)."""
@@ -262,7 +244,7 @@ MALFORMED_HEADERS = [
 def test_malformed_header_is_a_400_problem_naming_the_header(server, name, value):
     """A value that breaks its RFC 9110 grammar gets 400 malformed-header with `header` and
     `offset`, never a crash."""
-    port = port_of(server)
+    port = server.port
     if name == "Content-Type":
         status_line, response_headers, body = post_loss(port, content_type=value)
     else:
@@ -281,7 +263,7 @@ def test_malformed_header_is_a_400_problem_naming_the_header(server, name, value
 def test_control_characters_in_a_header_are_refused_by_the_parser(server, name, control):
     """Control characters (other than HTAB) never reach the grammar: the HTTP parser refuses the
     request (400 malformed-request) and the connection closes; the server stays up."""
-    port = port_of(server)
+    port = server.port
     if name in ("Accept", "Content-Type"):
         value = b"application/json;x=" + control
     else:
@@ -299,7 +281,7 @@ def test_control_characters_in_a_header_are_refused_by_the_parser(server, name, 
 def test_well_formed_edge_values_are_not_rejected(server):
     """The grammar is not stricter than RFC 9110: empty list elements, quoted pairs, `q=1.`,
     whitespace-only Accept and a q=0 for JSON all negotiate as the RFC says."""
-    port = port_of(server)
+    port = server.port
     for accept in ["application/json,,,", 'text/plain;q=0, application/json;x="a\\"b"', "application/json;q=1.", "  "]:
         status_line, headers, body = post_loss(port, headers=[("Accept", accept)])
         assert status_of(status_line) == 200 and headers["content-type"] == "application/json", (accept, body[:200])
@@ -326,7 +308,7 @@ LOSS_SPELLINGS = [
 def test_every_spelling_of_the_loss_path_needs_the_token(token_server, path):
     """Without a token (or with a wrong one) every spelling is 401 or 404, never 200; a spelling
     that is the route (401) serves with the token, one that is not (404) stays 404."""
-    port = port_of(token_server)
+    port = token_server.port
     status_line, headers, body = post_loss(port, path=path)
     anonymous = status_of(status_line)
     assert anonymous in (401, 404), (path, status_line, body[:200])
@@ -343,7 +325,7 @@ def test_every_spelling_of_the_loss_path_needs_the_token(token_server, path):
                                   "/./metrics", "/x/../metrics", "/%6detrics", "/METRICS"])
 def test_every_spelling_of_metrics_needs_the_token(token_server, path):
     """With --metrics-require-token true, /metrics is 401 or 404 under any spelling without a token."""
-    port = port_of(token_server)
+    port = token_server.port
     status_line, headers, body = raw_request(port, request_bytes("GET", path))
     anonymous = status_of(status_line)
     assert anonymous in (401, 404), (path, status_line)
@@ -356,7 +338,7 @@ def test_every_spelling_of_metrics_needs_the_token(token_server, path):
 
 
 def test_health_and_ready_stay_open_with_tokens(token_server):
-    port = port_of(token_server)
+    port = token_server.port
     for path in ["/health", "/ready"]:
         assert status_of(raw_request(port, request_bytes("GET", path))[0]) == 200
 
@@ -371,7 +353,7 @@ MALFORMED_AUTHORIZATION = [
 
 @pytest.mark.parametrize("authorization", MALFORMED_AUTHORIZATION, ids=[repr(a[:30]) + f"[{len(a)}]" for a in MALFORMED_AUTHORIZATION])
 def test_malformed_or_wrong_authorization_is_a_401_problem(token_server, authorization):
-    status_line, headers, body = post_loss(port_of(token_server), headers=[("Authorization", authorization)])
+    status_line, headers, body = post_loss(token_server.port, headers=[("Authorization", authorization)])
     assert status_of(status_line) == 401, (status_line, body[:200])
     assert headers["www-authenticate"] == 'Bearer realm="prefloss-server"'
     assert problem_of(headers, body)["type"] == PROBLEM_TYPE + "unauthorized"
@@ -381,7 +363,7 @@ def test_malformed_or_wrong_authorization_is_a_401_problem(token_server, authori
 def test_100_kb_bearer_token_is_a_431_problem(token_server):
     """A 100 KB token makes the request head larger than the 80 KiB the HTTP parser reads, so it
     is refused before any route runs: a 431 problem, then the close (a 60 KB token gets the 401)."""
-    port = port_of(token_server)
+    port = token_server.port
     status_line, headers, body = post_loss(port, headers=[("Authorization", b"Bearer " + b"a" * 100_000)])
     assert status_of(status_line) == 431, (status_line, headers, body[:200])
     assert problem_of(headers, body)["type"] == PROBLEM_TYPE + "request-header-fields-too-large"
@@ -390,14 +372,14 @@ def test_100_kb_bearer_token_is_a_431_problem(token_server):
 
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
 def test_the_right_token_is_served(token_server, scheme):
-    status_line, _, body = post_loss(port_of(token_server), headers=[("Authorization", f"{scheme} {TOKEN}")])
+    status_line, _, body = post_loss(token_server.port, headers=[("Authorization", f"{scheme} {TOKEN}")])
     assert status_of(status_line) == 200 and "loss" in json.loads(body)
 
 
 def test_body_of_a_refused_request_is_never_parsed_as_a_request(token_server):
     """A 401 answered before the body is read must not let that body (itself an HTTP request) be
     served: only the 401 and the genuine next request are answered."""
-    port = port_of(token_server)
+    port = token_server.port
     inner = request_bytes("GET", "/health", headers=[("X-Request-Id", "smuggled")])
     for framing in ("length", "chunked"):
         if framing == "length":
@@ -450,7 +432,7 @@ def test_ragged_token_gradients_are_not_padded(server):
     gradient tensor with I64 row offsets (no 8000 x 8000 padding), at most 4x the request."""
     rows = [[-1.0] * 8000] + [[-1.0]] * 7999
     body = per_token_body(rows)
-    status_line, headers, answer = post_loss(port_of(server), body, headers=[("Accept", "application/vnd.safetensors")], timeout=60)
+    status_line, headers, answer = post_loss(server.port, body, headers=[("Accept", "application/vnd.safetensors")], timeout=60)
     assert status_of(status_line) == 200 and headers["content-type"] == "application/vnd.safetensors"
     assert len(answer) <= 4 * len(body), (len(answer), len(body))
     header = safetensors_header(answer)
@@ -471,9 +453,8 @@ def test_ragged_token_gradients_are_not_padded(server):
 def test_megabyte_unknown_config_key_gives_a_small_problem_and_a_short_log_line():
     """A 1 MB unknown config key (plain) and a 16 MB one (gzipped): 422 within 2 s, a problem
     under 4 KB whose pointer is truncated with an ellipsis, and no log line over 4 KB."""
-    with running_server("--max-body-size", "64MiB", "--log-level", "info") as started:  # the later --log-level wins
-        log = LogCollector(started.process)
-        port = port_of(started)
+    with running_server("--max-body-size", "64MiB") as started:
+        port = started.port
         for key_bytes, coding in [(1 << 20, None), (16 << 20, "gzip")]:
             body = ('{"config": {"' + "x" * key_bytes + '": 1}, "chosen": {"logps":[-1]}, "rejected": {"logps":[-2]}}').encode()
             headers = []
@@ -488,8 +469,8 @@ def test_megabyte_unknown_config_key_gives_a_small_problem_and_a_short_log_line(
             assert problem["type"] == PROBLEM_TYPE + "invalid-input"
             pointer = problem["errors"][0]["pointer"]
             assert pointer.startswith("/config/xxx") and pointer.endswith("…") and len(pointer) < 1024
-        wait_for(lambda: sum(b"problem" in line for line in log.lines) >= 2, 10, "two problem log lines")
-        longest = max(len(line) for line in log.lines)
+        wait_for(lambda: sum("problem" in line for line in started.output.lines) >= 2, 10, "two problem log lines")
+        longest = max(len(line.encode()) for line in started.output.lines)
         assert longest < 4096, f"a log line of {longest} bytes"
 
 
@@ -515,7 +496,7 @@ def timed_post(port: int, body: bytes, content_type: str):
 def test_many_short_unknown_keys_cost_no_more_than_long_ones(server, where, count):
     """Thousands of distinct short unknown keys are one 422 with 20 errors, in under 2 s and no
     slower than as many 70-byte unknown keys (which get no did-you-mean search) in a larger body."""
-    port = port_of(server)
+    port = server.port
     short_time, status, headers, answer = timed_post(port, *unknown_keys_body(where, [f"k{i}" for i in range(count)]))
     assert status == 422 and len(problem_of(headers, answer)["errors"]) == 20
     long_time, status, _, _ = timed_post(port, *unknown_keys_body(where, [f"k{i:069d}" for i in range(count)]))
@@ -545,11 +526,11 @@ def test_gzip_flood_past_the_memory_budget_is_refused_within_it():
     assert 30_000 < len(compressed) < 60_000
     with running_server("--max-in-flight-bytes", "256MiB") as started:
         data = request_bytes("POST", "/v1/loss", compressed, [("Content-Encoding", "gzip")])
-        statuses = [status for status, _ in flood(port_of(started), data, 24)]
+        statuses = [status for status, _ in flood(started.port, data, 24)]
         assert set(statuses) <= {200, 413, 503}, statuses
         peak = started.peak_rss_mib()
         assert peak < 256 + 150, f"peak RSS {peak:.0f} MiB"
-        assert_healthy(port_of(started))
+        assert_healthy(started.port)
 
 
 def test_gzip_flood_within_the_budget_is_served_or_shed():
@@ -560,7 +541,7 @@ def test_gzip_flood_within_the_budget_is_served_or_shed():
     compressed = gzip.compress(json.dumps({"chosen": side, "rejected": side, "return_token_grads": True}).encode())
     with running_server("--max-in-flight-bytes", "64MiB") as started:
         data = request_bytes("POST", "/v1/loss", compressed, [("Content-Encoding", "gzip")])
-        results = flood(port_of(started), data, 32)
+        results = flood(started.port, data, 32)
         statuses = [status for status, _ in results]
         assert set(statuses) <= {200, 503} and 200 in statuses, statuses
         assert all(headers.get("retry-after") == "1" for status, headers in results if status == 503)
@@ -573,7 +554,7 @@ def test_gzip_bomb_past_the_body_limit_is_413_without_inflating_it():
     bomb = gzip.compress(b"[" + b" " * (100 << 20) + b"]", 9)
     with running_server("--max-body-size", "1MiB") as started:
         start = time.monotonic()
-        status_line, headers, body = post_loss(port_of(started), bomb, headers=[("Content-Encoding", "gzip")])
+        status_line, headers, body = post_loss(started.port, bomb, headers=[("Content-Encoding", "gzip")])
         assert status_of(status_line) == 413 and time.monotonic() - start < 2
         assert problem_of(headers, body)["type"] == PROBLEM_TYPE + "content-too-large"
         assert started.peak_rss_mib() < 150
@@ -592,7 +573,7 @@ def test_gzip_bomb_past_the_body_limit_is_413_without_inflating_it():
     ("identity", SMALL_BODY, 200, None),
 ], ids=["truncated", "trailing-garbage", "empty", "raw-deflate", "gzip-twice", "br", "x-gzip", "GZIP", "zlib", "identity"])
 def test_content_encoding_edge_cases(server, coding, data, status, slug):
-    status_line, headers, body = post_loss(port_of(server), data, headers=[("Content-Encoding", coding)])
+    status_line, headers, body = post_loss(server.port, data, headers=[("Content-Encoding", coding)])
     assert status_of(status_line) == status, body[:200]
     if slug:
         assert problem_of(headers, body)["type"] == PROBLEM_TYPE + slug
@@ -614,7 +595,7 @@ def test_stalled_bodies_get_408_and_free_their_reservation():
     one gets 408 by the timer within body-timeout + 3 s with nothing more sent, and the
     reservation drops to zero."""
     with running_server("--body-timeout", "2", "--max-in-flight-bytes", "36MiB") as started:
-        port = port_of(started)
+        port = started.port
         head = b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"
         stalled = []
         for _ in range(4):
@@ -645,7 +626,7 @@ def test_trickled_body_gets_408_at_the_body_timeout():
     """A body trickled one byte every 0.2 s (each byte well inside any idle timeout) is still cut
     off by the body timeout: 408 within body-timeout + 3 s."""
     with running_server("--body-timeout", "2") as started:
-        with connect(port_of(started)) as sock:
+        with connect(started.port) as sock:
             sock.sendall(b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
             start = time.monotonic()
             sock.settimeout(0.2)
@@ -662,12 +643,12 @@ def test_trickled_body_gets_408_at_the_body_timeout():
                     break
                 received += chunk
             assert received.startswith(b"HTTP/1.1 408"), (time.monotonic() - start, received[:100])
-        assert_healthy(port_of(started))
+        assert_healthy(started.port)
 
 
 def test_idle_timeout_cuts_a_stalled_body_and_frees_its_reservation():
     with running_server("--idle-timeout", "1", "--body-timeout", "30") as started:
-        with connect(port_of(started)) as sock:
+        with connect(started.port) as sock:
             sock.sendall(b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{")
             wait_for(lambda: metric_value(metrics_text(started), "prefloss_loss_requests_admitted") == 1, 5, "the request admitted")
             assert ResponseReader(sock).closed_within(1 + 3)
@@ -729,7 +710,7 @@ def test_python_clients_see_every_early_answer(case, token_server, server, tiny_
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(urllib.request.Request(url, data=data, headers={"Content-Type": content_type}), timeout=30)
     assert refused.value.code == status
-    assert_healthy(port_of(target))
+    assert_healthy(target.port)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -745,7 +726,7 @@ def header_timeout_server():
 def test_trickled_request_head_is_cut_off_by_the_header_timeout(header_timeout_server):
     """One header byte every 0.3 s, --header-timeout 1: the connection is closed within ~4 s."""
     head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
-    with connect(port_of(header_timeout_server)) as sock:
+    with connect(header_timeout_server.port) as sock:
         start = time.monotonic()
         sock.settimeout(0.3)
         closed = False
@@ -761,13 +742,13 @@ def test_trickled_request_head_is_cut_off_by_the_header_timeout(header_timeout_s
             if closed or time.monotonic() - start > 4:
                 break
         assert closed and time.monotonic() - start < 4, time.monotonic() - start
-    assert_healthy(port_of(header_timeout_server))
+    assert_healthy(header_timeout_server.port)
 
 
 def test_idle_keep_alive_connection_outlives_the_header_timeout(header_timeout_server):
     """A connection that sends nothing (before or between requests) is left to the idle timeout:
     after 3 s of silence with --header-timeout 1 it still serves a request."""
-    port = port_of(header_timeout_server)
+    port = header_timeout_server.port
     with connect(port) as used, connect(port) as fresh:
         used.sendall(request_bytes("GET", "/health"))
         used_reader = ResponseReader(used)
@@ -782,7 +763,7 @@ def test_idle_keep_alive_connection_outlives_the_header_timeout(header_timeout_s
 
 def test_idle_timeout_closes_an_idle_keep_alive_connection():
     with running_server("--idle-timeout", "1") as started:
-        with connect(port_of(started)) as sock:
+        with connect(started.port) as sock:
             sock.sendall(request_bytes("GET", "/health"))
             reader = ResponseReader(sock)
             assert status_of(reader.response()[0]) == 200
@@ -793,7 +774,7 @@ def test_connections_past_the_limit_wait_instead_of_being_refused():
     """--max-connections 4: with four keep-alive connections open a fifth is accepted by the
     kernel but not served; it is served once one of the four closes."""
     with running_server("--max-connections", "4") as started:
-        port = port_of(started)
+        port = started.port
         held = []
         try:
             for _ in range(4):
@@ -828,11 +809,11 @@ def test_connections_past_the_limit_wait_instead_of_being_refused():
 ], ids=["81KB-field", "2000-fields", "900x100B-fields", "100KB-target"])
 def test_oversized_request_head_is_refused_and_the_server_stays_up(server, head):
     """A head over SwiftNIO's 80 KiB (or 1000-field) limit gets a 431 problem, then the close."""
-    with connect(port_of(server)) as sock:
+    with connect(server.port) as sock:
         sock.sendall(head)
         assert_refused_and_closed(ResponseReader(sock), 431, "request-header-fields-too-large")
     assert server.process.poll() is None
-    assert_healthy(port_of(server))
+    assert_healthy(server.port)
 
 
 AMBIGUOUS_FRAMING = {
@@ -855,10 +836,10 @@ def test_ambiguous_framing_is_refused_and_the_connection_closed(server, framing)
     fields = AMBIGUOUS_FRAMING[framing]
     fields = fields % ((len(SMALL_BODY),) * fields.count(b"%d"))
     data = b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + fields + b"\r\n" + SMALL_BODY
-    with connect(port_of(server), timeout=5) as sock:
+    with connect(server.port, timeout=5) as sock:
         sock.sendall(data + request_bytes("GET", "/health", headers=[("X-Request-Id", "after")]))
         assert_refused_and_closed(ResponseReader(sock), 400, "malformed-request")
-    assert_healthy(port_of(server))
+    assert_healthy(server.port)
 
 
 @pytest.mark.parametrize("chunk", [b"zz\r\n", b"ffffffffffffffffff\r\n", b"-1\r\n", b"3\r\n{}}}}"],
@@ -866,10 +847,10 @@ def test_ambiguous_framing_is_refused_and_the_connection_closed(server, framing)
 def test_bad_chunked_body_is_a_400_problem(server, chunk):
     data = (b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
             + chunk + b"\r\n0\r\n\r\n")
-    with connect(port_of(server)) as sock:
+    with connect(server.port) as sock:
         sock.sendall(data)
         assert_refused_and_closed(ResponseReader(sock), 400, "malformed-request")
-    assert_healthy(port_of(server))
+    assert_healthy(server.port)
 
 
 def test_unsupported_transfer_coding_is_not_silently_ignored(server):
@@ -877,14 +858,14 @@ def test_unsupported_transfer_coding_is_not_silently_ignored(server):
     decode transfer codings must refuse it (RFC 9112 §6.1: 501), not parse it as identity."""
     data = (b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
             + b"%x\r\n" % len(SMALL_BODY) + SMALL_BODY + b"\r\n0\r\n\r\n")
-    status_line, _, body = raw_request(port_of(server), data)
+    status_line, _, body = raw_request(server.port, data)
     assert status_of(status_line) == 501, (status_line, body[:100])
 
 
 def test_expect_100_continue_gets_an_interim_or_final_answer(server):
     """RFC 9110 §10.1.1: a request with `Expect: 100-continue` must promptly get 100 Continue (or
     a final status) before the client sends its body; curl sends it for large uploads."""
-    with connect(port_of(server), timeout=10) as sock:
+    with connect(server.port, timeout=10) as sock:
         head = request_bytes("POST", "/v1/loss", SMALL_BODY, [("Expect", "100-continue")])[:-len(SMALL_BODY)]
         sock.sendall(head)
         sock.settimeout(2)
@@ -905,7 +886,7 @@ def test_expect_100_continue_gets_an_interim_or_final_answer(server):
 ], ids=["invalid-utf8", "utf8-surrogate", "deep-arrays", "deep-objects"])
 def test_invalid_utf8_and_deep_nesting_are_malformed_json(server, body):
     start = time.monotonic()
-    status_line, headers, answer = post_loss(port_of(server), body)
+    status_line, headers, answer = post_loss(server.port, body)
     assert status_of(status_line) == 400 and time.monotonic() - start < 2
     problem = problem_of(headers, answer)
     assert problem["type"] == PROBLEM_TYPE + "malformed-json" and isinstance(problem["offset"], int)
@@ -916,7 +897,7 @@ def test_invalid_utf8_and_deep_nesting_are_malformed_json(server, body):
 def test_http_1_0_request_is_answered_and_then_closed(server, data):
     """An HTTP/1.0 request without `Connection: keep-alive` is answered, then the connection
     closes (RFC 9112 §9.3), as a 1.0 client may read the answer to EOF."""
-    with connect(port_of(server)) as sock:
+    with connect(server.port) as sock:
         sock.sendall(data)
         reader = ResponseReader(sock)
         status_line, _, body = reader.response()
@@ -929,10 +910,10 @@ def test_http_1_0_request_is_answered_and_then_closed(server, data):
 def test_malformed_request_line_is_refused(server, request_line):
     """Other HTTP versions, a missing version, trailing words and a TLS ClientHello on the plain
     port: a 400 malformed-request problem, then the close."""
-    with connect(port_of(server)) as sock:
+    with connect(server.port) as sock:
         sock.sendall(request_line + b"\r\nHost: x\r\n\r\n")
         assert_refused_and_closed(ResponseReader(sock), 400, "malformed-request")
-    assert_healthy(port_of(server))
+    assert_healthy(server.port)
 
 
 def test_pipelined_requests_are_answered_in_order(server):
@@ -940,7 +921,7 @@ def test_pipelined_requests_are_answered_in_order(server):
     data = (request_bytes("POST", "/v1/loss", SMALL_BODY, [("X-Request-Id", "first")])
             + request_bytes("GET", "/health", headers=[("X-Request-Id", "second")])
             + request_bytes("GET", "/nope", headers=[("X-Request-Id", "third")]))
-    with connect(port_of(server)) as sock:
+    with connect(server.port) as sock:
         sock.sendall(data)
         reader = ResponseReader(sock)
         answers = [reader.response() for _ in range(3)]
@@ -957,7 +938,7 @@ EXTENSION_METHODS = ["PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "
 def test_unknown_methods_share_one_metric_label(server):
     """50 distinct non-standard methods (25 the parser knows, 25 it does not) add no label value
     beyond the standard methods and `other`."""
-    port = port_of(server)
+    port = server.port
     methods = EXTENSION_METHODS + [f"FOOBAR{i}" for i in range(50 - len(EXTENSION_METHODS))]
     reached = 0
     for method in methods:
@@ -974,21 +955,21 @@ def test_unknown_methods_share_one_metric_label(server):
 @pytest.mark.parametrize("request_id", [b"a" * 10_000, b"a b c", b"a" * 129, b"caf\xc3\xa9", b"id\"<script>", b"a,b"],
                          ids=["10KB", "spaces", "129-chars", "non-ascii", "markup", "comma"])
 def test_implausible_request_id_is_replaced(server, request_id):
-    status_line, headers, _ = raw_request(port_of(server), request_bytes("GET", "/health", headers=[("X-Request-Id", request_id)]))
+    status_line, headers, _ = raw_request(server.port, request_bytes("GET", "/health", headers=[("X-Request-Id", request_id)]))
     assert status_of(status_line) == 200
     assert re.fullmatch(r"[0-9a-f]{32}", headers["x-request-id"]), headers["x-request-id"]
 
 
 def test_plausible_request_id_is_echoed(server):
     request_id = "Req-1.2_3:" + "z" * 118  # 128 characters, all allowed
-    status_line, headers, _ = raw_request(port_of(server), request_bytes("GET", "/health", headers=[("X-Request-Id", request_id)]))
+    status_line, headers, _ = raw_request(server.port, request_bytes("GET", "/health", headers=[("X-Request-Id", request_id)]))
     assert status_of(status_line) == 200 and headers["x-request-id"] == request_id
 
 
 def test_response_compression_follows_accept_encoding(server):
     """Gzip for `gzip` or `*`, none for q=0 or other codings; Vary names both negotiated headers."""
     body = per_token_body([[-1.0] * 2000] * 4)
-    port = port_of(server)
+    port = server.port
     for accept_encoding, compressed in [("gzip", True), ("*", True), ("gzip;q=0", False), ("identity", False), ("br", False)]:
         status_line, headers, answer = post_loss(port, body, headers=[("Accept-Encoding", accept_encoding)])
         assert status_of(status_line) == 200 and headers["vary"] == "Accept, Accept-Encoding"
@@ -1000,7 +981,7 @@ def test_response_compression_follows_accept_encoding(server):
 def test_compress_responses_false_never_gzips():
     body = per_token_body([[-1.0] * 2000] * 4)
     with running_server("--compress-responses", "false") as started:
-        status_line, headers, answer = post_loss(port_of(started), body, headers=[("Accept-Encoding", "gzip")])
+        status_line, headers, answer = post_loss(started.port, body, headers=[("Accept-Encoding", "gzip")])
         assert status_of(status_line) == 200 and "content-encoding" not in headers
         assert json.loads(answer)["loss"] > 0
 
@@ -1010,7 +991,7 @@ def test_pipelined_requests_keep_their_own_keep_alive(server):
     in order, and only then does the connection close."""
     data = (request_bytes("GET", "/health", headers=[("X-Request-Id", "first")])
             + request_bytes("GET", "/ready", headers=[("X-Request-Id", "second"), ("Connection", "close")]))
-    with connect(port_of(server)) as sock:
+    with connect(server.port) as sock:
         sock.sendall(data)
         reader = ResponseReader(sock)
         first_status, first_headers, _ = reader.response()

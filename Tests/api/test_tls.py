@@ -46,9 +46,8 @@ def test_over_tls_an_early_answer_reaches_the_client_and_a_trickle_is_cut_off(ce
                                  headers={"Content-Type": "application/json"})
         assert response.status_code == 413 and response.headers["Connection"] == "close"
 
-        port = int(server.url.rsplit(":", 1)[1])
         context = ssl.create_default_context(cafile=str(cert))
-        with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="127.0.0.1") as tls:
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", server.port), timeout=10), server_hostname="127.0.0.1") as tls:
             tls.sendall(b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n")
             tls.sendall(b"x" * 5000)  # past the drain's bound of four body limits
             start, closed = time.monotonic(), False

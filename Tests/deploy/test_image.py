@@ -11,7 +11,8 @@ import subprocess
 import pytest
 import requests
 
-from conftest import DRAIN_DELAY, ROOT, free_port, healthcheck, wait_until
+from conftest import DRAIN_DELAY, ROOT, healthcheck, wait_until
+from prefloss_process import reserved_port
 
 # Libraries every Debian image has; anything else the binary links must be installed.
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1"}
@@ -88,4 +89,5 @@ def test_staged_server_runs_with_the_deployments_settings(pod):
 
 
 def test_healthcheck_fails_when_nothing_listens():
-    assert healthcheck(str(free_port())) != 0
+    with reserved_port(listening=False) as closed:
+        assert healthcheck(str(closed)) != 0
