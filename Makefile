@@ -11,6 +11,10 @@ STAGE := .build/stage
 FUZZ_SECONDS ?= 30
 FUZZ_SEED ?= 20261125
 FUZZ_TARGETS := requests headers inflate
+# Every pytest run: with Tests/support/strict_ci.py, under CI=true a skipped test or a loose xfail fails.
+PYTEST := PYTHONPATH=Tests/support $(VENV)/bin/python -m pytest -p strict_ci
+# A line `swift test` prints for a test it did not run: Swift Testing's skip or cancel, XCTest's skip.
+SWIFT_SKIPPED := ^[^ ]* ?(Test|Suite) .* (skipped(\.|: ".*")|was cancelled after .*)$$|^Test Case .* skipped \(
 # The torch the client's tests install: its CPU-only wheel where pip can find it.
 TORCH_VERSION ?= 2.13.0
 
@@ -54,19 +58,21 @@ run: build
 ## the deployment, and a bounded fuzzing run.
 test: swift-test api-test client-test deploy-test fuzz-replay fuzz
 
+## The Swift suites. Under CI=true a test they skip or cancel fails the run, as in the Python suites.
 swift-test: deps
 	swift build --build-tests
-	swift test --skip-build
+	bash -o pipefail -c 'swift test --skip-build 2>&1 | tee .build/swift-test.log'
+	@if grep -E '$(SWIFT_SKIPPED)' .build/swift-test.log; then echo "swift test did not run the tests above" >&2; [ "$$CI" != true ]; fi
 
 api-test: deps python-deps
 	swift build --product prefloss-server
-	$(VENV)/bin/python -m pytest -q Tests/api
+	$(PYTEST) -q Tests/api
 
 ## The Python client against a live debug server: numbers, torch autograd, and the TRL trainers
 ## trained beside their Remote twins.
 client-test: deps python-deps
 	swift build --product prefloss-server
-	$(VENV)/bin/python -m pytest -q clients/python/tests
+	$(PYTEST) -q clients/python/tests
 
 ## libFuzzer (with AddressSanitizer) over each target (request decoders, header grammars, the
 ## inflater) for FUZZ_SECONDS with FUZZ_SEED, seeded with Tests/corpus/<target>; a crash's input
@@ -90,7 +96,7 @@ fuzz-replay: deps
 
 ## Kubernetes manifests against the API schemas; the image's staged server run as the pod runs it.
 deploy-test: build python-deps
-	PREFLOSS_STAGE=$(STAGE) $(VENV)/bin/python -m pytest -q Tests/deploy
+	PREFLOSS_STAGE=$(STAGE) $(PYTEST) -q Tests/deploy
 
 ## Micro-benchmarks (release build, with the flags deploy/build.sh uses so the two share one build),
 ## then the loss's numpy peer in the same run; BENCH_ARGS="encode safetensors" runs only those.
