@@ -18,10 +18,12 @@ import urllib.error
 import urllib.request
 import zlib
 
+import numpy as np
 import pytest
 import requests
 
 from prefloss_process import running_server  # on sys.path through conftest.py
+from safetensors_answers import assert_same_answer
 
 SMALL_BODY = b'{"chosen":{"logps":[-1]},"rejected":{"logps":[-2]}}'
 TOKEN = "edge-token-0123456789"
@@ -289,7 +291,8 @@ def test_well_formed_edge_values_are_not_rejected(server):
     assert status_of(status_line) == 406
     status_line, headers, body = post_loss(port, headers=[("Accept", "application/vnd.safetensors;dtype=F64")])
     assert status_of(status_line) == 200 and headers["content-type"] == "application/vnd.safetensors"
-    assert safetensors_header(body)["losses"]["dtype"] == "F64"
+    tensors = assert_same_answer(body, json.loads(post_loss(port)[2]))
+    assert tensors["losses"].dtype == np.float64
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,12 +405,6 @@ def test_body_of_a_refused_request_is_never_parsed_as_a_request(token_server):
 # 3. Response amplification
 # ---------------------------------------------------------------------------------------------
 
-def safetensors_header(data: bytes) -> dict:
-    (length,) = struct.unpack("<Q", data[:8])
-    assert 8 + length <= len(data)
-    return json.loads(data[8:8 + length])
-
-
 def safetensors_file(tensors: dict) -> bytes:
     """A safetensors file of {name: (dtype, shape, raw bytes)}."""
     header, data = {}, b""
@@ -418,32 +415,24 @@ def safetensors_file(tensors: dict) -> bytes:
     return struct.pack("<Q", len(encoded)) + encoded + data
 
 
-def tensor_values(data: bytes, header: dict, name: str):
-    info = header[name]
-    start, end = info["data_offsets"]
-    base = 8 + struct.unpack("<Q", data[:8])[0]
-    fmt = {"I64": "q", "F32": "f", "F64": "d"}[info["dtype"]]
-    count = (end - start) // struct.calcsize(fmt)
-    return struct.unpack(f"<{count}{fmt}", data[base + start:base + end])
-
-
 def test_ragged_token_gradients_are_not_padded(server):
     """One 8000-token row and 7999 one-token rows per side: the safetensors answer is a 1-D
-    gradient tensor with I64 row offsets (no 8000 x 8000 padding), at most 4x the request."""
+    gradient tensor with I64 row offsets (no 8000 x 8000 padding), at most 4x the request, and
+    holds the JSON answer's numbers."""
     rows = [[-1.0] * 8000] + [[-1.0]] * 7999
     body = per_token_body(rows)
-    status_line, headers, answer = post_loss(server.port, body, headers=[("Accept", "application/vnd.safetensors")], timeout=60)
+    port = server.port
+    status_line, headers, answer = post_loss(port, body, headers=[("Accept", "application/vnd.safetensors")], timeout=60)
     assert status_of(status_line) == 200 and headers["content-type"] == "application/vnd.safetensors"
     assert len(answer) <= 4 * len(body), (len(answer), len(body))
-    header = safetensors_header(answer)
-    expected_offsets = (0,) + tuple(range(8000, 16000))
+    status_line, _, json_answer = post_loss(port, body, timeout=60)
+    assert status_of(status_line) == 200
+    tensors = assert_same_answer(answer, json.loads(json_answer))
     for side in ("chosen", "rejected"):
-        grads, offsets = header[f"grads.{side}_per_token_logps"], header[f"grads.{side}_per_token_logps_row_offsets"]
-        assert grads["shape"] == [15999]
-        assert offsets["dtype"] == "I64" and offsets["shape"] == [8001]
-        assert tensor_values(answer, header, f"grads.{side}_per_token_logps_row_offsets") == expected_offsets
-    largest = max(info["data_offsets"][1] - info["data_offsets"][0] for name, info in header.items() if name != "__metadata__")
-    assert largest <= 16000 * 8
+        assert tensors[f"grads.{side}_per_token_logps"].shape == (15999,)
+        offsets = tensors[f"grads.{side}_per_token_logps_row_offsets"]
+        assert offsets.dtype == np.int64 and offsets.tolist() == [0, *range(8000, 16000)]
+    assert max(tensor.nbytes for tensor in tensors.values()) <= 16000 * 8
 
 
 # ---------------------------------------------------------------------------------------------
