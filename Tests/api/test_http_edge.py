@@ -6,13 +6,11 @@ is still up afterwards. Nothing races a fixed sleep against the behaviour under 
 polled (mostly through GET /metrics) against generous deadlines, and a fixed wait only ever
 checks that something does *not* happen.
 """
-import concurrent.futures
 import gzip
 import json
 import random
 import re
 import socket
-import struct
 import time
 import urllib.error
 import urllib.request
@@ -23,128 +21,13 @@ import pytest
 import requests
 
 from prefloss_process import running_server  # on sys.path through conftest.py
+from raw_http import (PROBLEM_TYPE, SMALL_BODY, ResponseReader, connect, flood, post_loss, problem_of, raw_request,
+                      request_bytes, status_of)
+from edge_payloads import per_token_body, unknown_keys_body
 from safetensors_answers import assert_same_answer
 
-SMALL_BODY = b'{"chosen":{"logps":[-1]},"rejected":{"logps":[-2]}}'
 TOKEN = "edge-token-0123456789"
 STANDARD_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
-PROBLEM_TYPE = "urn:prefloss:problem:"
-
-
-# ---------------------------------------------------------------------------------------------
-# Raw HTTP/1.1 helpers
-# ---------------------------------------------------------------------------------------------
-
-class ResponseReader:
-    """Reads successive HTTP/1.1 responses from one socket (so pipelined answers come apart)."""
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-        self.buffer = b""
-
-    def _fill(self) -> bool:
-        chunk = self.sock.recv(65536)
-        self.buffer += chunk
-        return bool(chunk)
-
-    def _take(self, count: int) -> bytes:
-        while len(self.buffer) < count:
-            if not self._fill():
-                raise ConnectionError(f"connection closed {count - len(self.buffer)} bytes before the body's end")
-        taken, self.buffer = self.buffer[:count], self.buffer[count:]
-        return taken
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buffer:
-            if not self._fill():
-                raise ConnectionError("connection closed inside a chunk header")
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line
-
-    def response(self):
-        """(status line, headers with lowercased names, body); raises ConnectionError when the
-        server closes the connection before a complete response."""
-        while b"\r\n\r\n" not in self.buffer:
-            if not self._fill():
-                raise ConnectionError(f"connection closed before a response head (got {self.buffer[:200]!r})")
-        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        headers = {}
-        for line in lines:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        if "content-length" in headers:
-            body = self._take(int(headers["content-length"]))
-        elif headers.get("transfer-encoding", "").lower() == "chunked":
-            body = b""
-            while size := int(self._line().split(b";")[0], 16):
-                body += self._take(size)
-                self._take(2)
-            self._take(2)
-        else:
-            while self._fill():
-                pass
-            body, self.buffer = self.buffer, b""
-        return status_line, headers, body
-
-    def closed_within(self, seconds: float) -> bool:
-        """Whether the server closes the connection (EOF or reset) within `seconds` without
-        sending anything more."""
-        unread = len(self.buffer)
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                if not self._fill():
-                    break
-            except socket.timeout:
-                return False
-            except ConnectionResetError:
-                break
-        else:
-            return False
-        assert len(self.buffer) == unread, f"unexpected bytes before the close: {self.buffer[unread:][:200]!r}"
-        return True
-
-
-def connect(port: int, timeout: float = 10) -> socket.socket:
-    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
-
-
-def raw_request(port: int, data: bytes, timeout: float = 10):
-    """Sends `data` as-is on a new connection; returns (status line, headers, body) of the answer."""
-    with connect(port, timeout) as sock:
-        sock.sendall(data)
-        return ResponseReader(sock).response()
-
-
-def status_of(status_line: str) -> int:
-    return int(status_line.split(" ")[1])
-
-
-def request_bytes(method: str = "POST", path: str = "/v1/loss", body: bytes = b"", headers=(), version: str = "HTTP/1.1",
-                  content_type="application/json") -> bytes:
-    """A request with Host and, for POST, Content-Type (unless None) and Content-Length, then
-    `headers` ((name, value) pairs; values may be bytes), as bytes."""
-    lines = [f"{method} {path} {version}".encode("latin-1"), b"Host: 127.0.0.1"]
-    if method == "POST":
-        if content_type is not None:
-            lines.append(b"Content-Type: " + (content_type if isinstance(content_type, bytes) else content_type.encode("latin-1")))
-        lines.append(b"Content-Length: %d" % len(body))
-    lines += [name.encode("latin-1") + b": " + (value if isinstance(value, bytes) else value.encode("latin-1"))
-              for name, value in headers]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
-
-
-def post_loss(port: int, body: bytes = SMALL_BODY, headers=(), path: str = "/v1/loss", timeout: float = 10, **kw):
-    return raw_request(port, request_bytes("POST", path, body, headers, **kw), timeout)
-
-
-def problem_of(headers: dict, body: bytes) -> dict:
-    assert headers.get("content-type") == "application/problem+json", (headers, body[:300])
-    problem = json.loads(body)
-    assert problem["type"].startswith(PROBLEM_TYPE) and problem["title"] and problem["detail"]
-    return problem
 
 
 def assert_healthy(port: int):
@@ -187,11 +70,6 @@ def wait_for(condition, timeout: float, what: str):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
-
-
-def per_token_body(rows, grads: bool = True) -> bytes:
-    side = {"per_token_logps": rows}
-    return json.dumps({"chosen": side, "rejected": side, "return_token_grads": grads}).encode()
 
 
 @pytest.fixture(scope="module")
@@ -405,16 +283,6 @@ def test_body_of_a_refused_request_is_never_parsed_as_a_request(token_server):
 # 3. Response amplification
 # ---------------------------------------------------------------------------------------------
 
-def safetensors_file(tensors: dict) -> bytes:
-    """A safetensors file of {name: (dtype, shape, raw bytes)}."""
-    header, data = {}, b""
-    for name, (dtype, shape, raw) in tensors.items():
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
-        data += raw
-    encoded = json.dumps(header).encode()
-    return struct.pack("<Q", len(encoded)) + encoded + data
-
-
 def test_ragged_token_gradients_are_not_padded(server):
     """One 8000-token row and 7999 one-token rows per side: the safetensors answer is a 1-D
     gradient tensor with I64 row offsets (no 8000 x 8000 padding), at most 4x the request, and
@@ -463,18 +331,6 @@ def test_megabyte_unknown_config_key_gives_a_small_problem_and_a_short_log_line(
         assert longest < 4096, f"a log line of {longest} bytes"
 
 
-def unknown_keys_body(where: str, names) -> tuple:
-    """(body, Content-Type) of a valid pair plus one unknown key per name, `where` they go."""
-    pair = {"chosen": {"logps": [-1]}, "rejected": {"logps": [-2]}}
-    if where == "config":
-        return json.dumps({"config": dict.fromkeys(names, 1), **pair}).encode(), "application/json"
-    if where == "top-level":
-        return json.dumps({**pair, **dict.fromkeys(names, 1)}).encode(), "application/json"
-    one = struct.pack("<f", -1.0)
-    tensors = {"chosen.logps": one, "rejected.logps": struct.pack("<f", -2.0), **dict.fromkeys(names, one)}
-    return safetensors_file({name: ("F32", [1], data) for name, data in tensors.items()}), "application/vnd.safetensors"
-
-
 def timed_post(port: int, body: bytes, content_type: str):
     start = time.monotonic()
     status_line, headers, answer = post_loss(port, body, content_type=content_type, timeout=60)
@@ -497,15 +353,6 @@ def test_many_short_unknown_keys_cost_no_more_than_long_ones(server, where, coun
 # ---------------------------------------------------------------------------------------------
 # 5. Compressed floods against the memory budget
 # ---------------------------------------------------------------------------------------------
-
-def flood(port: int, data: bytes, count: int, timeout: float = 60):
-    """Sends `data` on `count` connections at once; returns every (status, headers)."""
-    def one(_):
-        status_line, headers, _ = raw_request(port, data, timeout)
-        return status_of(status_line), headers
-    with concurrent.futures.ThreadPoolExecutor(count) as pool:
-        return list(pool.map(one, range(count)))
-
 
 def test_gzip_flood_past_the_memory_budget_is_refused_within_it():
     """24 concurrent 41 KB gzip bodies that each inflate to 28 MB of logps, with a 256 MiB budget:
