@@ -18,7 +18,7 @@ SWIFT_SKIPPED := ^[^ ]* ?(Test|Suite) .* (skipped(\.|: ".*")|was cancelled after
 # The torch the client's tests install: its CPU-only wheel where pip can find it.
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: deps python-deps build run test swift-test api-test client-test deploy-test fuzz fuzz-replay bench loadtest example
+.PHONY: deps python-deps build run test swift-test api-test client-test deploy-test fuzz fuzz-replay bench loadtest limits example
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -104,6 +104,12 @@ bench: deps python-deps
 	swift build -c release --static-swift-stdlib --product prefloss-benchmarks
 	.build/release/prefloss-benchmarks $(BENCH_ARGS)
 	$(VENV)/bin/python Benchmarks/numpy_loss_peer.py
+
+## The speed and memory bounds no test asserts (answer and timer latencies, peak RSS under floods,
+## the client's waits), measured on the release build; a table of each against its bound, and a
+## failure when one is exceeded. About 30 s.
+limits: build python-deps
+	PREFLOSS_SERVER_BINARY=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/limits/run.py
 
 ## Load test against the FastAPI + numpy peers (JSON and safetensors, token gradients on and off,
 ## the Python client beside in-process torch, 1 and 2 cores); rewrites the README's tables and

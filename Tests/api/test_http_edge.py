@@ -1,14 +1,14 @@
 """The HTTP edge under attack, over raw sockets (so paths, framing and header bytes are sent
 exactly as written) and through Python's `requests` and `urllib`.
 
-Each scenario asserts a specific status, problem type, size or time bound, and that the server
-is still up afterwards. Nothing races a fixed sleep against the behaviour under test: state is
-polled (mostly through GET /metrics) against generous deadlines, and a fixed wait only ever
-checks that something does *not* happen.
+Each scenario asserts a specific status, problem type or size bound, and that the server is
+still up afterwards; how fast it answers and how much memory it takes are `make limits`'s to
+report (Benchmarks/limits). Nothing races a fixed sleep against the behaviour under test: state
+is polled (mostly through GET /metrics) for up to WAIT seconds, a deadline only for giving up,
+and a fixed wait only ever checks that something does *not* happen.
 """
 import gzip
 import json
-import random
 import re
 import socket
 import time
@@ -23,10 +23,15 @@ import requests
 from prefloss_process import running_server  # on sys.path through conftest.py
 from raw_http import (PROBLEM_TYPE, SMALL_BODY, ResponseReader, connect, flood, post_loss, problem_of, raw_request,
                       request_bytes, status_of)
-from edge_payloads import per_token_body, unknown_keys_body
+from edge_payloads import (MALFORMED_JSON, UNKNOWN_KEY_COUNTS, gzip_bomb, gzip_flood_past_budget,
+                           gzip_flood_within_budget, megabyte_unknown_key_bodies, per_token_body, unknown_keys_body)
+from polling import WAIT, wait_for
 from safetensors_answers import assert_same_answer
+from server_metrics import largest_reservation_during, metric_value, metrics_text, reserved_bytes
 
 TOKEN = "edge-token-0123456789"
+NEVER = "600"  # seconds: a timer a test must not see, while it waits up to WAIT for another
+MIB = 1 << 20
 STANDARD_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 
 
@@ -41,35 +46,7 @@ def assert_refused_and_closed(reader: ResponseReader, status: int, slug: str):
     status_line, headers, body = reader.response()
     assert status_of(status_line) == status, (status_line, body[:200])
     assert problem_of(headers, body)["type"] == PROBLEM_TYPE + slug
-    assert headers.get("connection") == "close" and reader.closed_within(5)
-
-
-def metrics_text(server, token: str = None) -> str:
-    request = urllib.request.Request(f"{server.url}/metrics")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.read().decode()
-
-
-def metric_value(text: str, name: str) -> float:
-    """The value of the unlabelled sample `name` (0 when absent)."""
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
-
-
-def wait_for(condition, timeout: float, what: str):
-    """Polls `condition()` until it returns a truthy value; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
+    assert headers.get("connection") == "close" and reader.closed_within(WAIT)
 
 
 @pytest.fixture(scope="module")
@@ -308,46 +285,30 @@ def test_ragged_token_gradients_are_not_padded(server):
 # ---------------------------------------------------------------------------------------------
 
 def test_megabyte_unknown_config_key_gives_a_small_problem_and_a_short_log_line():
-    """A 1 MB unknown config key (plain) and a 16 MB one (gzipped): 422 within 2 s, a problem
-    under 4 KB whose pointer is truncated with an ellipsis, and no log line over 4 KB."""
+    """A 1 MB unknown config key (plain) and a 16 MB one (gzipped): 422, a problem under 4 KB whose
+    pointer is truncated with an ellipsis, and no log line over 4 KB."""
     with running_server("--max-body-size", "64MiB") as started:
-        port = started.port
-        for key_bytes, coding in [(1 << 20, None), (16 << 20, "gzip")]:
-            body = ('{"config": {"' + "x" * key_bytes + '": 1}, "chosen": {"logps":[-1]}, "rejected": {"logps":[-2]}}').encode()
-            headers = []
-            if coding:
-                body, headers = gzip.compress(body), [("Content-Encoding", coding)]
-            start = time.monotonic()
-            status_line, response_headers, answer = post_loss(port, body, headers=headers, timeout=30)
-            elapsed = time.monotonic() - start
-            assert status_of(status_line) == 422 and elapsed < 2, (status_line, elapsed)
+        for body, headers in megabyte_unknown_key_bodies():
+            status_line, response_headers, answer = post_loss(started.port, body, headers=headers, timeout=WAIT)
+            assert status_of(status_line) == 422, status_line
             assert len(answer) < 4096
             problem = problem_of(response_headers, answer)
             assert problem["type"] == PROBLEM_TYPE + "invalid-input"
             pointer = problem["errors"][0]["pointer"]
             assert pointer.startswith("/config/xxx") and pointer.endswith("…") and len(pointer) < 1024
-        wait_for(lambda: sum("problem" in line for line in started.output.lines) >= 2, 10, "two problem log lines")
+        wait_for(lambda: sum("problem" in line for line in started.output.lines) >= 2, WAIT, "two problem log lines")
         longest = max(len(line.encode()) for line in started.output.lines)
         assert longest < 4096, f"a log line of {longest} bytes"
 
 
-def timed_post(port: int, body: bytes, content_type: str):
-    start = time.monotonic()
-    status_line, headers, answer = post_loss(port, body, content_type=content_type, timeout=60)
-    return time.monotonic() - start, status_of(status_line), headers, answer
-
-
-@pytest.mark.parametrize("where, count", [("config", 20_000), ("top-level", 20_000), ("safetensors", 800)])  # within the 128 KiB header limit
-def test_many_short_unknown_keys_cost_no_more_than_long_ones(server, where, count):
-    """Thousands of distinct short unknown keys are one 422 with 20 errors, in under 2 s and no
-    slower than as many 70-byte unknown keys (which get no did-you-mean search) in a larger body."""
-    port = server.port
-    short_time, status, headers, answer = timed_post(port, *unknown_keys_body(where, [f"k{i}" for i in range(count)]))
-    assert status == 422 and len(problem_of(headers, answer)["errors"]) == 20
-    long_time, status, _, _ = timed_post(port, *unknown_keys_body(where, [f"k{i:069d}" for i in range(count)]))
-    assert status == 422
-    assert short_time < 2 and short_time < 2 * long_time + 0.25, \
-        f"{count} short unknown {where} keys took {short_time:.2f} s, as many long ones {long_time:.2f} s"
+@pytest.mark.parametrize("where, count", UNKNOWN_KEY_COUNTS)
+def test_many_unknown_keys_are_one_422_with_20_errors(server, where, count):
+    """Thousands of distinct unknown keys, short (a did-you-mean search each) or 70 bytes long
+    (too long to search): one 422 that lists the first 20."""
+    for names in ([f"k{i}" for i in range(count)], [f"k{i:069d}" for i in range(count)]):
+        body, content_type = unknown_keys_body(where, names)
+        status_line, headers, answer = post_loss(server.port, body, content_type=content_type, timeout=WAIT)
+        assert status_of(status_line) == 422 and len(problem_of(headers, answer)["errors"]) == 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,44 +317,37 @@ def test_many_short_unknown_keys_cost_no_more_than_long_ones(server, where, coun
 
 def test_gzip_flood_past_the_memory_budget_is_refused_within_it():
     """24 concurrent 41 KB gzip bodies that each inflate to 28 MB of logps, with a 256 MiB budget:
-    only 200, 413 or 503, and the peak RSS stays under budget + 150 MiB."""
-    side = '{"logps":[' + ",".join(["-1.5"] * 2_800_000) + "]}"
-    compressed = gzip.compress(('{"chosen":' + side + ',"rejected":' + side + "}").encode(), 9)
-    assert 30_000 < len(compressed) < 60_000
+    only 200, 413 or 503; what the server reserves for them stays within the budget, and is all
+    given back."""
     with running_server("--max-in-flight-bytes", "256MiB") as started:
-        data = request_bytes("POST", "/v1/loss", compressed, [("Content-Encoding", "gzip")])
-        statuses = [status for status, _ in flood(started.port, data, 24)]
+        data = request_bytes("POST", "/v1/loss", gzip_flood_past_budget(), [("Content-Encoding", "gzip")])
+        results, reserved = largest_reservation_during(started, lambda: flood(started.port, data, 24))
+        statuses = [status for status, _ in results]
         assert set(statuses) <= {200, 413, 503}, statuses
-        peak = started.peak_rss_mib()
-        assert peak < 256 + 150, f"peak RSS {peak:.0f} MiB"
+        assert reserved <= 256 * MIB, f"{reserved / MIB:.0f} MiB reserved"
+        wait_for(lambda: reserved_bytes(started) == 0, WAIT, "reserved bytes back to 0")
         assert_healthy(started.port)
 
 
 def test_gzip_flood_within_the_budget_is_served_or_shed():
     """32 concurrent gzip bodies of 8 x 2048 tokens with token gradients, 64 MiB budget: every
-    answer is 200 or 503 with Retry-After, at least one 200, peak RSS under budget + 150 MiB."""
-    rng = random.Random(5)
-    side = {"per_token_logps": [[round(-5 * rng.random(), 4) for _ in range(2048)] for _ in range(8)]}
-    compressed = gzip.compress(json.dumps({"chosen": side, "rejected": side, "return_token_grads": True}).encode())
+    answer is 200 or 503 with Retry-After, at least one 200, and the reservations stay within
+    the budget."""
     with running_server("--max-in-flight-bytes", "64MiB") as started:
-        data = request_bytes("POST", "/v1/loss", compressed, [("Content-Encoding", "gzip")])
-        results = flood(started.port, data, 32)
+        data = request_bytes("POST", "/v1/loss", gzip_flood_within_budget(), [("Content-Encoding", "gzip")])
+        results, reserved = largest_reservation_during(started, lambda: flood(started.port, data, 32))
         statuses = [status for status, _ in results]
         assert set(statuses) <= {200, 503} and 200 in statuses, statuses
         assert all(headers.get("retry-after") == "1" for status, headers in results if status == 503)
-        peak = started.peak_rss_mib()
-        assert peak < 64 + 150, f"peak RSS {peak:.0f} MiB"
+        assert reserved <= 64 * MIB, f"{reserved / MIB:.0f} MiB reserved"
 
 
-def test_gzip_bomb_past_the_body_limit_is_413_without_inflating_it():
-    """100 MB of spaces gzipped to ~100 KB, with a 1 MiB limit: 413 within 2 s, memory flat."""
-    bomb = gzip.compress(b"[" + b" " * (100 << 20) + b"]", 9)
+def test_gzip_bomb_past_the_body_limit_is_413():
+    """100 MB of spaces gzipped to ~100 KB, with a 1 MiB limit: a 413 problem."""
     with running_server("--max-body-size", "1MiB") as started:
-        start = time.monotonic()
-        status_line, headers, body = post_loss(started.port, bomb, headers=[("Content-Encoding", "gzip")])
-        assert status_of(status_line) == 413 and time.monotonic() - start < 2
+        status_line, headers, body = post_loss(started.port, gzip_bomb(), headers=[("Content-Encoding", "gzip")])
+        assert status_of(status_line) == 413
         assert problem_of(headers, body)["type"] == PROBLEM_TYPE + "content-too-large"
-        assert started.peak_rss_mib() < 150
 
 
 @pytest.mark.parametrize("coding, data, status, slug", [
@@ -428,46 +382,45 @@ def padded_body(size: int) -> bytes:
 def test_stalled_bodies_get_408_and_free_their_reservation():
     """Four bodies declaring 1 MiB stall after 10 bytes: they reserve only what arrived (a declared
     length is no claim on the budget), so a fifth 1 MiB request is served meanwhile; each stalled
-    one gets 408 by the timer within body-timeout + 3 s with nothing more sent, and the
-    reservation drops to zero."""
-    with running_server("--body-timeout", "2", "--max-in-flight-bytes", "36MiB") as started:
+    one gets 408 from the body timer with nothing more sent, and the reservation drops to zero."""
+    with running_server("--body-timeout", "2", "--idle-timeout", NEVER, "--max-in-flight-bytes", "36MiB") as started:
         port = started.port
         head = b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"
         stalled = []
         for _ in range(4):
-            sock = connect(port, timeout=15)
+            sock = connect(port, timeout=WAIT)
             sock.sendall(head + b'{"chosen":')
-            stalled.append((sock, time.monotonic()))
+            stalled.append(sock)
         try:
-            wait_for(lambda: metric_value(metrics_text(started), "prefloss_memory_reserved_bytes") == 4 * 24 * 10, 5,
+            wait_for(lambda: metric_value(metrics_text(started), "prefloss_memory_reserved_bytes") == 4 * 24 * 10, WAIT,
                      "four requests reserving what they sent")
             status_line, headers, _ = raw_request(port, head + padded_body(1 << 20))
             assert status_of(status_line) == 200
-            for sock, sent in stalled:
+            for sock in stalled:
                 reader = ResponseReader(sock)
                 status_line, headers, body = reader.response()
-                assert status_of(status_line) == 408 and time.monotonic() - sent < 2 + 3
+                assert status_of(status_line) == 408
                 assert problem_of(headers, body)["type"] == PROBLEM_TYPE + "request-timeout"
-                assert headers.get("connection") == "close" and reader.closed_within(5)
+                assert headers.get("connection") == "close" and reader.closed_within(WAIT)
         finally:
-            for sock, _ in stalled:
+            for sock in stalled:
                 sock.close()
-        wait_for(lambda: "prefloss_memory_reserved_bytes 0.0" in metrics_text(started).splitlines(), 5, "reserved bytes back to 0")
+        wait_for(lambda: "prefloss_memory_reserved_bytes 0.0" in metrics_text(started).splitlines(), WAIT, "reserved bytes back to 0")
         assert metric_value(metrics_text(started), "prefloss_loss_requests_admitted") == 0
         status_line, _, _ = raw_request(port, head + padded_body(1 << 20))
         assert status_of(status_line) == 200
 
 
 def test_trickled_body_gets_408_at_the_body_timeout():
-    """A body trickled one byte every 0.2 s (each byte well inside any idle timeout) is still cut
-    off by the body timeout: 408 within body-timeout + 3 s."""
+    """A body trickled one byte every 0.2 s (each byte well inside any idle timeout, the whole
+    1000 bytes in 200 s) is still cut off by the body timeout: a 408."""
     with running_server("--body-timeout", "2") as started:
         with connect(started.port) as sock:
             sock.sendall(b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
-            start = time.monotonic()
+            deadline = time.monotonic() + WAIT
             sock.settimeout(0.2)
             received = b""
-            while b"\r\n\r\n" not in received and time.monotonic() - start < 2 + 3:
+            while b"\r\n\r\n" not in received and time.monotonic() < deadline:
                 try:
                     sock.sendall(b" ")
                     chunk = sock.recv(65536)
@@ -478,17 +431,17 @@ def test_trickled_body_gets_408_at_the_body_timeout():
                 if not chunk:
                     break
                 received += chunk
-            assert received.startswith(b"HTTP/1.1 408"), (time.monotonic() - start, received[:100])
+            assert received.startswith(b"HTTP/1.1 408"), received[:100]
         assert_healthy(started.port)
 
 
 def test_idle_timeout_cuts_a_stalled_body_and_frees_its_reservation():
-    with running_server("--idle-timeout", "1", "--body-timeout", "30") as started:
+    with running_server("--idle-timeout", "1", "--body-timeout", NEVER) as started:
         with connect(started.port) as sock:
             sock.sendall(b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{")
-            wait_for(lambda: metric_value(metrics_text(started), "prefloss_loss_requests_admitted") == 1, 5, "the request admitted")
-            assert ResponseReader(sock).closed_within(1 + 3)
-        wait_for(lambda: "prefloss_memory_reserved_bytes 0.0" in metrics_text(started).splitlines(), 5, "reserved bytes back to 0")
+            wait_for(lambda: metric_value(metrics_text(started), "prefloss_loss_requests_admitted") == 1, WAIT, "the request admitted")
+            assert ResponseReader(sock).closed_within(WAIT)
+        wait_for(lambda: "prefloss_memory_reserved_bytes 0.0" in metrics_text(started).splitlines(), WAIT, "reserved bytes back to 0")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,7 +449,7 @@ def test_idle_timeout_cuts_a_stalled_body_and_frees_its_reservation():
 # ---------------------------------------------------------------------------------------------
 
 def test_python_clients_see_413_for_an_oversize_body(server):
-    """65 MiB through requests (Content-Length and chunked) and urllib: a prompt 413 problem with
+    """65 MiB through requests (Content-Length and chunked) and urllib: a 413 problem with
     Connection: close, not a reset or a timeout."""
     data = b" " * (65 << 20)
     url = f"{server.url}/v1/loss"
@@ -506,17 +459,15 @@ def test_python_clients_see_413_for_an_oversize_body(server):
             yield b" " * (1 << 20)
 
     for body in (data, chunks()):
-        start = time.monotonic()
-        response = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
-        assert response.status_code == 413 and time.monotonic() - start < 10
+        response = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=WAIT)
+        assert response.status_code == 413
         assert response.headers["Connection"] == "close"
         assert response.headers["Content-Type"] == "application/problem+json"
         assert response.json()["type"] == PROBLEM_TYPE + "content-too-large"
 
-    start = time.monotonic()
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}), timeout=30)
-    assert refused.value.code == 413 and time.monotonic() - start < 10
+        urllib.request.urlopen(urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}), timeout=WAIT)
+    assert refused.value.code == 413
     assert refused.value.headers["Connection"] == "close"
     assert json.loads(refused.value.read())["type"] == PROBLEM_TYPE + "content-too-large"
 
@@ -539,12 +490,11 @@ def test_python_clients_see_every_early_answer(case, token_server, server, tiny_
     }[case]
     url = f"{target.url}/v1/loss"
     data = b" " * (20 << 20)
-    start = time.monotonic()
-    response = requests.post(url, data=data, headers={"Content-Type": content_type, "Connection": "close"}, timeout=30)
-    assert response.status_code == status and time.monotonic() - start < 10
+    response = requests.post(url, data=data, headers={"Content-Type": content_type, "Connection": "close"}, timeout=WAIT)
+    assert response.status_code == status
     assert response.headers["Content-Type"] == "application/problem+json"
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(urllib.request.Request(url, data=data, headers={"Content-Type": content_type}), timeout=30)
+        urllib.request.urlopen(urllib.request.Request(url, data=data, headers={"Content-Type": content_type}), timeout=WAIT)
     assert refused.value.code == status
     assert_healthy(target.port)
 
@@ -555,15 +505,16 @@ def test_python_clients_see_every_early_answer(case, token_server, server, tiny_
 
 @pytest.fixture(scope="module")
 def header_timeout_server():
-    with running_server("--header-timeout", "1", "--idle-timeout", "30") as started:
+    with running_server("--header-timeout", "1", "--idle-timeout", NEVER) as started:
         yield started
 
 
 def test_trickled_request_head_is_cut_off_by_the_header_timeout(header_timeout_server):
-    """One header byte every 0.3 s, --header-timeout 1: the connection is closed within ~4 s."""
-    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+    """One header byte every 0.3 s, --header-timeout 1: the connection is closed though bytes
+    keep coming (so the idle timeout never fires) and the head never ends."""
+    head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000
     with connect(header_timeout_server.port) as sock:
-        start = time.monotonic()
+        deadline = time.monotonic() + WAIT
         sock.settimeout(0.3)
         closed = False
         for byte in head:
@@ -575,9 +526,9 @@ def test_trickled_request_head_is_cut_off_by_the_header_timeout(header_timeout_s
                 pass
             except (BrokenPipeError, ConnectionResetError):
                 closed = True
-            if closed or time.monotonic() - start > 4:
+            if closed or time.monotonic() > deadline:
                 break
-        assert closed and time.monotonic() - start < 4, time.monotonic() - start
+        assert closed, f"still open after {WAIT} s"
     assert_healthy(header_timeout_server.port)
 
 
@@ -603,7 +554,7 @@ def test_idle_timeout_closes_an_idle_keep_alive_connection():
             sock.sendall(request_bytes("GET", "/health"))
             reader = ResponseReader(sock)
             assert status_of(reader.response()[0]) == 200
-            assert reader.closed_within(1 + 3)
+            assert reader.closed_within(WAIT)
 
 
 def test_connections_past_the_limit_wait_instead_of_being_refused():
@@ -704,26 +655,19 @@ def test_expect_100_continue_gets_an_interim_or_final_answer(server):
     with connect(server.port, timeout=10) as sock:
         head = request_bytes("POST", "/v1/loss", SMALL_BODY, [("Expect", "100-continue")])[:-len(SMALL_BODY)]
         sock.sendall(head)
-        sock.settimeout(2)
+        sock.settimeout(WAIT)
         try:
             interim = sock.recv(65536)
         except socket.timeout:
             interim = b""
-        sock.settimeout(10)
         sock.sendall(SMALL_BODY)  # let the request finish either way
-        assert interim.startswith(b"HTTP/1.1 100"), f"no interim response within 2 s: {interim[:60]!r}"
+        assert interim.startswith(b"HTTP/1.1 100"), f"no interim response within {WAIT} s: {interim[:60]!r}"
 
 
-@pytest.mark.parametrize("body", [
-    b'{"chosen":{"logps":[-1]},"rejected":{"logps":[-2]},"x":"\xff\xfe"}',
-    b'{"chosen":{"logps":[-1]},"rejected":{"logps":[-2]},"x":"\xed\xa0\x80"}',
-    b"[" * 100_000 + b"]" * 100_000,
-    b'{"chosen":{"logps":[-1]},"rejected":{"logps":[-2]},"x":' + b'{"a":' * 100_000 + b"1" + b"}" * 100_001,
-], ids=["invalid-utf8", "utf8-surrogate", "deep-arrays", "deep-objects"])
+@pytest.mark.parametrize("body", list(MALFORMED_JSON.values()), ids=list(MALFORMED_JSON))
 def test_invalid_utf8_and_deep_nesting_are_malformed_json(server, body):
-    start = time.monotonic()
-    status_line, headers, answer = post_loss(server.port, body)
-    assert status_of(status_line) == 400 and time.monotonic() - start < 2
+    status_line, headers, answer = post_loss(server.port, body, timeout=WAIT)
+    assert status_of(status_line) == 400
     problem = problem_of(headers, answer)
     assert problem["type"] == PROBLEM_TYPE + "malformed-json" and isinstance(problem["offset"], int)
 
@@ -738,7 +682,7 @@ def test_http_1_0_request_is_answered_and_then_closed(server, data):
         reader = ResponseReader(sock)
         status_line, _, body = reader.response()
         assert status_of(status_line) == 200 and body
-        assert reader.closed_within(5), "the connection is still open 5 s after the answer"
+        assert reader.closed_within(WAIT), f"the connection is still open {WAIT} s after the answer"
 
 
 @pytest.mark.parametrize("request_line", [b"GET /health HTTP/2.0", b"GET /health HTTP/9.9", b"GET /health",
@@ -834,4 +778,4 @@ def test_pipelined_requests_keep_their_own_keep_alive(server):
         second_status, second_headers, _ = reader.response()
         assert (status_of(first_status), first_headers["x-request-id"]) == (200, "first")
         assert (status_of(second_status), second_headers["x-request-id"]) == (200, "second")
-        assert reader.closed_within(5)
+        assert reader.closed_within(WAIT)

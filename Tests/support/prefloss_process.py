@@ -55,11 +55,6 @@ class Server:
     process: subprocess.Popen
     output: OutputLines
 
-    def peak_rss_mib(self) -> float:
-        """The process's peak resident set (VmHWM)."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
-
 
 @contextlib.contextmanager
 def running_server(*arguments: Sequence[str], scheme: str = "http", ca_file: str = None) -> Iterator[Server]:
