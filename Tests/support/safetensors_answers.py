@@ -24,7 +24,8 @@ def json_arrays(document: dict, prefix: str = "") -> dict:
     for key, value in document.items():
         if key == "grads":
             arrays.update(json_arrays(value, "grads."))
-        elif key not in DOCUMENTS and isinstance(value, list) and all(isinstance(item, (int, float, list)) for item in value):
+        elif key not in DOCUMENTS and isinstance(value, list) and all(isinstance(item, (int, float, list))
+                                                                      for item in value):
             arrays[prefix + key] = value
     return arrays
 
