@@ -15,24 +15,40 @@ FUZZ_TARGETS := requests headers inflate
 PYTEST := PYTHONPATH=Tests/support $(VENV)/bin/python -m pytest -p strict_ci
 # A line `swift test` prints for a test it did not run: Swift Testing's skip or cancel, XCTest's skip.
 SWIFT_SKIPPED := ^[^ ]* ?(Test|Suite) .* (skipped(\.|: ".*")|was cancelled after .*)$$|^Test Case .* skipped \(
-# The torch the client's tests install: its CPU-only wheel where pip can find it.
-TORCH_VERSION ?= 2.13.0
+# Every Python package the Makefile installs, pinned. -c applies it to each install, PIP_CONSTRAINT to
+# pip's isolated build of the client too (setuptools).
+CONSTRAINTS := python-constraints.txt
+PIP_INSTALL := PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) $(VENV)/bin/pip install --quiet --disable-pip-version-check \
+	-c $(CONSTRAINTS)
+# The torch the client's tests install, as pinned: its CPU-only wheel where pip can find it.
+TORCH_VERSION := $(shell sed -n 's/^torch==//p' $(CONSTRAINTS))
 
-.PHONY: deps python-deps build run test swift-test api-test client-test deploy-test fuzz fuzz-replay bench loadtest limits example
+.PHONY: deps python-deps python-constraints build run test swift-test api-test client-test deploy-test fuzz fuzz-replay bench loadtest limits example
 
 ## System libraries the build needs (installed only when missing).
 deps:
 	@deploy/install-build-deps.sh
 
 ## A virtualenv with the API test tools (pytest, schemathesis, openapi-spec-validator), and the
-## client with torch (CPU) and TRL for its trainer-parity tests. The CPU-only torch wheel is
-## preferred (pip's find-links may hold it); where it is absent, the default torch is installed.
-python-deps:
+## client with torch (CPU) and TRL for its trainer-parity tests, each at its pinned version. The
+## CPU-only torch wheel is preferred (pip's find-links may hold it); where it is absent, the
+## default wheel of the same version is installed. Installed again only when a list changes.
+python-deps: $(VENV)/.python-deps
+
+$(VENV)/.python-deps: $(CONSTRAINTS) Tests/api/requirements.txt Tests/deploy/requirements.txt clients/python/pyproject.toml
 	@python3 -m venv --help >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends python3 python3-venv; }
 	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check "torch==$(TORCH_VERSION)+cpu" 2>/dev/null \
-		|| $(VENV)/bin/pip install --quiet --disable-pip-version-check "torch>=2.4"
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/api/requirements.txt -r Tests/deploy/requirements.txt -e 'clients/python[test,trl]'
+	$(PIP_INSTALL) "torch==$(TORCH_VERSION)+cpu" 2>/dev/null || $(PIP_INSTALL) "torch==$(TORCH_VERSION)"
+	$(PIP_INSTALL) -r Tests/api/requirements.txt -r Tests/deploy/requirements.txt -e 'clients/python[test,trl]'
+	touch $@
+
+## Rewrites $(CONSTRAINTS) from what the virtualenv holds: to move a package, delete its pin and run
+## this, which installs it at its newest beside everything else (the load kit's packages too).
+python-constraints: python-deps
+	$(PIP_INSTALL) -r Benchmarks/loadtest/requirements.txt
+	{ sed -n '/^#/p' $(CONSTRAINTS); $(VENV)/bin/pip freeze --all --exclude-editable \
+		| sed -e '/^#/d' -e '/ @ /d' -e '/^pip==/d' -e 's/^torch==\([^+]*\)+.*/torch==\1/'; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 ## The Python client's wheel, for installing it where there is no clone:
 ## .build/wheel/prefloss-<version>-py3-none-any.whl (clients/python/README.md says how). It is built
@@ -117,5 +133,5 @@ limits: build python-deps
 ## LOADTEST_ARGS="--duration 10 --sweep-duration 3 --soak 60" passes options to the driver.
 loadtest: build python-deps
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Benchmarks/loadtest/requirements.txt
+	$(PIP_INSTALL) -r Benchmarks/loadtest/requirements.txt
 	PREFLOSS_SERVER=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/loadtest/run.py --update-readme $(LOADTEST_ARGS)
