@@ -23,11 +23,20 @@ PIP_INSTALL := PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) $(VENV)/bin/pip install -
 # The torch the client's tests install, as pinned: its CPU-only wheel where pip can find it.
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' $(CONSTRAINTS))
 
-.PHONY: deps python-deps python-constraints build run test swift-test api-test client-test deploy-test fuzz fuzz-replay bench loadtest limits example
+.PHONY: deps test-tools python-deps python-constraints build run test swift-test api-test client-test deploy-test fuzz \
+	fuzz-replay bench loadtest limits example
 
 ## System libraries the build needs (installed only when missing).
 deps:
 	@deploy/install-build-deps.sh
+
+## Tools the tests use, installed only when missing: python3 with venv, and openssl (the TLS tests'
+## certificates). After deps, so that one apt runs at a time.
+test-tools: deps
+	@missing=""; \
+	python3 -m venv --help >/dev/null 2>&1 || missing="python3 python3-venv"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	[ -z "$$missing" ] || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing; }
 
 ## A virtualenv with the API test tools (pytest, schemathesis, openapi-spec-validator), and the
 ## client with torch (CPU) and TRL for its trainer-parity tests, each at its pinned version. The
@@ -35,8 +44,8 @@ deps:
 ## default wheel of the same version is installed. Installed again only when a list changes.
 python-deps: $(VENV)/.python-deps
 
-$(VENV)/.python-deps: $(CONSTRAINTS) Tests/api/requirements.txt Tests/deploy/requirements.txt clients/python/pyproject.toml
-	@python3 -m venv --help >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends python3 python3-venv; }
+PYTHON_LISTS := $(CONSTRAINTS) Tests/api/requirements.txt Tests/deploy/requirements.txt clients/python/pyproject.toml
+$(VENV)/.python-deps: $(PYTHON_LISTS) | test-tools
 	@[ -x $(VENV)/bin/pip ] || python3 -m venv $(VENV)
 	$(PIP_INSTALL) "torch==$(TORCH_VERSION)+cpu" 2>/dev/null || $(PIP_INSTALL) "torch==$(TORCH_VERSION)"
 	$(PIP_INSTALL) -r Tests/api/requirements.txt -r Tests/deploy/requirements.txt -e 'clients/python[test,trl]'
@@ -78,7 +87,8 @@ test: swift-test api-test client-test deploy-test fuzz-replay fuzz
 swift-test: deps
 	swift build --build-tests
 	bash -o pipefail -c 'swift test --skip-build 2>&1 | tee .build/swift-test.log'
-	@if grep -E '$(SWIFT_SKIPPED)' .build/swift-test.log; then echo "swift test did not run the tests above" >&2; [ "$$CI" != true ]; fi
+	@if grep -E '$(SWIFT_SKIPPED)' .build/swift-test.log; then \
+		echo "swift test did not run the tests above" >&2; [ "$$CI" != true ]; fi
 
 api-test: deps python-deps
 	swift build --product prefloss-server
