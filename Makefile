@@ -23,8 +23,8 @@ PIP_INSTALL := PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) $(VENV)/bin/pip install -
 # The torch the client's tests install, as pinned: its CPU-only wheel where pip can find it.
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' $(CONSTRAINTS))
 
-.PHONY: deps test-tools python-deps python-constraints build run test swift-test api-test client-test deploy-test fuzz \
-	fuzz-replay bench loadtest limits example
+.PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test deploy-test \
+	fuzz fuzz-replay bench loadtest limits example
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -80,12 +80,19 @@ run: build
 	$(STAGE)/prefloss-server --host $(HOST) --port $(PORT)
 
 ## Every test: the Swift suites, the spec and live-server API tests, the Python client,
-## the deployment, and a bounded fuzzing run.
-test: swift-test api-test client-test deploy-test fuzz-replay fuzz
+## the deployment, and a bounded fuzzing run. The Python packages install while the debug build
+## runs (on a fresh machine, the two longest preparations); either failing stops the run. Then the
+## suites run one at a time.
+test: test-tools
+	$(MAKE) --no-print-directory -j2 python-deps debug-build
+	$(MAKE) --no-print-directory -j1 swift-test api-test client-test deploy-test fuzz-replay fuzz
+
+## The debug build, with the tests.
+debug-build: deps
+	swift build --build-tests
 
 ## The Swift suites. Under CI=true a test they skip or cancel fails the run, as in the Python suites.
-swift-test: deps
-	swift build --build-tests
+swift-test: debug-build
 	bash -o pipefail -c 'swift test --skip-build 2>&1 | tee .build/swift-test.log'
 	@if grep -E '$(SWIFT_SKIPPED)' .build/swift-test.log; then \
 		echo "swift test did not run the tests above" >&2; [ "$$CI" != true ]; fi
