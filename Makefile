@@ -23,8 +23,8 @@ PIP_INSTALL := PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) $(VENV)/bin/pip install -
 # The torch the client's tests install, as pinned: its CPU-only wheel where pip can find it.
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' $(CONSTRAINTS))
 
-.PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test deploy-test \
-	fuzz fuzz-replay bench loadtest limits example
+.PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test \
+	deploy-test fuzz fuzz-replay bench loadtest limits example
 
 ## System libraries the build needs (installed only when missing).
 deps:

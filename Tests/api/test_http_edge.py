@@ -267,7 +267,8 @@ def test_ragged_token_gradients_are_not_padded(server):
     rows = [[-1.0] * 8000] + [[-1.0]] * 7999
     body = per_token_body(rows)
     port = server.port
-    status_line, headers, answer = post_loss(port, body, headers=[("Accept", "application/vnd.safetensors")], timeout=60)
+    safetensors = [("Accept", "application/vnd.safetensors")]
+    status_line, headers, answer = post_loss(port, body, headers=safetensors, timeout=60)
     assert status_of(status_line) == 200 and headers["content-type"] == "application/vnd.safetensors"
     assert len(answer) <= 4 * len(body), (len(answer), len(body))
     status_line, _, json_answer = post_loss(port, body, timeout=60)
@@ -405,7 +406,7 @@ def test_stalled_bodies_get_408_and_free_their_reservation():
         finally:
             for sock in stalled:
                 sock.close()
-        wait_for(lambda: "prefloss_memory_reserved_bytes 0.0" in metrics_text(started).splitlines(), WAIT, "reserved bytes back to 0")
+        wait_for(lambda: reserved_bytes(started) == 0, WAIT, "reserved bytes back to 0")
         assert metric_value(metrics_text(started), "prefloss_loss_requests_admitted") == 0
         status_line, _, _ = raw_request(port, head + padded_body(1 << 20))
         assert status_of(status_line) == 200
@@ -439,9 +440,10 @@ def test_idle_timeout_cuts_a_stalled_body_and_frees_its_reservation():
     with running_server("--idle-timeout", "1", "--body-timeout", NEVER) as started:
         with connect(started.port) as sock:
             sock.sendall(b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{")
-            wait_for(lambda: metric_value(metrics_text(started), "prefloss_loss_requests_admitted") == 1, WAIT, "the request admitted")
+            wait_for(lambda: metric_value(metrics_text(started), "prefloss_loss_requests_admitted") == 1, WAIT,
+                     "the request admitted")
             assert ResponseReader(sock).closed_within(WAIT)
-        wait_for(lambda: "prefloss_memory_reserved_bytes 0.0" in metrics_text(started).splitlines(), WAIT, "reserved bytes back to 0")
+        wait_for(lambda: reserved_bytes(started) == 0, WAIT, "reserved bytes back to 0")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -466,7 +468,8 @@ def test_python_clients_see_413_for_an_oversize_body(server):
         assert response.json()["type"] == PROBLEM_TYPE + "content-too-large"
 
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}), timeout=WAIT)
+        urllib.request.urlopen(urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}),
+                               timeout=WAIT)
     assert refused.value.code == 413
     assert refused.value.headers["Connection"] == "close"
     assert json.loads(refused.value.read())["type"] == PROBLEM_TYPE + "content-too-large"
@@ -490,11 +493,13 @@ def test_python_clients_see_every_early_answer(case, token_server, server, tiny_
     }[case]
     url = f"{target.url}/v1/loss"
     data = b" " * (20 << 20)
-    response = requests.post(url, data=data, headers={"Content-Type": content_type, "Connection": "close"}, timeout=WAIT)
+    response = requests.post(url, data=data, headers={"Content-Type": content_type, "Connection": "close"},
+                             timeout=WAIT)
     assert response.status_code == status
     assert response.headers["Content-Type"] == "application/problem+json"
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(urllib.request.Request(url, data=data, headers={"Content-Type": content_type}), timeout=WAIT)
+        urllib.request.urlopen(urllib.request.Request(url, data=data, headers={"Content-Type": content_type}),
+                               timeout=WAIT)
     assert refused.value.code == status
     assert_healthy(target.port)
 
