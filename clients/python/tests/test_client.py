@@ -165,12 +165,10 @@ def test_503_is_retried_with_backoff():
 
 
 def test_connection_errors_are_retried_then_raised():
-    from socket import socket
+    from prefloss_process import reserved_port
 
-    with socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with LossClient(f"http://127.0.0.1:{port}", retries=1, backoff=0.01) as client, pytest.raises(LossConnectionError):
+    with reserved_port(listening=False) as port, \
+            LossClient(f"http://127.0.0.1:{port}", retries=1, backoff=0.01) as client, pytest.raises(LossConnectionError):
         client.health()
 
 

@@ -52,7 +52,7 @@ def test_requests_share_one_kept_connection(capturing):
 def test_a_connection_the_server_closed_while_idle_is_replaced_at_once(own_server):
     with own_server("--idle-timeout", "0.3") as live, LossClient(live.url, retries=0) as client:
         assert client.health() == {"status": "ok"}
-        time.sleep(1.0)  # the server closes the kept connection meanwhile
+        wait_until_closed_by_the_server(client._connection.sock)
         assert client.loss(np.array([-1.0]), np.array([-2.0])).loss > 0, "no retries are left: the request was resent"
 
 
@@ -88,3 +88,17 @@ def test_https_with_a_trusted_certificate_and_not_without(own_server, certificat
 def test_only_http_and_https_urls():
     with pytest.raises(ValueError, match="http"):
         LossClient("ftp://127.0.0.1:21")
+
+
+def wait_until_closed_by_the_server(sock, deadline_seconds=30):
+    """Polls the kept socket until the server's close arrives (a readable socket with nothing to
+    read), so the test resends on a connection known to be closed, not one that may still be open."""
+    import select
+    import socket
+
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        if readable and sock.recv(1, socket.MSG_PEEK) == b"":
+            return
+    raise AssertionError("the server did not close the idle connection")
