@@ -1,6 +1,9 @@
 """The bad-input corpus: every file in Tests/corpus/requests (also the fuzzer's seeds) gets
 its specific answer, hostile transport gets a 4xx or a closed connection, and the server
 stays healthy throughout."""
+import json
+import math
+import os
 import socket
 from pathlib import Path
 
@@ -8,6 +11,9 @@ import pytest
 import requests
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "requests"
+# The answer each ok-* request got, stored as a regression reference (the numbers are checked against TRL
+# and mpmath elsewhere); PREFLOSS_UPDATE_ANSWERS=1 rewrites them after an intended change.
+ANSWERS = Path(__file__).resolve().parent / "answers"
 
 # file: (status, problem type slug, pointers)
 EXPECTED = {
@@ -60,12 +66,38 @@ def test_corpus_file_gets_its_specific_answer(server_url, name):
     path = CORPUS / name
     response = requests.post(f"{server_url}/v1/loss", data=path.read_bytes(), headers={"Content-Type": content_type(path)}, timeout=30)
     assert response.status_code == status, response.text
-    if status != 200:
+    if status == 200:
+        stored = ANSWERS / f"{path.stem}.json"
+        if os.environ.get("PREFLOSS_UPDATE_ANSWERS") == "1":
+            stored.write_text(json.dumps(response.json(), indent=1, sort_keys=True) + "\n")
+        assert_same_answer(response.json(), json.loads(stored.read_text()), "")
+    else:
         assert response.headers["Content-Type"] == "application/problem+json"
         problem = response.json()
         assert problem["type"] == f"urn:prefloss:problem:{slug}"
         assert [error["pointer"] for error in problem["errors"]] == pointers
         assert problem["detail"]
+
+
+def assert_same_answer(actual, expected, pointer):
+    """The same document, numbers to 1e-12 relative (the loss's rounding may move a last bit)."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and sorted(actual) == sorted(expected), f"{pointer}: keys {sorted(actual)}"
+        for key in expected:
+            assert_same_answer(actual[key], expected[key], f"{pointer}/{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), f"{pointer}: length"
+        for index, (a, e) in enumerate(zip(actual, expected)):
+            assert_same_answer(a, e, f"{pointer}/{index}")
+    elif isinstance(expected, float) and not isinstance(expected, bool):
+        assert isinstance(actual, (int, float)) and math.isclose(actual, expected, rel_tol=1e-12, abs_tol=1e-300), \
+            f"{pointer}: {actual} vs stored {expected}"
+    else:
+        assert actual == expected, f"{pointer}: {actual!r} vs stored {expected!r}"
+
+
+def test_every_ok_request_has_a_stored_answer():
+    assert sorted(p.stem for p in ANSWERS.iterdir()) == sorted(Path(n).stem for n in EXPECTED if n.startswith("ok-"))
 
 
 def test_oversize_and_wrong_content_type(server_url):
