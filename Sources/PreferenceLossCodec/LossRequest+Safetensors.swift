@@ -130,9 +130,9 @@ private struct SafetensorsSideReader: SideFieldReader {
         return TokenValues(storage, rows: rowCount, width: rowLength)
     }
 
-    func mask(_ tensor: TensorInfo, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>? {
-        guard hasShape(tensor, of: tokens, at: path, issues: &issues) else { return nil }
-        let width = max(tokens.rowCount > 0 ? tokens.length(ofRow: 0) : 1, 1)
+    func mask(_ tensor: TensorInfo, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>? {
+        guard let offsets = rowOffsets(of: tensor, like: tokens, at: path, issues: &issues) else { return nil }
+        let width = max(offsets.count > 1 ? offsets[1] - offsets[0] : 1, 1)
         let flags: [Bool]
         if tensor.dtype == .bool || tensor.dtype == .u8 {
             // Bytes already 0 or 1 are Bools as they stand: checked in blocks, copied as one.
@@ -150,12 +150,12 @@ private struct SafetensorsSideReader: SideFieldReader {
             }
             flags = values.map { $0 == 1 }
         }
-        return RaggedRows(values: flags, rowOffsets: tokens.rowOffsets)
+        return RaggedRows(values: flags, rowOffsets: offsets)
     }
 
-    func labels(_ tensor: TensorInfo, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>? {
-        guard hasShape(tensor, of: tokens, at: path, issues: &issues) else { return nil }
-        return integers(tensor, at: path, issues: &issues).flatMap { RaggedRows(values: $0, rowOffsets: tokens.rowOffsets) }
+    func labels(_ tensor: TensorInfo, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>? {
+        guard let offsets = rowOffsets(of: tensor, like: tokens, at: path, issues: &issues) else { return nil }
+        return integers(tensor, at: path, issues: &issues).flatMap { RaggedRows(values: $0, rowOffsets: offsets) }
     }
 
     /// A floating-point tensor's values as doubles.
@@ -176,21 +176,34 @@ private struct SafetensorsSideReader: SideFieldReader {
         return values
     }
 
-    /// Whether a mask or labels tensor has the log-probs' [B, T] shape; records why not.
-    private func hasShape(_ tensor: TensorInfo, of tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> Bool {
+    /// The rows of a 2-D [B, T] mask or labels tensor: those of `tokens` when given, whose shape it
+    /// must have; else its own. Nil after recording why not.
+    private func rowOffsets(
+        of tensor: TensorInfo, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>
+    ) -> [Int]? {
         guard tensor.shape.count == 2 else {
             issues.add(.wrongType(expected: "a 2-D [batch, tokens] tensor, not shape \(tensor.shape)"), at: path)
-            return false
+            return nil
         }
-        let width = tokens.rowCount > 0 ? tokens.length(ofRow: 0) : tensor.shape[1]
-        guard tensor.shape[0] == tokens.rowCount else {
-            issues.add(.rowCountMismatch(expected: tokens.rowCount, actual: tensor.shape[0]), at: path)
-            return false
+        let (rowCount, rowLength) = (tensor.shape[0], tensor.shape[1])
+        guard let tokens else {
+            // A [B, 0] tensor has no bytes whatever B is: refuse it before B sizes anything.
+            guard rowLength > 0 || rowCount == 0 else {
+                issues.add(.emptyRow, at: path.index(0))
+                return nil
+            }
+            // The file's checks made rowCount × rowLength the element count without overflow.
+            return (0 ... rowCount).map { $0 * rowLength }
         }
-        guard tensor.shape[1] == width else {
-            issues.add(.rowLengthMismatch(expected: width, actual: tensor.shape[1]), at: path)
-            return false
+        let width = tokens.rowCount > 0 ? tokens.length(ofRow: 0) : rowLength
+        guard rowCount == tokens.rowCount else {
+            issues.add(.rowCountMismatch(expected: tokens.rowCount, actual: rowCount), at: path)
+            return nil
         }
-        return true
+        guard rowLength == width else {
+            issues.add(.rowLengthMismatch(expected: width, actual: rowLength), at: path)
+            return nil
+        }
+        return tokens.rowOffsets
     }
 }

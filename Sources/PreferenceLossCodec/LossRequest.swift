@@ -114,11 +114,11 @@ private struct JSONSideReader: SideFieldReader {
     }
 
     /// Mask rows are checked against the log-prob rows by the loss, which names each mismatch.
-    func mask(_ field: JSONValue, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>? {
+    func mask(_ field: JSONValue, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>? {
         decodeRows(field, at: path, issues: &issues, element: decodeMaskRow)
     }
 
-    func labels(_ field: JSONValue, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>? {
+    func labels(_ field: JSONValue, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>? {
         decodeRows(field, at: path, issues: &issues, element: decodeLabelRow)
     }
 }

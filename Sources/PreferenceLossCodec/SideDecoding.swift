@@ -5,8 +5,10 @@ protocol SideFieldReader {
     associatedtype Field
     func sequenceLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Double]?
     func tokenLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> TokenValues?
-    func mask(_ field: Field, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>?
-    func labels(_ field: Field, like tokens: TokenValues, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>?
+    /// A mask's rows; shaped like `tokens` where the format's rows have a shape to check (a
+    /// safetensors tensor's), else as the field has them.
+    func mask(_ field: Field, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>?
+    func labels(_ field: Field, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>?
 }
 
 /// The keys a side may hold.
@@ -44,7 +46,7 @@ struct DecodedSide {
 
 /// One side from its fields, by the rules every format shares: `logps` or `per_token_logps`
 /// (not both); `mask` or `labels` (not both) only with `per_token_logps`; `nll_mask` only on
-/// the chosen side, with `per_token_logps`.
+/// the chosen side (the loss checks that it goes with per-token chosen log-probs).
 func decodeSide<Reader: SideFieldReader>(
     _ fields: [SideKey: Reader.Field], side: Side, labelPadTokenID: Int64, reader: Reader, issues: inout IssueCollector<FieldPath>
 ) -> DecodedSide? {
@@ -52,10 +54,12 @@ func decodeSide<Reader: SideFieldReader>(
     guard let input = decodeLogps(fields, at: path, labelPadTokenID: labelPadTokenID, reader: reader, issues: &issues) else { return nil }
     guard let nllMask = fields[.nllMask] else { return DecodedSide(input: input) }
     let nllPath = path.key(SideKey.nllMask.rawValue)
-    guard side == .chosen, case .tokenLogps(let rows, _) = input else {
-        issues.add(.notApplicable(because: "only the chosen side's per_token_logps have an 'nll_mask'"), at: nllPath)
+    guard side == .chosen else {
+        issues.add(.notApplicable(because: "only the chosen side has an 'nll_mask'"), at: nllPath)
         return nil
     }
+    // Whether the mask fits the chosen rows (and that they are per token) is the loss's to check.
+    let rows: TokenValues? = if case .tokenLogps(let rows, _) = input { rows } else { nil }
     return reader.mask(nllMask, like: rows, at: nllPath, issues: &issues).map { DecodedSide(input: input, nllMask: $0) }
 }
 
