@@ -72,7 +72,7 @@ extension CPO: Objective {
     public var reduction: TokenReduction { lossType == .ipo || lossType == .simpo ? .mean : .sum }
 
     public var chosenTokenTerm: PerTokenRequirement? {
-        cpoAlpha > 0 ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.cpoAlpha.rawValue, reason: "cpo_alpha > 0 adds the chosen tokens' NLL, so needs chosen per_token_logps") : nil
+        cpoAlpha > 0 ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.cpoAlpha.rawValue, reason: "cpo_alpha > 0 adds the chosen tokens' NLL, so needs per-token chosen log-probs") : nil
     }
 
     public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {

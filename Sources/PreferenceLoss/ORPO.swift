@@ -24,7 +24,7 @@ extension ORPO: Objective {
     public var reduction: TokenReduction { .mean }
 
     public var chosenTokenTerm: PerTokenRequirement? {
-        PerTokenRequirement(sides: [.chosen], parameter: nil, reason: "objective 'orpo' adds the chosen tokens' NLL, so needs chosen per_token_logps")
+        PerTokenRequirement(sides: [.chosen], parameter: nil, reason: "objective 'orpo' adds the chosen tokens' NLL, so needs per-token chosen log-probs")
     }
 
     public func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector<InputLocation>) {

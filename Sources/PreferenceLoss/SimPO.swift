@@ -90,7 +90,7 @@ extension SimPO: Objective {
     public var reduction: TokenReduction { averageLogProb ? .mean : .sum }
 
     public var chosenTokenTerm: PerTokenRequirement? {
-        sftReduction == .token ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.sftReduction.rawValue, reason: "sft_reduction 'token' needs chosen per_token_logps") : nil
+        sftReduction == .token ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.sftReduction.rawValue, reason: "sft_reduction 'token' needs per-token chosen log-probs") : nil
     }
 
     public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {

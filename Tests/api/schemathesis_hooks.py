@@ -24,7 +24,7 @@ RULES_IN_WORDS = [re.compile(rule) for rule in (
     r"has \d+ rows but",  # every side has chosen's rows, a mask or labels its log-probs' rows
     r"row has \d+ entries but",  # ... and each row its log-prob row's tokens
     r"row selects no token",
-    r"needs chosen (and rejected )?per_token_logps",  # keys and loss types that read tokens
+    r"needs per-token chosen (and rejected )?log-probs",  # keys and loss types that read tokens
     r"has no term on chosen tokens here",  # nll_mask without an SFT or NLL term
     r"at least one selected token: the SFT or NLL term",
     r"with ld_alpha a per-token reference row must select",

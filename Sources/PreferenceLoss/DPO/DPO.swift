@@ -110,16 +110,16 @@ extension DPO: Objective {
     public var perTokenRequirements: [PerTokenRequirement] {
         var requirements: [PerTokenRequirement] = []
         if let counting = lossTypes.first(where: \.countsTokens) {
-            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: Parameter.lossType.rawValue, reason: "loss_type '\(counting.rawValue)' divides by each row's token count, so needs chosen and rejected per_token_logps"))
+            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: Parameter.lossType.rawValue, reason: "loss_type '\(counting.rawValue)' divides by each row's token count, so needs per-token chosen and rejected log-probs"))
         }
         if ldAlpha != nil {
-            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: Parameter.ldAlpha.rawValue, reason: "ld_alpha weighs tokens past the shorter response, so needs chosen and rejected per_token_logps"))
+            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: Parameter.ldAlpha.rawValue, reason: "ld_alpha weighs tokens past the shorter response, so needs per-token chosen and rejected log-probs"))
         }
         return requirements
     }
 
     public var chosenTokenTerm: PerTokenRequirement? {
-        lossTypes.contains(.sft) ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.lossType.rawValue, reason: "loss_type 'sft' averages over chosen tokens, so needs chosen per_token_logps") : nil
+        lossTypes.contains(.sft) ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.lossType.rawValue, reason: "loss_type 'sft' averages over chosen tokens, so needs per-token chosen log-probs") : nil
     }
 
     public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
