@@ -22,6 +22,10 @@ PIP_INSTALL := PIP_CONSTRAINT=$(CURDIR)/$(CONSTRAINTS) $(VENV)/bin/pip install -
 	-c $(CONSTRAINTS)
 # The torch the client's tests install, as pinned: its CPU-only wheel where pip can find it.
 TORCH_VERSION := $(shell sed -n 's/^torch==//p' $(CONSTRAINTS))
+# The fuzz build: libFuzzer's coverage and AddressSanitizer in Swift and in the C and C++ targets
+# (-Xcc reaches C++ compiles too; fuzzer-no-link there, as the Swift link brings in libFuzzer).
+FUZZ_BUILD_FLAGS := --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld \
+	-Xcc -fsanitize=fuzzer-no-link,address
 
 .PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test \
 	deploy-test fuzz fuzz-replay bench loadtest limits example
@@ -111,7 +115,7 @@ client-test: deps python-deps
 ## inflater) for FUZZ_SECONDS with FUZZ_SEED, seeded with Tests/corpus/<target>; a crash's input
 ## lands in .build-fuzz/crashes/ and belongs in Tests/corpus/<target> as a regression case.
 fuzz: deps
-	swift build --product prefloss-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld
+	swift build --product prefloss-fuzz $(FUZZ_BUILD_FLAGS)
 	mkdir -p .build-fuzz/crashes
 	@for target in $(FUZZ_TARGETS); do \
 		mkdir -p .build-fuzz/corpus/$$target; \
