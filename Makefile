@@ -7,9 +7,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV := .venv
 # Where deploy/build.sh stages the release server (the Dockerfile uses /stage).
 STAGE := .build/stage
-# Seconds `make fuzz` runs libFuzzer for, per target, and the seed it runs with (logged).
+# Seconds `make fuzz` runs libFuzzer for, per target.
 FUZZ_SECONDS ?= 30
-FUZZ_SEED ?= 20261125
+# The seed `make fuzz` runs with: a new one (1 to 2^31 - 1) each time, logged, so that runs explore
+# differently; FUZZ_SEED=<seed> repeats a logged run over the same corpora.
+ifndef FUZZ_SEED
+FUZZ_SEED := $(shell echo $$(( $$(od -An -N4 -tu4 /dev/urandom) % 2147483647 + 1 )))
+endif
 FUZZ_TARGETS := requests headers inflate
 # Every pytest run: with Tests/support/strict_ci.py, under CI=true a skipped test or a loose xfail fails.
 PYTEST := PYTHONPATH=Tests/support $(VENV)/bin/python -m pytest -p strict_ci
@@ -119,7 +123,7 @@ fuzz: deps
 	mkdir -p .build-fuzz/crashes
 	@for target in $(FUZZ_TARGETS); do \
 		mkdir -p .build-fuzz/corpus/$$target; \
-		echo "fuzzing $$target for $(FUZZ_SECONDS) s with seed $(FUZZ_SEED)"; \
+		echo "fuzzing $$target for $(FUZZ_SECONDS) s with seed $(FUZZ_SEED) (make fuzz FUZZ_SEED=$(FUZZ_SEED) repeats it)"; \
 		PREFLOSS_FUZZ_TARGET=$$target .build-fuzz/debug/prefloss-fuzz -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 			-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=.build-fuzz/crashes/$$target- \
 			.build-fuzz/corpus/$$target Tests/corpus/$$target || exit 1; \
