@@ -116,17 +116,19 @@ client-test: deps python-deps
 	$(PYTEST) -q clients/python/tests
 
 ## libFuzzer (with AddressSanitizer) over each target (request decoders, header grammars, the
-## inflater) for FUZZ_SECONDS with FUZZ_SEED, seeded with Tests/corpus/<target>; a crash's input
-## lands in .build-fuzz/crashes/ and belongs in Tests/corpus/<target> as a regression case.
+## inflater) for FUZZ_SECONDS with FUZZ_SEED, seeded with Tests/corpus/<target>, with the words of
+## Fuzz/dictionaries/<target>.dict where there is one; a crash's input lands in .build-fuzz/crashes/
+## and belongs in Tests/corpus/<target> as a regression case.
 fuzz: deps
 	swift build --product prefloss-fuzz $(FUZZ_BUILD_FLAGS)
 	mkdir -p .build-fuzz/crashes
 	@for target in $(FUZZ_TARGETS); do \
 		mkdir -p .build-fuzz/corpus/$$target; \
+		dict=Fuzz/dictionaries/$$target.dict; \
 		echo "fuzzing $$target for $(FUZZ_SECONDS) s with seed $(FUZZ_SEED) (make fuzz FUZZ_SEED=$(FUZZ_SEED) repeats it)"; \
 		PREFLOSS_FUZZ_TARGET=$$target .build-fuzz/debug/prefloss-fuzz -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
 			-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=.build-fuzz/crashes/$$target- \
-			.build-fuzz/corpus/$$target Tests/corpus/$$target || exit 1; \
+			$$([ -f $$dict ] && echo -dict=$$dict) .build-fuzz/corpus/$$target Tests/corpus/$$target || exit 1; \
 	done
 
 ## Every saved input through its target in a plain build: the fuzzers' regression run.
