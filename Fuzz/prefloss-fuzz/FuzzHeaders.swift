@@ -1,7 +1,8 @@
 import HeaderGrammar
 
 /// One input as the value of every header the server parses: each parser either accepts
-/// it with sane results or throws an error that points inside the value.
+/// it with sane results or throws an error that points inside the value (for `X-Run-Id`, at
+/// the very byte its grammar says).
 func fuzzHeaders(_ input: UnsafeBufferPointer<UInt8>) {
     let text = String(decoding: input, as: UTF8.self)
     let length = text.utf8.count
@@ -27,4 +28,32 @@ func fuzzHeaders(_ input: UnsafeBufferPointer<UInt8>) {
     check { () throws(HeaderSyntaxError) in require(try parseContentCodings(text).allSatisfy { !$0.isEmpty }, "non-empty codings") }
     if let token = bearerToken(in: text) { require(!token.isEmpty && isToken68(token), "a token68") }
     if isPlausibleRequestID(text) { require((1 ... 128).contains(length), "an id of 1 to 128 bytes") }
+    checkRunID(text)
+}
+
+/// `X-Run-Id` by its documented grammar: accepted as itself exactly when it is 1 to
+/// `maximumRunIDLength` letters, digits and `-._:/`; else refused at the first byte that breaks
+/// that (the byte past the limit for a long id, 0 for an empty one).
+private func checkRunID(_ text: String) {
+    let bytes = Array(text.utf8)
+    let breaking = bytes.indices.first { $0 == maximumRunIDLength || !isRunIDByte(bytes[$0]) }
+    let refusedAt = bytes.isEmpty ? 0 : breaking
+    do {
+        let runID = try parseRunID(text)
+        require(refusedAt == nil && runID == text, "run id \(runID) accepted, expected refused at \(refusedAt ?? -1)")
+    } catch {
+        require(error.offset == refusedAt, "run id refused at \(error.offset), expected \(refusedAt ?? -1)")
+    }
+}
+
+/// A letter, digit or one of `-._:/`.
+private func isRunIDByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"):
+        true
+    case UInt8(ascii: "0") ... UInt8(ascii: "9"):
+        true
+    default:
+        "-._:/".utf8.contains(byte)
+    }
 }
