@@ -4,8 +4,9 @@ import PreferenceLossCodec
 import PreferenceLoss
 
 /// Decodes one input as a `POST /v1/loss` body (JSON when its first non-blank byte is
-/// `{`, else safetensors); when it decodes, evaluates the loss and encodes the response
-/// in both formats. Only the decoders' own error types may come out.
+/// `{`, else safetensors); when it decodes, evaluates the loss, encodes the response in both
+/// formats (safetensors at both precisions) and reads each back. Only the decoders' own error
+/// types may come out.
 func fuzzRequest(_ input: UnsafeBufferPointer<UInt8>) {
     guard let parser = sharedParser else { fatalError("no memory for a JSON parser") }
     // A copy with simdjson's padding after it, as the server's body buffer has.
@@ -33,8 +34,11 @@ func fuzzRequest(_ input: UnsafeBufferPointer<UInt8>) {
             return  // typed: RequestError
         }
         require(result.loss.isFinite, "a served loss is finite")
-        _ = result.jsonBytes(configuration: request.configuration)
-        _ = result.safetensorsBytes(precision: .float32, configuration: request.configuration)
+        checkJSONAnswer(result.jsonBytes(configuration: request.configuration), of: result, parser: parser)
+        for precision in [SafetensorsWriter.Precision.float32, .float64] {
+            let answer = result.safetensorsBytes(precision: precision, configuration: request.configuration)
+            checkSafetensorsAnswer(answer, precision: precision, of: result, parser: parser)
+        }
     }
 }
 
