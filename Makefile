@@ -10,7 +10,8 @@ STAGE := .build/stage
 # Seconds `make fuzz` runs libFuzzer for, per target.
 FUZZ_SECONDS ?= 30
 # The seed `make fuzz` runs with: a new one (1 to 2^31 - 1) each time, logged, so that runs explore
-# differently; FUZZ_SEED=<seed> repeats a logged run over the same corpora.
+# differently; FUZZ_SEED=<seed> repeats a logged run over the same corpora (Swift's hashing is made
+# deterministic for that; only address-dependent paths still vary, unless run under `setarch -R`).
 ifndef FUZZ_SEED
 FUZZ_SEED := $(shell echo $$(( $$(od -An -N4 -tu4 /dev/urandom) % 2147483647 + 1 )))
 endif
@@ -126,8 +127,9 @@ fuzz: deps
 		mkdir -p .build-fuzz/corpus/$$target; \
 		dict=Fuzz/dictionaries/$$target.dict; \
 		echo "fuzzing $$target for $(FUZZ_SECONDS) s with seed $(FUZZ_SEED) (make fuzz FUZZ_SEED=$(FUZZ_SEED) repeats it)"; \
-		PREFLOSS_FUZZ_TARGET=$$target .build-fuzz/debug/prefloss-fuzz -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-			-rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix=.build-fuzz/crashes/$$target- \
+		SWIFT_DETERMINISTIC_HASHING=1 PREFLOSS_FUZZ_TARGET=$$target .build-fuzz/debug/prefloss-fuzz \
+			-seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+			-artifact_prefix=.build-fuzz/crashes/$$target- \
 			$$([ -f $$dict ] && echo -dict=$$dict) .build-fuzz/corpus/$$target Tests/corpus/$$target || exit 1; \
 	done
 
