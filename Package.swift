@@ -83,15 +83,24 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .executableTarget(name: "prefloss-benchmarks", dependencies: ["PreferenceLoss", "PreferenceLossCodec", "FastJSON", "Safetensors"], path: "Benchmarks/prefloss-benchmarks"),
+        .executableTarget(
+            name: "prefloss-benchmarks",
+            dependencies: ["PreferenceLoss", "PreferenceLossCodec", "FastJSON", "Safetensors"],
+            path: "Benchmarks/prefloss-benchmarks"),
         // libFuzzer's driver when linked with -sanitize=fuzzer, nothing otherwise.
         .target(name: "CFuzzDriver"),
         // The request decoders under libFuzzer (`make fuzz`), or a replay of saved inputs.
-        .executableTarget(name: "prefloss-fuzz", dependencies: ["PreferenceLossCodec", "PreferenceLoss", "FastJSON", "CFuzzDriver", "HeaderGrammar", "ZlibCoding"], path: "Fuzz/prefloss-fuzz"),
+        .executableTarget(
+            name: "prefloss-fuzz",
+            dependencies: [
+                "PreferenceLossCodec", "PreferenceLoss", "FastJSON", "CFuzzDriver", "HeaderGrammar", "ZlibCoding",
+            ], path: "Fuzz/prefloss-fuzz"),
         // A seeded random generator shared by the test targets.
         .target(name: "SeededRandom", path: "Tests/SeededRandom"),
-        .testTarget(name: "PreferenceLossTests", dependencies: ["PreferenceLoss", "PreferenceLossCodec", "SeededRandom"]),
-        .testTarget(name: "PreferenceLossCodecTests", dependencies: ["PreferenceLossCodec", "PreferenceLoss", "FastJSON"]),
+        .testTarget(
+            name: "PreferenceLossTests", dependencies: ["PreferenceLoss", "PreferenceLossCodec", "SeededRandom"]),
+        .testTarget(
+            name: "PreferenceLossCodecTests", dependencies: ["PreferenceLossCodec", "PreferenceLoss", "FastJSON"]),
         .testTarget(name: "FastJSONTests", dependencies: ["FastJSON", "SeededRandom"]),
         .testTarget(name: "HeaderGrammarTests", dependencies: ["HeaderGrammar"]),
         .testTarget(name: "ZlibCodingTests", dependencies: ["ZlibCoding"]),

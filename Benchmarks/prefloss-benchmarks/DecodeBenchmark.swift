@@ -15,7 +15,9 @@ func benchmarkDecoding(rows: Int, tokens: Int) throws {
     try measure("decode simdjson + validation", iterations: 30, units: (bytes, "B")) {
         let request = try pool.withParser { parser in
             try padded.withUnsafeBytes { bytes in
-                try parser.parse(UnsafeRawBufferPointer(rebasing: bytes[0 ..< body.count]), spare: JSONParser.requiredPadding) { try LossRequest(json: $0) }
+                try parser.parse(
+                    UnsafeRawBufferPointer(rebasing: bytes[0 ..< body.count]), spare: JSONParser.requiredPadding
+                ) { try LossRequest(json: $0) }
             }
         }
         sink += request?.returnTokenGradients == true ? 1 : 0

@@ -8,7 +8,8 @@ import PreferenceLossCodec
 /// formatting alone, against the writer's previous method (Double.description).
 func benchmarkEncoding(rows: Int, tokens: Int) throws {
     var generator = SystemRandomNumberGenerator()
-    let logps = RaggedRows((0 ..< rows).map { _ in (0 ..< tokens).map { _ in Double(-Float.random(in: 0 ..< 12, using: &generator)) } })
+    let logps = RaggedRows(
+        (0 ..< rows).map { _ in (0 ..< tokens).map { _ in Double(-Float.random(in: 0 ..< 12, using: &generator)) } })
     let inputs = LossInputs(chosen: .tokenLogps(logps, selection: .all), rejected: .tokenLogps(logps, selection: .all))
     let result = try evaluateLoss(inputs, configuration: try LossConfiguration(SimPO()), tokenGradients: true)
     let size = Double(result.jsonBytes(configuration: RequestConfiguration()).count)
@@ -23,8 +24,13 @@ func benchmarkEncoding(rows: Int, tokens: Int) throws {
         sink += try JSONEncoder().encode(mirror).count
     }
     let gradients = result.gradients.chosenTokenLogps?.values ?? []
-    for (numbers, kind) in [(gradients, "token gradients (runs of one value)"), (logps.values, "distinct float32 log-probs")] {
-        measure("format \(numbers.count) \(kind) with Double.description (previous)", iterations: 20, units: (Double(numbers.count), "numbers")) {
+    for (numbers, kind) in [
+        (gradients, "token gradients (runs of one value)"), (logps.values, "distinct float32 log-probs"),
+    ] {
+        measure(
+            "format \(numbers.count) \(kind) with Double.description (previous)", iterations: 20,
+            units: (Double(numbers.count), "numbers")
+        ) {
             var bytes: [UInt8] = []
             for number in numbers {
                 bytes.append(contentsOf: number.description.utf8)
@@ -32,7 +38,9 @@ func benchmarkEncoding(rows: Int, tokens: Int) throws {
             }
             sink += bytes.count
         }
-        measure("format \(numbers.count) \(kind) with JSONWriter", iterations: 20, units: (Double(numbers.count), "numbers")) {
+        measure(
+            "format \(numbers.count) \(kind) with JSONWriter", iterations: 20, units: (Double(numbers.count), "numbers")
+        ) {
             var writer = JSONWriter()
             writer.value(numbers)
             sink += writer.bytes.count

@@ -27,15 +27,24 @@ func benchmarkLoss(rows: Int, tokens: Int) throws {
     dpo.lossTypes = [.sigmoid, .sft]
     dpo.lossWeights = [1, 0.3]
     let configurations: [(String, LossConfiguration, LossInputs)] = [
-        ("simpo F32 (default config)", try LossConfiguration(SimPO()), LossInputs(chosen: side(float32: true), rejected: side(float32: true))),
+        (
+            "simpo F32 (default config)", try LossConfiguration(SimPO()),
+            LossInputs(chosen: side(float32: true), rejected: side(float32: true))
+        ),
         ("simpo +sft", try LossConfiguration(simpo), LossInputs(chosen: side(), rejected: side())),
-        ("dpo sigmoid+sft", try LossConfiguration(dpo), LossInputs(chosen: side(), rejected: side(), referenceChosen: side(), referenceRejected: side())),
+        (
+            "dpo sigmoid+sft", try LossConfiguration(dpo),
+            LossInputs(chosen: side(), rejected: side(), referenceChosen: side(), referenceRejected: side())
+        ),
         ("cpo simpo+nll", try LossConfiguration(CPO()), LossInputs(chosen: side(), rejected: side())),
         ("orpo", try LossConfiguration(ORPO()), LossInputs(chosen: side(), rejected: side())),
     ]
     var sink = 0.0
     for (name, configuration, inputs) in configurations {
-        try measure("loss \(name) forward+backward \(rows)x\(tokens) tokens/side", iterations: 200, units: (Double(2 * rows * tokens), "tokens")) {
+        try measure(
+            "loss \(name) forward+backward \(rows)x\(tokens) tokens/side", iterations: 200,
+            units: (Double(2 * rows * tokens), "tokens")
+        ) {
             sink += try evaluateLoss(inputs, configuration: configuration, tokenGradients: true).loss
         }
     }

@@ -1,6 +1,8 @@
 /// Times `body` over `iterations` runs after a warm-up and prints the median and
 /// the fastest run, plus a throughput when `units` (per run) is given.
-func measure(_ name: String, iterations: Int, units: (count: Double, name: String)? = nil, _ body: () throws -> Void) rethrows {
+func measure(
+    _ name: String, iterations: Int, units: (count: Double, name: String)? = nil, _ body: () throws -> Void
+) rethrows {
     let clock = ContinuousClock()
     for _ in 0 ..< max(1, iterations / 10) { try body() }
     var seconds: [Double] = []
@@ -10,7 +12,8 @@ func measure(_ name: String, iterations: Int, units: (count: Double, name: Strin
     }
     seconds.sort()
     let median = seconds[seconds.count / 2]
-    var line = "\(name): median \(format(median * 1e3)) ms, fastest \(format(seconds[0] * 1e3)) ms over \(iterations) runs"
+    var line =
+        "\(name): median \(format(median * 1e3)) ms, fastest \(format(seconds[0] * 1e3)) ms over \(iterations) runs"
     if let units {
         line += ", \(format(units.count / median / 1e6)) M\(units.name)/s"
     }

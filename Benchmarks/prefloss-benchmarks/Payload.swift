@@ -13,6 +13,7 @@ func trainerPayload(rows: Int, tokens: Int) -> [UInt8] {
         }
         return #"{"per_token_logps": [\#(logps.joined(separator: ", "))], "mask": [\#(masks.joined(separator: ", "))]}"#
     }
-    let body = #"{"config": {"beta": 2.0, "gamma_beta_ratio": 0.25}, "chosen": \#(side()), "rejected": \#(side()), "return_token_grads": true}"#
+    let body =
+        #"{"config": {"beta": 2.0, "gamma_beta_ratio": 0.25}, "chosen": \#(side()), "rejected": \#(side()), "return_token_grads": true}"#
     return Array(body.utf8)
 }

@@ -1,7 +1,7 @@
 import FastJSON
-import Safetensors
 import PreferenceLoss
 import PreferenceLossCodec
+import Safetensors
 
 /// The binary path: decoding a safetensors request and encoding a safetensors response,
 /// against the JSON path on the same batch, same run.
@@ -9,8 +9,12 @@ func benchmarkSafetensors(rows: Int, tokens: Int) throws {
     var writer = SafetensorsWriter(precision: .float32)
     var generator = SystemRandomNumberGenerator()
     for side in ["chosen", "rejected"] {
-        writer.add("\(side).per_token_logps", shape: [rows, tokens], values: (0 ..< rows * tokens).map { _ in Double(-Float.random(in: 0 ..< 12, using: &generator)) })
-        writer.add("\(side).mask", dtype: .bool, shape: [rows, tokens], bytes: (0 ..< rows * tokens).map { $0 % tokens < tokens * 3 / 4 ? 1 : 0 })
+        writer.add(
+            "\(side).per_token_logps", shape: [rows, tokens],
+            values: (0 ..< rows * tokens).map { _ in Double(-Float.random(in: 0 ..< 12, using: &generator)) })
+        writer.add(
+            "\(side).mask", dtype: .bool, shape: [rows, tokens],
+            bytes: (0 ..< rows * tokens).map { $0 % tokens < tokens * 3 / 4 ? 1 : 0 })
     }
     writer.addMetadata("config", #"{"beta": 2.0, "gamma_beta_ratio": 0.25}"#)
     writer.addMetadata("return_token_grads", "true")

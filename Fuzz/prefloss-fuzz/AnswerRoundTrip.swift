@@ -69,7 +69,8 @@ func checkSafetensorsAnswer(
             require(same, "\(name) holds \(rounded), not \(read)")
         }
         for (name, values) in offsets {
-            require(tensors[name]?.dtype == .i64 && tensors[name]?.integers(in: bytes) == values, "\(name) holds \(values)")
+            require(
+                tensors[name]?.dtype == .i64 && tensors[name]?.integers(in: bytes) == values, "\(name) holds \(values)")
         }
     }
 }

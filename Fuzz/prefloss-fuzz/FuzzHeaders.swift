@@ -15,17 +15,22 @@ func fuzzHeaders(_ input: UnsafeBufferPointer<UInt8>) {
     }
     check { () throws(HeaderSyntaxError) in
         let ranges = try WeightedElement.parseAccept(text)
-        require(ranges.allSatisfy { (0 ... 1).contains($0.quality) && $0.value.contains("/") }, "media ranges with weights in 0...1")
+        require(
+            ranges.allSatisfy { (0 ... 1).contains($0.quality) && $0.value.contains("/") },
+            "media ranges with weights in 0...1")
     }
     check { () throws(HeaderSyntaxError) in
         let codings = try WeightedElement.parseCodings(text)
-        require(codings.allSatisfy { (0 ... 1).contains($0.quality) && !$0.value.isEmpty }, "codings with weights in 0...1")
+        require(
+            codings.allSatisfy { (0 ... 1).contains($0.quality) && !$0.value.isEmpty }, "codings with weights in 0...1")
     }
     check { () throws(HeaderSyntaxError) in
         let type = try MediaType(parsing: text)
         require(!type.type.isEmpty && !type.subtype.isEmpty, "a type and a subtype")
     }
-    check { () throws(HeaderSyntaxError) in require(try parseContentCodings(text).allSatisfy { !$0.isEmpty }, "non-empty codings") }
+    check { () throws(HeaderSyntaxError) in
+        require(try parseContentCodings(text).allSatisfy { !$0.isEmpty }, "non-empty codings")
+    }
     if let token = bearerToken(in: text) { require(!token.isEmpty && isToken68(token), "a token68") }
     if isPlausibleRequestID(text) { require((1 ... 128).contains(length), "an id of 1 to 128 bytes") }
     checkRunID(text)

@@ -8,10 +8,13 @@ func fuzzInflate(_ input: UnsafeBufferPointer<UInt8>) {
     let budget = 1024 << Int((input.first ?? 0) % 12)
     var largestAsked = 0
     do {
-        try withInflated(UnsafeRawBufferPointer(input), limit: limit, padding: 64, mayHold: { capacity in
-            largestAsked = max(largestAsked, capacity)
-            return capacity <= budget
-        }) { inflated in
+        try withInflated(
+            UnsafeRawBufferPointer(input), limit: limit, padding: 64,
+            mayHold: { capacity in
+                largestAsked = max(largestAsked, capacity)
+                return capacity <= budget
+            }
+        ) { inflated in
             require(inflated.count <= limit, "inflated within the limit")
             require(inflated.count <= largestAsked, "never more than was allowed")
         }

@@ -1,7 +1,7 @@
 import FastJSON
-import Safetensors
-import PreferenceLossCodec
 import PreferenceLoss
+import PreferenceLossCodec
+import Safetensors
 
 /// Decodes one input as a `POST /v1/loss` body (JSON when its first non-blank byte is
 /// `{`, else safetensors); when it decodes, evaluates the loss, encodes the response in both
@@ -17,7 +17,8 @@ func fuzzRequest(_ input: UnsafeBufferPointer<UInt8>) {
         let body = UnsafeRawBufferPointer(rebasing: padded[..<input.count])
         let request: LossRequest
         do {
-            request = try LossRequest(body: body, spare: JSONParser.requiredPadding, format: isJSON ? .json : .safetensors, parser: parser)
+            request = try LossRequest(
+                body: body, spare: JSONParser.requiredPadding, format: isJSON ? .json : .safetensors, parser: parser)
         } catch is JSONSyntaxError {
             return
         } catch is SafetensorsError {

@@ -12,7 +12,8 @@ enum FuzzTarget: String, CaseIterable {
     case inflate
 
     /// The target named by the environment; nil for an unknown name.
-    static let selected: FuzzTarget? = getenv("PREFLOSS_FUZZ_TARGET").map { FuzzTarget(rawValue: String(cString: $0)) } ?? .requests
+    static let selected: FuzzTarget? =
+        getenv("PREFLOSS_FUZZ_TARGET").map { FuzzTarget(rawValue: String(cString: $0)) } ?? .requests
 
     func run(_ bytes: UnsafeBufferPointer<UInt8>) {
         switch self {

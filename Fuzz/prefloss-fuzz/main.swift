@@ -7,7 +7,8 @@ import CFuzzDriver
 import Foundation
 
 guard let target = FuzzTarget.selected else {
-    FileHandle.standardError.write(Data("PREFLOSS_FUZZ_TARGET must be one of \(FuzzTarget.allCases.map(\.rawValue))\n".utf8))
+    FileHandle.standardError.write(
+        Data("PREFLOSS_FUZZ_TARGET must be one of \(FuzzTarget.allCases.map(\.rawValue))\n".utf8))
     exit(2)
 }
 let status = cfd_run_fuzzer(CommandLine.argc, CommandLine.unsafeArgv)
@@ -20,7 +21,9 @@ for path in CommandLine.arguments.dropFirst() {
         FileHandle.standardError.write(Data("no such input: \(path)\n".utf8))
         exit(1)
     }
-    let files = isFolder.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { "\(path)/\($0)" } : [path]
+    let files =
+        isFolder.boolValue
+        ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { "\(path)/\($0)" } : [path]
     for file in files {
         guard let data = FileManager.default.contents(atPath: file) else {
             FileHandle.standardError.write(Data("cannot read \(file)\n".utf8))

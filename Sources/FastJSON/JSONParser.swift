@@ -31,7 +31,8 @@ public final class JSONParser: @unchecked Sendable {
         let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
         let code = bytes.isEmpty ? -1 : csj_parse(handle, base, bytes.count, max(spare, 0), &root)
         guard code == 0 else {
-            throw locateSyntaxError(in: bytes) ?? JSONSyntaxError(offset: nil, reason: String(cString: csj_error_message(code)))
+            throw locateSyntaxError(in: bytes)
+                ?? JSONSyntaxError(offset: nil, reason: String(cString: csj_error_message(code)))
         }
         return try body(JSONValue(root))
     }

@@ -86,7 +86,8 @@ public struct JSONValue {
     /// Appends an array of booleans; see `appendNumbers(to:)`.
     public func appendBools(to values: inout [Bool]) -> Int? {
         appendBulk(to: &values, filler: false) { element, out, count in
-            out.map { $0.withMemoryRebound(to: UInt8.self, capacity: count) { csj_array_bools(element, $0, count) } } ?? 0
+            out.map { $0.withMemoryRebound(to: UInt8.self, capacity: count) { csj_array_bools(element, $0, count) } }
+                ?? 0
         }
     }
 

@@ -112,7 +112,12 @@ public struct JSONWriter {
     private mutating func appendNumbers(_ numbers: UnsafeBufferPointer<Double>) {
         let room = numbers.count * Int(CNF_MAX_DOUBLE_LENGTH)
         let formatted = [UInt8](unsafeUninitializedCapacity: room) { buffer, written in
-            written = buffer.baseAddress.map { cnf_write_doubles(numbers.baseAddress, numbers.count, UnsafeMutableRawPointer($0).assumingMemoryBound(to: CChar.self)) } ?? 0
+            written =
+                buffer.baseAddress.map {
+                    cnf_write_doubles(
+                        numbers.baseAddress, numbers.count,
+                        UnsafeMutableRawPointer($0).assumingMemoryBound(to: CChar.self))
+                } ?? 0
         }
         bytes.append(contentsOf: formatted)
     }
@@ -127,7 +132,8 @@ public struct JSONWriter {
         var text = text
         text.withUTF8 { utf8 in
             var runStart = 0
-            for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+            for (index, byte) in utf8.enumerated()
+            where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
                 bytes.append(contentsOf: utf8[runStart ..< index])
                 appendEscape(byte)
                 runStart = index + 1

@@ -57,7 +57,9 @@ private struct SyntaxScanner {
         }
         while true {
             if keyed {
-                guard current == UInt8(ascii: "\"") else { throw error(current == nil ? "unexpected end of document" : "expected a string key") }
+                guard current == UInt8(ascii: "\"") else {
+                    throw error(current == nil ? "unexpected end of document" : "expected a string key")
+                }
                 try string()
                 skipWhitespace()
                 guard current == UInt8(ascii: ":") else { throw error("expected ':' after an object key") }
@@ -167,9 +169,13 @@ private struct SyntaxScanner {
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start ..< position]), as: UTF8.self)
         if integral {
-            guard Int64(text) != nil || UInt64(text) != nil else { throw error("integer outside the 64-bit range", at: start) }
+            guard Int64(text) != nil || UInt64(text) != nil else {
+                throw error("integer outside the 64-bit range", at: start)
+            }
         } else {
-            guard let value = Double(text), value.isFinite else { throw error("number outside the double range", at: start) }
+            guard let value = Double(text), value.isFinite else {
+                throw error("number outside the double range", at: start)
+            }
         }
     }
 

@@ -6,8 +6,8 @@ public func bearerToken(in authorization: String) -> ArraySlice<UInt8>? {
     let bytes = Array(authorization.utf8)
     let scheme = Array("bearer".utf8)
     guard bytes.count > scheme.count,
-          zip(bytes, scheme).allSatisfy({ $0 | 0x20 == $1 }),
-          bytes[scheme.count] == 0x20
+        zip(bytes, scheme).allSatisfy({ $0 | 0x20 == $1 }),
+        bytes[scheme.count] == 0x20
     else { return nil }
     var start = scheme.count
     while start < bytes.count, bytes[start] == 0x20 { start += 1 }
@@ -22,8 +22,10 @@ public func isToken68(_ bytes: ArraySlice<UInt8>) -> Bool {
     guard !body.isEmpty, bytes.dropFirst(body.count).allSatisfy({ $0 == UInt8(ascii: "=") }) else { return false }
     return body.allSatisfy { byte in
         switch byte {
-        case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"), UInt8(ascii: "0") ... UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"), UInt8(ascii: "/"):
+        case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"),
+            UInt8(ascii: "0") ... UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "+"),
+            UInt8(ascii: "/"):
             true
         default:
             false

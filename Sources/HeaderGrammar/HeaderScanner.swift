@@ -49,7 +49,9 @@ struct HeaderScanner {
             case 0x22:
                 return String(decoding: value, as: UTF8.self)
             case 0x5C:
-                guard let escaped = peek, isQuotedPairCharacter(escaped) else { throw error("expected an escaped character") }
+                guard let escaped = peek, isQuotedPairCharacter(escaped) else {
+                    throw error("expected an escaped character")
+                }
                 position += 1
                 value.append(escaped)
             case _ where isQuotedTextCharacter(byte):
@@ -84,7 +86,9 @@ struct HeaderScanner {
 
     /// `#element`: elements separated by commas with optional whitespace; empty
     /// elements are skipped, as RFC 9110 §5.6.1.2 asks of recipients.
-    mutating func list<Element>(_ element: (inout HeaderScanner) throws(HeaderSyntaxError) -> Element) throws(HeaderSyntaxError) -> [Element] {
+    mutating func list<Element>(
+        _ element: (inout HeaderScanner) throws(HeaderSyntaxError) -> Element
+    ) throws(HeaderSyntaxError) -> [Element] {
         var elements: [Element] = []
         while true {
             skipWhitespace()
@@ -126,11 +130,14 @@ extension [HeaderParameter] {
 /// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
 func isTokenCharacter(_ byte: UInt8) -> Bool {
     switch byte {
-    case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"), UInt8(ascii: "0") ... UInt8(ascii: "9"):
+    case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"),
+        UInt8(ascii: "0") ... UInt8(ascii: "9"):
         true
-    case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-         UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-         UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+    case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+        UInt8(ascii: "'"),
+        UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"),
+        UInt8(ascii: "_"),
+        UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
         true
     default:
         false
@@ -139,7 +146,8 @@ func isTokenCharacter(_ byte: UInt8) -> Bool {
 
 /// qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
 private func isQuotedTextCharacter(_ byte: UInt8) -> Bool {
-    byte == 0x09 || byte == 0x20 || byte == 0x21 || (0x23 ... 0x5B).contains(byte) || (0x5D ... 0x7E).contains(byte) || byte >= 0x80
+    byte == 0x09 || byte == 0x20 || byte == 0x21 || (0x23 ... 0x5B).contains(byte) || (0x5D ... 0x7E).contains(byte)
+        || byte >= 0x80
 }
 
 /// quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )

@@ -20,8 +20,9 @@ public func parseRunID(_ text: String) throws(HeaderSyntaxError) -> String {
 /// A letter, digit or one of `-._:`: the bytes that client-chosen ids share.
 func isIdentifierByte(_ byte: UInt8) -> Bool {
     switch byte {
-    case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"), UInt8(ascii: "0") ... UInt8(ascii: "9"),
-         UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"):
+    case UInt8(ascii: "a") ... UInt8(ascii: "z"), UInt8(ascii: "A") ... UInt8(ascii: "Z"),
+        UInt8(ascii: "0") ... UInt8(ascii: "9"),
+        UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"):
         true
     default:
         false

@@ -13,7 +13,9 @@ public struct WeightedElement: Equatable, Sendable {
         var scanner = HeaderScanner(text)
         return try scanner.list { (scanner: inout HeaderScanner) throws(HeaderSyntaxError) in
             let range = try MediaType(scanning: &scanner)
-            if range.type == "*" && range.subtype != "*" { throw scanner.error("'*/\(range.subtype)' is not a media range") }
+            if range.type == "*" && range.subtype != "*" {
+                throw scanner.error("'*/\(range.subtype)' is not a media range")
+            }
             return try weighted(range.essence, range.parameters, at: scanner)
         }
     }
@@ -27,7 +29,9 @@ public struct WeightedElement: Equatable, Sendable {
         }
     }
 
-    private static func weighted(_ value: String, _ parameters: [HeaderParameter], at scanner: HeaderScanner) throws(HeaderSyntaxError) -> WeightedElement {
+    private static func weighted(
+        _ value: String, _ parameters: [HeaderParameter], at scanner: HeaderScanner
+    ) throws(HeaderSyntaxError) -> WeightedElement {
         var quality = 1.0
         if let weight = parameters.value(named: "q") {
             guard let parsed = qualityValue(weight) else {
@@ -46,7 +50,10 @@ private func qualityValue(_ text: String) -> Double? {
     guard bytes.count > 1 else { return Double(first - UInt8(ascii: "0")) }
     let decimals = bytes.dropFirst(2)
     guard bytes[1] == UInt8(ascii: "."), decimals.count <= 3,
-          decimals.allSatisfy({ first == UInt8(ascii: "0") ? (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains($0) : $0 == UInt8(ascii: "0") })
+        decimals.allSatisfy({
+            first == UInt8(ascii: "0")
+                ? (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains($0) : $0 == UInt8(ascii: "0")
+        })
     else { return nil }
     return Double(text)
 }
@@ -55,5 +62,7 @@ private func qualityValue(_ text: String) -> Double? {
 /// lowercased: `#content-coding` (RFC 9110 §8.4).
 public func parseContentCodings(_ text: String) throws(HeaderSyntaxError) -> [String] {
     var scanner = HeaderScanner(text)
-    return try scanner.list { (scanner: inout HeaderScanner) throws(HeaderSyntaxError) in try scanner.token("a content coding") }
+    return try scanner.list { (scanner: inout HeaderScanner) throws(HeaderSyntaxError) in
+        try scanner.token("a content coding")
+    }
 }

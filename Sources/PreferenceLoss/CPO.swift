@@ -72,13 +72,17 @@ extension CPO: Objective {
     public var reduction: TokenReduction { lossType == .ipo || lossType == .simpo ? .mean : .sum }
 
     public var chosenTokenTerm: PerTokenRequirement? {
-        cpoAlpha > 0 ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.cpoAlpha.rawValue, reason: "cpo_alpha > 0 adds the chosen tokens' NLL, so needs per-token chosen log-probs") : nil
+        cpoAlpha > 0
+            ? PerTokenRequirement(
+                sides: [.chosen], parameter: Parameter.cpoAlpha.rawValue,
+                reason: "cpo_alpha > 0 adds the chosen tokens' NLL, so needs per-token chosen log-probs") : nil
     }
 
     public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
         let count = Double(batch.size)
         let margin = lossType == .simpo ? simpoGamma / beta : 0
-        var output = ObjectiveOutput(losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
+        var output = ObjectiveOutput(
+            losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
         for (c, r) in zip(batch.chosen.logps, batch.rejected.logps) {
             let (chosen, rejected) = (transform(c), transform(r))
             let z = chosen.value - rejected.value - margin
@@ -114,10 +118,18 @@ extension CPO: Objective {
     public func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
         var warnings: [LossWarning] = []
         if (lossType == .hinge || lossType == .ipo) && labelSmoothing > 0 {
-            warnings.append(warning("no_effect", "the \(lossType.rawValue) loss does not support label smoothing; label_smoothing is ignored: drop it or use loss_type 'sigmoid'"))
+            warnings.append(
+                warning(
+                    "no_effect",
+                    "the \(lossType.rawValue) loss does not support label smoothing; label_smoothing is ignored: drop it or use loss_type 'sigmoid'"
+                ))
         }
         if lossType != .simpo && simpoGamma != CPO().simpoGamma {
-            warnings.append(warning("no_effect", "simpo_gamma is read by loss_type 'simpo' only; '\(lossType.rawValue)' ignores it: drop it or use loss_type 'simpo'"))
+            warnings.append(
+                warning(
+                    "no_effect",
+                    "simpo_gamma is read by loss_type 'simpo' only; '\(lossType.rawValue)' ignores it: drop it or use loss_type 'simpo'"
+                ))
         }
         return warnings
     }

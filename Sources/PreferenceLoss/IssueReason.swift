@@ -73,7 +73,8 @@ extension IssueReason {
         case .nonFinite:
             return "value is not finite (NaN or infinity)"
         case .overflow:
-            return "result is not finite in double precision: log-probs or parameters (beta, alpha, loss_weights) of this magnitude are not meaningful"
+            return
+                "result is not finite in double precision: log-probs or parameters (beta, alpha, loss_weights) of this magnitude are not meaningful"
         }
     }
 }

@@ -6,7 +6,9 @@ public struct LossConfiguration: Sendable {
 
     /// Checks the objective's parameters and the thresholds.
     /// - Throws: every parameter and threshold out of range or refused.
-    public init(_ objective: any Objective, thresholds: DiagnosticThresholds = DiagnosticThresholds()) throws(LossInputError) {
+    public init(
+        _ objective: any Objective, thresholds: DiagnosticThresholds = DiagnosticThresholds()
+    ) throws(LossInputError) {
         var issues = IssueCollector<InputLocation>()
         objective.validate(&issues)
         thresholds.validate(&issues)

@@ -25,7 +25,9 @@ public func evaluateLoss(
     let references = referenceInputs(inputs, objective: objective, issues: &issues)
 
     for requirement in objective.perTokenRequirements + [objective.chosenTokenTerm].compactMap({ $0 }) {
-        let unmet = [Side.chosen, .rejected].filter { requirement.sides.contains($0) && inputs.input(of: $0)?.isPerToken == false }
+        let unmet = [Side.chosen, .rejected].filter {
+            requirement.sides.contains($0) && inputs.input(of: $0)?.isPerToken == false
+        }
         guard !unmet.isEmpty else { continue }
         if let parameter = requirement.parameter {
             issues.add(.notApplicable(because: requirement.reason), at: .parameter(parameter))
@@ -46,8 +48,10 @@ public func evaluateLoss(
     let rejectedTotals = inputs.rejected.selectedTotals(side: .rejected, issues: &issues)
     let termTokens = chosenTermTokens(inputs, totals: chosenTotals, objective: objective, issues: &issues)
     let referenceTotals = references.map {
-        (chosen: $0.chosen.selectedTotals(side: .referenceChosen, issues: &issues),
-         rejected: $0.rejected.selectedTotals(side: .referenceRejected, issues: &issues))
+        (
+            chosen: $0.chosen.selectedTotals(side: .referenceChosen, issues: &issues),
+            rejected: $0.rejected.selectedTotals(side: .referenceRejected, issues: &issues)
+        )
     }
     try issues.throwIfAny()
 
@@ -63,11 +67,14 @@ public func evaluateLoss(
             requireSameSelection(referenceTotals.chosen, as: chosenTotals, issues: &issues)
             requireSameSelection(referenceTotals.rejected, as: rejectedTotals, issues: &issues)
         }
-        referenceChosen = referenceTotals.chosen.reduced(by: reduction, side: references.chosen, fullWeightCounts: shared).logps
-        referenceRejected = referenceTotals.rejected.reduced(by: reduction, side: references.rejected, fullWeightCounts: shared).logps
+        referenceChosen =
+            referenceTotals.chosen.reduced(by: reduction, side: references.chosen, fullWeightCounts: shared).logps
+        referenceRejected =
+            referenceTotals.rejected.reduced(by: reduction, side: references.rejected, fullWeightCounts: shared).logps
     }
-    let batch = ReducedBatch(chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected,
-                             chosenTermTokens: (termTokens.counts, termTokens.sums))
+    let batch = ReducedBatch(
+        chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected,
+        chosenTermTokens: (termTokens.counts, termTokens.sums))
     objective.checkDomain(batch, issues: &issues)
     try issues.throwIfAny()
     let output = objective.evaluate(batch)
@@ -87,8 +94,15 @@ public func evaluateLoss(
         nllLoss: output.nllLoss,
         logOddsRatio: output.logOddsRatio,
         logOddsChosen: output.logOddsChosen)
-    let chosenTokenGradients = tokenGradients ? inputs.chosen.tokenGradients(output.chosenGradients, reduced: chosen, directCoefficient: coefficient, directTokens: termTokens.flags) : nil
-    let rejectedTokenGradients = tokenGradients ? inputs.rejected.tokenGradients(output.rejectedGradients, reduced: rejected, directCoefficient: 0, directTokens: nil) : nil
+    let chosenTokenGradients =
+        tokenGradients
+        ? inputs.chosen.tokenGradients(
+            output.chosenGradients, reduced: chosen, directCoefficient: coefficient, directTokens: termTokens.flags)
+        : nil
+    let rejectedTokenGradients =
+        tokenGradients
+        ? inputs.rejected.tokenGradients(
+            output.rejectedGradients, reduced: rejected, directCoefficient: 0, directTokens: nil) : nil
     let preferenceLoss = mean(output.losses)
     let batchMetrics = BatchMetrics(batch, chosenRewards: output.chosenRewards, rejectedRewards: output.rejectedRewards)
     let result = LossResult(
@@ -109,7 +123,8 @@ public func evaluateLoss(
             rejectedLogps: output.rejectedGradients,
             chosenTokenLogps: chosenTokenGradients?.rows,
             rejectedTokenLogps: rejectedTokenGradients?.rows),
-        warnings: diagnose(metrics, batchMetrics, batch: batch, inputs: inputs, objective: objective, thresholds: thresholds))
+        warnings: diagnose(
+            metrics, batchMetrics, batch: batch, inputs: inputs, objective: objective, thresholds: thresholds))
     try result.checkFinite(
         tokenGradientsFinite: (chosenTokenGradients?.finite ?? true) && (rejectedTokenGradients?.finite ?? true))
     return result
@@ -122,30 +137,49 @@ private func chosenTermTokens(
     _ inputs: LossInputs, totals: ReducedSide, objective: any Objective, issues: inout IssueCollector<InputLocation>
 ) -> (counts: [Int], sums: [Double], flags: [Bool]?) {
     // Per-sequence chosen has no tokens: no term on chosen tokens can reach it (its requirement refuses that).
-    let fallback = (counts: totals.selectedCounts ?? Array(repeating: 0, count: totals.logps.count), sums: totals.selectedSums, flags: [Bool]?.none)
+    let fallback = (
+        counts: totals.selectedCounts ?? Array(repeating: 0, count: totals.logps.count), sums: totals.selectedSums,
+        flags: [Bool]?.none
+    )
     guard let mask = inputs.chosenNLLMask else { return fallback }
     guard objective.chosenTokenTerm != nil else {
-        issues.add(.notApplicable(because: "objective '\(objective.name)' has no term on chosen tokens here (an SFT or NLL term)"), at: .chosenNLLMask())
+        issues.add(
+            .notApplicable(
+                because: "objective '\(objective.name)' has no term on chosen tokens here (an SFT or NLL term)"),
+            at: .chosenNLLMask())
         return fallback
     }
     guard case .tokenLogps(let rows, _) = inputs.chosen else {
-        issues.add(.notApplicable(because: "an NLL mask selects chosen tokens, so goes with per-token chosen log-probs"), at: .chosenNLLMask())
+        issues.add(
+            .notApplicable(because: "an NLL mask selects chosen tokens, so goes with per-token chosen log-probs"),
+            at: .chosenNLLMask())
         return fallback
     }
-    guard rowsAlign(mask.rowOffsets, with: rows, issues: &issues, at: { .chosenNLLMask(row: $0) }) else { return fallback }
+    guard rowsAlign(mask.rowOffsets, with: rows, issues: &issues, at: { .chosenNLLMask(row: $0) }) else {
+        return fallback
+    }
     let (sums, counts, _) = rows.rowSums(selected: mask.values)
     if rows.rowCount > 0 && counts.allSatisfy({ $0 == 0 }) {
-        issues.add(.outOfRange(allowed: "at least one selected token: the SFT or NLL term averages over them"), at: .chosenNLLMask())
+        issues.add(
+            .outOfRange(allowed: "at least one selected token: the SFT or NLL term averages over them"),
+            at: .chosenNLLMask())
     }
     return (counts, sums, mask.values)
 }
 
 /// Records each per-token reference row that selects a different number of tokens than its
 /// policy row, which LD-DPO's weights assume alike.
-private func requireSameSelection(_ reference: ReducedSide, as policy: ReducedSide, issues: inout IssueCollector<InputLocation>) {
+private func requireSameSelection(
+    _ reference: ReducedSide, as policy: ReducedSide, issues: inout IssueCollector<InputLocation>
+) {
     guard let referenceCounts = reference.selectedCounts, let policyCounts = policy.selectedCounts else { return }
-    for (row, (referenceCount, policyCount)) in zip(referenceCounts, policyCounts).enumerated() where referenceCount != policyCount {
-        issues.add(.unsupported(because: "with ld_alpha a per-token reference row must select as many tokens as its policy row (\(policyCount), not \(referenceCount)): TRL weighs both by the policy's mask"), at: .logps(reference.side, row: row))
+    for (row, (referenceCount, policyCount)) in zip(referenceCounts, policyCounts).enumerated()
+    where referenceCount != policyCount {
+        issues.add(
+            .unsupported(
+                because:
+                    "with ld_alpha a per-token reference row must select as many tokens as its policy row (\(policyCount), not \(referenceCount)): TRL weighs both by the policy's mask"
+            ), at: .logps(reference.side, row: row))
     }
 }
 
@@ -180,9 +214,12 @@ extension SideInput {
         guard case .tokenLogps(let rows, _) = self else { return nil }
         guard case .lengthDesensitized = reduced.reduction else {
             // Every selected token of a row has the same weight: one fill, in the kernel.
-            let rowGradients = sequenceGradients.indices.map { sequenceGradients[$0] * reduced.tokenWeight(row: $0, rank: 0) }
-            let filled = filledGradients(rowOffsets: rows.rowOffsets, selected: reduced.selected, direct: directTokens,
-                                         rowGradients: rowGradients, coefficient: directCoefficient)
+            let rowGradients = sequenceGradients.indices.map {
+                sequenceGradients[$0] * reduced.tokenWeight(row: $0, rank: 0)
+            }
+            let filled = filledGradients(
+                rowOffsets: rows.rowOffsets, selected: reduced.selected, direct: directTokens,
+                rowGradients: rowGradients, coefficient: directCoefficient)
             return (RaggedRows(values: filled.values, trustedRowOffsets: rows.rowOffsets), filled.finite)
         }
         var values: [Double] = []
@@ -211,7 +248,10 @@ extension LossResult {
     /// Refuses results that left Double's range, naming the pair that did.
     func checkFinite(tokenGradientsFinite: Bool) throws(LossInputError) {
         for i in losses.indices {
-            let values = [logits[i], losses[i], chosenRewards[i], rejectedRewards[i], gradients.chosenLogps[i], gradients.rejectedLogps[i]]
+            let values = [
+                logits[i], losses[i], chosenRewards[i], rejectedRewards[i], gradients.chosenLogps[i],
+                gradients.rejectedLogps[i],
+            ]
             if !values.allSatisfy(\.isFinite) {
                 throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen, row: i))])
             }
@@ -220,7 +260,11 @@ extension LossResult {
             throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen))])
         }
         let optional = [metrics.nllLoss, metrics.logOddsRatio, metrics.logOddsChosen].compactMap { $0 }
-        let scalars = [loss, preferenceLoss, sftLoss, metrics.chosenReward, metrics.rejectedReward, metrics.margin, metrics.chosenLogp, metrics.rejectedLogp] + optional
+        let scalars =
+            [
+                loss, preferenceLoss, sftLoss, metrics.chosenReward, metrics.rejectedReward, metrics.margin,
+                metrics.chosenLogp, metrics.rejectedLogp,
+            ] + optional
         if !scalars.allSatisfy(\.isFinite) {
             throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen))])
         }

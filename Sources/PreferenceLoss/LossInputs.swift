@@ -32,8 +32,10 @@ public struct LossInputs: Sendable {
     /// chosen side's own selection: TRL's ORPO takes its NLL over the prompt's tokens too.
     public var chosenNLLMask: RaggedRows<Bool>?
 
-    public init(chosen: SideInput, rejected: SideInput, referenceChosen: SideInput? = nil, referenceRejected: SideInput? = nil,
-                chosenNLLMask: RaggedRows<Bool>? = nil) {
+    public init(
+        chosen: SideInput, rejected: SideInput, referenceChosen: SideInput? = nil, referenceRejected: SideInput? = nil,
+        chosenNLLMask: RaggedRows<Bool>? = nil
+    ) {
         self.chosen = chosen
         self.rejected = rejected
         self.referenceChosen = referenceChosen

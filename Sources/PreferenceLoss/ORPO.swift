@@ -24,20 +24,25 @@ extension ORPO: Objective {
     public var reduction: TokenReduction { .mean }
 
     public var chosenTokenTerm: PerTokenRequirement? {
-        PerTokenRequirement(sides: [.chosen], parameter: nil, reason: "objective 'orpo' adds the chosen tokens' NLL, so needs per-token chosen log-probs")
+        PerTokenRequirement(
+            sides: [.chosen], parameter: nil,
+            reason: "objective 'orpo' adds the chosen tokens' NLL, so needs per-token chosen log-probs")
     }
 
     public func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector<InputLocation>) {
         for side in [batch.chosen, batch.rejected] {
             for (row, logp) in side.logps.enumerated() where !(logp < 0) {
-                issues.add(.outOfRange(allowed: "a sequence log-prob below 0: ORPO's odds take log(1 - e^logp), here \(logp)"), at: .logps(side.side, row: row))
+                issues.add(
+                    .outOfRange(allowed: "a sequence log-prob below 0: ORPO's odds take log(1 - e^logp), here \(logp)"),
+                    at: .logps(side.side, row: row))
             }
         }
     }
 
     public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
         let count = Double(batch.size)
-        var output = ObjectiveOutput(losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
+        var output = ObjectiveOutput(
+            losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
         var ratios: [Double] = []
         for (c, r) in zip(batch.chosen.logps, batch.rejected.logps) {
             let logOdds = (c - r) - (log1mexp(c) - log1mexp(r))

@@ -125,8 +125,10 @@ extension Objective {
 /// −log σ(x)(1 − ε) − log σ(−x)ε and its derivative in x: the label-smoothed sigmoid loss
 /// that SimPO, CPO and DPO's aot types share.
 func smoothedSigmoidLoss(_ x: Double, labelSmoothing epsilon: Double) -> (loss: Double, derivative: Double) {
-    (-logSigmoid(x) * (1 - epsilon) - logSigmoid(-x) * epsilon,
-     -sigmoid(-x) * (1 - epsilon) + sigmoid(x) * epsilon)
+    (
+        -logSigmoid(x) * (1 - epsilon) - logSigmoid(-x) * epsilon,
+        -sigmoid(-x) * (1 - epsilon) + sigmoid(x) * epsilon
+    )
 }
 
 /// relu(1 − x) and its derivative in x, 0 at the kink as torch's relu.

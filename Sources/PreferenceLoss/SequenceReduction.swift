@@ -71,10 +71,12 @@ extension SideInput {
             for (row, value) in logps.enumerated() where !value.isFinite {
                 issues.add(.nonFinite, at: .logps(side, row: row))
             }
-            return ReducedSide(logps: logps, selectedCounts: nil, selectedSums: logps, selected: nil, reduction: .sum, side: side)
+            return ReducedSide(
+                logps: logps, selectedCounts: nil, selectedSums: logps, selected: nil, reduction: .sum, side: side)
         case .tokenLogps(let rows, let selection):
             guard selection.hasShape(of: rows, side: side, issues: &issues) else {
-                return ReducedSide(logps: [], selectedCounts: [], selectedSums: [], selected: nil, reduction: .sum, side: side)
+                return ReducedSide(
+                    logps: [], selectedCounts: [], selectedSums: [], selected: nil, reduction: .sum, side: side)
             }
             let selected = selection.flags
             let (sums, counts, finite) = rows.rowSums(selected: selected)
@@ -88,12 +90,15 @@ extension SideInput {
                 if range.isEmpty {
                     issues.add(.emptyRow, at: .logps(side, row: row))
                 } else if counts[row] == 0 {
-                    issues.add(.noSelectedTokens, at: selected == nil ? .logps(side, row: row) : .selection(side, row: row))
+                    issues.add(
+                        .noSelectedTokens, at: selected == nil ? .logps(side, row: row) : .selection(side, row: row))
                 } else if finite[row] && !sums[row].isFinite {
                     issues.add(.overflow, at: .logps(side, row: row))
                 }
             }
-            return ReducedSide(logps: sums, selectedCounts: counts, selectedSums: sums, selected: selected, reduction: .sum, side: side)
+            return ReducedSide(
+                logps: sums, selectedCounts: counts, selectedSums: sums, selected: selected, reduction: .sum, side: side
+            )
         }
     }
 
@@ -161,7 +166,8 @@ extension TokenSelection {
 /// Whether rows split at `offsets` line up with `rows` one for one; records each mismatch at
 /// `location(row)`, or `location(nil)` when the row counts differ.
 func rowsAlign(
-    _ offsets: [Int], with rows: TokenValues, issues: inout IssueCollector<InputLocation>, at location: (Int?) -> InputLocation
+    _ offsets: [Int], with rows: TokenValues, issues: inout IssueCollector<InputLocation>,
+    at location: (Int?) -> InputLocation
 ) -> Bool {
     guard offsets.count == rows.rowOffsets.count else {
         issues.add(.rowCountMismatch(expected: rows.rowCount, actual: offsets.count - 1), at: location(nil))

@@ -78,7 +78,9 @@ public struct SimPO: Equatable, Sendable {
         }
         if beta > 0, beta.isFinite, !(gamma.isFinite && gammaBetaRatio.isFinite) {
             let given: Parameter = if case .gamma = margin { .gamma } else { .gammaBetaRatio }
-            issues.add(.outOfRange(allowed: "a margin whose other form (gamma = gamma_beta_ratio × beta) is finite too"), at: Self.location(given))
+            issues.add(
+                .outOfRange(allowed: "a margin whose other form (gamma = gamma_beta_ratio × beta) is finite too"),
+                at: Self.location(given))
         }
         issues.requireLabelSmoothing(labelSmoothing, Self.location(.labelSmoothing))
         issues.requireNonNegative(sftWeight, Self.location(.sftWeight))
@@ -90,15 +92,21 @@ extension SimPO: Objective {
     public var reduction: TokenReduction { averageLogProb ? .mean : .sum }
 
     public var chosenTokenTerm: PerTokenRequirement? {
-        sftReduction == .token ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.sftReduction.rawValue, reason: "sft_reduction 'token' needs per-token chosen log-probs") : nil
+        sftReduction == .token
+            ? PerTokenRequirement(
+                sides: [.chosen], parameter: Parameter.sftReduction.rawValue,
+                reason: "sft_reduction 'token' needs per-token chosen log-probs") : nil
     }
 
     public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
         let count = Double(batch.size)
-        var output = ObjectiveOutput(losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
+        var output = ObjectiveOutput(
+            losses: [], logits: [], chosenRewards: [], rejectedRewards: [], chosenGradients: [], rejectedGradients: [])
         for (c, r) in zip(batch.chosen.logps, batch.rejected.logps) {
             let z = (c - r) - gammaBetaRatio
-            let pair = lossType == .sigmoid ? smoothedSigmoidLoss(beta * z, labelSmoothing: labelSmoothing) : hingeLoss(beta * z)
+            let pair =
+                lossType == .sigmoid
+                ? smoothedSigmoidLoss(beta * z, labelSmoothing: labelSmoothing) : hingeLoss(beta * z)
             output.losses.append(pair.loss)
             output.logits.append(z)
             output.chosenRewards.append(beta * c)
@@ -123,16 +131,31 @@ extension SimPO: Objective {
     public func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
         var warnings: [LossWarning] = []
         if metrics.margin < 0.5 {
-            warnings.append(warning("low_reward_margin", "reward margin \(metrics.margin) < 0.5: preferences may not be learned; consider a larger beta or gamma_beta_ratio"))
+            warnings.append(
+                warning(
+                    "low_reward_margin",
+                    "reward margin \(metrics.margin) < 0.5: preferences may not be learned; consider a larger beta or gamma_beta_ratio"
+                ))
         }
         if metrics.margin > 5 {
-            warnings.append(warning("high_reward_margin", "reward margin \(metrics.margin) > 5.0: may be overfitting; consider a smaller beta or learning rate"))
+            warnings.append(
+                warning(
+                    "high_reward_margin",
+                    "reward margin \(metrics.margin) > 5.0: may be overfitting; consider a smaller beta or learning rate"
+                ))
         }
         if averageLogProb && metrics.chosenLogp < -10 && metrics.rejectedLogp < -10 {
-            warnings.append(warning("very_negative_logps", "mean chosen and rejected log-probs are both below -10: the model may not be learning"))
+            warnings.append(
+                warning(
+                    "very_negative_logps",
+                    "mean chosen and rejected log-probs are both below -10: the model may not be learning"))
         }
         if lossType == .hinge && labelSmoothing > 0 {
-            warnings.append(warning("no_effect", "label_smoothing applies to the sigmoid loss only; the hinge loss ignores it: drop it or use loss_type 'sigmoid'"))
+            warnings.append(
+                warning(
+                    "no_effect",
+                    "label_smoothing applies to the sigmoid loss only; the hinge loss ignores it: drop it or use loss_type 'sigmoid'"
+                ))
         }
         return warnings
     }

@@ -16,8 +16,9 @@ extension TokenValues {
             withFlags(selected) { flags in
                 rowOffsets.withUnsafeBufferPointer { offsets in
                     finite.withUnsafeMutableBytes { finiteBytes in
-                        pl_row_sums(elements, dtype, flags, offsets.baseAddress, rows, magnitudes ? 1 : 0, &sums, &counts,
-                                    finiteBytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+                        pl_row_sums(
+                            elements, dtype, flags, offsets.baseAddress, rows, magnitudes ? 1 : 0, &sums, &counts,
+                            finiteBytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
                     }
                 }
             }
@@ -40,13 +41,17 @@ extension TokenValues {
 /// Token gradients of rows whose selected tokens share one gradient: token i of row r gets
 /// `rowGradients[r]` when selected, plus `coefficient` when it is one of `direct` (the selected
 /// tokens when nil); and whether every one is finite.
-func filledGradients(rowOffsets: [Int], selected: [Bool]?, direct: [Bool]?, rowGradients: [Double], coefficient: Double) -> (values: [Double], finite: Bool) {
+func filledGradients(
+    rowOffsets: [Int], selected: [Bool]?, direct: [Bool]?, rowGradients: [Double], coefficient: Double
+) -> (values: [Double], finite: Bool) {
     let count = rowOffsets.last ?? 0
     var finite: Int32 = 1
     let values = [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
         finite = withFlags(selected) { selectedFlags in
             withFlags(direct) { directFlags in
-                pl_fill_gradients(selectedFlags, directFlags, rowOffsets, rowOffsets.count - 1, rowGradients, coefficient, buffer.baseAddress)
+                pl_fill_gradients(
+                    selectedFlags, directFlags, rowOffsets, rowOffsets.count - 1, rowGradients, coefficient,
+                    buffer.baseAddress)
             }
         }
         initialized = count

@@ -25,7 +25,9 @@ public struct TokenValues: Sendable {
 
     /// `rows` rows of `width` elements each; nil unless `storage` holds exactly `rows × width`.
     public init?(_ storage: Storage, rows: Int, width: Int) {
-        guard rows >= 0, width >= 0, case (let product, false) = rows.multipliedReportingOverflow(by: width), product == storage.count else { return nil }
+        guard rows >= 0, width >= 0, case (let product, false) = rows.multipliedReportingOverflow(by: width),
+            product == storage.count
+        else { return nil }
         self.init(storage, rowOffsets: (0 ... rows).map { $0 * width })
     }
 

@@ -8,7 +8,10 @@ public struct BatchSummary: Equatable, Sendable {
     public var chosenReward: Double
     public var rejectedReward: Double
 
-    public init(loss: Double, margin: Double, accuracy: Double, chosenLogp: Double, rejectedLogp: Double, chosenReward: Double, rejectedReward: Double) {
+    public init(
+        loss: Double, margin: Double, accuracy: Double, chosenLogp: Double, rejectedLogp: Double, chosenReward: Double,
+        rejectedReward: Double
+    ) {
         self.loss = loss
         self.margin = margin
         self.accuracy = accuracy
@@ -23,7 +26,8 @@ public struct BatchSummary: Equatable, Sendable {
         let metrics = result.metrics
         self.init(
             loss: result.loss, margin: metrics.margin, accuracy: metrics.accuracy, chosenLogp: metrics.chosenLogp,
-            rejectedLogp: metrics.rejectedLogp, chosenReward: metrics.chosenReward, rejectedReward: metrics.rejectedReward)
+            rejectedLogp: metrics.rejectedLogp, chosenReward: metrics.chosenReward,
+            rejectedReward: metrics.rejectedReward)
     }
 }
 
@@ -41,20 +45,31 @@ public func trendWarnings(_ window: [BatchSummary], thresholds: DiagnosticThresh
     var warnings: [LossWarning] = []
     let chosenLogp = trend(window.map(\.chosenLogp)), margin = trend(window.map(\.margin))
     if chosenLogp < -trendSignificance && margin > trendSignificance {
-        warnings.append(LossWarning(
-            code: "chosen_logps_falling",
-            message: "the chosen log-prob fell over the last \(count) batches while the reward margin rose: both responses are being pushed down; add an SFT or NLL term (sft_weight, cpo_alpha, loss_type 'sft'), lower the learning rate or raise beta"))
+        warnings.append(
+            LossWarning(
+                code: "chosen_logps_falling",
+                message:
+                    "the chosen log-prob fell over the last \(count) batches while the reward margin rose: both responses are being pushed down; add an SFT or NLL term (sft_weight, cpo_alpha, loss_type 'sft'), lower the learning rate or raise beta"
+            ))
     }
-    if trend(window.map(\.chosenReward)) < -trendSignificance && trend(window.map(\.rejectedReward)) < -trendSignificance {
-        warnings.append(LossWarning(
-            code: "rewards_collapse",
-            message: "chosen and rejected rewards both fell over the last \(count) batches: the policy is moving away from both responses; add an SFT or NLL term, lower the learning rate or raise beta"))
+    if trend(window.map(\.chosenReward)) < -trendSignificance
+        && trend(window.map(\.rejectedReward)) < -trendSignificance
+    {
+        warnings.append(
+            LossWarning(
+                code: "rewards_collapse",
+                message:
+                    "chosen and rejected rewards both fell over the last \(count) batches: the policy is moving away from both responses; add an SFT or NLL term, lower the learning rate or raise beta"
+            ))
     }
     let losses = window.map(\.loss)
     if let lowest = losses.min(), let highest = losses.max(), highest - lowest <= thresholds.lossStuckTolerance {
-        warnings.append(LossWarning(
-            code: "loss_stuck",
-            message: "the loss stayed within \(thresholds.lossStuckTolerance) over the last \(count) batches: check that the optimizer steps, that gradients reach the model and that log-probs are recomputed for each batch"))
+        warnings.append(
+            LossWarning(
+                code: "loss_stuck",
+                message:
+                    "the loss stayed within \(thresholds.lossStuckTolerance) over the last \(count) batches: check that the optimizer steps, that gradients reach the model and that log-probs are recomputed for each batch"
+            ))
     }
     return warnings
 }

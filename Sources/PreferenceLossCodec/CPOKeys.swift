@@ -17,12 +17,16 @@ enum CPOKeys: ObjectiveKeys {
             cpo.lossType = .simpo
             cpo.cpoAlpha = 0
         case "kto_pair"?:
-            reader.add(.unsupported(because: "support for kto_pair has been removed from CPOTrainer; use KTOTrainer"), at: CPO.Parameter.lossType)
+            reader.add(
+                .unsupported(because: "support for kto_pair has been removed from CPOTrainer; use KTOTrainer"),
+                at: CPO.Parameter.lossType)
         case let text?:
             if let type = CPOLossType(rawValue: text) {
                 cpo.lossType = type
             } else {
-                reader.add(.invalidChoice(allowed: CPOLossType.allCases.map(\.rawValue) + ["alphapo"]), at: CPO.Parameter.lossType)
+                reader.add(
+                    .invalidChoice(allowed: CPOLossType.allCases.map(\.rawValue) + ["alphapo"]),
+                    at: CPO.Parameter.lossType)
             }
         case nil:
             break

@@ -31,7 +31,8 @@ public struct ConfigReader {
 
     /// The key's value converted by `convert`; nil when absent, or after recording that it
     /// is not `expected`.
-    mutating func value<T>(_ key: some RawRepresentable<String>, _ convert: (ConfigValue) -> T?, expected: String) -> T? {
+    mutating func value<T>(_ key: some RawRepresentable<String>, _ convert: (ConfigValue) -> T?, expected: String) -> T?
+    {
         asked.insert(key.rawValue)
         guard let value = given[key.rawValue] else { return nil }
         guard let converted = convert(value) else {
@@ -81,7 +82,8 @@ public struct ConfigReader {
         switch value {
         case .array(let elements):
             guard !elements.isEmpty, elements.count <= RequestConfiguration.maximumListLength else {
-                issues.add(.outOfRange(allowed: "between 1 and \(RequestConfiguration.maximumListLength) entries"), at: path)
+                issues.add(
+                    .outOfRange(allowed: "between 1 and \(RequestConfiguration.maximumListLength) entries"), at: path)
                 return nil
             }
             (items, itemPath) = (elements, { path.index($0) })

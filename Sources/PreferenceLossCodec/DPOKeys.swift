@@ -6,7 +6,8 @@ enum DPOKeys: ObjectiveKeys {
 
     static func read(_ reader: inout ConfigReader) -> DPO {
         var dpo = DPO()
-        let types = reader.list(DPO.Parameter.lossType, expected: "a string or an array of strings", single: true) { reader, item, path in
+        let types = reader.list(DPO.Parameter.lossType, expected: "a string or an array of strings", single: true) {
+            reader, item, path in
             guard let text = item.stringValue else {
                 reader.issues.add(.wrongType(expected: "a string"), at: path)
                 return DPOLossType?.none
@@ -14,7 +15,8 @@ enum DPOKeys: ObjectiveKeys {
             return reader.named(text, from: DPOLossType.allCases, at: path)
         }
         if let types { dpo.lossTypes = types }
-        dpo.lossWeights = reader.list(DPO.Parameter.lossWeights, expected: "an array of numbers") { reader, item, path in
+        dpo.lossWeights = reader.list(DPO.Parameter.lossWeights, expected: "an array of numbers") {
+            reader, item, path in
             guard let weight = item.doubleValue else {
                 reader.issues.add(.wrongType(expected: "a number"), at: path)
                 return Double?.none
@@ -24,7 +26,9 @@ enum DPOKeys: ObjectiveKeys {
         if let value = reader.number(DPO.Parameter.beta) { dpo.beta = value }
         if let value = reader.number(DPO.Parameter.labelSmoothing) { dpo.labelSmoothing = value }
         if let value = reader.number(DPO.Parameter.discopopTau) { dpo.discopopTau = value }
-        if let value = reader.choice(DPO.Parameter.fDivergenceType, from: FDivergence.allCases) { dpo.fDivergence = value }
+        if let value = reader.choice(DPO.Parameter.fDivergenceType, from: FDivergence.allCases) {
+            dpo.fDivergence = value
+        }
         if let value = reader.number(DPO.Parameter.fAlphaDivergenceCoef) { dpo.fAlphaDivergenceCoef = value }
         dpo.ldAlpha = reader.number(DPO.Parameter.ldAlpha)
         if let value = reader.flag(DPO.Parameter.useWeighting) { dpo.useWeighting = value }

@@ -22,12 +22,14 @@ func editDistance(_ a: String, _ b: String) -> Int {
 public func closestMatch(to word: String, among candidates: [String]) -> String? {
     guard word.utf8.count <= maximumSuggestedWordBytes else { return nil }
     let lowered = word.lowercased()
-    let byDistance = candidates
+    let byDistance =
+        candidates
         .map { (candidate: $0, distance: editDistance(lowered, $0.lowercased())) }
         .filter { $0.distance <= max(2, $0.candidate.count / 3) }
         .min { $0.distance < $1.distance }
     if let byDistance { return byDistance.candidate }
-    return candidates
+    return
+        candidates
         .filter { lowered.contains($0.lowercased()) || $0.lowercased().contains(lowered) && lowered.count >= 3 }
         .max { $0.count < $1.count }
 }

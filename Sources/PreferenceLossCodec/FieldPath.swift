@@ -40,13 +40,14 @@ public struct FieldPath: Hashable, Sendable, CustomStringConvertible {
             pointer.append(UInt8(ascii: "/"))
             switch component {
             case .key(let name):
-                pointer += truncated(name, maximumBytes: Self.maximumEchoedKeyBytes) { scalar in
-                    switch scalar {
-                    case "~": return "~0"
-                    case "/": return "~1"
-                    default: return String(scalar)
-                    }
-                }.utf8
+                pointer +=
+                    truncated(name, maximumBytes: Self.maximumEchoedKeyBytes) { scalar in
+                        switch scalar {
+                        case "~": return "~0"
+                        case "/": return "~1"
+                        default: return String(scalar)
+                        }
+                    }.utf8
             case .index(let position):
                 pointer += String(position).utf8
             }

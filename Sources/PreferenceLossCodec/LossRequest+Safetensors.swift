@@ -50,13 +50,17 @@ extension LossRequest {
             let sideName = String(tensor.name[..<(dot ?? tensor.name.endIndex)])
             let keyName = dot.map { String(tensor.name[tensor.name.index(after: $0)...]) }
             guard let keyName, let side = Side.allCases.first(where: { $0.key == sideName }) else {
-                issues.add(.unknownKey(suggestion: closestMatch(to: sideName, among: Side.keys).map { suggestedSide in
-                    "\(suggestedSide).\(keyName.flatMap { closestMatch(to: $0, among: SideKey.names) } ?? SideKey.perTokenLogps.rawValue)"
-                }), at: FieldPath(tensor.name))
+                issues.add(
+                    .unknownKey(
+                        suggestion: closestMatch(to: sideName, among: Side.keys).map { suggestedSide in
+                            "\(suggestedSide).\(keyName.flatMap { closestMatch(to: $0, among: SideKey.names) } ?? SideKey.perTokenLogps.rawValue)"
+                        }), at: FieldPath(tensor.name))
                 continue
             }
             guard let key = SideKey(rawValue: keyName) else {
-                issues.add(.unknownKey(suggestion: closestMatch(to: keyName, among: SideKey.names)), at: FieldPath(sideName, keyName))
+                issues.add(
+                    .unknownKey(suggestion: closestMatch(to: keyName, among: SideKey.names)),
+                    at: FieldPath(sideName, keyName))
                 continue
             }
             sides[side, default: [:]][key] = tensor
@@ -67,7 +71,11 @@ extension LossRequest {
         let pad = configuration.labelPadTokenID
         inputs = try assembleInputs(issues: &issues) { side, issues in
             guard let tensors = sides[side] else {
-                if side.isRequired { issues.add(.missing(because: "every request has '\(side.key).logps' or '\(side.key).per_token_logps'"), at: FieldPath(side.key)) }
+                if side.isRequired {
+                    issues.add(
+                        .missing(because: "every request has '\(side.key).logps' or '\(side.key).per_token_logps'"),
+                        at: FieldPath(side.key))
+                }
                 return nil
             }
             return decodeSide(tensors, side: side, labelPadTokenID: pad, reader: reader, issues: &issues)
@@ -76,18 +84,22 @@ extension LossRequest {
 }
 
 /// The configuration from its JSON text.
-private func decodeConfiguration(json text: String, parser: JSONParser, issues: inout IssueCollector<FieldPath>) -> RequestConfiguration {
+private func decodeConfiguration(
+    json text: String, parser: JSONParser, issues: inout IssueCollector<FieldPath>
+) -> RequestConfiguration {
     var utf8 = Array(text.utf8)
     let count = utf8.count
     utf8.append(contentsOf: repeatElement(0, count: JSONParser.requiredPadding))
     do {
         return try utf8.withUnsafeBytes { bytes in
-            try parser.parse(UnsafeRawBufferPointer(rebasing: bytes[..<count]), spare: JSONParser.requiredPadding) { root in
+            try parser.parse(UnsafeRawBufferPointer(rebasing: bytes[..<count]), spare: JSONParser.requiredPadding) {
+                root in
                 decodeConfiguration(root, issues: &issues)
             }
         }
     } catch {
-        issues.add(.wrongType(expected: "a JSON object in a string (\(error))"), at: FieldPath(RequestKey.config.rawValue))
+        issues.add(
+            .wrongType(expected: "a JSON object in a string (\(error))"), at: FieldPath(RequestKey.config.rawValue))
         return RequestConfiguration()
     }
 }
@@ -130,7 +142,9 @@ private struct SafetensorsSideReader: SideFieldReader {
         return TokenValues(storage, rows: rowCount, width: rowLength)
     }
 
-    func mask(_ tensor: TensorInfo, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>? {
+    func mask(
+        _ tensor: TensorInfo, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>
+    ) -> RaggedRows<Bool>? {
         guard let offsets = rowOffsets(of: tensor, like: tokens, at: path, issues: &issues) else { return nil }
         let width = max(offsets.count > 1 ? offsets[1] - offsets[0] : 1, 1)
         let flags: [Bool]
@@ -139,7 +153,8 @@ private struct SafetensorsSideReader: SideFieldReader {
             do {
                 flags = try PreferenceLoss.flags(fromBytes: UnsafeRawBufferPointer(rebasing: bytes[tensor.byteRange]))
             } catch {
-                issues.add(.wrongType(expected: "0 or 1"), at: path.index(error.index / width).index(error.index % width))
+                issues.add(
+                    .wrongType(expected: "0 or 1"), at: path.index(error.index / width).index(error.index % width))
                 return nil
             }
         } else {
@@ -153,13 +168,16 @@ private struct SafetensorsSideReader: SideFieldReader {
         return RaggedRows(values: flags, rowOffsets: offsets)
     }
 
-    func labels(_ tensor: TensorInfo, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>? {
+    func labels(
+        _ tensor: TensorInfo, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>
+    ) -> RaggedRows<Int64>? {
         guard let offsets = rowOffsets(of: tensor, like: tokens, at: path, issues: &issues) else { return nil }
         return integers(tensor, at: path, issues: &issues).flatMap { RaggedRows(values: $0, rowOffsets: offsets) }
     }
 
     /// A floating-point tensor's values as doubles.
-    private func floats(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Double]? {
+    private func floats(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Double]?
+    {
         guard let values = tensor.doubles(in: bytes) else {
             issues.add(.wrongType(expected: "an F32, F64, F16 or BF16 tensor, not \(tensor.dtype.rawValue)"), at: path)
             return nil
@@ -168,7 +186,8 @@ private struct SafetensorsSideReader: SideFieldReader {
     }
 
     /// An integer tensor's values.
-    private func integers(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Int64]? {
+    private func integers(_ tensor: TensorInfo, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Int64]?
+    {
         guard let values = tensor.integers(in: bytes) else {
             issues.add(.wrongType(expected: "a BOOL or integer tensor, not \(tensor.dtype.rawValue)"), at: path)
             return nil

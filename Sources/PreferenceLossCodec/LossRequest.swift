@@ -69,7 +69,8 @@ extension LossRequest {
                 return nil
             }
             let named = uniqueFields(of: value, at: path, known: SideKey.names, issues: &issues)
-            let sideFields = Dictionary(uniqueKeysWithValues: named.compactMap { key, field in SideKey(rawValue: key).map { ($0, field) } })
+            let sideFields = Dictionary(
+                uniqueKeysWithValues: named.compactMap { key, field in SideKey(rawValue: key).map { ($0, field) } })
             return decodeSide(sideFields, side: side, labelPadTokenID: pad, reader: JSONSideReader(), issues: &issues)
         }
     }
@@ -90,7 +91,9 @@ func decodeConfiguration(_ config: JSONValue, issues: inout IssueCollector<Field
 }
 
 /// The fields of `object` by key, recording unknown and duplicate keys.
-func uniqueFields(of object: JSONValue, at path: FieldPath, known: [String], issues: inout IssueCollector<FieldPath>) -> [String: JSONValue] {
+func uniqueFields(
+    of object: JSONValue, at path: FieldPath, known: [String], issues: inout IssueCollector<FieldPath>
+) -> [String: JSONValue] {
     var fields: [String: JSONValue] = [:]
     for (key, value) in object.fields {
         if !known.contains(key) {
@@ -114,11 +117,15 @@ private struct JSONSideReader: SideFieldReader {
     }
 
     /// Mask rows are checked against the log-prob rows by the loss, which names each mismatch.
-    func mask(_ field: JSONValue, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>? {
+    func mask(
+        _ field: JSONValue, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>
+    ) -> RaggedRows<Bool>? {
         decodeRows(field, at: path, issues: &issues, element: decodeMaskRow)
     }
 
-    func labels(_ field: JSONValue, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>? {
+    func labels(
+        _ field: JSONValue, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>
+    ) -> RaggedRows<Int64>? {
         decodeRows(field, at: path, issues: &issues, element: decodeLabelRow)
     }
 }
@@ -146,7 +153,9 @@ private func decodeRows<T>(
 }
 
 /// Appends an array of numbers to `values`; false after recording why not.
-private func decodeNumbers(_ value: JSONValue, into values: inout [Double], at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> Bool {
+private func decodeNumbers(
+    _ value: JSONValue, into values: inout [Double], at path: FieldPath, issues: inout IssueCollector<FieldPath>
+) -> Bool {
     guard value.kind == .array else {
         issues.add(.wrongType(expected: "an array of numbers"), at: path)
         return false
@@ -160,7 +169,9 @@ private func decodeNumbers(_ value: JSONValue, into values: inout [Double], at p
 
 /// Appends a mask row: booleans, or the integers 0 and 1 (bulk paths first; mixed
 /// rows element by element).
-private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> Bool {
+private func decodeMaskRow(
+    _ value: JSONValue, into values: inout [Bool], at path: FieldPath, issues: inout IssueCollector<FieldPath>
+) -> Bool {
     if value.kind == .array {
         if value.appendBools(to: &values) == nil { return true }
         var integers: [Int64] = []
@@ -187,7 +198,9 @@ private func decodeMaskRow(_ value: JSONValue, into values: inout [Bool], at pat
 }
 
 /// Appends a labels row (64-bit integers).
-private func decodeLabelRow(_ value: JSONValue, into values: inout [Int64], at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> Bool {
+private func decodeLabelRow(
+    _ value: JSONValue, into values: inout [Int64], at path: FieldPath, issues: inout IssueCollector<FieldPath>
+) -> Bool {
     guard value.kind == .array else {
         issues.add(.wrongType(expected: "an array"), at: path)
         return false

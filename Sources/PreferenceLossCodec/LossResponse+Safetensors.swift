@@ -1,6 +1,6 @@
 import FastJSON
-import Safetensors
 import PreferenceLoss
+import Safetensors
 
 extension LossResult {
     /// The response as safetensors: each array of the JSON response as a tensor under its
@@ -13,7 +13,8 @@ extension LossResult {
     /// ask for a huge answer: they are a 1-D tensor of every row's values in order, plus
     /// `<name>_row_offsets`, an I64 [batch + 1] tensor where row i is
     /// `values[offsets[i] ..< offsets[i + 1]]`.
-    public func safetensorsBytes(precision: SafetensorsWriter.Precision, configuration: RequestConfiguration) -> [UInt8] {
+    public func safetensorsBytes(precision: SafetensorsWriter.Precision, configuration: RequestConfiguration) -> [UInt8]
+    {
         var writer = SafetensorsWriter(precision: precision)
         for (key, value) in scalarFields {
             writer.addMetadata(key, jsonText { $0.value(value) })
@@ -21,7 +22,8 @@ extension LossResult {
         writer.addMetadata("metrics", jsonText(writeMetrics))
         writer.addMetadata("warnings", jsonText(writeWarnings))
         writer.addMetadata(Self.configField, jsonText(configuration.writeResolved))
-        let arrays = pairFields
+        let arrays =
+            pairFields
             + lossesByType.map { ("\(Self.lossesByTypeField).\($0.type)", $0.losses) }
             + sequenceGradientFields.map { ("\(Self.gradientsField).\($0.name)", $0.values) }
         for (name, values) in arrays {

@@ -5,7 +5,8 @@ extension LossResult {
     /// The `POST /v1/loss` response body: every number in shortest round-trip form, with the
     /// `configuration` that was applied.
     public func jsonBytes(configuration: RequestConfiguration) -> [UInt8] {
-        let tokenCount = (gradients.chosenTokenLogps?.values.count ?? 0) + (gradients.rejectedTokenLogps?.values.count ?? 0)
+        let tokenCount =
+            (gradients.chosenTokenLogps?.values.count ?? 0) + (gradients.rejectedTokenLogps?.values.count ?? 0)
         var writer = JSONWriter(reservingCapacity: 512 + 24 * (10 * losses.count + tokenCount))
         writer.beginObject()
         for (key, value) in scalarFields {

@@ -52,7 +52,8 @@ extension RequestConfiguration {
         var reader = ConfigReader(given: given)
         for name in duplicates { reader.issues.add(.duplicateKey, at: FieldPath("config", name)) }
         let companion = Self.objective(&reader)
-        let allowed = CommonKey.allCases.map(\.rawValue) + companion.keyNames + DiagnosticThreshold.allCases.map(\.rawValue)
+        let allowed =
+            CommonKey.allCases.map(\.rawValue) + companion.keyNames + DiagnosticThreshold.allCases.map(\.rawValue)
         let allowedSet = Set(allowed)
         for name in names where !allowedSet.contains(name) {
             reader.given[name] = nil
@@ -65,13 +66,17 @@ extension RequestConfiguration {
             } else {
                 let hint = suggestion.map { "; did you mean '\($0)'?" } ?? ""
                 reader.issues.add(
-                    .notApplicable(because: "a key of objective \(owners.joined(separator: ", ")), not of '\(companion.name)'\(hint)"),
+                    .notApplicable(
+                        because:
+                            "a key of objective \(owners.joined(separator: ", ")), not of '\(companion.name)'\(hint)"),
                     at: FieldPath("config", name))
             }
         }
 
         var configuration = RequestConfiguration()
-        if let pad = reader.value(CommonKey.labelPadTokenID, \.integerValue, expected: "an integer from -2^63 to 2^63-1") {
+        if let pad = reader.value(
+            CommonKey.labelPadTokenID, \.integerValue, expected: "an integer from -2^63 to 2^63-1")
+        {
             configuration.labelPadTokenID = pad
         }
         let objective = companion.read(&reader)

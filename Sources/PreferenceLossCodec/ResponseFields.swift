@@ -22,7 +22,10 @@ extension LossResult {
 
     /// The per-token gradients, under their names inside `grads` (nil when not asked for).
     var tokenGradientFields: [(name: String, rows: RaggedRows<Double>?)] {
-        [("chosen_per_token_logps", gradients.chosenTokenLogps), ("rejected_per_token_logps", gradients.rejectedTokenLogps)]
+        [
+            ("chosen_per_token_logps", gradients.chosenTokenLogps),
+            ("rejected_per_token_logps", gradients.rejectedTokenLogps),
+        ]
     }
 
     /// The name of the object holding the gradients.
@@ -43,7 +46,9 @@ extension BatchMetrics {
     /// `rewards/ties`, then `tokens/chosen`, `tokens/rejected` and `length_ratio` where known.
     var named: [(name: String, value: Double)] {
         var named = [("rewards/ties", ties)]
-        for (name, value) in [("tokens/chosen", chosenTokens), ("tokens/rejected", rejectedTokens), ("length_ratio", lengthRatio)] {
+        for (name, value) in [
+            ("tokens/chosen", chosenTokens), ("tokens/rejected", rejectedTokens), ("length_ratio", lengthRatio),
+        ] {
             if let value { named.append((name, value)) }
         }
         return named
@@ -62,7 +67,9 @@ extension RewardMetrics {
             ("logps/chosen", chosenLogp),
             ("logps/rejected", rejectedLogp),
         ]
-        for (name, value) in [("nll_loss", nllLoss), ("log_odds_ratio", logOddsRatio), ("log_odds_chosen", logOddsChosen)] {
+        for (name, value) in [
+            ("nll_loss", nllLoss), ("log_odds_ratio", logOddsRatio), ("log_odds_chosen", logOddsChosen),
+        ] {
             if let value { named.append((name, value)) }
         }
         return named

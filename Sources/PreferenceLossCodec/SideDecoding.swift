@@ -7,8 +7,12 @@ protocol SideFieldReader {
     func tokenLogps(_ field: Field, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> TokenValues?
     /// A mask's rows; shaped like `tokens` where the format's rows have a shape to check (a
     /// safetensors tensor's), else as the field has them.
-    func mask(_ field: Field, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Bool>?
-    func labels(_ field: Field, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> RaggedRows<Int64>?
+    func mask(
+        _ field: Field, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>
+    ) -> RaggedRows<Bool>?
+    func labels(
+        _ field: Field, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>
+    ) -> RaggedRows<Int64>?
 }
 
 /// The keys a side may hold.
@@ -48,10 +52,12 @@ struct DecodedSide {
 /// (not both); `mask` or `labels` (not both) only with `per_token_logps`; `nll_mask` only on
 /// the chosen side (the loss checks that it goes with per-token chosen log-probs).
 func decodeSide<Reader: SideFieldReader>(
-    _ fields: [SideKey: Reader.Field], side: Side, labelPadTokenID: Int64, reader: Reader, issues: inout IssueCollector<FieldPath>
+    _ fields: [SideKey: Reader.Field], side: Side, labelPadTokenID: Int64, reader: Reader,
+    issues: inout IssueCollector<FieldPath>
 ) -> DecodedSide? {
     let path = FieldPath(side.key)
-    guard let input = decodeLogps(fields, at: path, labelPadTokenID: labelPadTokenID, reader: reader, issues: &issues) else { return nil }
+    guard let input = decodeLogps(fields, at: path, labelPadTokenID: labelPadTokenID, reader: reader, issues: &issues)
+    else { return nil }
     guard let nllMask = fields[.nllMask] else { return DecodedSide(input: input) }
     let nllPath = path.key(SideKey.nllMask.rawValue)
     guard side == .chosen else {
@@ -65,23 +71,31 @@ func decodeSide<Reader: SideFieldReader>(
 
 /// The log-probs of one side and their selection.
 private func decodeLogps<Reader: SideFieldReader>(
-    _ fields: [SideKey: Reader.Field], at path: FieldPath, labelPadTokenID: Int64, reader: Reader, issues: inout IssueCollector<FieldPath>
+    _ fields: [SideKey: Reader.Field], at path: FieldPath, labelPadTokenID: Int64, reader: Reader,
+    issues: inout IssueCollector<FieldPath>
 ) -> SideInput? {
     let selectionKeys = [SideKey.mask, .labels].filter { fields[$0] != nil }
     switch (fields[.logps], fields[.perTokenLogps]) {
     case (let logps?, nil):
         for key in selectionKeys {
-            issues.add(.notApplicable(because: "'\(key.rawValue)' goes with 'per_token_logps'"), at: path.key(key.rawValue))
+            issues.add(
+                .notApplicable(because: "'\(key.rawValue)' goes with 'per_token_logps'"), at: path.key(key.rawValue))
         }
-        return reader.sequenceLogps(logps, at: path.key(SideKey.logps.rawValue), issues: &issues).map { .sequenceLogps($0) }
+        return reader.sequenceLogps(logps, at: path.key(SideKey.logps.rawValue), issues: &issues).map {
+            .sequenceLogps($0)
+        }
     case (nil, let tokens?):
         if selectionKeys.count == 2 {
             issues.add(.conflicts(with: SideKey.mask.rawValue), at: path.key(SideKey.labels.rawValue))
             return nil
         }
-        guard let rows = reader.tokenLogps(tokens, at: path.key(SideKey.perTokenLogps.rawValue), issues: &issues) else { return nil }
+        guard let rows = reader.tokenLogps(tokens, at: path.key(SideKey.perTokenLogps.rawValue), issues: &issues) else {
+            return nil
+        }
         if let mask = fields[.mask] {
-            return reader.mask(mask, like: rows, at: path.key(SideKey.mask.rawValue), issues: &issues).map { .tokenLogps(rows, selection: .mask($0)) }
+            return reader.mask(mask, like: rows, at: path.key(SideKey.mask.rawValue), issues: &issues).map {
+                .tokenLogps(rows, selection: .mask($0))
+            }
         }
         if let labels = fields[.labels] {
             return reader.labels(labels, like: rows, at: path.key(SideKey.labels.rawValue), issues: &issues).map {
@@ -107,6 +121,7 @@ func assembleInputs(
     let referenceChosen = side(.referenceChosen, &issues)
     let referenceRejected = side(.referenceRejected, &issues)
     guard issues.isEmpty, let chosen, let rejected else { throw RequestError(issues.issues) }
-    return LossInputs(chosen: chosen.input, rejected: rejected.input, referenceChosen: referenceChosen?.input,
-                      referenceRejected: referenceRejected?.input, chosenNLLMask: chosen.nllMask)
+    return LossInputs(
+        chosen: chosen.input, rejected: rejected.input, referenceChosen: referenceChosen?.input,
+        referenceRejected: referenceRejected?.input, chosenNLLMask: chosen.nllMask)
 }

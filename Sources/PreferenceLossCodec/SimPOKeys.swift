@@ -10,7 +10,9 @@ enum SimPOKeys: ObjectiveKeys {
         if let value = reader.number(SimPO.Parameter.beta) { simpo.beta = value }
         if let value = reader.number(SimPO.Parameter.labelSmoothing) { simpo.labelSmoothing = value }
         if let value = reader.number(SimPO.Parameter.sftWeight) { simpo.sftWeight = value }
-        if let value = reader.choice(SimPO.Parameter.sftReduction, from: SFTReduction.allCases) { simpo.sftReduction = value }
+        if let value = reader.choice(SimPO.Parameter.sftReduction, from: SFTReduction.allCases) {
+            simpo.sftReduction = value
+        }
         if let value = reader.flag(SimPO.Parameter.averageLogProb) { simpo.averageLogProb = value }
         let ratio = reader.number(SimPO.Parameter.gammaBetaRatio), gamma = reader.number(SimPO.Parameter.gamma)
         if reader.isGiven(SimPO.Parameter.gammaBetaRatio) && reader.isGiven(SimPO.Parameter.gamma) {

@@ -7,7 +7,9 @@ import Hummingbird
 struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let tokens: BearerTokens
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         guard let authorization = request.headers[.authorization] else {
             throw unauthorized("this route needs an Authorization: Bearer <token> header")
         }

@@ -24,7 +24,8 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let writeTimeout: Duration?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
-        let connection = ConnectionState(headTimeout: TimeAmount(timeout), writeTimeout: writeTimeout.map { TimeAmount($0) })
+        let connection = ConnectionState(
+            headTimeout: TimeAmount(timeout), writeTimeout: writeTimeout.map { TimeAmount($0) })
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandler(FirstByteObserver(connection: connection))
         }.flatMap {

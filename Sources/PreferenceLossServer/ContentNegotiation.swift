@@ -23,14 +23,17 @@ enum ResponseFormat: Equatable {
         let safetensors = Self.quality(of: Self.safetensorsMediaType, in: ranges)
         guard max(json.quality, safetensors.quality) > 0 else { return nil }
         if safetensors.quality > json.quality {
-            self = .safetensors(safetensors.range?.parameters.value(named: "dtype")?.uppercased() == "F64" ? .float64 : .float32)
+            self = .safetensors(
+                safetensors.range?.parameters.value(named: "dtype")?.uppercased() == "F64" ? .float64 : .float32)
         } else {
             self = .json
         }
     }
 
     /// The weight `ranges` give `mediaType`: the most specific matching range decides.
-    private static func quality(of mediaType: String, in ranges: [WeightedElement]) -> (quality: Double, range: WeightedElement?) {
+    private static func quality(
+        of mediaType: String, in ranges: [WeightedElement]
+    ) -> (quality: Double, range: WeightedElement?) {
         let type = mediaType.prefix { $0 != "/" }
         for candidate in [mediaType, "\(type)/*", "*/*"] {
             if let range = ranges.first(where: { $0.value == candidate }) { return (range.quality, range) }

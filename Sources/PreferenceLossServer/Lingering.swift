@@ -15,12 +15,15 @@ struct LingeringMiddleware: RouterMiddleware {
     let maximumBytes: Int
     let maximumTime: Duration
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let body = BodyStream(request.body)
         var context = context
         context.body = body
         var response = try await next(request, context)
-        let hasBody = request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0
+        let hasBody =
+            request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0
         let closes = response.status == .contentTooLarge || response.status == .requestTimeout || body.failed
         guard closes || (hasBody && !body.isFinished) else { return response }
         if closes { response.headers[.connection] = "close" }

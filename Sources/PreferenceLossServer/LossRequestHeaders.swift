@@ -42,14 +42,17 @@ struct LossRequestHeaders {
                 .expectationFailed, detail: "the only expectation served is 100-continue, not \(echo(expectation))")
         }
         expectsContinue = headers[.expect] != nil
-        let contentType = try parsed(.contentType, in: headers) { text throws(HeaderSyntaxError) in try MediaType(parsing: text) }
+        let contentType = try parsed(.contentType, in: headers) { text throws(HeaderSyntaxError) in
+            try MediaType(parsing: text)
+        }
         switch contentType?.essence {
         case "application/json": format = .json
         case ResponseFormat.safetensorsMediaType: format = .safetensors
         default:
             throw Problem(
                 .unsupportedMediaType,
-                detail: "send the body as application/json or application/vnd.safetensors (got \(echo(headers[.contentType] ?? "no Content-Type")))",
+                detail:
+                    "send the body as application/json or application/vnd.safetensors (got \(echo(headers[.contentType] ?? "no Content-Type")))",
                 headers: [.accept: Self.requestMediaTypes.joined(separator: ", ")])
         }
         let codings = try parsed(.contentEncoding, in: headers, parseContentCodings)?.filter { $0 != "identity" } ?? []
@@ -60,7 +63,8 @@ struct LossRequestHeaders {
         default:
             throw Problem(
                 .unsupportedMediaType,
-                detail: "Content-Encoding \(echo(codings.joined(separator: ", "))) is not supported; use one of gzip or deflate",
+                detail:
+                    "Content-Encoding \(echo(codings.joined(separator: ", "))) is not supported; use one of gzip or deflate",
                 headers: [.acceptEncoding: "gzip, deflate"])
         }
         let accept = headers[.accept]
@@ -84,7 +88,9 @@ struct LossRequestHeaders {
         // Field lines of one name are joined with commas, which the grammar refuses anyway;
         // say what was wrong rather than point at a comma the client never sent.
         if headers[values: Self.runIDHeader].count > 1 {
-            throw Problem(malformedHeader: Self.runIDHeader, HeaderSyntaxError(offset: 0, reason: "expected one X-Run-Id line, not several"))
+            throw Problem(
+                malformedHeader: Self.runIDHeader,
+                HeaderSyntaxError(offset: 0, reason: "expected one X-Run-Id line, not several"))
         }
         runID = try parsed(Self.runIDHeader, in: headers, parseRunID)
     }

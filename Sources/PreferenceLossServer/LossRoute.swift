@@ -2,9 +2,9 @@ import FastJSON
 import Hummingbird
 import NIOCore
 import NIOHTTPTypes
-import Safetensors
-import PreferenceLossCodec
 import PreferenceLoss
+import PreferenceLossCodec
+import Safetensors
 import ZlibCoding
 
 /// `POST /v1/loss`: JSON or safetensors in (optionally gzip- or deflate-encoded),
@@ -32,12 +32,16 @@ struct LossRoute: Sendable {
         maximumBodySize = settings.maximumBodySize
         bodyReader = RequestBodyReader(maximumBodySize: settings.maximumBodySize, timeout: settings.bodyTimeout)
         parsers = JSONParserPool(maximumSize: settings.maximumBodySize)
-        budget = MemoryBudget(maximumRequests: settings.maximumInFlightRequests, maximumBytes: settings.maximumInFlightBytes) { usage in
+        budget = MemoryBudget(
+            maximumRequests: settings.maximumInFlightRequests, maximumBytes: settings.maximumInFlightBytes
+        ) { usage in
             metrics.admittedRequests.record(usage.requests)
             metrics.reservedBytes.record(usage.bytes)
         }
         self.metrics = metrics
-        runs = RunHistory(maximumRuns: settings.maximumRuns, batchesPerRun: settings.batchesPerRun, idleExpiry: settings.runIdleExpiry, factory: metrics.factory)
+        runs = RunHistory(
+            maximumRuns: settings.maximumRuns, batchesPerRun: settings.batchesPerRun,
+            idleExpiry: settings.runIdleExpiry, factory: metrics.factory)
         compressResponses = settings.compressResponses
     }
 
@@ -126,8 +130,10 @@ struct LossRoute: Sendable {
                     bytes, limit: maximumBodySize, padding: JSONParser.requiredPadding,
                     mayHold: { capacity in
                         // Once what is inflated could never be parsed within the budget, stop.
-                        let parsing = MemoryModel.parsing(wireBytes: bytes.count, bodyBytes: inflatedSoFar, format: format)
-                        refusal = parsing > budget.maximumBytes
+                        let parsing = MemoryModel.parsing(
+                            wireBytes: bytes.count, bodyBytes: inflatedSoFar, format: format)
+                        refusal =
+                            parsing > budget.maximumBytes
                             ? Reservation.neverFits(parsing, budget: budget)
                             : reservation.refusal(toGrowTo: bytes.count + capacity)
                         inflatedSoFar = capacity
@@ -204,15 +210,19 @@ struct LossRoute: Sendable {
             bytes = compressed
         }
         let buffer = ByteBuffer(bytes: bytes)
-        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: buffer.readableBytes) { writer in
-            defer { reservation.release() }
-            // In slices, so that a client that reads slowly holds the rest here, inside the
-            // reservation, rather than queued in the connection outside it.
-            var rest = buffer
-            while let slice = rest.readSlice(length: min(rest.readableBytes, Self.writeSliceBytes)), slice.readableBytes > 0 {
-                try await writer.write(slice)
-            }
-            try await writer.finish(nil)
-        })
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody(contentLength: buffer.readableBytes) { writer in
+                defer { reservation.release() }
+                // In slices, so that a client that reads slowly holds the rest here, inside the
+                // reservation, rather than queued in the connection outside it.
+                var rest = buffer
+                while let slice = rest.readSlice(length: min(rest.readableBytes, Self.writeSliceBytes)),
+                    slice.readableBytes > 0
+                {
+                    try await writer.write(slice)
+                }
+                try await writer.finish(nil)
+            })
     }
 }

@@ -33,7 +33,9 @@ public struct LossService: Sendable {
 
         let router = Router(context: LossRequestContext.self)
         // Outermost, so that it sees every answer, problems included.
-        router.add(middleware: LingeringMiddleware(maximumBytes: min(settings.maximumBodySize, Int.max / 4) * 4, maximumTime: .seconds(5)))
+        router.add(
+            middleware: LingeringMiddleware(
+                maximumBytes: min(settings.maximumBodySize, Int.max / 4) * 4, maximumTime: .seconds(5)))
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(metrics: metrics))
@@ -84,7 +86,8 @@ public struct LossService: Sendable {
     /// Serves until SIGTERM or SIGINT, then turns `/ready` off, waits `drainDelay`,
     /// lets every accepted request finish, and returns.
     public func run() async throws {
-        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
@@ -113,7 +116,9 @@ extension RouterMethods {
 }
 
 private func jsonResponse(_ status: HTTPResponse.Status, _ body: String) -> Response {
-    Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    Response(
+        status: status, headers: [.contentType: "application/json"],
+        body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
 }
 
 private func readinessResponse(_ readiness: Readiness) throws -> Response {

@@ -1,5 +1,5 @@
-import PreferenceLossCodec
 import PreferenceLoss
+import PreferenceLossCodec
 
 /// The memory a loss request holds at each step, as the `MemoryBudget` reserves it.
 ///
@@ -34,16 +34,22 @@ enum MemoryModel {
     /// number and per label), the results, and the encoded response twice (the encoder's
     /// buffer and the connection's copy), once more when gzipped.
     static func answering(_ request: LossRequest, bodyBytes: Int, response: ResponseFormat, gzip: Bool) -> Int {
-        let sides = [request.inputs.chosen, request.inputs.rejected, request.inputs.referenceChosen, request.inputs.referenceRejected]
+        let sides = [
+            request.inputs.chosen, request.inputs.rejected, request.inputs.referenceChosen,
+            request.inputs.referenceRejected,
+        ]
         let numbers = sides.reduce(0) { $0 + ($1.map(storedNumbers) ?? 0) }
         let pairs = sequenceCount(request.inputs.chosen)
-        let gradients = request.returnTokenGradients ? tokenCount(request.inputs.chosen) + tokenCount(request.inputs.rejected) : 0
-        let resultNumbers = (resultArraysPerPair + request.configuration.loss.objective.lossTypeParts) * pairs + gradients
-        let encoded = switch response {
-        case .json: jsonBytesPerNumber * resultNumbers
-        case .safetensors(.float32): 4 * resultNumbers
-        case .safetensors(.float64): 8 * resultNumbers
-        }
+        let gradients =
+            request.returnTokenGradients ? tokenCount(request.inputs.chosen) + tokenCount(request.inputs.rejected) : 0
+        let resultNumbers =
+            (resultArraysPerPair + request.configuration.loss.objective.lossTypeParts) * pairs + gradients
+        let encoded =
+            switch response {
+            case .json: jsonBytesPerNumber * resultNumbers
+            case .safetensors(.float32): 4 * resultNumbers
+            case .safetensors(.float64): 8 * resultNumbers
+            }
         return bodyBytes + 8 * numbers + 8 * resultNumbers + (gzip ? 3 : 2) * encoded
     }
 

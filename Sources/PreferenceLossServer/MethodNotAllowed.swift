@@ -1,5 +1,5 @@
-import PreferenceLossCodec
 import Hummingbird
+import PreferenceLossCodec
 
 /// Answers 405 with `Allow` for a request whose path a route serves under other methods.
 ///

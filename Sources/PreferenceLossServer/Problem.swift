@@ -1,7 +1,7 @@
-import PreferenceLossCodec
 import FastJSON
 import HTTPTypes
 import Hummingbird
+import PreferenceLossCodec
 
 /// An RFC 9457 problem: every error this service returns, as `application/problem+json`.
 /// Its type, title and status come from its `ProblemType`.

@@ -1,6 +1,6 @@
-import PreferenceLossCodec
 import Hummingbird
 import Logging
+import PreferenceLossCodec
 
 /// Turns every error into a problem+json response, so no error is ever an empty
 /// body: a route's `Problem` (`MethodNotAllowedMiddleware`'s 405 among them), the router's
@@ -10,7 +10,9 @@ import Logging
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let problem: Problem
         do {
             return try await next(request, context)

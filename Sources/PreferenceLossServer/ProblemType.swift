@@ -70,9 +70,10 @@ extension Problem {
     /// A request whose content fails validation: 422 listing every issue.
     init(_ error: RequestError) {
         let errors = error.issues.map { FieldError(pointer: $0.location.jsonPointer, detail: $0.message) }
-        let first = error.issues.first.map {
-            "\($0.location.jsonPointer.isEmpty ? "/" : $0.location.jsonPointer): \($0.message)"
-        } ?? "invalid input"
+        let first =
+            error.issues.first.map {
+                "\($0.location.jsonPointer.isEmpty ? "/" : $0.location.jsonPointer): \($0.message)"
+            } ?? "invalid input"
         self.init(
             .invalidInput, detail: error.issues.count > 1 ? "\(first) (and \(error.issues.count - 1) more)" : first,
             errors: errors)

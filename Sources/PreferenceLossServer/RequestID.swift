@@ -8,7 +8,9 @@ import Hummingbird
 struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     static var header: HTTPField.Name { HTTPField.Name("X-Request-Id")! }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let id = request.headers[Self.header].flatMap { isPlausibleRequestID($0) ? $0 : nil } ?? randomID()
         var context = context
         context.logger[metadataKey: "request_id"] = "\(id)"

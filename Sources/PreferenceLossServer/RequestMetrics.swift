@@ -1,7 +1,7 @@
 import CoreMetrics
-import Synchronization
 import Hummingbird
 import PreferenceLoss
+import Synchronization
 
 /// The service's own metrics, created from an explicit factory so that every
 /// application (and every test) can have its own registry.
@@ -45,7 +45,10 @@ final class ServerMetrics: Sendable {
     /// Methods other than HTTP's standard ones share the label `other`, so clients cannot grow the label set.
     func record(route: String, method: HTTPRequest.Method, status: HTTPResponse.Status, nanoseconds: Int64) {
         let standard: [HTTPRequest.Method] = [.get, .head, .post, .put, .delete, .connect, .options, .trace, .patch]
-        let dimensions = [("route", route), ("method", standard.contains(method) ? method.rawValue : "other"), ("status", String(status.code))]
+        let dimensions = [
+            ("route", route), ("method", standard.contains(method) ? method.rawValue : "other"),
+            ("status", String(status.code)),
+        ]
         counter(.requests, dimensions).increment()
         let key = SeriesKey(label: MetricFamily.requestDuration.rawValue, dimensions: dimensions)
         let timer = timers.withLock { timers in
@@ -87,7 +90,9 @@ private struct SeriesKey: Hashable {
 struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServerMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let start = ContinuousClock.now
         metrics.inFlight.increment()
         defer { metrics.inFlight.decrement() }
@@ -95,7 +100,9 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         // Bodies are in memory, so the time to the response covers the work; writing it is NIO's.
         let elapsed = ContinuousClock.now - start
         let nanoseconds = elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
-        metrics.record(route: context.endpointPath ?? "NotFound", method: request.method, status: response.status, nanoseconds: nanoseconds)
+        metrics.record(
+            route: context.endpointPath ?? "NotFound", method: request.method, status: response.status,
+            nanoseconds: nanoseconds)
         return response
     }
 }

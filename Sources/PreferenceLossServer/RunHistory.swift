@@ -53,7 +53,8 @@ final class RunHistory: Sendable {
                 }
             }
             if state.runs[id] == nil, state.runs.count >= maximumRuns,
-               let oldest = state.runs.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
+                let oldest = state.runs.min(by: { $0.value.lastSeen < $1.value.lastSeen })
+            {
                 oldest.value.series.destroy()
                 state.runs[oldest.key] = nil
             }

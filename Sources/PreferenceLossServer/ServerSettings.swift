@@ -58,16 +58,22 @@ public struct ServerSettings: Sendable {
     /// Why the settings cannot run a server, or nil when they can.
     public func validate() -> String? {
         if !(0 ... 65535).contains(port) { return "port must be 0...65535, not \(port)" }
-        if !(1 ... Self.largestMaximumBodySize).contains(maximumBodySize) { return "max-body-size must be 1 byte to 1 TiB" }
+        if !(1 ... Self.largestMaximumBodySize).contains(maximumBodySize) {
+            return "max-body-size must be 1 byte to 1 TiB"
+        }
         if maximumConnections < 1 { return "max-connections must be at least 1" }
         if maximumInFlightRequests < 1 { return "max-in-flight-requests must be at least 1" }
         if maximumInFlightBytes < 1 { return "max-in-flight-bytes must be at least 1 byte" }
-        if let idleTimeout, idleTimeout < Self.shortestTimeout { return "idle-timeout must be at least 1 ms (or 0: never)" }
+        if let idleTimeout, idleTimeout < Self.shortestTimeout {
+            return "idle-timeout must be at least 1 ms (or 0: never)"
+        }
         if headerTimeout < Self.shortestTimeout { return "header-timeout must be at least 1 ms" }
         if bodyTimeout < Self.shortestTimeout { return "body-timeout must be at least 1 ms" }
         if drainDelay < .zero || drainDelay > Self.longestDrainDelay { return "drain-delay must be 0 to 3600 seconds" }
         if !(1 ... Self.runLimit).contains(maximumRuns) { return "max-runs must be 1 to \(Self.runLimit)" }
-        if !Self.batchesPerRunRange.contains(batchesPerRun) { return "run-batches must be \(Self.batchesPerRunRange.lowerBound) to \(Self.batchesPerRunRange.upperBound)" }
+        if !Self.batchesPerRunRange.contains(batchesPerRun) {
+            return "run-batches must be \(Self.batchesPerRunRange.lowerBound) to \(Self.batchesPerRunRange.upperBound)"
+        }
         if runIdleExpiry < .seconds(1) { return "run-idle-expiry must be at least 1 second" }
         return nil
     }
@@ -84,8 +90,11 @@ private func memoryLimit() -> Int {
 
 extension ServerSettings {
     /// A TLS server configuration from a PEM certificate chain and a PEM private key.
-    public static func tlsConfiguration(certificateChainFile: String, privateKeyFile: String) throws -> TLSConfiguration {
-        let chain = try NIOSSLCertificate.fromPEMFile(certificateChainFile).map { NIOSSLCertificateSource.certificate($0) }
+    public static func tlsConfiguration(certificateChainFile: String, privateKeyFile: String) throws -> TLSConfiguration
+    {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificateChainFile).map {
+            NIOSSLCertificateSource.certificate($0)
+        }
         return TLSConfiguration.makeServerConfiguration(
             certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: privateKeyFile, format: .pem)))
     }

@@ -17,7 +17,9 @@ public struct SafetensorsFile: Sendable {
     /// - Parameters:
     ///   - maximumHeaderSize: a longer declared header is refused before it is read.
     ///   - parser: parses the JSON header.
-    public init(parsing bytes: UnsafeRawBufferPointer, maximumHeaderSize: Int, parser: JSONParser) throws(SafetensorsError) {
+    public init(
+        parsing bytes: UnsafeRawBufferPointer, maximumHeaderSize: Int, parser: JSONParser
+    ) throws(SafetensorsError) {
         guard bytes.count >= 8 else { throw SafetensorsError("shorter than the 8-byte header length") }
         let declared = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
         guard declared <= UInt64(maximumHeaderSize) else {
@@ -46,7 +48,9 @@ public struct SafetensorsFile: Sendable {
         try checkCoverage(dataSize: bytes.count - dataStart, dataStart: dataStart)
     }
 
-    private static func readHeader(_ root: JSONValue, dataStart: Int) throws(SafetensorsError) -> ([TensorInfo], [String: String]) {
+    private static func readHeader(
+        _ root: JSONValue, dataStart: Int
+    ) throws(SafetensorsError) -> ([TensorInfo], [String: String]) {
         guard root.kind == .object else { throw SafetensorsError("header is not a JSON object") }
         var tensors: [TensorInfo] = []
         var metadata: [String: String]?
@@ -67,12 +71,16 @@ public struct SafetensorsFile: Sendable {
         var metadata: [String: String] = [:]
         for (key, entry) in value.fields {
             guard let text = entry.string else { throw SafetensorsError("__metadata__ value '\(key)' is not a string") }
-            guard metadata.updateValue(text, forKey: key) == nil else { throw SafetensorsError("__metadata__ key '\(key)' given twice") }
+            guard metadata.updateValue(text, forKey: key) == nil else {
+                throw SafetensorsError("__metadata__ key '\(key)' given twice")
+            }
         }
         return metadata
     }
 
-    private static func readTensor(_ name: String, _ value: JSONValue, dataStart: Int) throws(SafetensorsError) -> TensorInfo {
+    private static func readTensor(
+        _ name: String, _ value: JSONValue, dataStart: Int
+    ) throws(SafetensorsError) -> TensorInfo {
         guard value.kind == .object else { throw SafetensorsError("entry is not an object", tensor: name) }
         var dtypeName: String?
         var shape: [Int]?
@@ -86,8 +94,12 @@ public struct SafetensorsFile: Sendable {
             }
         }
         guard let dtypeName else { throw SafetensorsError("missing or non-string 'dtype'", tensor: name) }
-        guard let dtype = SafetensorsDType(rawValue: dtypeName) else { throw SafetensorsError("unknown dtype '\(dtypeName)'", tensor: name) }
-        guard let shape else { throw SafetensorsError("missing 'shape' or not an array of non-negative integers", tensor: name) }
+        guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
+            throw SafetensorsError("unknown dtype '\(dtypeName)'", tensor: name)
+        }
+        guard let shape else {
+            throw SafetensorsError("missing 'shape' or not an array of non-negative integers", tensor: name)
+        }
         guard let offsets, offsets.count == 2, offsets[0] <= offsets[1] else {
             throw SafetensorsError("'data_offsets' must be [begin, end] with begin <= end", tensor: name)
         }
@@ -98,23 +110,33 @@ public struct SafetensorsFile: Sendable {
             bytes = product
         }
         guard offsets[1] - offsets[0] == bytes else {
-            throw SafetensorsError("shape \(shape) of \(dtypeName) needs \(bytes) bytes but data_offsets span \(offsets[1] - offsets[0])", tensor: name)
+            throw SafetensorsError(
+                "shape \(shape) of \(dtypeName) needs \(bytes) bytes but data_offsets span \(offsets[1] - offsets[0])",
+                tensor: name)
         }
         // Both offsets are at most the body size here only after checkCoverage; keep the sum safe now.
-        guard offsets[1] <= Int.max - dataStart else { throw SafetensorsError("data_offsets out of range", tensor: name) }
-        return TensorInfo(name: name, dtype: dtype, shape: shape, byteRange: dataStart + offsets[0] ..< dataStart + offsets[1])
+        guard offsets[1] <= Int.max - dataStart else {
+            throw SafetensorsError("data_offsets out of range", tensor: name)
+        }
+        return TensorInfo(
+            name: name, dtype: dtype, shape: shape, byteRange: dataStart + offsets[0] ..< dataStart + offsets[1])
     }
 
     /// The tensors must tile the data section exactly: no overlap, no gap, nothing past the end.
     private func checkCoverage(dataSize: Int, dataStart: Int) throws(SafetensorsError) {
         var end = dataStart
-        for tensor in tensors.sorted(by: { ($0.byteRange.lowerBound, $0.byteRange.upperBound) < ($1.byteRange.lowerBound, $1.byteRange.upperBound) }) {
+        for tensor in tensors.sorted(by: {
+            ($0.byteRange.lowerBound, $0.byteRange.upperBound) < ($1.byteRange.lowerBound, $1.byteRange.upperBound)
+        }) {
             guard tensor.byteRange.lowerBound == end else {
                 let problem = tensor.byteRange.lowerBound < end ? "overlap another tensor" : "leave a gap before them"
-                throw SafetensorsError("data_offsets \(tensor.byteRange.lowerBound - dataStart) \(problem)", tensor: tensor.name)
+                throw SafetensorsError(
+                    "data_offsets \(tensor.byteRange.lowerBound - dataStart) \(problem)", tensor: tensor.name)
             }
             guard tensor.byteRange.upperBound - dataStart <= dataSize else {
-                throw SafetensorsError("data_offsets end \(tensor.byteRange.upperBound - dataStart) is past the \(dataSize)-byte data section", tensor: tensor.name)
+                throw SafetensorsError(
+                    "data_offsets end \(tensor.byteRange.upperBound - dataStart) is past the \(dataSize)-byte data section",
+                    tensor: tensor.name)
             }
             end = tensor.byteRange.upperBound
         }

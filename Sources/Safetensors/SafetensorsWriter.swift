@@ -44,7 +44,8 @@ public struct SafetensorsWriter: Sendable {
     /// Adds a tensor of any dtype from its little-endian bytes (`bytes.count` must be
     /// the product of `shape` times the dtype's size).
     public mutating func add(_ name: String, dtype: SafetensorsDType, shape: [Int], bytes: some Collection<UInt8>) {
-        precondition(bytes.count == shape.reduce(dtype.size, *), "\(name): \(bytes.count) bytes for \(dtype.rawValue) \(shape)")
+        precondition(
+            bytes.count == shape.reduce(dtype.size, *), "\(name): \(bytes.count) bytes for \(dtype.rawValue) \(shape)")
         data.append(contentsOf: bytes)
         entries.append((name, dtype, shape, bytes.count))
     }

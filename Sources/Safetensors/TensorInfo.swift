@@ -16,10 +16,28 @@ public struct TensorInfo: Equatable, Sendable {
     public func doubles(in file: UnsafeRawBufferPointer) -> [Double]? {
         let base = byteRange.lowerBound
         switch dtype {
-        case .f64: return read(file) { Double(bitPattern: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: base + 8 * $1, as: UInt64.self))) }
-        case .f32: return read(file) { Double(Float(bitPattern: UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: base + 4 * $1, as: UInt32.self)))) }
-        case .bf16: return read(file) { pl_bfloat16_to_double(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: UInt16.self))) }
-        case .f16: return read(file) { pl_float16_to_double(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: UInt16.self))) }
+        case .f64:
+            return read(file) {
+                Double(
+                    bitPattern: UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: base + 8 * $1, as: UInt64.self)))
+            }
+        case .f32:
+            return read(file) {
+                Double(
+                    Float(
+                        bitPattern: UInt32(
+                            littleEndian: $0.loadUnaligned(fromByteOffset: base + 4 * $1, as: UInt32.self))))
+            }
+        case .bf16:
+            return read(file) {
+                pl_bfloat16_to_double(
+                    UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: UInt16.self)))
+            }
+        case .f16:
+            return read(file) {
+                pl_float16_to_double(
+                    UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: UInt16.self)))
+            }
         default: return nil
         }
     }
@@ -31,11 +49,24 @@ public struct TensorInfo: Equatable, Sendable {
         switch dtype {
         case .bool, .u8: return read(file) { Int64($0.load(fromByteOffset: base + $1, as: UInt8.self)) }
         case .i8: return read(file) { Int64($0.load(fromByteOffset: base + $1, as: Int8.self)) }
-        case .u16: return read(file) { Int64(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: UInt16.self))) }
-        case .i16: return read(file) { Int64(Int16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: Int16.self))) }
-        case .u32: return read(file) { Int64(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: base + 4 * $1, as: UInt32.self))) }
-        case .i32: return read(file) { Int64(Int32(littleEndian: $0.loadUnaligned(fromByteOffset: base + 4 * $1, as: Int32.self))) }
-        case .i64: return read(file) { Int64(littleEndian: $0.loadUnaligned(fromByteOffset: base + 8 * $1, as: Int64.self)) }
+        case .u16:
+            return read(file) {
+                Int64(UInt16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: UInt16.self)))
+            }
+        case .i16:
+            return read(file) {
+                Int64(Int16(littleEndian: $0.loadUnaligned(fromByteOffset: base + 2 * $1, as: Int16.self)))
+            }
+        case .u32:
+            return read(file) {
+                Int64(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: base + 4 * $1, as: UInt32.self)))
+            }
+        case .i32:
+            return read(file) {
+                Int64(Int32(littleEndian: $0.loadUnaligned(fromByteOffset: base + 4 * $1, as: Int32.self)))
+            }
+        case .i64:
+            return read(file) { Int64(littleEndian: $0.loadUnaligned(fromByteOffset: base + 8 * $1, as: Int64.self)) }
         default: return nil
         }
     }
@@ -48,7 +79,8 @@ public struct TensorInfo: Equatable, Sendable {
         let count = count
         return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             if count > 0, let source = file.baseAddress {
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(start: source + byteRange.lowerBound, count: count * dtype.size))
+                UnsafeMutableRawBufferPointer(buffer).copyMemory(
+                    from: UnsafeRawBufferPointer(start: source + byteRange.lowerBound, count: count * dtype.size))
             }
             initialized = count
         }

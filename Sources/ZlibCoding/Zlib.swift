@@ -33,10 +33,12 @@ public func withInflated<T>(
     let status = withoutActuallyEscaping(mayHold) { mayHold in
         var asker = mayHold
         return withUnsafeMutablePointer(to: &asker) { context in
-            czl_inflate(base, compressed.count, max(0, limit), max(0, padding), { context, bytes in
-                guard let context else { return 0 }
-                return context.assumingMemoryBound(to: ((Int) -> Bool).self).pointee(Int(clamping: bytes)) ? 1 : 0
-            }, context, &output, &length)
+            czl_inflate(
+                base, compressed.count, max(0, limit), max(0, padding),
+                { context, bytes in
+                    guard let context else { return 0 }
+                    return context.assumingMemoryBound(to: ((Int) -> Bool).self).pointee(Int(clamping: bytes)) ? 1 : 0
+                }, context, &output, &length)
         }
     }
     defer { free(output) }

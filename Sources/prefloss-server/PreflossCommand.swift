@@ -4,8 +4,8 @@ import HummingbirdTLS
 import Logging
 import Metrics
 import PreferenceLoss
-import Prometheus
 import PreferenceLossServer
+import Prometheus
 
 /// The settings' own defaults, shown in the help.
 private let defaults = ServerSettings()
@@ -25,31 +25,58 @@ struct PreflossCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (PREFLOSS_PORT; default \(defaults.port)).")
     var port: Int?
 
-    @Option(help: "Largest accepted request body, also after decompression: bytes, or with KB, MB, GB, KiB, MiB, GiB (PREFLOSS_MAX_BODY_SIZE; default \(defaults.maximumBodySize) bytes).")
+    @Option(
+        help:
+            "Largest accepted request body, also after decompression: bytes, or with KB, MB, GB, KiB, MiB, GiB (PREFLOSS_MAX_BODY_SIZE; default \(defaults.maximumBodySize) bytes)."
+    )
     var maxBodySize: ByteSize?
 
-    @Option(help: "Connections open at once; more wait to be accepted (PREFLOSS_MAX_CONNECTIONS; default \(defaults.maximumConnections)).")
+    @Option(
+        help:
+            "Connections open at once; more wait to be accepted (PREFLOSS_MAX_CONNECTIONS; default \(defaults.maximumConnections))."
+    )
     var maxConnections: Int?
 
-    @Option(help: "Requests served at once before new ones get 503 (PREFLOSS_MAX_IN_FLIGHT_REQUESTS; default \(defaults.maximumInFlightRequests)).")
+    @Option(
+        help:
+            "Requests served at once before new ones get 503 (PREFLOSS_MAX_IN_FLIGHT_REQUESTS; default \(defaults.maximumInFlightRequests))."
+    )
     var maxInFlightRequests: Int?
 
-    @Option(help: "Memory the requests in flight may hold (bodies, parsing, results, responses) before new ones get 503 (PREFLOSS_MAX_IN_FLIGHT_BYTES; default a quarter of the memory limit).")
+    @Option(
+        help:
+            "Memory the requests in flight may hold (bodies, parsing, results, responses) before new ones get 503 (PREFLOSS_MAX_IN_FLIGHT_BYTES; default a quarter of the memory limit)."
+    )
     var maxInFlightBytes: ByteSize?
 
-    @Option(help: "Seconds before an idle connection is closed; 0 for never (PREFLOSS_IDLE_TIMEOUT; default \(seconds(defaults.idleTimeout))).")
+    @Option(
+        help:
+            "Seconds before an idle connection is closed; 0 for never (PREFLOSS_IDLE_TIMEOUT; default \(seconds(defaults.idleTimeout)))."
+    )
     var idleTimeout: Double?
 
-    @Option(help: "Seconds a request head may take from its first byte before the connection is closed (PREFLOSS_HEADER_TIMEOUT; default \(seconds(defaults.headerTimeout))).")
+    @Option(
+        help:
+            "Seconds a request head may take from its first byte before the connection is closed (PREFLOSS_HEADER_TIMEOUT; default \(seconds(defaults.headerTimeout)))."
+    )
     var headerTimeout: Double?
 
-    @Option(help: "Seconds a request body may take to arrive before 408 (PREFLOSS_BODY_TIMEOUT; default \(seconds(defaults.bodyTimeout))).")
+    @Option(
+        help:
+            "Seconds a request body may take to arrive before 408 (PREFLOSS_BODY_TIMEOUT; default \(seconds(defaults.bodyTimeout)))."
+    )
     var bodyTimeout: Double?
 
-    @Option(help: "Seconds /ready reports 503 before shutdown stops accepting connections (PREFLOSS_DRAIN_DELAY; default \(seconds(defaults.drainDelay))).")
+    @Option(
+        help:
+            "Seconds /ready reports 503 before shutdown stops accepting connections (PREFLOSS_DRAIN_DELAY; default \(seconds(defaults.drainDelay)))."
+    )
     var drainDelay: Double?
 
-    @Option(help: "File of bearer tokens, one per line, that /v1/* requires; unset for no authentication (PREFLOSS_TOKEN_FILE).")
+    @Option(
+        help:
+            "File of bearer tokens, one per line, that /v1/* requires; unset for no authentication (PREFLOSS_TOKEN_FILE)."
+    )
     var tokenFile: String?
 
     @Option(help: "PEM certificate chain: serve HTTPS only, with --tls-key (PREFLOSS_TLS_CERT).")
@@ -58,19 +85,34 @@ struct PreflossCommand: AsyncParsableCommand {
     @Option(help: "PEM private key for --tls-cert (PREFLOSS_TLS_KEY).")
     var tlsKey: String?
 
-    @Option(help: "Whether /metrics requires a bearer token too: true or false (PREFLOSS_METRICS_REQUIRE_TOKEN; default \(defaults.metricsRequireToken)).")
+    @Option(
+        help:
+            "Whether /metrics requires a bearer token too: true or false (PREFLOSS_METRICS_REQUIRE_TOKEN; default \(defaults.metricsRequireToken))."
+    )
     var metricsRequireToken: Bool?
 
-    @Option(help: "Whether to gzip responses of 1 KiB or more for clients that accept it: true or false (PREFLOSS_COMPRESS_RESPONSES; default \(defaults.compressResponses)).")
+    @Option(
+        help:
+            "Whether to gzip responses of 1 KiB or more for clients that accept it: true or false (PREFLOSS_COMPRESS_RESPONSES; default \(defaults.compressResponses))."
+    )
     var compressResponses: Bool?
 
-    @Option(help: "Training runs (X-Run-Id) whose recent batches are kept for trend warnings and per-run metrics; past it the least recently seen is dropped (PREFLOSS_MAX_RUNS; default \(defaults.maximumRuns)).")
+    @Option(
+        help:
+            "Training runs (X-Run-Id) whose recent batches are kept for trend warnings and per-run metrics; past it the least recently seen is dropped (PREFLOSS_MAX_RUNS; default \(defaults.maximumRuns))."
+    )
     var maxRuns: Int?
 
-    @Option(help: "Batches kept per run: the window of the trend warnings, 3 to 1000 (PREFLOSS_RUN_BATCHES; default \(defaults.batchesPerRun)).")
+    @Option(
+        help:
+            "Batches kept per run: the window of the trend warnings, 3 to 1000 (PREFLOSS_RUN_BATCHES; default \(defaults.batchesPerRun))."
+    )
     var runBatches: Int?
 
-    @Option(help: "Seconds after which a run not seen is dropped with its metric series (PREFLOSS_RUN_IDLE_EXPIRY; default \(seconds(defaults.runIdleExpiry))).")
+    @Option(
+        help:
+            "Seconds after which a run not seen is dropped with its metric series (PREFLOSS_RUN_IDLE_EXPIRY; default \(seconds(defaults.runIdleExpiry)))."
+    )
     var runIdleExpiry: Double?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical (PREFLOSS_LOG_LEVEL; default info).")
@@ -111,8 +153,9 @@ struct PreflossCommand: AsyncParsableCommand {
         if let path = try environment.resolve(tokenFile, "PREFLOSS_TOKEN_FILE") {
             settings.bearerTokens = try readTokens(path)
         }
-        settings.tls = try tlsConfiguration(certificate: try environment.resolve(tlsCert, "PREFLOSS_TLS_CERT"),
-                                            key: try environment.resolve(tlsKey, "PREFLOSS_TLS_KEY"))
+        settings.tls = try tlsConfiguration(
+            certificate: try environment.resolve(tlsCert, "PREFLOSS_TLS_CERT"),
+            key: try environment.resolve(tlsKey, "PREFLOSS_TLS_KEY"))
         if let required = try environment.resolve(metricsRequireToken, "PREFLOSS_METRICS_REQUIRE_TOKEN") {
             settings.metricsRequireToken = required
         }
@@ -129,10 +172,11 @@ struct PreflossCommand: AsyncParsableCommand {
         let format = try environment.resolve(logFormat, "PREFLOSS_LOG_FORMAT") ?? .text
 
         LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = switch format {
-            case .text: StreamLogHandler.standardOutput(label: label)
-            case .json: JSONLogHandler(label: label)
-            }
+            var handler: any LogHandler =
+                switch format {
+                case .text: StreamLogHandler.standardOutput(label: label)
+                case .json: JSONLogHandler(label: label)
+                }
             handler.logLevel = level
             return handler
         }
@@ -141,14 +185,18 @@ struct PreflossCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "prefloss-server")
         for (old, new) in environment.oldNamesRead {
-            logger.warning("\(old) is the name before the rename, read until the server's next release: set \(new)",
-                           metadata: ["variable": "\(old)", "replacement": "\(new)"])
+            logger.warning(
+                "\(old) is the name before the rename, read until the server's next release: set \(new)",
+                metadata: ["variable": "\(old)", "replacement": "\(new)"])
         }
-        logger.info("starting", metadata: [
-            "host": "\(settings.host)", "port": "\(settings.port)", "max_body_size": "\(settings.maximumBodySize)",
-            "bearer_tokens": "\(settings.bearerTokens?.count ?? 0)", "tls": "\(settings.tls != nil)",
-            "max_in_flight_requests": "\(settings.maximumInFlightRequests)", "max_in_flight_bytes": "\(settings.maximumInFlightBytes)",
-        ])
+        logger.info(
+            "starting",
+            metadata: [
+                "host": "\(settings.host)", "port": "\(settings.port)", "max_body_size": "\(settings.maximumBodySize)",
+                "bearer_tokens": "\(settings.bearerTokens?.count ?? 0)", "tls": "\(settings.tls != nil)",
+                "max_in_flight_requests": "\(settings.maximumInFlightRequests)",
+                "max_in_flight_bytes": "\(settings.maximumInFlightBytes)",
+            ])
         try await LossService(settings: settings, registry: registry, logger: logger).run()
         logger.info("stopped")
     }
@@ -175,7 +223,8 @@ struct PreflossCommand: AsyncParsableCommand {
             throw ValidationError("cannot read the token file \(path)")
         }
         guard let tokens = BearerTokens(fileContents: contents) else {
-            throw ValidationError("the token file \(path) holds no token, or one with characters a Bearer token cannot have")
+            throw ValidationError(
+                "the token file \(path) holds no token, or one with characters a Bearer token cannot have")
         }
         return tokens
     }
@@ -183,7 +232,9 @@ struct PreflossCommand: AsyncParsableCommand {
 
 /// A finite, non-negative number of seconds as a Duration.
 private func duration(_ seconds: Double, _ name: String) throws -> Duration {
-    guard seconds.isFinite, seconds >= 0, seconds <= 1e9 else { throw ValidationError("\(name) must be 0 to 1e9 seconds, not \(seconds)") }
+    guard seconds.isFinite, seconds >= 0, seconds <= 1e9 else {
+        throw ValidationError("\(name) must be 0 to 1e9 seconds, not \(seconds)")
+    }
     return .seconds(seconds)
 }
 
@@ -205,12 +256,14 @@ struct ByteSize: ExpressibleByArgument {
 
     init?(argument: String) {
         let units: [(suffix: String, factor: Int)] = [
-            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1), ("", 1),
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000),
+            ("GB", 1_000_000_000), ("B", 1), ("", 1),
         ]
         for (suffix, factor) in units where argument.hasSuffix(suffix) {
             let digits = argument.utf8.dropLast(suffix.utf8.count)
             guard !digits.isEmpty, digits.allSatisfy({ (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains($0) }),
-                  let count = Int(String(decoding: digits, as: UTF8.self)), count > 0 else { continue }
+                let count = Int(String(decoding: digits, as: UTF8.self)), count > 0
+            else { continue }
             let (bytes, overflow) = count.multipliedReportingOverflow(by: factor)
             guard !overflow else { return nil }
             self.bytes = bytes

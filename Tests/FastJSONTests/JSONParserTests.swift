@@ -1,5 +1,5 @@
-import SeededRandom
 import FastJSON
+import SeededRandom
 import Testing
 
 /// Parses `text` with a fresh parser and applies `body` to the root.
@@ -118,12 +118,16 @@ func syntaxError(_ text: String) -> JSONSyntaxError? {
         writer.key("e")
         writer.value(["z": "1", "a": "2"])
         writer.endObject()
-        #expect(String(decoding: writer.bytes, as: UTF8.self) == #"{"a":[0.1,1.0,-2.5e-07],"b\"\n":[true,null,"x\u0001",3],"c":[],"d":null,"e":{"z":"1","a":"2"}}"#)
+        #expect(
+            String(decoding: writer.bytes, as: UTF8.self)
+                == #"{"a":[0.1,1.0,-2.5e-07],"b\"\n":[true,null,"x\u0001",3],"c":[],"d":null,"e":{"z":"1","a":"2"}}"#)
     }
 
     @Test func everyWrittenNumberReadsBackExactly() {
         var generator = SplitMix64(state: 20_261_125)
-        var values: [Double] = [0, -0.0, 1, -1, 0.1, 1e21, 1e-7, 5e-324, -Double.greatestFiniteMagnitude, 123456789012345680]
+        var values: [Double] = [
+            0, -0.0, 1, -1, 0.1, 1e21, 1e-7, 5e-324, -Double.greatestFiniteMagnitude, 123456789012345680,
+        ]
         while values.count < 20000 {
             let candidate = Double(bitPattern: generator.next())
             if candidate.isFinite { values.append(candidate) }
@@ -140,4 +144,3 @@ func syntaxError(_ text: String) -> JSONSyntaxError? {
         }
     }
 }
-

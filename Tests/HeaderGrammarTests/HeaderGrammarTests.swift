@@ -5,16 +5,18 @@ import Testing
     @Test func parsesTypeSubtypeAndParameters() throws {
         let type = try MediaType(parsing: #" Application/JSON ; charset="utf-8";  q=0.5 ;x=\#u{0022}a\"b\#u{0022}"#)
         #expect(type.essence == "application/json")
-        #expect(type.parameters == [
-            HeaderParameter(name: "charset", value: "utf-8"), HeaderParameter(name: "q", value: "0.5"),
-            HeaderParameter(name: "x", value: #"a"b"#),
-        ])
+        #expect(
+            type.parameters == [
+                HeaderParameter(name: "charset", value: "utf-8"), HeaderParameter(name: "q", value: "0.5"),
+                HeaderParameter(name: "x", value: #"a"b"#),
+            ])
         #expect(try MediaType(parsing: "application/json;").parameters.isEmpty, "an empty parameter is allowed")
     }
 
     @Test(arguments: [
         ("", 0), ("/json", 0), ("application", 11), ("application/", 12), ("application/json, text/plain", 16),
-        ("application/json; charset", 25), ("application/json;=", 17), (#"a/b;c="unterminated"#, 19), ("a/b;c=\"\u{01}\"", 7),
+        ("application/json; charset", 25), ("application/json;=", 17), (#"a/b;c="unterminated"#, 19),
+        ("a/b;c=\"\u{01}\"", 7),
         ("a/b c", 4), ("a\u{00E9}/b", 1),
     ])
     func rejectsMalformedValuesAtTheirOffset(_ text: String, _ offset: Int) {
@@ -29,7 +31,8 @@ import Testing
 
 @Suite struct WeightedElementTests {
     @Test func parsesAcceptWithWeightsAndEmptyElements() throws {
-        let elements = try WeightedElement.parseAccept(" ,application/vnd.safetensors;dtype=F64;q=0.8 , , */*;q=0,text/*")
+        let elements = try WeightedElement.parseAccept(
+            " ,application/vnd.safetensors;dtype=F64;q=0.8 , , */*;q=0,text/*")
         #expect(elements.map(\.value) == ["application/vnd.safetensors", "*/*", "text/*"])
         #expect(elements.map(\.quality) == [0.8, 0, 1])
         #expect(elements.first?.parameters == [HeaderParameter(name: "dtype", value: "F64")])
@@ -63,7 +66,10 @@ import Testing
         #expect(bearerToken(in: "bEaReR   tok").map { Array($0) } == Array("tok".utf8))
     }
 
-    @Test(arguments: ["Bearer", "Bearer ", "Bearertok", "Basic dG9r", "Bearer a b", "Bearer =abc", "Bearer a=b", "Bearer t\u{00E9}", "Bearer\ttok"])
+    @Test(arguments: [
+        "Bearer", "Bearer ", "Bearertok", "Basic dG9r", "Bearer a b", "Bearer =abc", "Bearer a=b", "Bearer t\u{00E9}",
+        "Bearer\ttok",
+    ])
     func rejectsAnythingElse(_ text: String) {
         #expect(bearerToken(in: text) == nil)
     }

@@ -1,7 +1,8 @@
 import Foundation
 import PreferenceLoss
-@testable import PreferenceLossCodec
 import Testing
+
+@testable import PreferenceLossCodec
 
 /// Each registered objective's keys, its companion's reading and echo, and its openapi.yaml
 /// schema say the same thing.
@@ -11,7 +12,8 @@ import Testing
     private func properties(of schema: String) throws -> [String] {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../Sources/PreferenceLossServer/openapi.yaml")
-        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = try String(contentsOf: url, encoding: .utf8).split(
+            separator: "\n", omittingEmptySubsequences: false)
         guard let start = lines.firstIndex(of: "    \(schema):") else { return [] }
         var names: [String] = []
         var inProperties = false
@@ -47,7 +49,8 @@ import Testing
     func theEchoNamesEveryKeyOnce(_ name: String) throws {
         let configuration = try RequestConfiguration(parsing: [("objective", .string(name))])
         let echoed = configuration.resolved.map(\.name)
-        #expect(echoed == sharedKeys.prefix(2) + (try companion(name)).keyNames + sharedKeys.dropFirst(2) + ["averaging"])
+        #expect(
+            echoed == sharedKeys.prefix(2) + (try companion(name)).keyNames + sharedKeys.dropFirst(2) + ["averaging"])
     }
 
     @Test(arguments: objectives)

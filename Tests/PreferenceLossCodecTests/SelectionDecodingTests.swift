@@ -12,7 +12,8 @@ import Testing
         return try padded.withUnsafeBytes { buffer in
             do {
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<body.count])
-                return .success(try LossRequest(body: bytes, spare: JSONParser.requiredPadding, format: format, parser: parser))
+                return .success(
+                    try LossRequest(body: bytes, spare: JSONParser.requiredPadding, format: format, parser: parser))
             } catch let error as RequestError {
                 return .failure(error)
             }
@@ -34,7 +35,9 @@ import Testing
     }
 
     @Test func anNLLMaskOnPerSequenceChosenLogpsIsRefusedByTheLossInEitherFormat() throws {
-        let json = try decode(#"{"config": {"objective": "orpo"}, "chosen": {"logps": [-1.0], "nll_mask": [[1, 0]]}, "rejected": {"logps": [-2.0]}}"#).get()
+        let json = try decode(
+            #"{"config": {"objective": "orpo"}, "chosen": {"logps": [-1.0], "nll_mask": [[1, 0]]}, "rejected": {"logps": [-2.0]}}"#
+        ).get()
         #expect(evaluationPointers(json).contains("/chosen/nll_mask"))
         var writer = SafetensorsWriter(precision: .float64)
         writer.add("chosen.logps", shape: [1], values: [-1])
@@ -48,16 +51,24 @@ import Testing
     private let rejected = #""rejected": {"logps": [-2.0]}"#
 
     @Test func masksAndLabelsWrittenWithAFractionAreTheirIntegers() throws {
-        let mask = try decode(#"{"chosen": {"per_token_logps": [[-1.0, -2.0]], "mask": [[1.0, 0.0]]}, \#(rejected)}"#).get()
-        let integers = try decode(#"{"chosen": {"per_token_logps": [[-1.0, -2.0]], "mask": [[1, 0]]}, \#(rejected)}"#).get()
+        let mask = try decode(#"{"chosen": {"per_token_logps": [[-1.0, -2.0]], "mask": [[1.0, 0.0]]}, \#(rejected)}"#)
+            .get()
+        let integers = try decode(#"{"chosen": {"per_token_logps": [[-1.0, -2.0]], "mask": [[1, 0]]}, \#(rejected)}"#)
+            .get()
         #expect(try mask.evaluate().chosenLogps == integers.evaluate().chosenLogps)
-        let labels = try decode(#"{"chosen": {"per_token_logps": [[-1.0, -2.0]], "labels": [[5, -100.0]]}, \#(rejected)}"#).get()
+        let labels = try decode(
+            #"{"chosen": {"per_token_logps": [[-1.0, -2.0]], "labels": [[5, -100.0]]}, \#(rejected)}"#
+        ).get()
         #expect(try labels.evaluate().chosenLogps == [-1.0])
     }
 
     @Test func fractionsThatAreNotIntegersAreRefusedAtTheirPosition() throws {
-        for (field, value, expected) in [("mask", "0.5", "0, 1, true or false"), ("labels", "-99.5", "an integer"), ("mask", "2.0", "0, 1, true or false")] {
-            let result = try decode(#"{"chosen": {"per_token_logps": [[-1.0, -2.0]], "\#(field)": [[1, \#(value)]]}, \#(rejected)}"#)
+        for (field, value, expected) in [
+            ("mask", "0.5", "0, 1, true or false"), ("labels", "-99.5", "an integer"),
+            ("mask", "2.0", "0, 1, true or false"),
+        ] {
+            let result = try decode(
+                #"{"chosen": {"per_token_logps": [[-1.0, -2.0]], "\#(field)": [[1, \#(value)]]}, \#(rejected)}"#)
             guard case .failure(let error) = result else {
                 Issue.record("\(field) \(value) accepted")
                 continue

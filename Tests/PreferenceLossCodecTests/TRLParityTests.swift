@@ -29,12 +29,15 @@ private let refusedByTheService = [
 ]
 
 private let trlCases: [TRLCase] = {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../reference/trl_cases.json")
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "../reference/trl_cases.json")
     guard let data = try? Data(contentsOf: url),
-          let cases = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]] else { return [] }
+        let cases = try? JSONSerialization.jsonObject(with: data) as? [[String: Any]]
+    else { return [] }
     return cases.compactMap { raw in
         guard let name = raw["name"] as? String, let objective = raw["objective"] as? String,
-              var config = raw["config_given"] as? [String: Any] else { return nil }
+            var config = raw["config_given"] as? [String: Any]
+        else { return nil }
         config["objective"] = objective
         var body: [String: Any] = ["config": config, "return_token_grads": true]
         for side in ["chosen", "rejected", "reference_chosen", "reference_rejected"] {
@@ -42,7 +45,9 @@ private let trlCases: [TRLCase] = {
         }
         if body["chosen"] == nil {
             // Refusal cases carry no inputs: any valid batch will do.
-            let side: [String: Any] = ["per_token_logps": [[-1.0, -2.0], [-0.5, -0.25]], "mask": [[1, 1], [1, 0]]]
+            let side: [String: Any] = [
+                "per_token_logps": [[-1.0, -2.0], [-0.5, -0.25]], "mask": [[1, 1], [1, 0]],
+            ]
             body["chosen"] = side
             body["rejected"] = side
             if objective == "dpo" {
@@ -73,7 +78,9 @@ private let trlCases: [TRLCase] = {
         bytes += repeatElement(0, count: JSONParser.requiredPadding)
         let outcome: Result<LossResult, RequestError> = bytes.withUnsafeBytes { buffer in
             do {
-                let request = try LossRequest(body: UnsafeRawBufferPointer(rebasing: buffer[..<count]), spare: JSONParser.requiredPadding, format: .json, parser: parser)
+                let request = try LossRequest(
+                    body: UnsafeRawBufferPointer(rebasing: buffer[..<count]), spare: JSONParser.requiredPadding,
+                    format: .json, parser: parser)
                 return Result { () throws(RequestError) in try request.evaluate() }
             } catch let error as RequestError {
                 return .failure(error)
@@ -103,7 +110,9 @@ private let trlCases: [TRLCase] = {
             // Each loss type's part, unweighted, when two or more distinct types are combined; else none.
             if order.count > 1 {
                 #expect(result.lossesByType.map(\.type) == order, "losses_by_type types")
-                for part in result.lossesByType { expectTRL(part.losses, parts[part.type], "losses_by_type[\(part.type)]") }
+                for part in result.lossesByType {
+                    expectTRL(part.losses, parts[part.type], "losses_by_type[\(part.type)]")
+                }
             } else {
                 #expect(result.lossesByType.isEmpty, "one loss type has no parts")
             }
@@ -119,8 +128,12 @@ private let trlCases: [TRLCase] = {
             expectTRL(metrics[name], value, "metric \(name)", absolute: name == "rewards/accuracies" ? 1e-7 : 1e-12)
         }
         let grads = (expected["grads"] as? [String: Any]) ?? [:]
-        expectTRL(result.gradients.chosenTokenLogps.map(flattened), flattenedRows(grads["chosen_per_token_logps"]), "chosen token grads")
-        expectTRL(result.gradients.rejectedTokenLogps.map(flattened), flattenedRows(grads["rejected_per_token_logps"]), "rejected token grads")
+        expectTRL(
+            result.gradients.chosenTokenLogps.map(flattened), flattenedRows(grads["chosen_per_token_logps"]),
+            "chosen token grads")
+        expectTRL(
+            result.gradients.rejectedTokenLogps.map(flattened), flattenedRows(grads["rejected_per_token_logps"]),
+            "rejected token grads")
         // TRL's sequence gradients leave out terms that act on tokens directly; compare where there are none.
         if let chosen = grads["chosen_logps"] {
             expectTRL(result.gradients.chosenLogps, chosen, "chosen sequence grads")
@@ -141,15 +154,22 @@ private func number(_ value: Any) -> Double? {
 }
 
 /// Expects agreement with TRL to 1e-9 relative (or `absolute` near zero), element by element.
-private func expectTRL(_ actual: Any?, _ expected: Any?, _ what: String, absolute: Double = 1e-12, sourceLocation: SourceLocation = #_sourceLocation) {
+private func expectTRL(
+    _ actual: Any?, _ expected: Any?, _ what: String, absolute: Double = 1e-12,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     let actualValues = (actual as? [Double]) ?? (actual as? Double).map { [$0] }
     let expectedValues = (expected as? [Any])?.compactMap(number) ?? expected.flatMap(number).map { [$0] }
     guard let actualValues, let expectedValues else {
-        Issue.record("\(what): missing (\(String(describing: actual)) vs \(String(describing: expected)))", sourceLocation: sourceLocation)
+        Issue.record(
+            "\(what): missing (\(String(describing: actual)) vs \(String(describing: expected)))",
+            sourceLocation: sourceLocation)
         return
     }
     #expect(actualValues.count == expectedValues.count, "\(what): count", sourceLocation: sourceLocation)
     for (index, (a, e)) in zip(actualValues, expectedValues).enumerated() {
-        #expect(abs(a - e) <= max(absolute, 1e-9 * abs(e)), "\(what)[\(index)]: \(a) vs TRL \(e)", sourceLocation: sourceLocation)
+        #expect(
+            abs(a - e) <= max(absolute, 1e-9 * abs(e)), "\(what)[\(index)]: \(a) vs TRL \(e)",
+            sourceLocation: sourceLocation)
     }
 }

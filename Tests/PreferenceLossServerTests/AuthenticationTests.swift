@@ -16,7 +16,8 @@ import Testing
     static func postLoss(_ client: some TestClientProtocol, authorization: String?) async throws -> TestResponse {
         var headers: HTTPFields = [.contentType: "application/json"]
         headers[.authorization] = authorization
-        return try await client.execute(uri: "/v1/loss", method: .post, headers: headers, body: ByteBuffer(string: request))
+        return try await client.execute(
+            uri: "/v1/loss", method: .post, headers: headers, body: ByteBuffer(string: request))
     }
 
     @Test func tokenFileSkipsBlankLinesCommentsAndWhitespace() throws {
@@ -62,7 +63,8 @@ import Testing
         try await withLiveServer(protectedMetrics) { client async throws in
             #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
             try expectProblem(try await client.execute(uri: "/metrics", method: .get), .unauthorized)
-            let metrics = try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer second-token"])
+            let metrics = try await client.execute(
+                uri: "/metrics", method: .get, headers: [.authorization: "Bearer second-token"])
             #expect(metrics.status == .ok)
         }
     }
@@ -71,9 +73,12 @@ import Testing
         let settings = try Self.settings()
         try await withLiveServer(settings) { client async throws in
             let port = try #require(client.port)
-            let request = "POST /v1/loss HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(String(repeating: "a", count: 100_000))\r\n\r\n"
+            let request =
+                "POST /v1/loss HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(String(repeating: "a", count: 100_000))\r\n\r\n"
             let answer = try await rawExchange(port: port, Array(request.utf8))
-            #expect(answer.hasPrefix("HTTP/1.1 431") && answer.contains("application/problem+json"), "\(answer.prefix(200))")
+            #expect(
+                answer.hasPrefix("HTTP/1.1 431") && answer.contains("application/problem+json"), "\(answer.prefix(200))"
+            )
             #expect(try await rawExchange(port: port, get("/health")).hasPrefix("HTTP/1.1 200"))
         }
     }
@@ -81,15 +86,18 @@ import Testing
     /// However a client spells the path, a route that needs a token never answers without one.
     @Test(arguments: [
         "//v1/loss", "///v1/loss", "//v1//loss", "/v1//loss", "/./v1/loss", "/v1/./loss", "/x/../v1/loss",
-        "/v1/loss/", "/%76%31/loss", "/v1/%6Coss", "/V1/loss", "/v1/loss?token=first-token", "//metrics", "/metrics/", "/./metrics",
+        "/v1/loss/", "/%76%31/loss", "/v1/%6Coss", "/V1/loss", "/v1/loss?token=first-token", "//metrics", "/metrics/",
+        "/./metrics",
     ])
     func noPathSpellingGetsPastTheToken(_ path: String) async throws {
         let settings = try Self.settings(metricsRequireToken: true)
         try await withLiveServer(settings) { client async throws in
             let method = path.contains("metrics") ? "GET" : "POST"
-            let request = "\(method) \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(Self.request.utf8.count)\r\nConnection: close\r\n\r\n\(Self.request)"
+            let request =
+                "\(method) \(path) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(Self.request.utf8.count)\r\nConnection: close\r\n\r\n\(Self.request)"
             let answer = try await rawExchange(port: try #require(client.port), Array(request.utf8))
-            #expect(answer.hasPrefix("HTTP/1.1 401") || answer.hasPrefix("HTTP/1.1 404"), "\(path): \(answer.prefix(40))")
+            #expect(
+                answer.hasPrefix("HTTP/1.1 401") || answer.hasPrefix("HTTP/1.1 404"), "\(path): \(answer.prefix(40))")
         }
     }
 

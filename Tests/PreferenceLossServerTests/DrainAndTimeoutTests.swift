@@ -2,9 +2,9 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import PreferenceLossServer
 import Prometheus
 import ServiceLifecycle
-import PreferenceLossServer
 import Synchronization
 import Testing
 
@@ -16,7 +16,9 @@ import Testing
             let inFlight = try (0 ..< 3).map { _ in try heldRequest(port: live) }
             try await waitForMetric(port: live, "prefloss_loss_requests_admitted 3.0")
             await group.triggerGracefulShutdown()
-            try await waitUntil("/ready reports the drain") { try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 503") }
+            try await waitUntil("/ready reports the drain") {
+                try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 503")
+            }
             // Past the drain delay the listener closes, but the accepted requests are still open.
             try await waitUntil("the listener closes") { (try? RawConnection(port: live)) == nil }
             var completed = 0
@@ -48,7 +50,9 @@ import Testing
         try await withLiveServer(settings) { client async throws in
             let connection = try RawConnection(port: try #require(client.port))
             let body = Array(heldBody.utf8)
-            connection.send("POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n")
+            connection.send(
+                "POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+            )
             let trickle = Task {
                 for byte in body.dropLast() {
                     connection.send([byte])
@@ -82,9 +86,13 @@ import Testing
         settings.idleTimeout = .milliseconds(300)
         try await withLiveServer(settings) { client async throws in
             let connection = try RawConnection(port: try #require(client.port))
-            connection.send("POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(heldBody.utf8.count)\r\n\r\n\(heldBody)")
+            connection.send(
+                "POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(heldBody.utf8.count)\r\n\r\n\(heldBody)"
+            )
             #expect(await connection.receive(until: "warnings").hasPrefix("HTTP/1.1 200"))
-            #expect(await connection.receiveUntilClosed().closedByServer, "the response ended, so the idle timeout runs again")
+            #expect(
+                await connection.receiveUntilClosed().closedByServer,
+                "the response ended, so the idle timeout runs again")
         }
     }
 
@@ -94,12 +102,19 @@ import Testing
         let body = Self.largeAnswerBody
         try await withLiveServer { client async throws in
             let connection = try RawConnection(port: try #require(client.port), timeout: .seconds(30))
-            connection.send("POST /v1/loss \(version)\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            connection.send(
+                "POST /v1/loss \(version)\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            )
             let answer = await connection.receiveAll()
             let head = try #require(answer.range(of: "\r\n\r\n"))
-            let length = try #require(answer[..<head.lowerBound].split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") })
+            let length = try #require(
+                answer[..<head.lowerBound].split(separator: "\r\n").first {
+                    $0.lowercased().hasPrefix("content-length:")
+                })
             #expect(answer.hasPrefix("HTTP/1.1 200"))
-            #expect(Int(length.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) == answer[head.upperBound...].utf8.count)
+            #expect(
+                Int(length.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+                    == answer[head.upperBound...].utf8.count)
             #expect(answer.utf8.count > 4_000_000, "a large answer: \(answer.utf8.count) bytes")
         }
     }
@@ -108,7 +123,8 @@ import Testing
     static let largeAnswerBody: String = {
         let row = "[" + Array(repeating: "-1.25", count: 4096).joined(separator: ",") + "]"
         let rows = "[" + Array(repeating: row, count: 64).joined(separator: ",") + "]"
-        return #"{"chosen": {"per_token_logps": \#(rows)}, "rejected": {"per_token_logps": \#(rows)}, "return_token_grads": true}"#
+        return
+            #"{"chosen": {"per_token_logps": \#(rows)}, "rejected": {"per_token_logps": \#(rows)}, "return_token_grads": true}"#
     }()
 
     @Test func aClientThatNeverReadsItsAnswerIsDisconnectedAndItsMemoryFreed() async throws {
@@ -120,7 +136,8 @@ import Testing
             let body = Self.largeAnswerBody
             let connection = try RawConnection(port: port, receiveBuffer: 4096)
             // Two pipelined requests: the socket buffers take the first answer, the second stalls.
-            let request = "POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            let request =
+                "POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
             connection.send(request + request)
             try await waitForMetric(port: port, "prefloss_loss_requests_admitted 1.0")
             try await waitForMetric(port: port, "prefloss_loss_requests_admitted 0.0")
@@ -137,7 +154,9 @@ import Testing
             let idle = try RawConnection(port: port)
             let trickled = try RawConnection(port: port)
             let trickle = Task {
-                for byte in "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8 + Array(repeating: UInt8(ascii: "a"), count: 200) {
+                for byte in "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8
+                    + Array(repeating: UInt8(ascii: "a"), count: 200)
+                {
                     trickled.send([byte])
                     try await Task.sleep(for: .milliseconds(50))
                 }
@@ -158,11 +177,15 @@ import Testing
         try await withServiceGroup(settings) { port, group in
             let holder = try RawConnection(port: port)
             holder.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(await holder.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 200"), "the one connection is served and kept open")
+            #expect(
+                await holder.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 200"),
+                "the one connection is served and kept open")
             let waiting = try await rawExchange(port: port, get("/health"), timeout: .seconds(1))
             #expect(waiting.isEmpty, "a second connection waits while the first is open: \(waiting.prefix(100))")
             holder.close()
-            #expect(try await rawExchange(port: port, get("/health")).hasPrefix("HTTP/1.1 200"), "served once the first closed")
+            #expect(
+                try await rawExchange(port: port, get("/health")).hasPrefix("HTTP/1.1 200"),
+                "served once the first closed")
             await group.triggerGracefulShutdown()
         }
     }

@@ -1,8 +1,9 @@
-import PreferenceLossCodec
 import Hummingbird
 import HummingbirdTesting
-@testable import PreferenceLossServer
+import PreferenceLossCodec
 import Testing
+
+@testable import PreferenceLossServer
 
 /// Every error class is a problem+json with a status, a type, a title and a detail.
 @Suite struct ErrorResponseTests {
@@ -37,7 +38,9 @@ import Testing
 
     @Test func jsonWithParametersIsAccepted() async throws {
         try await withLiveServer { client in
-            let response = try await postLoss(client, #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-2]}}"#, contentType: "Application/JSON; charset=utf-8")
+            let response = try await postLoss(
+                client, #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-2]}}"#,
+                contentType: "Application/JSON; charset=utf-8")
             #expect(response.status == .ok)
         }
     }
@@ -57,16 +60,34 @@ import Testing
     }
 
     @Test(arguments: [
-        (#"{"chosen": {"per_token_logps": [[-1], [-1], [-1], [-1]], "mask": [[1], [1], [1], [0]]}, "rejected": {"logps": [-1, -1, -1, -1]}}"#, ["/chosen/mask/3"]),
-        (#"{"chosen": {"per_token_logps": [[-1, "x"]]}, "rejected": {"logps": [-1]}}"#, ["/chosen/per_token_logps/0/1"]),
+        (
+            #"{"chosen": {"per_token_logps": [[-1], [-1], [-1], [-1]], "mask": [[1], [1], [1], [0]]}, "rejected": {"logps": [-1, -1, -1, -1]}}"#,
+            ["/chosen/mask/3"]
+        ),
+        (
+            #"{"chosen": {"per_token_logps": [[-1, "x"]]}, "rejected": {"logps": [-1]}}"#,
+            ["/chosen/per_token_logps/0/1"]
+        ),
         (#"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-1, -2]}}"#, ["/rejected/logps"]),
         (#"{"chosen": {"logps": [-1]}}"#, ["/rejected"]),
         (#"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-1]}, "chosenn": 1}"#, ["/chosenn"]),
         (#"{"chosen": {"logps": [-1], "mask": [[1]]}, "rejected": {"logps": [-1]}}"#, ["/chosen/mask"]),
-        (#"{"chosen": {"per_token_logps": [[-1]], "mask": [[1]], "labels": [[1]]}, "rejected": {"logps": [-1]}}"#, ["/chosen/labels"]),
-        (#"{"chosen": {"per_token_logps": [[-1]], "labels": [[1.5]]}, "rejected": {"logps": [-1]}}"#, ["/chosen/labels/0/0"]),
-        (#"{"config": {"beta": -1, "loss": "x"}, "chosen": {"logps": [-1]}, "rejected": {"logps": [-1]}}"#, ["/config/loss", "/config/beta"]),
-        (#"{"config": {"objective": "dpo"}, "chosen": {"logps": [-1]}, "rejected": {"logps": [-1]}}"#, ["/reference_chosen", "/reference_rejected"]),
+        (
+            #"{"chosen": {"per_token_logps": [[-1]], "mask": [[1]], "labels": [[1]]}, "rejected": {"logps": [-1]}}"#,
+            ["/chosen/labels"]
+        ),
+        (
+            #"{"chosen": {"per_token_logps": [[-1]], "labels": [[1.5]]}, "rejected": {"logps": [-1]}}"#,
+            ["/chosen/labels/0/0"]
+        ),
+        (
+            #"{"config": {"beta": -1, "loss": "x"}, "chosen": {"logps": [-1]}, "rejected": {"logps": [-1]}}"#,
+            ["/config/loss", "/config/beta"]
+        ),
+        (
+            #"{"config": {"objective": "dpo"}, "chosen": {"logps": [-1]}, "rejected": {"logps": [-1]}}"#,
+            ["/reference_chosen", "/reference_rejected"]
+        ),
         (#"{"chosen": {"logps": []}, "rejected": {"logps": []}}"#, ["/chosen/logps"]),
         (#"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-1]}, "chosen": {"logps": [-2]}}"#, ["/chosen"]),
         (#"[1, 2]"#, [""]),
@@ -84,7 +105,8 @@ import Testing
     @Test func decodingProblemsComeBeforeTheBatchsContent() async throws {
         let batch = #""rejected": {"logps": [-1, -2]}, "reference_chosen": {"logps": [-1]}"#
         try await withLiveServer { client in
-            let decoding = try await postLoss(client, #"{"config": {"beta": -1}, "chosen": {"logps": ["x"]}, \#(batch)}"#)
+            let decoding = try await postLoss(
+                client, #"{"config": {"beta": -1}, "chosen": {"logps": ["x"]}, \#(batch)}"#)
             #expect(try pointers(decoding) == ["/config/beta", "/chosen/logps/0"])
             let content = try await postLoss(client, #"{"chosen": {"logps": [-1]}, \#(batch)}"#)
             #expect(try pointers(content) == ["/reference_chosen", "/rejected/logps"])
@@ -93,7 +115,8 @@ import Testing
 
     @Test func unknownKeysSuggestTheClosest() async throws {
         try await withLiveServer { client in
-            let response = try await postLoss(client, #"{"config": {"simpo_gamma": 0.5}, "chosen": {"logps": [-1]}, "rejected": {"logps": [-1]}}"#)
+            let response = try await postLoss(
+                client, #"{"config": {"simpo_gamma": 0.5}, "chosen": {"logps": [-1]}, "rejected": {"logps": [-1]}}"#)
             let problem = try expectProblem(response, .unprocessableContent)
             #expect((problem["detail"] as? String)?.contains("did you mean 'gamma'?") == true)
         }
@@ -109,7 +132,8 @@ import Testing
             // A chunked body has no declared length: the limit applies while it is read.
             let port = try #require(client.port)
             let chunk = String(repeating: " ", count: 1500)
-            let request = "POST /v1/loss HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            let request =
+                "POST /v1/loss HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                 + String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n0\r\n\r\n"
             let answer = try await rawExchange(port: port, Array(request.utf8))
             #expect(answer.hasPrefix("HTTP/1.1 413"))
@@ -121,7 +145,8 @@ import Testing
 
     @Test func overflowIs422NotNaN() async throws {
         try await withLiveServer { client in
-            let response = try await postLoss(client, #"{"chosen": {"logps": [1.5e308]}, "rejected": {"logps": [-1.5e308]}}"#)
+            let response = try await postLoss(
+                client, #"{"chosen": {"logps": [1.5e308]}, "rejected": {"logps": [-1.5e308]}}"#)
             try expectProblem(response, .unprocessableContent)
             #expect(try pointers(response) == ["/chosen/logps/0"])
         }
@@ -139,7 +164,9 @@ import Testing
     ])
     func masksAcceptBooleansAndZeroOneOnly(_ mask: String, _ status: Int, _ expected: [String]) async throws {
         try await withLiveServer { client in
-            let response = try await postLoss(client, #"{"chosen": {"per_token_logps": [[-1, -2, -3]], "mask": \#(mask)}, "rejected": {"logps": [-4]}}"#)
+            let response = try await postLoss(
+                client,
+                #"{"chosen": {"per_token_logps": [[-1, -2, -3]], "mask": \#(mask)}, "rejected": {"logps": [-4]}}"#)
             #expect(Int(response.status.code) == status)
             if status != 200 { #expect(try pointers(response) == expected) }
         }

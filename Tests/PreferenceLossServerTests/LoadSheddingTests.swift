@@ -1,9 +1,10 @@
 import Hummingbird
 import HummingbirdTesting
-@testable import PreferenceLossServer
 import PreferenceLossCodec
 import Testing
 import ZlibCoding
+
+@testable import PreferenceLossServer
 
 @Suite struct LoadSheddingTests {
     static let body = heldBody
@@ -49,15 +50,19 @@ import ZlibCoding
     /// doubling buffer: what fits the budget plain fits it gzipped.
     @Test func aGzipBodyNeedsNoMoreBudgetThanItsPlainTwin() async throws {
         let row = "[" + Array(repeating: "-1.5", count: 20_000).joined(separator: ",") + "]"
-        let body = Array(#"{"chosen": {"per_token_logps": [\#(row)]}, "rejected": {"per_token_logps": [\#(row)]}}"#.utf8)
+        let body = Array(
+            #"{"chosen": {"per_token_logps": [\#(row)]}, "rejected": {"per_token_logps": [\#(row)]}}"#.utf8)
         var settings = ServerSettings()
         settings.maximumInFlightBytes = MemoryModel.parsing(wireBytes: 0, bodyBytes: body.count, format: .json) * 6 / 5
         let gzip = try #require(gzipped(body))
         try await withLiveServer(settings) { client async throws in
-            let plain = try await client.execute(uri: "/v1/loss", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body))
+            let plain = try await client.execute(
+                uri: "/v1/loss", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(bytes: body))
             #expect(plain.status == .ok)
             let compressed = try await client.execute(
-                uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", .contentEncoding: "gzip"], body: ByteBuffer(bytes: gzip))
+                uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", .contentEncoding: "gzip"],
+                body: ByteBuffer(bytes: gzip))
             #expect(compressed.status == .ok, "\(String(buffer: compressed.body).prefix(300))")
         }
     }
@@ -74,7 +79,9 @@ import ZlibCoding
 
 /// Waits (up to 30 s) until the server's /metrics has the line `line`.
 func waitForMetric(port: Int, _ line: String) async throws {
-    _ = try await observe({ try await rawExchange(port: port, get("/metrics")) }, until: { metrics in
-        metrics.split(separator: "\n").contains { $0 == line }
-    })
+    _ = try await observe(
+        { try await rawExchange(port: port, get("/metrics")) },
+        until: { metrics in
+            metrics.split(separator: "\n").contains { $0 == line }
+        })
 }

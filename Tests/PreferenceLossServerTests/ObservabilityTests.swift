@@ -3,9 +3,10 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Prometheus
-@testable import PreferenceLossServer
 import Synchronization
 import Testing
+
+@testable import PreferenceLossServer
 
 /// Keeps every log record, rendered as `message key=value ...`.
 final class CapturedLogs: Sendable {
@@ -25,7 +26,8 @@ final class CapturedLogs: Sendable {
 
         func log(event: LogEvent) {
             let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            let line = ([event.message.description] + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: " ")
+            let line = ([event.message.description] + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
+                .joined(separator: " ")
             logs.lines.withLock { $0.append(line) }
         }
     }
@@ -37,11 +39,16 @@ final class CapturedLogs: Sendable {
     @Test func requestIDsAreEchoedOrMadeAndLogged() async throws {
         let logs = CapturedLogs()
         let logger = Logger(label: "test") { logs.handler(label: $0) }
-        let service = try LossService(settings: ServerSettings(), registry: PrometheusCollectorRegistry(), logger: logger)
+        let service = try LossService(
+            settings: ServerSettings(), registry: PrometheusCollectorRegistry(), logger: logger)
         try await service.application.test(.live) { client in
-            let given = try await client.execute(uri: "/v1/loss", method: .post, headers: [Self.header: "trainer-7.step-42", .contentType: "application/json"], body: ByteBuffer(string: "{"))
+            let given = try await client.execute(
+                uri: "/v1/loss", method: .post,
+                headers: [Self.header: "trainer-7.step-42", .contentType: "application/json"],
+                body: ByteBuffer(string: "{"))
             #expect(given.headers[Self.header] == "trainer-7.step-42")
-            let hostile = try await client.execute(uri: "/health", method: .get, headers: [Self.header: "no spaces or \"quotes\" please"])
+            let hostile = try await client.execute(
+                uri: "/health", method: .get, headers: [Self.header: "no spaces or \"quotes\" please"])
             let made = try #require(hostile.headers[Self.header])
             #expect(made.count == 32 && made.allSatisfy(\.isHexDigit), "an implausible id is replaced")
             let fresh = try await client.execute(uri: "/health", method: .get)
@@ -64,18 +71,21 @@ final class CapturedLogs: Sendable {
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             let lines = metrics.split(separator: "\n")
             func described(_ kind: String) -> Set<String> {
-                Set(lines.compactMap { line in
-                    line.hasPrefix("# \(kind) ") ? line.split(separator: " ").dropFirst(2).first.map(String.init) : nil
-                })
+                Set(
+                    lines.compactMap { line in
+                        line.hasPrefix("# \(kind) ")
+                            ? line.split(separator: " ").dropFirst(2).first.map(String.init) : nil
+                    })
             }
             let typed = described("TYPE")
             let helped = described("HELP")
-            let families = Set(lines.filter { !$0.hasPrefix("#") }.compactMap { line -> String? in
-                let name = String(line.prefix { $0 != "{" && $0 != " " })
-                guard !typed.contains(name) else { return name }
-                let suffix = ["_bucket", "_sum", "_count"].first { name.hasSuffix($0) }
-                return suffix.map { String(name.dropLast($0.count)) }
-            })
+            let families = Set(
+                lines.filter { !$0.hasPrefix("#") }.compactMap { line -> String? in
+                    let name = String(line.prefix { $0 != "{" && $0 != " " })
+                    guard !typed.contains(name) else { return name }
+                    let suffix = ["_bucket", "_sum", "_count"].first { name.hasSuffix($0) }
+                    return suffix.map { String(name.dropLast($0.count)) }
+                })
             #expect(families == Set(MetricFamily.allCases.map(\.rawValue)))
             #expect(families.subtracting(typed).isEmpty, "without # TYPE: \(families.subtracting(typed).sorted())")
             #expect(families.subtracting(helped).isEmpty, "without # HELP: \(families.subtracting(helped).sorted())")

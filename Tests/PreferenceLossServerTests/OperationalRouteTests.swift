@@ -2,9 +2,9 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import PreferenceLossServer
 import Prometheus
 import ServiceLifecycle
-import PreferenceLossServer
 import Synchronization
 import Testing
 
@@ -31,7 +31,9 @@ import Testing
             #expect(metrics.contains(#"prefloss_http_requests_total{route="/v1/loss",method="POST",status="200"} 1"#))
             #expect(metrics.contains(#"prefloss_http_requests_total{route="/v1/loss",method="POST",status="400"} 1"#))
             #expect(metrics.contains(#"prefloss_http_requests_total{route="NotFound",method="GET",status="404"} 1"#))
-            #expect(metrics.contains(#"prefloss_http_request_duration_seconds_count{route="/v1/loss",method="POST",status="200"} 1"#))
+            #expect(
+                metrics.contains(
+                    #"prefloss_http_request_duration_seconds_count{route="/v1/loss",method="POST",status="200"} 1"#))
             #expect(metrics.contains("prefloss_http_request_body_bytes_count 2"))
             #expect(metrics.contains("prefloss_http_requests_in_flight 1.0"), "the /metrics request itself")
         }
@@ -48,7 +50,10 @@ import Testing
     }
 
     @Test func servesItsOpenAPIDocument() async throws {
-        let onDisk = try String(contentsOfFile: #filePath.replacingOccurrences(of: "Tests/PreferenceLossServerTests/OperationalRouteTests.swift", with: "openapi.yaml"), encoding: .utf8)
+        let onDisk = try String(
+            contentsOfFile: #filePath.replacingOccurrences(
+                of: "Tests/PreferenceLossServerTests/OperationalRouteTests.swift", with: "openapi.yaml"),
+            encoding: .utf8)
         try await withLiveServer { client in
             let response = try await client.execute(uri: "/openapi.yaml", method: .get)
             #expect(response.status == .ok)
@@ -67,11 +72,13 @@ import Testing
             #expect(answer[end.upperBound...].isEmpty, "no body after the head")
             let lines = answer[..<end.lowerBound].split(separator: "\r\n")
             #expect(lines.first == "HTTP/1.1 200 OK")
-            let fields = Dictionary(lines.dropFirst().compactMap { line -> (String, String)? in
-                guard let colon = line.firstIndex(of: ":") else { return nil }
-                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                return (line[..<colon].lowercased(), value)
-            }) { first, _ in first }
+            let fields = Dictionary(
+                lines.dropFirst().compactMap { line -> (String, String)? in
+                    guard let colon = line.firstIndex(of: ":") else { return nil }
+                    let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                    return (line[..<colon].lowercased(), value)
+                }
+            ) { first, _ in first }
             #expect(fields["content-type"] == get.headers[.contentType])
             let length = try #require(fields["content-length"].flatMap { Int($0) })
             if path == "/metrics" {
@@ -88,10 +95,13 @@ import Testing
         try await withServiceGroup(settings) { live, group in
             #expect(try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 200"))
             await group.triggerGracefulShutdown()
-            let draining = try await observe({ try await rawExchange(port: live, get("/ready")) }, until: { $0.hasPrefix("HTTP/1.1 503") })
+            let draining = try await observe(
+                { try await rawExchange(port: live, get("/ready")) }, until: { $0.hasPrefix("HTTP/1.1 503") })
             #expect(draining.hasPrefix("HTTP/1.1 503"))
             #expect(draining.contains("application/problem+json"))
-            #expect(try await rawExchange(port: live, get("/health")).hasPrefix("HTTP/1.1 200"), "still serving while draining")
+            #expect(
+                try await rawExchange(port: live, get("/health")).hasPrefix("HTTP/1.1 200"),
+                "still serving while draining")
         }
     }
 }

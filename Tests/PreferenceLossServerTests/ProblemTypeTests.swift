@@ -1,6 +1,7 @@
 import Foundation
-@testable import PreferenceLossServer
 import Testing
+
+@testable import PreferenceLossServer
 
 /// `openapi.yaml` names exactly the problem types the server answers with.
 @Suite struct ProblemTypeTests {

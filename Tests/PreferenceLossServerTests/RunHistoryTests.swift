@@ -5,21 +5,29 @@ import Hummingbird
 import HummingbirdTesting
 import PreferenceLoss
 import Prometheus
-@testable import PreferenceLossServer
 import Testing
+
+@testable import PreferenceLossServer
 
 /// `X-Run-Id`: the bounded per-run history, its trend warnings and its Prometheus series.
 @Suite struct RunHistoryTests {
     static let runHeader = HTTPField.Name("X-Run-Id")!
 
     private func batch(_ step: Int) -> BatchSummary {
-        BatchSummary(loss: 1 / Double(step + 1), margin: Double(step), accuracy: 1, chosenLogp: -Double(step), rejectedLogp: -9,
-                     chosenReward: 0, rejectedReward: -1)
+        BatchSummary(
+            loss: 1 / Double(step + 1), margin: Double(step), accuracy: 1, chosenLogp: -Double(step), rejectedLogp: -9,
+            chosenReward: 0, rejectedReward: -1)
     }
 
-    private func history(runs: Int = 2, batches: Int = 3, idle: Duration = .seconds(60)) -> (RunHistory, PrometheusCollectorRegistry) {
+    private func history(
+        runs: Int = 2, batches: Int = 3, idle: Duration = .seconds(60)
+    ) -> (RunHistory, PrometheusCollectorRegistry) {
         let registry = PrometheusCollectorRegistry()
-        return (RunHistory(maximumRuns: runs, batchesPerRun: batches, idleExpiry: idle, factory: PrometheusMetricsFactory(registry: registry)), registry)
+        return (
+            RunHistory(
+                maximumRuns: runs, batchesPerRun: batches, idleExpiry: idle,
+                factory: PrometheusMetricsFactory(registry: registry)), registry
+        )
     }
 
     private func scrape(_ registry: PrometheusCollectorRegistry) -> String {
@@ -29,9 +37,10 @@ import Testing
     /// The runs whose series `/metrics` shows.
     private func runsShown(_ registry: PrometheusCollectorRegistry) -> Set<String> {
         let prefix = #"prefloss_run_batches_total{run=""#
-        return Set(scrape(registry).split(separator: "\n").compactMap { line in
-            line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count).prefix { $0 != "\"" }) : nil
-        })
+        return Set(
+            scrape(registry).split(separator: "\n").compactMap { line in
+                line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count).prefix { $0 != "\"" }) : nil
+            })
     }
 
     @Test func trendsSeeOnlyTheLastBatchesOfARun() {
@@ -39,7 +48,8 @@ import Testing
         // Only the loss moves: it is stuck once the first batch has left the window of 3.
         let codes = [9.0, 1, 1, 1].map { loss in
             let batch = BatchSummary(
-                loss: loss, margin: 1, accuracy: 1, chosenLogp: -1, rejectedLogp: -2, chosenReward: 0, rejectedReward: -1)
+                loss: loss, margin: 1, accuracy: 1, chosenLogp: -1, rejectedLogp: -2, chosenReward: 0,
+                rejectedReward: -1)
             return runs.record(batch, run: "a", batchWarnings: [], thresholds: DiagnosticThresholds()).map(\.code)
         }
         #expect(codes == [[], [], [], ["loss_stuck"]])
@@ -49,8 +59,13 @@ import Testing
         let (runs, _) = history(batches: 3)
         #expect(runs.record(batch(0), run: "a", batchWarnings: [], thresholds: DiagnosticThresholds()).isEmpty)
         #expect(runs.record(batch(1), run: "a", batchWarnings: [], thresholds: DiagnosticThresholds()).isEmpty)
-        #expect(runs.record(batch(2), run: "a", batchWarnings: [], thresholds: DiagnosticThresholds()).map(\.code) == ["chosen_logps_falling"])
-        #expect(runs.record(batch(3), run: "b", batchWarnings: [], thresholds: DiagnosticThresholds()).isEmpty, "runs are separate")
+        #expect(
+            runs.record(batch(2), run: "a", batchWarnings: [], thresholds: DiagnosticThresholds()).map(\.code) == [
+                "chosen_logps_falling"
+            ])
+        #expect(
+            runs.record(batch(3), run: "b", batchWarnings: [], thresholds: DiagnosticThresholds()).isEmpty,
+            "runs are separate")
     }
 
     @Test func theLeastRecentlySeenRunIsDroppedWithItsSeries() {
@@ -58,10 +73,14 @@ import Testing
         let start = ContinuousClock.now
         let warning = LossWarning(code: "no_effect", message: "")
         _ = runs.record(batch(0), run: "old", batchWarnings: [warning], thresholds: DiagnosticThresholds(), now: start)
-        _ = runs.record(batch(0), run: "newer", batchWarnings: [warning], thresholds: DiagnosticThresholds(), now: start + .seconds(1))
-        _ = runs.record(batch(1), run: "old", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(2))
+        _ = runs.record(
+            batch(0), run: "newer", batchWarnings: [warning], thresholds: DiagnosticThresholds(),
+            now: start + .seconds(1))
+        _ = runs.record(
+            batch(1), run: "old", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(2))
         #expect(scrape(registry).contains(#"prefloss_run_warnings_total{run="old",code="no_effect"} 1"#))
-        _ = runs.record(batch(0), run: "third", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(3))
+        _ = runs.record(
+            batch(0), run: "third", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(3))
         #expect(runsShown(registry) == ["old", "third"], "'newer' was seen least recently")
         let text = scrape(registry)
         #expect(!text.contains(#"run="newer""#))
@@ -72,9 +91,11 @@ import Testing
         let (runs, registry) = history(runs: 10, idle: .seconds(60))
         let start = ContinuousClock.now
         _ = runs.record(batch(0), run: "idle", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start)
-        _ = runs.record(batch(0), run: "busy", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(59))
+        _ = runs.record(
+            batch(0), run: "busy", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(59))
         #expect(runsShown(registry) == ["idle", "busy"])
-        _ = runs.record(batch(1), run: "busy", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(61))
+        _ = runs.record(
+            batch(1), run: "busy", batchWarnings: [], thresholds: DiagnosticThresholds(), now: start + .seconds(61))
         #expect(runsShown(registry) == ["busy"])
         #expect(!scrape(registry).contains(#"run="idle""#), "no series of the run is left")
     }
@@ -92,17 +113,27 @@ import Testing
             var codes: [[String]] = []
             for step in 0 ..< 4 {
                 let response = try await client.execute(
-                    uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", Self.runHeader: "team/dpo-7"], body: ByteBuffer(string: drifting(step)))
+                    uri: "/v1/loss", method: .post,
+                    headers: [.contentType: "application/json", Self.runHeader: "team/dpo-7"],
+                    body: ByteBuffer(string: drifting(step)))
                 #expect(response.status == .ok)
                 let warnings = try #require(try jsonObject(response)["warnings"] as? [[String: Any]])
-                codes.append(warnings.compactMap { $0["code"] as? String }.filter { ["chosen_logps_falling", "rewards_collapse", "loss_stuck"].contains($0) })
+                codes.append(
+                    warnings.compactMap { $0["code"] as? String }.filter {
+                        ["chosen_logps_falling", "rewards_collapse", "loss_stuck"].contains($0)
+                    })
             }
             #expect(codes == [[], [], [], ["chosen_logps_falling", "rewards_collapse"]])
             let anonymous = try await postLoss(client, drifting(9))
-            let anonymousCodes = try #require(try jsonObject(anonymous)["warnings"] as? [[String: Any]]).compactMap { $0["code"] as? String }
+            let anonymousCodes = try #require(try jsonObject(anonymous)["warnings"] as? [[String: Any]]).compactMap {
+                $0["code"] as? String
+            }
             #expect(!anonymousCodes.contains("chosen_logps_falling"), "no run id, no history")
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
-            for name in ["prefloss_run_loss", "prefloss_run_rewards_margins", "prefloss_run_rewards_accuracies", "prefloss_run_logps_chosen", "prefloss_run_logps_rejected"] {
+            for name in [
+                "prefloss_run_loss", "prefloss_run_rewards_margins", "prefloss_run_rewards_accuracies",
+                "prefloss_run_logps_chosen", "prefloss_run_logps_rejected",
+            ] {
                 #expect(metrics.contains(#"\#(name){run="team/dpo-7"}"#), "\(name)")
             }
             #expect(metrics.contains(#"prefloss_run_batches_total{run="team/dpo-7"} 4"#))
@@ -115,25 +146,30 @@ import Testing
         try await withLiveServer { client in
             for bad in ["", "has space", String(repeating: "r", count: 65), "run\u{e9}"] {
                 let response = try await client.execute(
-                    uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", Self.runHeader: bad], body: ByteBuffer(string: drifting(0)))
+                    uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", Self.runHeader: bad],
+                    body: ByteBuffer(string: drifting(0)))
                 #expect(response.status == .badRequest, "\(bad)")
                 #expect(try jsonObject(response)["header"] as? String == "X-Run-Id")
             }
             var twice: HTTPFields = [.contentType: "application/json"]
             twice.append(HTTPField(name: Self.runHeader, value: "a"))
             twice.append(HTTPField(name: Self.runHeader, value: "b"))
-            let repeated = try await client.execute(uri: "/v1/loss", method: .post, headers: twice, body: ByteBuffer(string: drifting(0)))
+            let repeated = try await client.execute(
+                uri: "/v1/loss", method: .post, headers: twice, body: ByteBuffer(string: drifting(0)))
             #expect(repeated.status == .badRequest)
             #expect((try jsonObject(repeated)["detail"] as? String)?.contains("not several") == true)
             let longest = try await client.execute(
-                uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", Self.runHeader: String(repeating: "r", count: 64)], body: ByteBuffer(string: drifting(0)))
+                uri: "/v1/loss", method: .post,
+                headers: [.contentType: "application/json", Self.runHeader: String(repeating: "r", count: 64)],
+                body: ByteBuffer(string: drifting(0)))
             #expect(longest.status == .ok)
         }
     }
 
     @Test func everyResponseSaysWhatWasApplied() async throws {
         try await withLiveServer { client in
-            let response = try await postLoss(client, #"{"chosen":{"logps":[-1]},"rejected":{"logps":[-2]},"config":{"beta":2.5,"gamma":0.5}}"#)
+            let response = try await postLoss(
+                client, #"{"chosen":{"logps":[-1]},"rejected":{"logps":[-2]},"config":{"beta":2.5,"gamma":0.5}}"#)
             let config = try #require(try jsonObject(response)["config"] as? [String: Any])
             #expect(config["objective"] as? String == "simpo")
             #expect(config["gamma"] as? Double == 0.5 && config["gamma_beta_ratio"] as? Double == 0.2)

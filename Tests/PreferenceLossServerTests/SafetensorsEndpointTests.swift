@@ -3,15 +3,18 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import Safetensors
-@testable import PreferenceLossServer
 import PreferenceLossCodec
+import Safetensors
 import Testing
 import ZlibCoding
 
+@testable import PreferenceLossServer
+
 /// A safetensors file from raw tensors, written by hand so tests can use any dtype
 /// and break any rule.
-func safetensors(_ tensors: [(name: String, dtype: String, shape: [Int], bytes: [UInt8])], metadata: [String: String] = [:]) -> [UInt8] {
+func safetensors(
+    _ tensors: [(name: String, dtype: String, shape: [Int], bytes: [UInt8])], metadata: [String: String] = [:]
+) -> [UInt8] {
     var entries: [String] = []
     if !metadata.isEmpty {
         let pairs = metadata.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(jsonString($0.value))" }
@@ -21,7 +24,9 @@ func safetensors(_ tensors: [(name: String, dtype: String, shape: [Int], bytes: 
     var data: [UInt8] = []
     for tensor in tensors {
         let shape = tensor.shape.map(String.init).joined(separator: ",")
-        entries.append("\"\(tensor.name)\":{\"dtype\":\"\(tensor.dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
+        entries.append(
+            "\"\(tensor.name)\":{\"dtype\":\"\(tensor.dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}"
+        )
         offset += tensor.bytes.count
         data += tensor.bytes
     }
@@ -37,9 +42,15 @@ private func jsonString(_ text: String) -> String {
     return String(decoding: writer.bytes, as: UTF8.self)
 }
 
-func f32(_ values: [Float]) -> [UInt8] { values.flatMap { value in withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } } }
-func f64(_ values: [Double]) -> [UInt8] { values.flatMap { value in withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } } }
-func i64(_ values: [Int64]) -> [UInt8] { values.flatMap { value in withUnsafeBytes(of: value.littleEndian) { Array($0) } } }
+func f32(_ values: [Float]) -> [UInt8] {
+    values.flatMap { value in withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }
+}
+func f64(_ values: [Double]) -> [UInt8] {
+    values.flatMap { value in withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }
+}
+func i64(_ values: [Int64]) -> [UInt8] {
+    values.flatMap { value in withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+}
 
 func post(_ client: some TestClientProtocol, _ body: [UInt8], headers: HTTPFields) async throws -> TestResponse {
     try await client.execute(uri: "/v1/loss", method: .post, headers: headers, body: ByteBuffer(bytes: body))
@@ -64,7 +75,10 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
             ("rejected.per_token_logps", "F32", [2, 3], f32(rejected)),
             ("rejected.labels", "I64", [2, 3], i64([5, 6, -100, 7, -100, 9])),
         ],
-        metadata: ["config": #"{"loss_type": "sigmoid", "sft_weight": 0.1, "beta": 2.5}"#, "return_token_grads": "true", "format": "pt"])
+        metadata: [
+            "config": #"{"loss_type": "sigmoid", "sft_weight": 0.1, "beta": 2.5}"#, "return_token_grads": "true",
+            "format": "pt",
+        ])
 
     @Test func safetensorsRequestGivesTheJSONRequestsNumbers() async throws {
         try await withLiveServer { client async throws in
@@ -72,7 +86,10 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
             let fromSafetensors = try await post(client, Self.file, headers: safetensorsType)
             #expect(fromSafetensors.status == .ok)
             let answer = try jsonObject(fromSafetensors)
-            for key in ["loss", "preference_loss", "sft_loss", "losses", "logits", "chosen_logps", "rejected_logps", "chosen_rewards"] {
+            for key in [
+                "loss", "preference_loss", "sft_loss", "losses", "logits", "chosen_logps", "rejected_logps",
+                "chosen_rewards",
+            ] {
                 #expect(String(describing: answer[key]) == String(describing: fromJSON[key]), "\(key)")
             }
             #expect(answer["metrics"] as? [String: Double] == fromJSON["metrics"] as? [String: Double])
@@ -90,7 +107,8 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
     func safetensorsResponseCarriesTheJSONResponse(_ precision: SafetensorsWriter.Precision) async throws {
         try await withLiveServer { client async throws in
             let expected = try jsonObject(try await postLoss(client, Self.json))
-            let accept = precision == .float64 ? "application/vnd.safetensors; dtype=F64" : "application/vnd.safetensors"
+            let accept =
+                precision == .float64 ? "application/vnd.safetensors; dtype=F64" : "application/vnd.safetensors"
             var headers = safetensorsType
             headers[.accept] = accept
             let response = try await post(client, Self.file, headers: headers)
@@ -107,8 +125,12 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
                 let grads = try #require(expected["grads"] as? [String: Any])
                 let tokenGrads = try #require(grads["rejected_per_token_logps"] as? [[Double]])
                 #expect(tensors["grads.rejected_per_token_logps"]?.shape == [2, 3])
-                #expect(tensors["grads.rejected_per_token_logps"]?.doubles(in: raw) == [tokenGrads[0] + [0], tokenGrads[1]].flatMap { $0 }.map(round))
-                #expect(file.metadata["loss"].flatMap(Double.init) == expected["loss"] as? Double, "scalars stay exact, as JSON")
+                #expect(
+                    tensors["grads.rejected_per_token_logps"]?.doubles(in: raw)
+                        == [tokenGrads[0] + [0], tokenGrads[1]].flatMap { $0 }.map(round))
+                #expect(
+                    file.metadata["loss"].flatMap(Double.init) == expected["loss"] as? Double,
+                    "scalars stay exact, as JSON")
                 #expect(file.metadata["metrics"]?.contains("rewards/accuracies") == true)
                 let warnings = try #require(expected["warnings"] as? [[String: Any]])
                 #expect(warnings.count == 1 && file.metadata["warnings"]?.contains("low_reward_margin") == true)
@@ -118,8 +140,11 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
 
     @Test func malformedContainerIs400NamingTheTensor() async throws {
         // Well-formed, then the second tensor's offsets moved onto the first's bytes.
-        let wellFormed = safetensors([("chosen.logps", "F32", [1], f32([-1])), ("rejected.logps", "F32", [1], f32([-2]))])
-        let header = String(decoding: wellFormed.dropFirst(8).dropLast(8), as: UTF8.self).replacingOccurrences(of: "[4,8]", with: "[2,6]")
+        let wellFormed = safetensors([
+            ("chosen.logps", "F32", [1], f32([-1])), ("rejected.logps", "F32", [1], f32([-2])),
+        ])
+        let header = String(decoding: wellFormed.dropFirst(8).dropLast(8), as: UTF8.self).replacingOccurrences(
+            of: "[4,8]", with: "[2,6]")
         let broken = Array(wellFormed.prefix(8)) + Array(header.utf8) + Array(wellFormed.suffix(8))
         try await withLiveServer { client async throws in
             let problem = try expectProblem(try await post(client, broken, headers: safetensorsType), .badRequest)
@@ -142,9 +167,11 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
         try await withLiveServer { client async throws in
             let response = try await post(client, file, headers: safetensorsType)
             let problem = try expectProblem(response, .unprocessableContent)
-            #expect(try pointers(response) == [
-                "/config/betta", "/return_token_grads", "/rejected/maks", "/rejectd.logps", "/chosen/mask", "/rejected/per_token_logps",
-            ])
+            #expect(
+                try pointers(response) == [
+                    "/config/betta", "/return_token_grads", "/rejected/maks", "/rejectd.logps", "/chosen/mask",
+                    "/rejected/per_token_logps",
+                ])
             #expect((problem["detail"] as? String)?.contains("did you mean 'beta'") == true)
             let errors = try #require(problem["errors"] as? [[String: String]])
             #expect(errors[3]["detail"]?.contains("did you mean 'rejected.logps'") == true)
@@ -168,7 +195,10 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
             ("rejected.per_token_logps", "F32", [1 << 40, 0], []),
         ])
         try await withLiveServer { client async throws in
-            #expect(try pointers(try await post(client, file, headers: safetensorsType)) == ["/chosen/per_token_logps/0", "/rejected/per_token_logps/0"])
+            #expect(
+                try pointers(try await post(client, file, headers: safetensorsType)) == [
+                    "/chosen/per_token_logps/0", "/rejected/per_token_logps/0",
+                ])
         }
     }
 }
@@ -176,7 +206,8 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
 @Suite struct ContentCodingTests {
     static let request = #"{"chosen": {"logps": [-1.0]}, "rejected": {"logps": [-2.0]}}"#
     /// `zlib.compress(request)` from Python: HTTP's `deflate` coding is the zlib format.
-    static let zlibRequest = bytes(hex: "789cab564acec82f4ecd53b252a856cac94f2f2806b2a2750df50c626b7514948a52b352934b5253d0a48d40d2b500419112a6")
+    static let zlibRequest = bytes(
+        hex: "789cab564acec82f4ecd53b252a856cac94f2f2806b2a2750df50c626b7514948a52b352934b5253d0a48d40d2b500419112a6")
 
     static func bytes(hex: String) -> [UInt8] {
         stride(from: 0, to: hex.count, by: 2).map { offset in
@@ -199,7 +230,9 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
             #expect(fromDeflate.status == .ok && String(buffer: fromDeflate.body) == plain)
             // Two gzip members make one body (RFC 1952).
             let half = Self.request.utf8.count / 2
-            let twoMembers = try #require(gzipped(Array(Self.request.utf8.prefix(half)))) + (try #require(gzipped(Array(Self.request.utf8.dropFirst(half)))))
+            let twoMembers =
+                try #require(gzipped(Array(Self.request.utf8.prefix(half))))
+                + (try #require(gzipped(Array(Self.request.utf8.dropFirst(half)))))
             #expect(String(buffer: try await post(client, twoMembers, headers: Self.headers("gzip")).body) == plain)
         }
     }
@@ -208,7 +241,8 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
         let gzip = try #require(gzipped(Array(Self.request.utf8)))
         try await withLiveServer { client async throws in
             for body in [Array(gzip.dropLast(12)), [], Array(Self.request.utf8)] {
-                let problem = try expectProblem(try await post(client, body, headers: Self.headers("gzip")), .badRequest)
+                let problem = try expectProblem(
+                    try await post(client, body, headers: Self.headers("gzip")), .badRequest)
                 #expect(problem["type"] as? String == "urn:prefloss:problem:malformed-encoding")
             }
             var corrupt = gzip
@@ -226,13 +260,15 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
         let bomb = try #require(gzipped([UInt8](repeating: 0x20, count: 64 << 20)))
         #expect(bomb.count < settings.maximumBodySize, "the compressed body itself is within the limit")
         try await withLiveServer(settings) { client async throws in
-            let problem = try expectProblem(try await post(client, bomb, headers: Self.headers("gzip")), .contentTooLarge)
+            let problem = try expectProblem(
+                try await post(client, bomb, headers: Self.headers("gzip")), .contentTooLarge)
             #expect((problem["detail"] as? String)?.contains("inflates to more than") == true)
         }
     }
 
     @Test func largeResponsesAreGzippedOnlyWhenAskedAndAllowed() async throws {
-        let large = #"{"chosen": {"logps": [\#(Array(repeating: "-1.5", count: 200).joined(separator: ","))]}, "rejected": {"logps": [\#(Array(repeating: "-2.5", count: 200).joined(separator: ","))]}}"#
+        let large =
+            #"{"chosen": {"logps": [\#(Array(repeating: "-1.5", count: 200).joined(separator: ","))]}, "rejected": {"logps": [\#(Array(repeating: "-2.5", count: 200).joined(separator: ","))]}}"#
         try await withLiveServer { client async throws in
             var headers: HTTPFields = [.contentType: "application/json", .acceptEncoding: "br;q=1, gzip;q=0.5"]
             let compressed = try await post(client, Array(large.utf8), headers: headers)
@@ -259,17 +295,18 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
 }
 
 @Suite struct ContentNegotiationTests {
-    @Test(arguments: [
-        (nil, ResponseFormat.json),
-        ("*/*", .json),
-        ("application/json", .json),
-        ("application/vnd.safetensors", .safetensors(.float32)),
-        ("application/vnd.safetensors;dtype=F64", .safetensors(.float64)),
-        ("application/json;q=0.5, application/vnd.safetensors", .safetensors(.float32)),
-        ("application/json, application/vnd.safetensors", .json),
-        ("application/*;q=0.2, application/vnd.safetensors;q=0.1", .json),
-        ("text/html, */*;q=0.1", .json),
-    ] as [(String?, ResponseFormat)])
+    @Test(
+        arguments: [
+            (nil, ResponseFormat.json),
+            ("*/*", .json),
+            ("application/json", .json),
+            ("application/vnd.safetensors", .safetensors(.float32)),
+            ("application/vnd.safetensors;dtype=F64", .safetensors(.float64)),
+            ("application/json;q=0.5, application/vnd.safetensors", .safetensors(.float32)),
+            ("application/json, application/vnd.safetensors", .json),
+            ("application/*;q=0.2, application/vnd.safetensors;q=0.1", .json),
+            ("text/html, */*;q=0.1", .json),
+        ] as [(String?, ResponseFormat)])
     func acceptPicksTheRepresentation(_ accept: String?, _ expected: ResponseFormat) throws {
         #expect(try ResponseFormat(accept: accept) == expected)
     }
@@ -299,13 +336,15 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
         ("Accept", "application/json;q=0.1234"), ("Accept", "*/json"), ("Accept", "application/json;dtype=\"F64"),
         ("Accept-Encoding", "gzip;q=x"), ("Accept-Encoding", "gzip;;q"), ("Accept-Encoding", "gzip gzip"),
         ("Content-Type", "application/json; charset"), ("Content-Type", "/json"),
-        ("Content-Type", "application/json, text/plain"), ("Content-Encoding", "gzip;q=1"), ("Content-Encoding", "g zip"),
+        ("Content-Type", "application/json, text/plain"), ("Content-Encoding", "gzip;q=1"),
+        ("Content-Encoding", "g zip"),
     ])
     func malformedHeadersAre400(_ name: String, _ value: String) async throws {
         try await withLiveServer { client async throws in
             var headers: HTTPFields = [.contentType: "application/json"]
             headers[try #require(HTTPField.Name(name))] = value
-            let response = try await client.execute(uri: "/v1/loss", method: .post, headers: headers, body: ByteBuffer(string: ContentCodingTests.request))
+            let response = try await client.execute(
+                uri: "/v1/loss", method: .post, headers: headers, body: ByteBuffer(string: ContentCodingTests.request))
             let problem = try expectProblem(response, .badRequest)
             #expect(problem["type"] as? String == "urn:prefloss:problem:malformed-header")
             #expect(problem["header"] as? String == name)

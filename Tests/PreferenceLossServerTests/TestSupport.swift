@@ -3,10 +3,10 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import PreferenceLossCodec
+import PreferenceLossServer
 import Prometheus
 import ServiceLifecycle
-import PreferenceLossServer
-import PreferenceLossCodec
 import Synchronization
 import Testing
 
@@ -29,11 +29,15 @@ func withLiveServer<T>(
 /// ephemeral port and hands `body` the port and the group, so a test can trigger a graceful
 /// shutdown; returns once the group has stopped. The group has no signal handlers: a
 /// SIGTERM to the test process would stop every other live test server too.
-func withServiceGroup(_ settings: ServerSettings, _ body: @Sendable (Int, ServiceGroup) async throws -> Void) async throws {
+func withServiceGroup(
+    _ settings: ServerSettings, _ body: @Sendable (Int, ServiceGroup) async throws -> Void
+) async throws {
     var settings = settings
     settings.port = 0
     let port = Mutex<Int?>(nil)
-    let service = try LossService(settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")) { bound in
+    let service = try LossService(
+        settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")
+    ) { bound in
         port.withLock { $0 = bound }
     }
     let group = ServiceGroup(configuration: .init(services: service.services, logger: Logger(label: "test")))
@@ -55,8 +59,11 @@ func get(_ path: String) -> [UInt8] {
 }
 
 /// Posts `json` to /v1/loss.
-func postLoss(_ client: some TestClientProtocol, _ json: String, contentType: String = "application/json") async throws -> TestResponse {
-    try await client.execute(uri: "/v1/loss", method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: json))
+func postLoss(
+    _ client: some TestClientProtocol, _ json: String, contentType: String = "application/json"
+) async throws -> TestResponse {
+    try await client.execute(
+        uri: "/v1/loss", method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: json))
 }
 
 /// The response body as a JSON object of Double, Int, String, Bool, NSNull, arrays and dictionaries.
@@ -89,7 +96,9 @@ func pointers(_ response: TestResponse) throws -> [String] {
 
 /// Expects an RFC 9457 problem with `status`, returning its JSON.
 @discardableResult
-func expectProblem(_ response: TestResponse, _ status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+func expectProblem(
+    _ response: TestResponse, _ status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation
+) throws -> [String: Any] {
     #expect(response.status == status, sourceLocation: sourceLocation)
     #expect(response.headers[.contentType] == "application/problem+json", sourceLocation: sourceLocation)
     let problem = try jsonObject(response)
@@ -125,13 +134,17 @@ final class RawConnection: @unchecked Sendable {
         guard socket >= 0 else { throw SocketError(description: "socket() failed: errno \(errno)") }
         var seconds = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: 0)
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &seconds, socklen_t(MemoryLayout<timeval>.size))
-        if var size = receiveBuffer { setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        if var size = receiveBuffer {
+            setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else {
             Glibc.close(socket)
@@ -158,7 +171,9 @@ final class RawConnection: @unchecked Sendable {
 
     /// What is received until `marker` has arrived, the server closes the connection, or the timeout passes.
     func receive(until marker: String) async -> String {
-        await receive { received in received.count >= marker.utf8.count && String(decoding: received, as: UTF8.self).contains(marker) }.text
+        await receive { received in
+            received.count >= marker.utf8.count && String(decoding: received, as: UTF8.self).contains(marker)
+        }.text
     }
 
     /// Everything received until the server closes the connection or the timeout passes.
@@ -175,7 +190,9 @@ final class RawConnection: @unchecked Sendable {
 
     /// The blocking reads run on a thread of their own: on the cooperative pool (two threads
     /// on a 2-core machine) they would starve the live server's handlers.
-    private func receive(until done: @escaping @Sendable ([UInt8]) -> Bool) async -> (text: String, closedByServer: Bool) {
+    private func receive(
+        until done: @escaping @Sendable ([UInt8]) -> Bool
+    ) async -> (text: String, closedByServer: Bool) {
         await withCheckedContinuation { continuation in
             Thread {
                 var received: [UInt8] = []
@@ -200,7 +217,9 @@ let heldBody = #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-2]}}"#
 /// A request whose headers and half its body are sent: the server holds it until `finish`.
 func heldRequest(port: Int) throws -> RawConnection {
     let connection = try RawConnection(port: port)
-    connection.send("POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(heldBody.utf8.count)\r\nConnection: close\r\n\r\n")
+    connection.send(
+        "POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(heldBody.utf8.count)\r\nConnection: close\r\n\r\n"
+    )
     connection.send(Array(heldBody.utf8.prefix(heldBody.utf8.count / 2)))
     return connection
 }

@@ -1,6 +1,6 @@
-import SeededRandom
 import PreferenceLoss
 import PreferenceLossCodec
+import SeededRandom
 import Testing
 
 /// The analytic gradients against central finite differences of the returned total loss,
@@ -22,47 +22,74 @@ import Testing
             for average in [true, false] {
                 for sft in ["sequence", "token"] {
                     for epsilon in [0.0, 0.2] {
-                        settings.append(Setting(
-                            name: "simpo \(lossType) \(average ? "mean" : "sum") sft:\(sft) ε=\(epsilon)",
-                            config: [("loss_type", .string(lossType)), ("average_log_prob", .bool(average)), ("sft_reduction", .string(sft)),
-                                     ("label_smoothing", .number(epsilon)), ("sft_weight", .number(0.3))],
-                            sequenceForm: sft == "sequence"))
+                        settings.append(
+                            Setting(
+                                name: "simpo \(lossType) \(average ? "mean" : "sum") sft:\(sft) ε=\(epsilon)",
+                                config: [
+                                    ("loss_type", .string(lossType)), ("average_log_prob", .bool(average)),
+                                    ("sft_reduction", .string(sft)),
+                                    ("label_smoothing", .number(epsilon)), ("sft_weight", .number(0.3)),
+                                ],
+                                sequenceForm: sft == "sequence"))
                     }
                 }
             }
         }
-        let dpo: [(String, ConfigValue)] = [("objective", .string("dpo")), ("beta", .number(0.5)), ("label_smoothing", .number(0.2))]
+        let dpo: [(String, ConfigValue)] = [
+            ("objective", .string("dpo")), ("beta", .number(0.5)), ("label_smoothing", .number(0.2)),
+        ]
         for type in DPOLossType.allCases {
             let sequenceForm = ![DPOLossType.ipo, .sigmoidNorm, .sft].contains(type)
-            settings.append(Setting(name: "dpo \(type.rawValue)", config: dpo + [("loss_type", .string(type.rawValue))], sequenceForm: sequenceForm))
+            settings.append(
+                Setting(
+                    name: "dpo \(type.rawValue)", config: dpo + [("loss_type", .string(type.rawValue))],
+                    sequenceForm: sequenceForm))
         }
         for divergence in FDivergence.allCases {
             for type in ["sigmoid", "ipo", "discopop"] {
-                settings.append(Setting(
-                    name: "dpo \(type) \(divergence.rawValue)",
-                    config: dpo + [("loss_type", .string(type)), ("f_divergence_type", .string(divergence.rawValue)), ("f_alpha_divergence_coef", .number(0.3))],
-                    sequenceForm: type != "ipo"))
+                settings.append(
+                    Setting(
+                        name: "dpo \(type) \(divergence.rawValue)",
+                        config: dpo + [
+                            ("loss_type", .string(type)), ("f_divergence_type", .string(divergence.rawValue)),
+                            ("f_alpha_divergence_coef", .number(0.3)),
+                        ],
+                        sequenceForm: type != "ipo"))
             }
         }
-        settings.append(Setting(
-            name: "dpo sigmoid+sft+bco_pair weighted",
-            config: dpo + [("loss_type", .array([.string("sigmoid"), .string("sft"), .string("bco_pair")])), ("loss_weights", .array([.number(1), .number(0.3), .number(0.5)]))],
-            sequenceForm: false))
+        settings.append(
+            Setting(
+                name: "dpo sigmoid+sft+bco_pair weighted",
+                config: dpo + [
+                    ("loss_type", .array([.string("sigmoid"), .string("sft"), .string("bco_pair")])),
+                    ("loss_weights", .array([.number(1), .number(0.3), .number(0.5)])),
+                ],
+                sequenceForm: false))
         for type in ["sigmoid", "ipo"] {
-            settings.append(Setting(name: "dpo \(type) ld_alpha 0.4", config: dpo + [("loss_type", .string(type)), ("ld_alpha", .number(0.4))], sequenceForm: false))
+            settings.append(
+                Setting(
+                    name: "dpo \(type) ld_alpha 0.4",
+                    config: dpo + [("loss_type", .string(type)), ("ld_alpha", .number(0.4))], sequenceForm: false))
         }
         for type in CPOLossType.allCases {
             for alpha in [0.0, 0.25] {
                 for cpoAlpha in [0.0, 1.0] {
-                    settings.append(Setting(
-                        name: "cpo \(type.rawValue) alpha=\(alpha) cpo_alpha=\(cpoAlpha)",
-                        config: [("objective", .string("cpo")), ("loss_type", .string(type.rawValue)), ("alpha", .number(alpha)),
-                                 ("cpo_alpha", .number(cpoAlpha)), ("beta", .number(0.5)), ("label_smoothing", .number(0.1))],
-                        sequenceForm: cpoAlpha == 0))
+                    settings.append(
+                        Setting(
+                            name: "cpo \(type.rawValue) alpha=\(alpha) cpo_alpha=\(cpoAlpha)",
+                            config: [
+                                ("objective", .string("cpo")), ("loss_type", .string(type.rawValue)),
+                                ("alpha", .number(alpha)),
+                                ("cpo_alpha", .number(cpoAlpha)), ("beta", .number(0.5)),
+                                ("label_smoothing", .number(0.1)),
+                            ],
+                            sequenceForm: cpoAlpha == 0))
                 }
             }
         }
-        settings.append(Setting(name: "orpo", config: [("objective", .string("orpo")), ("beta", .number(0.3))], sequenceForm: false))
+        settings.append(
+            Setting(
+                name: "orpo", config: [("objective", .string("orpo")), ("beta", .number(0.3))], sequenceForm: false))
         return settings
     }()
 
@@ -72,7 +99,10 @@ import Testing
         let chosen = randomTokenSide(rows: 4, maxLength: 6, using: &generator)
         let rejected = randomTokenSide(rows: 4, maxLength: 6, using: &generator)
         // Per-token references select what the policy selects, as TRL's shared completion mask does.
-        let referenceChosen = (logps: chosen.logps.map { $0.map { $0 - Double.random(in: -1 ..< 1, using: &generator) } }, mask: chosen.mask)
+        let referenceChosen = (
+            logps: chosen.logps.map { $0.map { $0 - Double.random(in: -1 ..< 1, using: &generator) } },
+            mask: chosen.mask
+        )
         let references = (0 ..< 4).map { _ in -Double.random(in: 1 ..< 8, using: &generator) }
         let dpo = setting.objective == "dpo"
         let configuration = try RequestConfiguration(parsing: setting.config).loss
@@ -81,7 +111,9 @@ import Testing
             let inputs = LossInputs(
                 chosen: .tokenLogps(RaggedRows(chosenLogps), selection: .mask(RaggedRows(chosen.mask))),
                 rejected: .tokenLogps(RaggedRows(rejectedLogps), selection: .mask(RaggedRows(rejected.mask))),
-                referenceChosen: dpo ? .tokenLogps(RaggedRows(referenceChosen.logps), selection: .mask(RaggedRows(referenceChosen.mask))) : nil,
+                referenceChosen: dpo
+                    ? .tokenLogps(RaggedRows(referenceChosen.logps), selection: .mask(RaggedRows(referenceChosen.mask)))
+                    : nil,
                 referenceRejected: dpo ? .sequenceLogps(references) : nil)
             return try evaluateLoss(inputs, configuration: configuration, tokenGradients: true)
         }
@@ -100,8 +132,9 @@ import Testing
                     let numeric = try (moved(step) - moved(-step)) / (2 * step)
                     let exact = analytic[sideIndex].row(row)[analytic[sideIndex].rowOffsets[row] + position]
                     // Rounding in a large loss (forward KL's e^(−u)) limits the difference quotient.
-                    #expect(isClose(exact, numeric, relative: 1e-6, absolute: 1e-8 * max(1, abs(result.loss))),
-                            "side \(sideIndex) row \(row) token \(position): \(exact) vs \(numeric)")
+                    #expect(
+                        isClose(exact, numeric, relative: 1e-6, absolute: 1e-8 * max(1, abs(result.loss))),
+                        "side \(sideIndex) row \(row) token \(position): \(exact) vs \(numeric)")
                 }
             }
         }
@@ -151,7 +184,8 @@ import Testing
         let inputs = LossInputs(
             chosen: .tokenLogps(RaggedRows(chosen.logps), selection: .mask(RaggedRows(chosen.mask))),
             rejected: .tokenLogps(RaggedRows(rejected.logps), selection: .mask(RaggedRows(rejected.mask))),
-            referenceChosen: dpo ? .sequenceLogps([-3, -4, -5]) : nil, referenceRejected: dpo ? .sequenceLogps([-5, -3, -4]) : nil)
+            referenceChosen: dpo ? .sequenceLogps([-3, -4, -5]) : nil,
+            referenceRejected: dpo ? .sequenceLogps([-5, -3, -4]) : nil)
         let configuration = try RequestConfiguration(parsing: setting.config).loss
         let result = try evaluateLoss(inputs, configuration: configuration, tokenGradients: true)
         let tokens = try #require(result.gradients.chosenTokenLogps)
@@ -163,7 +197,9 @@ import Testing
             let sequence = result.gradients.chosenLogps[row]
             // Σ_t grad_t = grad_sequence · Σ_t w_t, with Σ w = 1 for a mean and N for a sum.
             let weightSum = averaging == "mean" ? 1 : Double(selected)
-            #expect(isClose(total, sequence * weightSum, relative: 1e-9, absolute: 1e-300), "row \(row) (\(averaging)): \(total) vs \(sequence)")
+            #expect(
+                isClose(total, sequence * weightSum, relative: 1e-9, absolute: 1e-300),
+                "row \(row) (\(averaging)): \(total) vs \(sequence)")
         }
     }
 }

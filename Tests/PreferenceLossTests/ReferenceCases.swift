@@ -43,7 +43,13 @@ let referenceCases: [ReferenceCase] = [
     ReferenceCase(
         name: "sigmoidSmoothedTokenSFT",
         config: [("label_smoothing", .number(0.1)), ("sft_weight", .number(0.3)), ("sft_reduction", .string("token"))],
-        inputs: LossInputs(chosen: .tokenLogps(RaggedRows([[-0.5, -1.25, -2.0, -0.75], [-1.5, -0.25], [-3.0, -0.125, -0.625]]), selection: .mask(RaggedRows([[true, true, true, false], [true, true], [false, true, true]]))), rejected: .tokenLogps(RaggedRows([[-2.5, -1.0], [-0.5, -0.75, -1.0, -4.0, -0.25], [-1.0]]), selection: .mask(RaggedRows([[true, true], [true, true, true, true, false], [true]])))),
+        inputs: LossInputs(
+            chosen: .tokenLogps(
+                RaggedRows([[-0.5, -1.25, -2.0, -0.75], [-1.5, -0.25], [-3.0, -0.125, -0.625]]),
+                selection: .mask(RaggedRows([[true, true, true, false], [true, true], [false, true, true]]))),
+            rejected: .tokenLogps(
+                RaggedRows([[-2.5, -1.0], [-0.5, -0.75, -1.0, -4.0, -0.25], [-1.0]]),
+                selection: .mask(RaggedRows([[true, true], [true, true, true, true, false], [true]])))),
         loss: 0.7418213332904969,
         preferenceLoss: 0.47396419043335414,
         sftLoss: 0.8928571428571429,
@@ -56,13 +62,25 @@ let referenceCases: [ReferenceCase] = [
         metrics: [-1.6666666666666667, -2.875, 1.0, 1.2083333333333333, -0.8333333333333334, -1.4375],
         chosenGradients: nil,
         rejectedGradients: [0.18502711253209694, 0.1294766481086592, 0.14721420054973802],
-        chosenTokenGradients: [[-0.1045328470345085, -0.1045328470345085, -0.1045328470345085, 0.0], [-0.10759546691147244, -0.10759546691147244], [0.0, -0.11646424313201187, -0.11646424313201187]],
-        rejectedTokenGradients: [[0.09251355626604847, 0.09251355626604847], [0.0323691620271648, 0.0323691620271648, 0.0323691620271648, 0.0323691620271648, 0.0], [0.14721420054973802]]
+        chosenTokenGradients: [
+            [-0.1045328470345085, -0.1045328470345085, -0.1045328470345085, 0.0],
+            [-0.10759546691147244, -0.10759546691147244], [0.0, -0.11646424313201187, -0.11646424313201187],
+        ],
+        rejectedTokenGradients: [
+            [0.09251355626604847, 0.09251355626604847],
+            [0.0323691620271648, 0.0323691620271648, 0.0323691620271648, 0.0323691620271648, 0.0],
+            [0.14721420054973802],
+        ]
     ),
     ReferenceCase(
         name: "hingeSumTrlGamma",
-        config: [("loss_type", .string("hinge")), ("beta", .number(2.0)), ("gamma", .number(1.0)), ("average_log_prob", .bool(false)), ("sft_weight", .number(0.2))],
-        inputs: LossInputs(chosen: .tokenLogps(RaggedRows([[-0.1, -0.2, -0.3], [-2.0, -1.5], [-0.05]]), selection: .all), rejected: .tokenLogps(RaggedRows([[-0.4, -0.6], [-0.3, -0.2, -0.1], [-3.0, -2.0]]), selection: .all)),
+        config: [
+            ("loss_type", .string("hinge")), ("beta", .number(2.0)), ("gamma", .number(1.0)),
+            ("average_log_prob", .bool(false)), ("sft_weight", .number(0.2)),
+        ],
+        inputs: LossInputs(
+            chosen: .tokenLogps(RaggedRows([[-0.1, -0.2, -0.3], [-2.0, -1.5], [-0.05]]), selection: .all),
+            rejected: .tokenLogps(RaggedRows([[-0.4, -0.6], [-0.3, -0.2, -0.1], [-3.0, -2.0]]), selection: .all)),
         loss: 3.276666666666667,
         preferenceLoss: 3.0,
         sftLoss: 1.3833333333333333,
@@ -75,13 +93,26 @@ let referenceCases: [ReferenceCase] = [
         metrics: [-2.7666666666666666, -4.4, 0.6666666666666666, 1.6333333333333333, -1.3833333333333333, -2.2],
         chosenGradients: [-0.7333333333333334, -0.7333333333333334, -0.06666666666666667],
         rejectedGradients: [0.6666666666666666, 0.6666666666666666, 0.0],
-        chosenTokenGradients: [[-0.7333333333333334, -0.7333333333333334, -0.7333333333333334], [-0.7333333333333334, -0.7333333333333334], [-0.06666666666666667]],
-        rejectedTokenGradients: [[0.6666666666666666, 0.6666666666666666], [0.6666666666666666, 0.6666666666666666, 0.6666666666666666], [0.0, 0.0]]
+        chosenTokenGradients: [
+            [-0.7333333333333334, -0.7333333333333334, -0.7333333333333334],
+            [-0.7333333333333334, -0.7333333333333334], [-0.06666666666666667],
+        ],
+        rejectedTokenGradients: [
+            [0.6666666666666666, 0.6666666666666666], [0.6666666666666666, 0.6666666666666666, 0.6666666666666666],
+            [0.0, 0.0],
+        ]
     ),
     ReferenceCase(
         name: "dpoSigmoidLabels",
         config: [("objective", .string("dpo"))],
-        inputs: LossInputs(chosen: .tokenLogps(RaggedRows([[-1.0, -2.0, -0.5], [-0.25, -0.75]]), selection: .labels(RaggedRows([[11, 12, -100], [-100, 7]]), padTokenID: -100)), rejected: .tokenLogps(RaggedRows([[-3.0, -0.5], [-1.0, -1.0, -2.0]]), selection: .labels(RaggedRows([[5, 6], [8, 9, 10]]), padTokenID: -100)), referenceChosen: .sequenceLogps([-2.0, -1.5]), referenceRejected: .sequenceLogps([-3.25, -4.5])),
+        inputs: LossInputs(
+            chosen: .tokenLogps(
+                RaggedRows([[-1.0, -2.0, -0.5], [-0.25, -0.75]]),
+                selection: .labels(RaggedRows([[11, 12, -100], [-100, 7]]), padTokenID: -100)),
+            rejected: .tokenLogps(
+                RaggedRows([[-3.0, -0.5], [-1.0, -1.0, -2.0]]),
+                selection: .labels(RaggedRows([[5, 6], [8, 9, 10]]), padTokenID: -100)),
+            referenceChosen: .sequenceLogps([-2.0, -1.5]), referenceRejected: .sequenceLogps([-3.25, -4.5])),
         loss: 0.70603772217616,
         preferenceLoss: 0.70603772217616,
         sftLoss: 0.0,
@@ -95,6 +126,9 @@ let referenceCases: [ReferenceCase] = [
         chosenGradients: [-0.025937060793926763, -0.02468751627502448],
         rejectedGradients: [0.025937060793926763, 0.02468751627502448],
         chosenTokenGradients: [[-0.025937060793926763, -0.025937060793926763, 0.0], [0.0, -0.02468751627502448]],
-        rejectedTokenGradients: [[0.025937060793926763, 0.025937060793926763], [0.02468751627502448, 0.02468751627502448, 0.02468751627502448]]
+        rejectedTokenGradients: [
+            [0.025937060793926763, 0.025937060793926763],
+            [0.02468751627502448, 0.02468751627502448, 0.02468751627502448],
+        ]
     ),
 ]

@@ -33,7 +33,8 @@ import Testing
         for (actual, expected, side) in tokenPairs {
             #expect((actual == nil) == (expected == nil), "\(side) token gradients presence")
             if let actual, let expected {
-                expectClose(nested(actual).flatMap { $0 }, expected.flatMap { $0 }, relative: 1e-10, "\(side) token gradients")
+                expectClose(
+                    nested(actual).flatMap { $0 }, expected.flatMap { $0 }, relative: 1e-10, "\(side) token gradients")
             }
         }
     }

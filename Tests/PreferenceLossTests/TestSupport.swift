@@ -1,6 +1,6 @@
-import SeededRandom
 import PreferenceLoss
 import PreferenceLossCodec
+import SeededRandom
 import Testing
 
 /// One batch with every output computed independently (see Tests/reference).
@@ -40,7 +40,9 @@ func expectClose(
 ) {
     #expect(actual.count == expected.count, "\(what): count", sourceLocation: sourceLocation)
     for (index, (a, e)) in zip(actual, expected).enumerated() {
-        #expect(isClose(a, e, relative: relative, absolute: absolute), "\(what)[\(index)]: \(a) vs \(e)", sourceLocation: sourceLocation)
+        #expect(
+            isClose(a, e, relative: relative, absolute: absolute), "\(what)[\(index)]: \(a) vs \(e)",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -50,8 +52,12 @@ func nested<T>(_ rows: RaggedRows<T>) -> [[T]] {
 }
 
 /// Evaluates with configuration entries, failing the test on a validation error.
-func evaluate(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = [], tokenGradients: Bool = false) throws -> LossResult {
-    try LossRequest(configuration: RequestConfiguration(parsing: config), inputs: inputs, returnTokenGradients: tokenGradients).evaluate()
+func evaluate(
+    _ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = [], tokenGradients: Bool = false
+) throws -> LossResult {
+    try LossRequest(
+        configuration: RequestConfiguration(parsing: config), inputs: inputs, returnTokenGradients: tokenGradients
+    ).evaluate()
 }
 
 /// The issues a failing evaluation reports, at the pointers a request would name, or [] when it succeeds.
@@ -66,7 +72,9 @@ func issues(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] 
 
 /// Random per-token rows of lengths 1...maxLength with log-probs in [-4, 0) and a
 /// mask that keeps at least one token per row.
-func randomTokenSide(rows: Int, maxLength: Int, using generator: inout SplitMix64) -> (logps: [[Double]], mask: [[Bool]]) {
+func randomTokenSide(
+    rows: Int, maxLength: Int, using generator: inout SplitMix64
+) -> (logps: [[Double]], mask: [[Bool]]) {
     var logps: [[Double]] = [], mask: [[Bool]] = []
     for _ in 0 ..< rows {
         let length = Int.random(in: 1 ... maxLength, using: &generator)

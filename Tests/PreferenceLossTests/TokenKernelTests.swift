@@ -1,6 +1,7 @@
-@testable import PreferenceLoss
 import SeededRandom
 import Testing
+
+@testable import PreferenceLoss
 
 /// The per-token kernels against plain Swift over the same values, in every element type.
 @Suite struct TokenKernelTests {
@@ -20,12 +21,13 @@ import Testing
 
     /// The rows stored in `type`, and the doubles they hold exactly.
     private func stored(_ rows: RaggedRows<Double>, as type: String) throws -> TokenValues {
-        let storage: TokenValues.Storage = switch type {
-        case "f64": .float64(rows.values)
-        case "f32": .float32(rows.values.map { Float($0) })
-        case "f16": .float16(rows.values.map { Float16($0).bitPattern })
-        default: .bfloat16(rows.values.map { UInt16(truncatingIfNeeded: Float($0).bitPattern >> 16) })
-        }
+        let storage: TokenValues.Storage =
+            switch type {
+            case "f64": .float64(rows.values)
+            case "f32": .float32(rows.values.map { Float($0) })
+            case "f16": .float16(rows.values.map { Float16($0).bitPattern })
+            default: .bfloat16(rows.values.map { UInt16(truncatingIfNeeded: Float($0).bitPattern >> 16) })
+            }
         return try #require(TokenValues(storage, rowOffsets: rows.rowOffsets))
     }
 
@@ -96,8 +98,13 @@ import Testing
         let (rows, selected) = randomRows(using: &generator)
         let direct = selected.map { _ in Bool.random(using: &generator) }
         let rowGradients = (0 ..< rows.rowCount).map { _ in Double.random(in: -1 ... 1, using: &generator) }
-        for (selection, directTokens) in [(nil, nil), (selected, nil), (selected, direct), (nil, direct)] as [([Bool]?, [Bool]?)] {
-            let filled = filledGradients(rowOffsets: rows.rowOffsets, selected: selection, direct: directTokens, rowGradients: rowGradients, coefficient: 0.25).values
+        for (selection, directTokens) in [(nil, nil), (selected, nil), (selected, direct), (nil, direct)]
+            as [([Bool]?, [Bool]?)]
+        {
+            let filled = filledGradients(
+                rowOffsets: rows.rowOffsets, selected: selection, direct: directTokens, rowGradients: rowGradients,
+                coefficient: 0.25
+            ).values
             for row in 0 ..< rows.rowCount {
                 for index in rows.rowOffsets[row] ..< rows.rowOffsets[row + 1] {
                     let isSelected = selection?[index] ?? true
@@ -110,18 +117,30 @@ import Testing
     }
 
     @Test func fillsSayWhetherEveryGradientIsFinite() {
-        for (rowGradients, coefficient, direct) in [([Double.infinity], 0.0, nil), ([1.0], .nan, nil), ([1e308], 1e308, nil), ([1.0], .infinity, [false, true])] as [([Double], Double, [Bool]?)] {
-            #expect(!filledGradients(rowOffsets: [0, 2], selected: nil, direct: direct, rowGradients: rowGradients, coefficient: coefficient).finite)
+        for (rowGradients, coefficient, direct) in [
+            ([Double.infinity], 0.0, nil), ([1.0], .nan, nil), ([1e308], 1e308, nil),
+            ([1.0], .infinity, [false, true]),
+        ] as [([Double], Double, [Bool]?)] {
+            #expect(
+                !filledGradients(
+                    rowOffsets: [0, 2], selected: nil, direct: direct, rowGradients: rowGradients,
+                    coefficient: coefficient
+                ).finite)
         }
-        #expect(filledGradients(rowOffsets: [0, 2], selected: nil, direct: nil, rowGradients: [1], coefficient: 2).finite)
+        #expect(
+            filledGradients(rowOffsets: [0, 2], selected: nil, direct: nil, rowGradients: [1], coefficient: 2).finite)
     }
 
     @Test func maskBytesAreZeroOrOne() throws {
-        #expect(try [UInt8]([0, 1, 1, 0]).withUnsafeBytes { bytes throws(NonBinaryByte) in try flags(fromBytes: bytes) } == [false, true, true, false])
+        #expect(
+            try [UInt8]([0, 1, 1, 0]).withUnsafeBytes { bytes throws(NonBinaryByte) in try flags(fromBytes: bytes) }
+                == [false, true, true, false])
         for position in [0, 63, 64, 100] {
             var bytes = [UInt8](repeating: 1, count: 101)
             bytes[position] = 2
-            #expect(throws: NonBinaryByte(index: position)) { try bytes.withUnsafeBytes { bytes throws(NonBinaryByte) in try flags(fromBytes: bytes) } }
+            #expect(throws: NonBinaryByte(index: position)) {
+                try bytes.withUnsafeBytes { bytes throws(NonBinaryByte) in try flags(fromBytes: bytes) }
+            }
         }
     }
 

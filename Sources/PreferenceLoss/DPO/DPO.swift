@@ -69,7 +69,11 @@ public struct DPO: Equatable, Sendable {
         }
         if let lossWeights {
             if lossWeights.count != lossTypes.count {
-                issues.add(.unsupported(because: "loss_weights must have the same length as loss_type: got \(lossWeights.count) weights for \(lossTypes.count) loss types"), at: Self.location(.lossWeights))
+                issues.add(
+                    .unsupported(
+                        because:
+                            "loss_weights must have the same length as loss_type: got \(lossWeights.count) weights for \(lossTypes.count) loss types"
+                    ), at: Self.location(.lossWeights))
             } else if !lossWeights.allSatisfy(\.isFinite) {
                 issues.add(.outOfRange(allowed: "finite numbers"), at: Self.location(.lossWeights))
             }
@@ -77,16 +81,25 @@ public struct DPO: Equatable, Sendable {
         issues.requirePositive(beta, Self.location(.beta))
         issues.requireLabelSmoothing(labelSmoothing, Self.location(.labelSmoothing))
         if lossTypes.contains(.exoPair) && labelSmoothing == 0 {
-            issues.add(.unsupported(because: "loss_type 'exo_pair' needs label_smoothing > 0 (the EXO paper recommends 1e-3)"), at: Self.location(.labelSmoothing))
+            issues.add(
+                .unsupported(because: "loss_type 'exo_pair' needs label_smoothing > 0 (the EXO paper recommends 1e-3)"),
+                at: Self.location(.labelSmoothing))
         }
         if lossTypes.contains(.robust) && labelSmoothing == 0.5 {
-            issues.add(.unsupported(because: "loss_type 'robust' needs label_smoothing < 0.5: it divides by 1 - 2 label_smoothing"), at: Self.location(.labelSmoothing))
+            issues.add(
+                .unsupported(
+                    because: "loss_type 'robust' needs label_smoothing < 0.5: it divides by 1 - 2 label_smoothing"),
+                at: Self.location(.labelSmoothing))
         }
         issues.requirePositive(discopopTau, Self.location(.discopopTau))
         if fDivergence != .reverseKL {
             let incompatible = lossTypes.filter { !DPOLossType.fDivergenceCompatible.contains($0) }
             if !incompatible.isEmpty {
-                issues.add(.unsupported(because: "f_divergence_type '\(fDivergence.rawValue)' is only supported for loss types \(DPOLossType.fDivergenceCompatible.map(\.rawValue).sorted()); not for \(incompatible.map(\.rawValue))"), at: Self.location(.fDivergenceType))
+                issues.add(
+                    .unsupported(
+                        because:
+                            "f_divergence_type '\(fDivergence.rawValue)' is only supported for loss types \(DPOLossType.fDivergenceCompatible.map(\.rawValue).sorted()); not for \(incompatible.map(\.rawValue))"
+                    ), at: Self.location(.fDivergenceType))
             }
         }
         issues.requireFinite(fAlphaDivergenceCoef, Self.location(.fAlphaDivergenceCoef))
@@ -95,9 +108,12 @@ public struct DPO: Equatable, Sendable {
         }
         if useWeighting {
             let sorted = lossTypes.contains(.aot) || lossTypes.contains(.aotUnpaired)
-            issues.add(.unsupported(because: sorted
-                ? "WPO weighting is not implemented for 'aot' or 'aot_unpaired', which sort samples"
-                : "WPO weighting needs the model's per-token log-sum of squared probabilities, which a loss request does not carry"),
+            issues.add(
+                .unsupported(
+                    because: sorted
+                        ? "WPO weighting is not implemented for 'aot' or 'aot_unpaired', which sort samples"
+                        : "WPO weighting needs the model's per-token log-sum of squared probabilities, which a loss request does not carry"
+                ),
                 at: Self.location(.useWeighting))
         }
     }
@@ -110,16 +126,29 @@ extension DPO: Objective {
     public var perTokenRequirements: [PerTokenRequirement] {
         var requirements: [PerTokenRequirement] = []
         if let counting = lossTypes.first(where: \.countsTokens) {
-            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: Parameter.lossType.rawValue, reason: "loss_type '\(counting.rawValue)' divides by each row's token count, so needs per-token chosen and rejected log-probs"))
+            requirements.append(
+                PerTokenRequirement(
+                    sides: [.chosen, .rejected], parameter: Parameter.lossType.rawValue,
+                    reason:
+                        "loss_type '\(counting.rawValue)' divides by each row's token count, so needs per-token chosen and rejected log-probs"
+                ))
         }
         if ldAlpha != nil {
-            requirements.append(PerTokenRequirement(sides: [.chosen, .rejected], parameter: Parameter.ldAlpha.rawValue, reason: "ld_alpha weighs tokens past the shorter response, so needs per-token chosen and rejected log-probs"))
+            requirements.append(
+                PerTokenRequirement(
+                    sides: [.chosen, .rejected], parameter: Parameter.ldAlpha.rawValue,
+                    reason:
+                        "ld_alpha weighs tokens past the shorter response, so needs per-token chosen and rejected log-probs"
+                ))
         }
         return requirements
     }
 
     public var chosenTokenTerm: PerTokenRequirement? {
-        lossTypes.contains(.sft) ? PerTokenRequirement(sides: [.chosen], parameter: Parameter.lossType.rawValue, reason: "loss_type 'sft' averages over chosen tokens, so needs per-token chosen log-probs") : nil
+        lossTypes.contains(.sft)
+            ? PerTokenRequirement(
+                sides: [.chosen], parameter: Parameter.lossType.rawValue,
+                reason: "loss_type 'sft' averages over chosen tokens, so needs per-token chosen log-probs") : nil
     }
 
     public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
@@ -132,7 +161,8 @@ extension DPO: Objective {
         let input = DPOTermInput(
             parameters: self, chosenScores: chosenScores.map(\.value), rejectedScores: rejectedScores.map(\.value),
             chosen: c, rejected: r, referenceChosen: batch.referenceChosen, referenceRejected: batch.referenceRejected,
-            chosenCounts: batch.chosenCounts, rejectedCounts: batch.rejectedCounts, chosenTokenTotals: batch.chosenTokenTotals)
+            chosenCounts: batch.chosenCounts, rejectedCounts: batch.rejectedCounts,
+            chosenTokenTotals: batch.chosenTokenTotals)
 
         var output = ObjectiveOutput(
             losses: Array(repeating: 0, count: size),
@@ -162,13 +192,22 @@ extension DPO: Objective {
         var warnings: [LossWarning] = []
         let types = distinctWeightedTypes.map(\.type.rawValue)
         if labelSmoothing > 0 && !lossTypes.contains(where: \.usesLabelSmoothing) {
-            warnings.append(warning("no_effect", "label_smoothing is read by exo_pair, robust, aot and aot_unpaired only; \(types) ignore it (TRL 1.16's sigmoid has no label smoothing): drop it or add one of those types"))
+            warnings.append(
+                warning(
+                    "no_effect",
+                    "label_smoothing is read by exo_pair, robust, aot and aot_unpaired only; \(types) ignore it (TRL 1.16's sigmoid has no label smoothing): drop it or add one of those types"
+                ))
         }
         if discopopTau != DPO().discopopTau && !lossTypes.contains(.discopop) {
-            warnings.append(warning("no_effect", "discopop_tau is read by loss_type 'discopop' only; \(types) ignore it: drop it"))
+            warnings.append(
+                warning("no_effect", "discopop_tau is read by loss_type 'discopop' only; \(types) ignore it: drop it"))
         }
         if fAlphaDivergenceCoef != DPO().fAlphaDivergenceCoef && fDivergence != .alphaDivergence {
-            warnings.append(warning("no_effect", "f_alpha_divergence_coef is read by f_divergence_type 'alpha_divergence' only, not '\(fDivergence.rawValue)': drop it or set that divergence"))
+            warnings.append(
+                warning(
+                    "no_effect",
+                    "f_alpha_divergence_coef is read by f_divergence_type 'alpha_divergence' only, not '\(fDivergence.rawValue)': drop it or set that divergence"
+                ))
         }
         return warnings
     }

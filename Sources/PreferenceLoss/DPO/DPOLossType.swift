@@ -17,7 +17,9 @@ public enum DPOLossType: String, CaseIterable, Sendable {
     case sigmoidNorm = "sigmoid_norm"
 
     /// The types TRL lets an f-divergence other than reverse KL reshape.
-    static let fDivergenceCompatible: Set<DPOLossType> = [.sigmoid, .sigmoidNorm, .hinge, .ipo, .exoPair, .robust, .discopop, .sft]
+    static let fDivergenceCompatible: Set<DPOLossType> = [
+        .sigmoid, .sigmoidNorm, .hinge, .ipo, .exoPair, .robust, .discopop, .sft,
+    ]
 
     /// Whether the type counts each row's selected tokens, so needs per-token sides.
     var countsTokens: Bool { self == .ipo || self == .sigmoidNorm }

@@ -34,8 +34,10 @@ private func marginLoss(_ type: DPOLossType, _ x: Double, _ parameters: DPO) -> 
     case .robust:
         // (−(1−ε) log σ(x) + ε log σ(−x)) / (1 − 2ε).
         let scale = 1 - 2 * epsilon
-        return ((-(1 - epsilon) * logSigmoid(x) + epsilon * logSigmoid(-x)) / scale,
-                (-(1 - epsilon) * sigmoid(-x) - epsilon * sigmoid(x)) / scale)
+        return (
+            (-(1 - epsilon) * logSigmoid(x) + epsilon * logSigmoid(-x)) / scale,
+            (-(1 - epsilon) * sigmoid(-x) - epsilon * sigmoid(x)) / scale
+        )
     case .discopop:
         // −log σ(x)(1 − m) + e^(−x) m with m = σ(x/τ).
         let tau = parameters.discopopTau
@@ -44,8 +46,10 @@ private func marginLoss(_ type: DPOLossType, _ x: Double, _ parameters: DPO) -> 
         let logistic = -logSigmoid(x)
         // e^(−x)·m as exp(−x + log m): finite where e^(−x) alone overflows and m underflows.
         let weighted = exp(-x + logSigmoid(x / tau))
-        return (logistic * (1 - m) + weighted,
-                -sigmoid(-x) * (1 - m) - logistic * dm - weighted + weighted * (1 - m) / tau)
+        return (
+            logistic * (1 - m) + weighted,
+            -sigmoid(-x) * (1 - m) - logistic * dm - weighted + weighted * (1 - m) / tau
+        )
     default:
         return (-logSigmoid(x), -sigmoid(-x))
     }

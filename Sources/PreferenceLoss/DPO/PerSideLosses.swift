@@ -18,8 +18,10 @@ private func perSideLoss(_ type: DPOLossType, _ u: Double, _ v: Double, beta: Do
     switch type {
     case .ncaPair:
         // −log σ(βu) − ½ log σ(−βu) − ½ log σ(−βv)
-        return (-logSigmoid(x) - 0.5 * logSigmoid(-x) - 0.5 * logSigmoid(-y),
-                beta * (-sigmoid(-x) + 0.5 * sigmoid(x)), beta * 0.5 * sigmoid(y))
+        return (
+            -logSigmoid(x) - 0.5 * logSigmoid(-x) - 0.5 * logSigmoid(-y),
+            beta * (-sigmoid(-x) + 0.5 * sigmoid(x)), beta * 0.5 * sigmoid(y)
+        )
     case .bcoPair:
         // −log σ(βu) − log σ(−βv)
         return (-logSigmoid(x) - logSigmoid(-y), -beta * sigmoid(-x), beta * sigmoid(y))
@@ -29,8 +31,10 @@ private func perSideLoss(_ type: DPOLossType, _ u: Double, _ v: Double, beta: Do
         return (winner * winner + loser * loser, 2 * winner, 2 * loser)
     case .apoZero:
         // 1 − σ(βu) + σ(βv)
-        return (1 - sigmoid(x) + sigmoid(y),
-                -beta * sigmoid(x) * sigmoid(-x), beta * sigmoid(y) * sigmoid(-y))
+        return (
+            1 - sigmoid(x) + sigmoid(y),
+            -beta * sigmoid(x) * sigmoid(-x), beta * sigmoid(y) * sigmoid(-y)
+        )
     default:
         // apo_down: σ(βu) + 1 − σ(β(u − v))
         let z = x - y

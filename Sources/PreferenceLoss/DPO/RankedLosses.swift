@@ -18,9 +18,12 @@ func rankedTerm(_ type: DPOLossType, _ input: DPOTermInput) -> DPOTerm {
     }
     let policyOrder = stableAscendingOrder(policy)
     let referenceOrder = stableAscendingOrder(reference)
-    var term = DPOTerm(losses: [], chosenDerivatives: Array(repeating: 0, count: size), rejectedDerivatives: Array(repeating: 0, count: size))
+    var term = DPOTerm(
+        losses: [], chosenDerivatives: Array(repeating: 0, count: size),
+        rejectedDerivatives: Array(repeating: 0, count: size))
     for (policyRow, referenceRow) in zip(policyOrder, referenceOrder) {
-        let pair = smoothedSigmoidLoss(beta * (policy[policyRow] - reference[referenceRow]), labelSmoothing: input.parameters.labelSmoothing)
+        let pair = smoothedSigmoidLoss(
+            beta * (policy[policyRow] - reference[referenceRow]), labelSmoothing: input.parameters.labelSmoothing)
         term.losses.append(pair.loss)
         let derivative = beta * pair.derivative
         if type == .aot {
