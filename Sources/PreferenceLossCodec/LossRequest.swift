@@ -205,10 +205,9 @@ private func decodeLabelRow(
         issues.add(.wrongType(expected: "an array"), at: path)
         return false
     }
-    let start = values.count
     guard value.appendIntegers(to: &values) != nil else { return true }
-    // A number written with a fraction (`-100.0`) is an integer too, as JSON Schema and the config's integers count it.
-    values.removeSubrange(start...)
+    // A number written with a fraction (`-100.0`) is an integer too, as JSON Schema and the config's integers count
+    // it. (A failed bulk read appends nothing.)
     for (index, item) in value.elements.enumerated() {
         guard let integer = item.integralValue else {
             issues.add(.wrongType(expected: "an integer"), at: path.index(index))
