@@ -4,7 +4,7 @@ import PreferenceLoss
 ///
 /// It remembers every key it was asked for, given or not, so a test can show that an
 /// objective's companion reads every parameter the objective has.
-public struct ConfigReader {
+struct ConfigReader {
     /// The entries given, by key; a null counts as absent, as Python's `None` does.
     var given: [String: ConfigValue]
     var issues = IssueCollector<FieldPath>()
