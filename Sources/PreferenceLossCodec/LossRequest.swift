@@ -82,6 +82,11 @@ func decodeConfiguration(_ config: JSONValue, issues: inout IssueCollector<Field
         issues.add(.wrongType(expected: "an object"), at: FieldPath(RequestKey.config.rawValue))
         return RequestConfiguration()
     }
+    // Refused before a key is read: hashing millions of keys would cost far more than their bytes.
+    guard config.count <= RequestConfiguration.maximumEntries else {
+        issues.add(.outOfRange(allowed: "at most \(RequestConfiguration.maximumEntries) keys"), at: FieldPath(RequestKey.config.rawValue))
+        return RequestConfiguration()
+    }
     do {
         return try RequestConfiguration(parsing: config.fields.map { (key: $0.key, value: ConfigValue($0.value)) })
     } catch {

@@ -18,6 +18,9 @@ public struct RequestConfiguration: Equatable, Sendable {
 
     /// The most entries a list-valued key (`loss_type`, `loss_weights`) may hold.
     public static let maximumListLength = 64
+
+    /// The most keys a request's `config` may hold (every objective has fewer than 20).
+    public static let maximumEntries = 64
 }
 
 /// The objective of a request that names none.

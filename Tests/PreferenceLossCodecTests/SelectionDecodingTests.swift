@@ -77,4 +77,21 @@ import Testing
             #expect(error.issues.first?.reason == .wrongType(expected: expected))
         }
     }
+
+    @Test func aConfigWithMoreKeysThanAnyObjectiveHasIsOneIssueAtConfig() throws {
+        let keys = (0 ..< 65).map { #""k\#($0)": 1"# }.joined(separator: ", ")
+        let result = try decode(#"{"config": {\#(keys)}, "chosen": {"logps": [-1.0]}, "rejected": {"logps": [-2.0]}}"#)
+        guard case .failure(let error) = result else {
+            Issue.record("65 config keys accepted")
+            return
+        }
+        #expect(error.issues.map(\.location.jsonPointer) == ["/config"])
+        #expect(error.issues.first?.reason == .outOfRange(allowed: "at most 64 keys"))
+        let fewer = (0 ..< 64).map { #""k\#($0)": 1"# }.joined(separator: ", ")
+        guard case .failure(let unknown) = try decode(#"{"config": {\#(fewer)}, "chosen": {"logps": [-1.0]}, "rejected": {"logps": [-2.0]}}"#) else {
+            Issue.record("unknown keys accepted")
+            return
+        }
+        #expect(unknown.issues.first?.location.jsonPointer == "/config/k0", "64 keys are read, and named")
+    }
 }

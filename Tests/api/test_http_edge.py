@@ -312,6 +312,14 @@ def test_many_unknown_keys_are_one_422_with_20_errors(server, where, count):
         assert status_of(status_line) == 422 and len(problem_of(headers, answer)["errors"]) == 20
 
 
+def test_a_config_of_thousands_of_keys_is_one_422_at_config(server):
+    """More keys than a config may hold (64) is refused whole, before any key is hashed or read."""
+    body, content_type = unknown_keys_body("config", [f"k{i}" for i in range(20_000)])
+    status_line, headers, answer = post_loss(server.port, body, content_type=content_type, timeout=WAIT)
+    assert status_of(status_line) == 422
+    assert problem_of(headers, answer)["errors"] == [{"pointer": "/config", "detail": "out of range: must be at most 64 keys"}]
+
+
 # ---------------------------------------------------------------------------------------------
 # 5. Compressed floods against the memory budget
 # ---------------------------------------------------------------------------------------------

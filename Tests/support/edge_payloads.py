@@ -32,8 +32,9 @@ def unknown_keys_body(where: str, names) -> tuple:
     return safetensors_file({name: ("F32", [1], data) for name, data in tensors.items()}), "application/vnd.safetensors"
 
 
-# Distinct unknown keys per place, within the 128 KiB safetensors header limit.
-UNKNOWN_KEY_COUNTS = [("config", 20_000), ("top-level", 20_000), ("safetensors", 800)]
+# Distinct unknown keys per place, within the 128 KiB safetensors header limit and the 64 keys a
+# config may hold (past those a config is refused whole, before a key is read).
+UNKNOWN_KEY_COUNTS = [("config", 64), ("top-level", 20_000), ("safetensors", 800)]
 
 SMALL_PAIR = '"chosen": {"logps":[-1]}, "rejected": {"logps":[-2]}'
 MALFORMED_JSON = {
