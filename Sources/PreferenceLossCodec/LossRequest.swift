@@ -84,7 +84,9 @@ func decodeConfiguration(_ config: JSONValue, issues: inout IssueCollector<Field
     }
     // Refused before a key is read: hashing millions of keys would cost far more than their bytes.
     guard config.count <= RequestConfiguration.maximumEntries else {
-        issues.add(.outOfRange(allowed: "at most \(RequestConfiguration.maximumEntries) keys"), at: FieldPath(RequestKey.config.rawValue))
+        issues.add(
+            .outOfRange(allowed: "at most \(RequestConfiguration.maximumEntries) keys"),
+            at: FieldPath(RequestKey.config.rawValue))
         return RequestConfiguration()
     }
     do {

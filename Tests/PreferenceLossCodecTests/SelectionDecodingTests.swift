@@ -88,7 +88,10 @@ import Testing
         #expect(error.issues.map(\.location.jsonPointer) == ["/config"])
         #expect(error.issues.first?.reason == .outOfRange(allowed: "at most 64 keys"))
         let fewer = (0 ..< 64).map { #""k\#($0)": 1"# }.joined(separator: ", ")
-        guard case .failure(let unknown) = try decode(#"{"config": {\#(fewer)}, "chosen": {"logps": [-1.0]}, "rejected": {"logps": [-2.0]}}"#) else {
+        guard
+            case .failure(let unknown) = try decode(
+                #"{"config": {\#(fewer)}, "chosen": {"logps": [-1.0]}, "rejected": {"logps": [-2.0]}}"#)
+        else {
             Issue.record("unknown keys accepted")
             return
         }
