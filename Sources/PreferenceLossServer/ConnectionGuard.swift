@@ -208,7 +208,8 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
 }
 
 /// Before HTTP/1 heads become version-less HTTP types: notes whether each request keeps
-/// the connection alive (HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with keep-alive).
+/// the connection alive (HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with keep-alive;
+/// never a CONNECT).
 private final class KeepAliveObserver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     let connection: ConnectionState
@@ -218,7 +219,11 @@ private final class KeepAliveObserver: ChannelInboundHandler, RemovableChannelHa
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data) { connection.requestHeadRead(keepsAlive: head.isKeepAlive) }
+        if case .head(let head) = unwrapInboundIn(data) {
+            // NIO's encoder takes the connection after a CONNECT for a tunnel (no body framing):
+            // whatever the answer, the connection closes after it.
+            connection.requestHeadRead(keepsAlive: head.isKeepAlive && head.method != .CONNECT)
+        }
         context.fireChannelRead(data)
     }
 }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import PreferenceLossCodec
 
@@ -23,8 +24,11 @@ struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
         guard let allow = allowed[path] else { return try await next(request, context) }
         // Counted under the route it names, not as NotFound: the path is one the router serves.
         context.coreContext.endpointPath.value = path
+        // A CONNECT's connection closes after the answer (see KeepAliveObserver): say so.
+        var headers: HTTPFields = [.allow: allow]
+        if request.method == .connect { headers[.connection] = "close" }
         throw Problem(
             .methodNotAllowed, detail: "\(path) answers \(allow), not \(echo(request.method.rawValue))",
-            headers: [.allow: allow])
+            headers: headers)
     }
 }

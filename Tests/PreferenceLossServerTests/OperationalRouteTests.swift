@@ -39,6 +39,20 @@ import Testing
         }
     }
 
+    /// NIO frames nothing after a CONNECT (a tunnel), so its 405 closes the connection rather
+    /// than leave the client waiting for a body or a next answer.
+    @Test func aConnectIsAnsweredAndItsConnectionClosed() async throws {
+        try await withLiveServer { client in
+            let connection = try RawConnection(port: try #require(client.port), timeout: .seconds(30))
+            connection.send("CONNECT /metrics HTTP/1.1\r\nHost: x\r\n\r\n" + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            let (answer, closedByServer) = await connection.receiveUntilClosed()
+            #expect(
+                answer.hasPrefix("HTTP/1.1 405") && answer.lowercased().contains("connection: close"),
+                "\(answer.prefix(200))")
+            #expect(closedByServer)
+        }
+    }
+
     @Test func idleConnectionsAreClosed() async throws {
         var settings = ServerSettings()
         settings.idleTimeout = .milliseconds(300)
