@@ -29,6 +29,12 @@ extension ObjectiveKeys {
     /// The objective's keys, in the order its documentation lists them.
     static var keyNames: [String] { Loss.Parameter.allCases.map(\.rawValue) }
 
+    /// Every key a `config` of this objective may hold, in the order the echo lists them:
+    /// `objective`, `label_pad_token_id`, the objective's keys, the thresholds.
+    static var configKeys: [String] {
+        CommonKey.allCases.map(\.rawValue) + keyNames + DiagnosticThreshold.allCases.map(\.rawValue)
+    }
+
     /// The applied value of each of the objective's keys; nil if `objective` is another's.
     static func echo(_ objective: any Objective) -> [(name: String, value: ConfigValue)]? {
         guard let objective = objective as? Loss else { return nil }

@@ -55,8 +55,7 @@ extension RequestConfiguration {
         var reader = ConfigReader(given: given)
         for name in duplicates { reader.issues.add(.duplicateKey, at: FieldPath("config", name)) }
         let companion = Self.objective(&reader)
-        let allowed =
-            CommonKey.allCases.map(\.rawValue) + companion.keyNames + DiagnosticThreshold.allCases.map(\.rawValue)
+        let allowed = companion.configKeys
         let allowedSet = Set(allowed)
         for name in names where !allowedSet.contains(name) {
             reader.given[name] = nil
