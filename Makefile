@@ -159,8 +159,12 @@ limits: build python-deps
 ## Load test against the FastAPI + numpy peers (JSON and safetensors, token gradients on and off,
 ## the Python client beside in-process torch, 1 and 2 cores); rewrites the README's tables and
 ## Benchmarks/loadtest/loadtest.png, in about 6 minutes on 2 cores.
+## BASELINE=<git ref> also builds that commit (in .build-baseline/, kept for the next run) and runs
+## it beside this build on the same payloads: each row gets its ratio, flagged when >10% slower.
 ## LOADTEST_ARGS="--duration 10 --sweep-duration 3 --soak 60" passes options to the driver.
 loadtest: build python-deps
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }
 	$(PIP_INSTALL) -r Benchmarks/loadtest/requirements.txt
-	PREFLOSS_SERVER=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/loadtest/run.py --update-readme $(LOADTEST_ARGS)
+	$(if $(BASELINE),Benchmarks/loadtest/build_baseline.sh $(BASELINE) > .build/baseline-server)
+	$(if $(BASELINE),PREFLOSS_BASELINE_REF=$(BASELINE) PREFLOSS_BASELINE_SERVER=$$(cat .build/baseline-server)) \
+		PREFLOSS_SERVER=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/loadtest/run.py --update-readme $(LOADTEST_ARGS)

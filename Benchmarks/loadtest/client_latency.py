@@ -12,6 +12,10 @@ from prefloss.torch import remote_loss
 from make_payloads import CONFIG, batch
 
 SHAPES = [(8, 512), (64, 2048)]
+#: The row the first row's targets are relative to.
+TORCH_ROW = "torch in process, forward + backward"
+#: The row of the baseline build's answer to the first row's call.
+BASELINE_ROW = "`LossClient.loss` → baseline build"
 WARMUP = 10
 
 
@@ -33,8 +37,9 @@ def p50_ms(call, calls):
     return statistics.median(times) * 1e3
 
 
-def client_latency(ours_url, peer_url, calls):
-    """{row label: {(rows, tokens): p50 ms}}; the first row is the one the targets are for."""
+def client_latency(ours_url, peer_url, calls, baseline_url=None):
+    """{row label: {(rows, tokens): p50 ms}}; the first row is the one the targets are for, and
+    with `baseline_url` the last is the same call to the baseline build."""
     results = {}
     for rows, tokens in SHAPES:
         sides = batch(rows, tokens)
@@ -45,7 +50,7 @@ def client_latency(ours_url, peer_url, calls):
             loss.backward()
             chosen.grad = rejected.grad = None
 
-        with LossClient(ours_url) as ours, LossClient(peer_url) as peer:
+        with LossClient(ours_url) as ours, LossClient(peer_url) as peer, LossClient(baseline_url or ours_url) as baseline:
             served = ours.loss(chosen, rejected, **masks, return_token_grads=True).loss
             local = torch_simpo(chosen, rejected, *masks.values()).item()
             assert abs(served - local) <= 1e-5 * max(1.0, abs(served)), f"torch {local} vs server {served}"
@@ -54,8 +59,10 @@ def client_latency(ours_url, peer_url, calls):
                 "`LossClient.loss` → safetensors peer": lambda: peer.loss(chosen, rejected, **masks, return_token_grads=True),
                 "`prefloss.torch.remote_loss` forward + backward → prefloss-server":
                     lambda: backward(remote_loss(ours, chosen, rejected, **masks)),
-                "torch in process, forward + backward": lambda: backward(torch_simpo(chosen, rejected, *masks.values())),
+                TORCH_ROW: lambda: backward(torch_simpo(chosen, rejected, *masks.values())),
             }
+            if baseline_url:
+                rows_calls[BASELINE_ROW] = lambda: baseline.loss(chosen, rejected, **masks, return_token_grads=True)
             for label, call in rows_calls.items():
                 results.setdefault(label, {})[(rows, tokens)] = p50_ms(call, calls)
     return results

@@ -13,12 +13,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SERVER = Path(os.environ.get("PREFLOSS_SERVER", HERE.parents[1] / ".build" / "stage" / "prefloss-server")).resolve()
+#: The build `make loadtest BASELINE=<ref>` compares against, if any.
+BASELINE_SERVER = os.environ.get("PREFLOSS_BASELINE_SERVER")
 
 
-def ours(threads=None):
-    """prefloss-server's command; with `threads`, that many event loops pinned to as many cores."""
+def ours(threads=None, server=SERVER):
+    """prefloss-server's command (the `server` binary); with `threads`, that many event loops
+    pinned to as many cores."""
     def command(port):
-        argv = [str(SERVER), "--port", str(port), "--log-level", "warning"]
+        argv = [str(server), "--port", str(port), "--log-level", "warning"]
         return ["taskset", "-c", f"0-{threads - 1}", *argv] if threads else argv
     env = {**os.environ, "NIO_SINGLETON_GROUP_LOOP_COUNT": str(threads)} if threads else None
     return command, env

@@ -1,6 +1,8 @@
 """Load-tests prefloss-server against the FastAPI + numpy peer (JSON and safetensors, token
 gradients on and off) in one run: prints a markdown table of req/s, latency, peak RSS and
 ratios against the issue's targets, and draws the tokens-per-request sweep to loadtest.png.
+With PREFLOSS_BASELINE_SERVER (`make loadtest BASELINE=<git ref>` builds it), an earlier build
+runs beside them on the same payloads, and every row says how this build compares with it.
 
 Run from the repository root after `make build` (`make loadtest` does both):
     python3 Benchmarks/loadtest/run.py [--duration 3] [--sweep-duration 2] [--soak 60] [--update-readme]
@@ -12,6 +14,7 @@ import json
 import sys
 import tempfile
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +23,10 @@ from safetensors.numpy import load
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from client_latency import client_latency  # noqa: E402
-from harness import RSSSampler, ours, peer, serving  # noqa: E402
+from harness import BASELINE_SERVER, RSSSampler, ours, peer, serving  # noqa: E402
 from make_payloads import SIZES, Cell, sweep_cells, table_cells  # noqa: E402
 from plot import plot  # noqa: E402
-from report import render  # noqa: E402
+from report import regressions, render  # noqa: E402
 from wrk import ACCEPT, wrk  # noqa: E402
 
 README = HERE.parents[1] / "README.md"
@@ -107,9 +110,13 @@ def measure_all(args, workdir):
         files[cell].write_bytes(cell.body())
     run = {"table": {}, "sweep": {}, "bodies": {cell: path.stat().st_size for cell, path in files.items()}, "notes": []}
 
-    with serving(ours()) as (ours_url, ours_process), serving(peer()) as (peer_url, peer_process):
-        servers = {"ours": (ours_url, ours_process), "peer": (peer_url, peer_process)}
-        log("checking that both servers agree on every payload")
+    specs = {"ours": ours(), "peer": peer()}
+    if BASELINE_SERVER:
+        specs["baseline"] = ours(server=BASELINE_SERVER)
+    with ExitStack() as stack:
+        servers = {name: stack.enter_context(serving(spec)) for name, spec in specs.items()}
+        (ours_url, ours_process), (peer_url, _) = servers["ours"], servers["peer"]
+        log("checking that prefloss-server and the peer agree on every payload")
         check_agreement(ours_url, peer_url, files)
         for part, cells, duration in (("table", table_cells(), args.duration),
                                       ("sweep", sweep_cells(), args.sweep_duration)):
@@ -120,7 +127,7 @@ def measure_all(args, workdir):
         log("/health")
         run["health"] = {name: wrk(f"{url}/health", args.duration, HEALTH_CONNECTIONS) for name, (url, _) in servers.items()}
         log("Python client")
-        run["client"] = client_latency(ours_url, peer_url, args.calls)
+        run["client"] = client_latency(ours_url, peer_url, args.calls, servers.get("baseline", (None,))[0])
         if args.soak:
             log(f"soak: {args.soak} s")
             run["notes"].append(soak(ours_url, ours_process, files[Cell("json", *SIZES["large"], True, "large")], args.soak))
@@ -144,6 +151,8 @@ def main():
     plot({**run["table"], **run["sweep"]}, args.plot)
     table = render(run, args)
     print(table)
+    for row in regressions(run):
+        log(f"slower than the baseline: {row}")
     if args.update_readme:
         text = README.read_text()
         before, rest = text.split(START, 1)
