@@ -33,7 +33,7 @@ FUZZ_BUILD_FLAGS := --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
 	-Xcc -fsanitize=fuzzer-no-link,address
 
 .PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test \
-	deploy-test fuzz fuzz-replay bench loadtest limits example
+	deploy-test deploy-tools fuzz fuzz-replay bench loadtest limits example
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -139,9 +139,16 @@ fuzz-replay: deps
 	swift build --product prefloss-fuzz
 	@for target in $(FUZZ_TARGETS); do PREFLOSS_FUZZ_TARGET=$$target .build/debug/prefloss-fuzz Tests/corpus/$$target || exit 1; done
 
-## Kubernetes manifests against the API schemas; the image's staged server run as the pod runs it.
-deploy-test: build python-deps
-	PREFLOSS_STAGE=$(STAGE) $(PYTEST) -q Tests/deploy
+## Kubernetes manifests against the API schemas; the image's staged server run as the pod runs it;
+## the HAProxy config checked by haproxy and run in front of three staged servers.
+deploy-test: build python-deps deploy-tools
+	PREFLOSS_STAGE=$(STAGE) PREFLOSS_SERVER_BINARY=$(STAGE)/prefloss-server $(PYTEST) -q Tests/deploy
+
+## haproxy for the deployment tests (Debian's, 2.6 on bookworm, as the manifests run), installed only
+## when missing. After test-tools, so that one apt runs at a time.
+deploy-tools: test-tools
+	@PATH="$$PATH:/usr/sbin" command -v haproxy >/dev/null \
+		|| { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends haproxy; }
 
 ## Micro-benchmarks (release build, with the flags deploy/build.sh uses so the two share one build),
 ## then the loss's numpy peer in the same run; BENCH_ARGS="encode safetensors" runs only those.

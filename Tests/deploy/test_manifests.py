@@ -49,8 +49,8 @@ def test_one_port_everywhere(container, configmap, deployment, dockerfile):
     assert re.search(rf"^EXPOSE {port}$", dockerfile, re.M)
     assert re.search(rf"PREFLOSS_PORT={port}\b", dockerfile)
     assert configmap["PREFLOSS_HOST"] == "0.0.0.0"
-    service_port = load_manifest("service.yaml")["spec"]["ports"][0]
-    assert service_port["targetPort"] == container["ports"][0]["name"]
+    replicas_port = load_manifest("replicas-service.yaml")["spec"]["ports"][0]
+    assert replicas_port["port"] == port and replicas_port["targetPort"] == container["ports"][0]["name"]
 
 
 def test_grace_period_covers_pre_stop_drain_and_a_request(deployment, container, configmap):
@@ -94,5 +94,5 @@ def test_autoscaler_and_budget_target_the_deployment(deployment):
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert pdb["selector"]["matchLabels"].items() <= labels.items()
     assert pdb["minAvailable"] < hpa["minReplicas"], "a drain must be able to evict a replica"
-    selector = load_manifest("service.yaml")["spec"]["selector"]
+    selector = load_manifest("replicas-service.yaml")["spec"]["selector"]
     assert selector.items() <= labels.items()
