@@ -9,11 +9,8 @@ import sys
 import time
 
 import pytest
-import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-DEPLOY = ROOT / "deploy"
-K8S = DEPLOY / "k8s"
+from manifests import DEPLOY, K8S, ROOT, load_manifest  # noqa: F401 (the tests import them from here)
 
 sys.path.insert(0, str(ROOT / "Tests" / "support"))
 from prefloss_process import listening_port  # noqa: E402
@@ -26,10 +23,6 @@ def stage() -> pathlib.Path:
     if not (path / "prefloss-server").exists():
         pytest.fail(f"{path} holds no staged server: run deploy/build.sh first (make deploy-test does)")
     return path
-
-
-def load_manifest(name: str) -> dict:
-    return yaml.safe_load((K8S / name).read_text())
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import load_manifest
+from manifests import load_manifest
 
 # Debian installs haproxy in /usr/sbin, which a user's PATH may lack.
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
