@@ -33,7 +33,7 @@ FUZZ_BUILD_FLAGS := --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
 	-Xcc -fsanitize=fuzzer-no-link,address
 
 .PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test \
-	deploy-test deploy-tools fuzz fuzz-replay bench loadtest limits example
+	deploy-test deploy-tools fuzz fuzz-replay bench loadtest capacity load-tools limits example
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -169,9 +169,20 @@ limits: build python-deps
 ## BASELINE=<git ref> also builds that commit (in .build-baseline/, kept for the next run) and runs
 ## it beside this build on the same payloads: each row gets its ratio, flagged when >10% slower.
 ## LOADTEST_ARGS="--duration 10 --sweep-duration 3 --soak 60" passes options to the driver.
-loadtest: build python-deps
-	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }
-	$(PIP_INSTALL) -r Benchmarks/loadtest/requirements.txt
+loadtest: build python-deps load-tools
 	$(if $(BASELINE),Benchmarks/loadtest/build_baseline.sh $(BASELINE) > .build/baseline-server)
 	$(if $(BASELINE),PREFLOSS_BASELINE_REF=$(BASELINE) PREFLOSS_BASELINE_SERVER=$$(cat .build/baseline-server)) \
 		PREFLOSS_SERVER=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/loadtest/run.py --update-readme $(LOADTEST_ARGS)
+
+## A replica's req/s and p99 for the trainer's safetensors batches (64x2048 and 8x512, token
+## gradients) against 1 to 8 closed-loop trainers, alone and behind HAProxy with one and two
+## replicas; rewrites deploy/README.md's capacity block (with the sizing it implies) and
+## Benchmarks/capacity/capacity.png, in about 6 minutes. Run it on a quiet machine of 6 cores or more.
+## CAPACITY_ARGS="--duration 5 --step-time 10 --micro-batches 8" passes options to the driver.
+capacity: build python-deps load-tools deploy-tools
+	PREFLOSS_SERVER=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/capacity/run.py --update-readme $(CAPACITY_ARGS)
+
+## The load kit: wrk, and the Python packages of Benchmarks/loadtest (the capacity run uses them too).
+load-tools: python-deps
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }
+	$(PIP_INSTALL) -r Benchmarks/loadtest/requirements.txt

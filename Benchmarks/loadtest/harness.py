@@ -17,12 +17,12 @@ SERVER = Path(os.environ.get("PREFLOSS_SERVER", HERE.parents[1] / ".build" / "st
 BASELINE_SERVER = os.environ.get("PREFLOSS_BASELINE_SERVER")
 
 
-def ours(threads=None, server=SERVER):
-    """prefloss-server's command (the `server` binary); with `threads`, that many event loops
-    pinned to as many cores."""
+def ours(threads=None, first_core=0, pin=True, server=SERVER):
+    """prefloss-server's command (the `server` binary); with `threads`, that many event loops,
+    pinned (unless not `pin`) to as many cores from `first_core` on."""
     def command(port):
         argv = [str(server), "--port", str(port), "--log-level", "warning"]
-        return ["taskset", "-c", f"0-{threads - 1}", *argv] if threads else argv
+        return ["taskset", "-c", f"{first_core}-{first_core + threads - 1}", *argv] if threads and pin else argv
     env = {**os.environ, "NIO_SINGLETON_GROUP_LOOP_COUNT": str(threads)} if threads else None
     return command, env
 

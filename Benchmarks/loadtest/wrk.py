@@ -14,13 +14,16 @@ def to_ms(text):
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def wrk(url, duration, connections, payload=None, content_type="application/json"):
-    """GET `url`, or POST the file `payload` as `content_type`, for `duration` seconds."""
+def wrk(url, duration, connections, payload=None, content_type="application/json", run_id=None):
+    """GET `url`, or POST the file `payload` as `content_type` (with `run_id` as X-Run-Id, if
+    given), for `duration` seconds."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "30s"]
     env = dict(os.environ)
     if payload:
         command += ["-s", str(HERE / "post.lua")]
         env.update(PAYLOAD=str(payload), CONTENT_TYPE=content_type, ACCEPT=ACCEPT[content_type])
+        if run_id:
+            env["RUN_ID"] = run_id
     output = subprocess.run(command + [url], capture_output=True, text=True, env=env, timeout=duration + 60).stdout
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     if requests == 0:
