@@ -177,7 +177,8 @@ loadtest: build python-deps load-tools
 ## A replica's req/s and p99 for the trainer's safetensors batches (64x2048 and 8x512, token
 ## gradients) against 1 to 8 closed-loop trainers, alone and behind HAProxy with one and two
 ## replicas; rewrites deploy/README.md's capacity block (with the sizing it implies) and
-## Benchmarks/capacity/capacity.png, in about 6 minutes. Run it on a quiet machine of 6 cores or more.
+## Benchmarks/capacity/capacity.png, in about 6 minutes. Run it on a quiet machine of 5 cores or more
+## (each replica, HAProxy and wrk then get cores of their own).
 ## CAPACITY_ARGS="--duration 5 --step-time 10 --micro-batches 8" passes options to the driver.
 capacity: build python-deps load-tools deploy-tools
 	PREFLOSS_SERVER=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/capacity/run.py --update-readme $(CAPACITY_ARGS)
