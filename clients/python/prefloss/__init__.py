@@ -11,5 +11,7 @@ CPO/AlphaPO and ORPO), their gradients and reward metrics, over HTTP.
 
 from .client import LossResult, LossClient, sanitize_run_id
 from .errors import LossConnectionError, LossError, LossProblem
+from .position import RunPosition
 
-__all__ = ["LossClient", "LossResult", "LossError", "LossProblem", "LossConnectionError", "sanitize_run_id"]
+__all__ = ["LossClient", "LossResult", "LossError", "LossProblem", "LossConnectionError", "RunPosition",
+           "sanitize_run_id"]

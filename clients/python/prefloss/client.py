@@ -17,6 +17,7 @@ import numpy as np
 
 from ._send import send_request
 from .errors import LossConnectionError, LossProblem
+from .position import RunPosition
 
 SAFETENSORS = "application/vnd.safetensors"
 _log = logging.getLogger("prefloss")
@@ -77,7 +78,8 @@ class LossClient:
     the server then follows that run's last batches, adds trend warnings (``chosen_logps_falling``,
     ``rewards_collapse``, ``loss_stuck``) and exports the run's metrics with the label ``run``.
     It is sent as given, so one outside the grammar (1 to 64 of letters, digits and ``-._:/``)
-    is refused by the server; `sanitize_run_id` makes any name fit.
+    is refused by the server; `sanitize_run_id` makes any name fit. With a run id, a loss request
+    may also say where it sits in the run (a `RunPosition`: step, rank, micro-batch, phase).
     """
 
     def __init__(self, base_url: str, token: Optional[str] = None, timeout: float = 60.0,
@@ -111,7 +113,8 @@ class LossClient:
              chosen_labels: Optional[ArrayLike] = None, rejected_labels: Optional[ArrayLike] = None,
              reference_chosen: Optional[ArrayLike] = None, reference_rejected: Optional[ArrayLike] = None,
              reference_chosen_mask: Optional[ArrayLike] = None, reference_rejected_mask: Optional[ArrayLike] = None,
-             chosen_nll_mask: Optional[ArrayLike] = None, return_token_grads: bool = False, **config: Any) -> LossResult:
+             chosen_nll_mask: Optional[ArrayLike] = None, return_token_grads: bool = False,
+             position: Optional[RunPosition] = None, **config: Any) -> LossResult:
         """Evaluates the loss of one batch.
 
         ``chosen``/``rejected`` are per-token log-probs [B, T] or per-sequence log-probs [B];
@@ -122,7 +125,9 @@ class LossClient:
         chosen tokens an SFT or NLL term averages over, when not the chosen selection (TRL's
         ORPO takes its NLL over the prompt's tokens too). Keyword arguments such as
         ``objective="dpo", loss_type=["sigmoid", "sft"], loss_weights=[1, 0.3]`` are the
-        server's ``config``. Raises `LossProblem` when the server refuses the batch.
+        server's ``config``. ``position`` says where the batch sits in the run (``X-Run-Step``,
+        ``X-Run-Part``, ``X-Run-Phase``); it goes only with a run id, as it places the request in
+        that run. Raises `LossProblem` when the server refuses the batch.
 
         Contiguous CPU arrays and tensors are sent as they are, without a copy; masks go as one
         byte a token.
@@ -143,8 +148,12 @@ class LossClient:
         precision = "F64" if any(t.dtype == np.float64 for t in tensors.values()) else "F32"
         headers = {"Content-Type": SAFETENSORS, "Accept": f"{SAFETENSORS};dtype={precision}",
                    "Content-Length": str(sum(part.nbytes for part in body))}
+        if position is not None and not isinstance(position, RunPosition):
+            raise TypeError(f"position: expected a RunPosition, got {type(position).__name__}")
         if self.run_id:
             headers["X-Run-Id"] = self.run_id
+            if position is not None:
+                headers.update(position.headers())
         _, _, data = self._request("POST", "/v1/loss", body, headers)
         result = _parse_result(data)
         self._log_new_warnings(result)

@@ -78,16 +78,15 @@ def own_server():
 
 
 class CapturingHandler(http.server.BaseHTTPRequestHandler):
-    """Keeps each POST's body, client port, X-Run-Id and Expect, and answers 422 over a kept-alive
+    """Keeps each POST's body, client port and headers, and answers 422 over a kept-alive
     connection, so the client raises without parsing tensors."""
     protocol_version = "HTTP/1.1"
-    bodies, ports, run_ids, expects = [], [], [], []
+    bodies, ports, headers_sent = [], [], []
 
     def do_POST(self):
         type(self).bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).ports.append(self.client_address[1])
-        type(self).run_ids.append(self.headers.get("X-Run-Id"))
-        type(self).expects.append(self.headers.get("Expect"))
+        type(self).headers_sent.append(self.headers)
         body = b'{"title": "captured", "status": 422}'
         self.send_response(422)
         self.send_header("Content-Type", "application/problem+json")
@@ -102,7 +101,7 @@ class CapturingHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def capturing():
     """A client of a capturing server, and that server's handler class."""
-    CapturingHandler.bodies, CapturingHandler.ports, CapturingHandler.run_ids, CapturingHandler.expects = [], [], [], []
+    CapturingHandler.bodies, CapturingHandler.ports, CapturingHandler.headers_sent = [], [], []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CapturingHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -113,14 +112,19 @@ def capturing():
         server.server_close()
 
 
+def client_environment() -> dict:
+    """This process's environment, with this client first on PYTHONPATH: for a Python process of
+    its own that imports it."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(CLIENT), os.environ.get("PYTHONPATH")]))}
+
+
 @pytest.fixture
 def fresh_python():
     """`run(code)`: runs ``code`` in a Python process of its own (this one has torch loaded) that
     imports this client, and returns the completed process, its output captured as text."""
-    path = os.pathsep.join(filter(None, [str(CLIENT), os.environ.get("PYTHONPATH")]))
 
     def run(code: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": path},
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run([sys.executable, "-c", code], env=client_environment(), capture_output=True, text=True,
+                              timeout=120)
 
     return run

@@ -32,7 +32,7 @@ def test_the_run_id_goes_with_every_loss_request(capturing):
     send(client)
     client.run_id = None
     send(client)
-    assert handler.run_ids == ["first", "second", None]
+    assert [headers.get("X-Run-Id") for headers in handler.headers_sent] == ["first", "second", None]
 
 
 def drifting_batch(step: int, rng: np.random.Generator):
