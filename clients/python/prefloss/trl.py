@@ -10,9 +10,17 @@
 Each trainer is TRL's own, with the same constructor plus ``loss_client``. It computes the
 model's per-token log-probs as TRL does, sends them (as safetensors) with the loss config read
 from its ``args``, and backpropagates the per-token gradients the server returns: the step's
-loss tensor has the server's value and the server's gradients. It logs TRL's metric names: the
-server's rewards, log-probs, NLL and odds metrics, and the model-side ones (logits, entropy,
-token accuracy) computed locally as TRL computes them.
+loss tensor has the server's value and the server's gradients. It logs TRL's metrics: the
+server's per-pair rewards and log-probs and its NLL and odds means, and the model-side ones
+(logits, entropy, token accuracy) computed locally, each gathered across processes exactly as
+TRL gathers it (`gather` or `gather_for_metrics`), so a distributed run logs TRL's numbers.
+Gradient accumulation and evaluation are the HF Trainer's, as in TRL.
+
+Each loss request says where it sits in the run (`RunPosition`): ``X-Run-Step`` (the trainer's
+``state.global_step``: the optimizer steps done, so 0 for the first step's micro-batches, and the
+step after which an evaluation runs), ``X-Run-Part`` (this rank of the processes; the micro-batch
+among the step's accumulated ones, or among the evaluation's batches on this rank) and
+``X-Run-Phase`` (``train`` or ``eval``).
 
 A refused batch raises `LossProblem` (with the pointer to the offending row); an overloaded or
 unreachable server is retried within the client's budget, then raises. No batch is skipped.
@@ -27,6 +35,7 @@ from typing import Any, Dict, Literal, Optional, Tuple
 
 from ._extras import missing_extra
 from .client import LossResult, LossClient, sanitize_run_id
+from .position import RunPosition
 
 try:
     import torch
@@ -55,14 +64,71 @@ def _with_server_gradients(result: LossResult, pieces: Tuple[Tuple[torch.Tensor,
     return surrogate + (torch.tensor(result.loss, dtype=surrogate.dtype, device=surrogate.device) - surrogate.detach())
 
 
-class RemoteDPOTrainer(DPOTrainer):
-    """`trl.DPOTrainer` whose loss (every `loss_type`, `loss_weights`, f-divergence and
-    `ld_alpha`) is evaluated by prefloss-server."""
+class _RemoteTrainer:
+    """What the Remote trainers share: the client, named after the run, and each loss request's
+    place in the run (`RunPosition`), read from the trainer's state."""
+
+    loss_client: LossClient
+    #: (global step, training requests sent at it) in the training under way.
+    _train_requests: Tuple[int, int] = (0, 0)
+    #: (requests sent, batches on this rank) in the evaluation under way; None outside one.
+    _eval_requests: Optional[Tuple[int, Optional[int]]] = None
 
     def __init__(self, *args: Any, loss_client: LossClient, **kwargs: Any):
         self.loss_client = loss_client
         super().__init__(*args, **kwargs)
         _name_the_run(loss_client, self.args)
+
+    def train(self, *args: Any, **kwargs: Any):
+        # A training again, after one that failed mid-step, counts afresh.
+        self._train_requests = _RemoteTrainer._train_requests
+        return super().train(*args, **kwargs)
+
+    def evaluation_loop(self, dataloader: Any, *args: Any, **kwargs: Any):
+        try:
+            batches = len(dataloader)  # this rank's
+        except TypeError:  # an iterable dataset of unknown length
+            batches = None
+        self._eval_requests = (0, batches)
+        try:
+            return super().evaluation_loop(dataloader, *args, **kwargs)
+        finally:
+            self._eval_requests = None
+
+    def _position(self, phase: Literal["train", "eval"]) -> Optional[RunPosition]:
+        """The next request's place: the optimizer step, this rank, and its micro-batch among the
+        step's (the Trainer's count, fewer in an epoch's last step) or among the evaluation's batches
+        on this rank. None outside the Trainer's loops, where there is no such count."""
+        step = self.state.global_step
+        if phase == "train":
+            micro = self._train_requests[1] if self._train_requests[0] == step else 0
+            self._train_requests = (step, micro + 1)
+            micros = getattr(self, "current_gradient_accumulation_steps", None)
+        elif self._eval_requests is not None:
+            micro, micros = self._eval_requests
+            self._eval_requests = (micro + 1, micros)
+        else:
+            return None
+        if micros is None or micro >= micros:
+            return None
+        return RunPosition(step=step, rank=self.accelerator.process_index, ranks=self.accelerator.num_processes,
+                           micro=micro, micros=micros, phase=phase)
+
+    def _ask(self, phase: Literal["train", "eval"], chosen: torch.Tensor, rejected: torch.Tensor,
+             **arguments: Any) -> LossResult:
+        """The server's loss, with per-token gradients, for this batch at its place in the run."""
+        return self.loss_client.loss(chosen, rejected, return_token_grads=True, position=self._position(phase),
+                                     **arguments)
+
+    def _tensor(self, values: Any, dtype: torch.dtype) -> torch.Tensor:
+        """The server's per-pair array, or scalar, as a tensor of `dtype` on the trainer's device:
+        what TRL gathers."""
+        return torch.as_tensor(values, dtype=dtype, device=self.accelerator.device)
+
+
+class RemoteDPOTrainer(_RemoteTrainer, DPOTrainer):
+    """`trl.DPOTrainer` whose loss (every `loss_type`, `loss_weights`, f-divergence and
+    `ld_alpha`) is evaluated by prefloss-server."""
 
     def loss_config(self) -> Dict[str, Any]:
         """The request's ``config``: TRL's own keys, from the trainer's settings."""
@@ -98,16 +164,17 @@ class RemoteDPOTrainer(DPOTrainer):
             references = dict(reference_chosen=ref_chosen, reference_rejected=ref_rejected,
                               reference_chosen_mask=chosen_mask, reference_rejected_mask=rejected_mask)
 
-        result = self.loss_client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask,
-                                       return_token_grads=True, **references, **self.loss_config())
+        result = self._ask(mode, chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask,
+                           **references, **self.loss_config())
         loss = _with_server_gradients(result, ((chosen, "chosen"), (rejected, "rejected")))
         if self.aux_loss_enabled:
             # A mixture-of-experts router's balancing loss belongs to the model, as in TRL: added here.
             loss = loss + self.router_aux_loss_coef * outputs.aux_loss
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(outputs.aux_loss).mean().item())
         self._log_model_metrics(mode, inputs, outputs, shift_mask, seq_len)
-        for name in ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected"):
-            self._metrics[mode][name].append(result.metrics[name])
+        # TRL's rewards are beta × (policy − reference) log-probs, in the dtype that difference has.
+        rewards_dtype = torch.promote_types(chosen.dtype, references["reference_chosen"].dtype)
+        self._log_reward_metrics(mode, result, chosen.dtype, rewards_dtype)
         if return_outputs:
             # As TRL 1.16 does for `compute_metrics` (deprecated there): the logits need a plain forward.
             with torch.no_grad():
@@ -135,14 +202,27 @@ class RemoteDPOTrainer(DPOTrainer):
         chosen_total = gather(chosen_mask.sum()).sum()
         self._metrics[mode]["mean_token_accuracy"].append((correct.sum() / chosen_total).item() if chosen_total > 0 else 0.0)
 
+    def _log_reward_metrics(self, mode: str, result: LossResult, logps_dtype: torch.dtype,
+                            rewards_dtype: torch.dtype) -> None:
+        """Rewards, accuracies, margins and log-probs of every pair on every rank, from the server's
+        per-pair arrays: TRL's DPO gathers them with `gather` (an epoch's padding repeats included)."""
+        gather = self.accelerator.gather
+        chosen_rewards = self._tensor(result.chosen_rewards, rewards_dtype)
+        rejected_rewards = self._tensor(result.rejected_rewards, rewards_dtype)
+        metrics = self._metrics[mode]
+        metrics["rewards/chosen"].append(gather(chosen_rewards).mean().item())
+        metrics["rewards/rejected"].append(gather(rejected_rewards).mean().item())
+        metrics["rewards/accuracies"].append(gather((chosen_rewards > rejected_rewards).float()).mean().item())
+        metrics["rewards/margins"].append(gather(chosen_rewards - rejected_rewards).mean().item())
+        metrics["logps/chosen"].append(gather(self._tensor(result.chosen_logps, logps_dtype)).mean().item())
+        metrics["logps/rejected"].append(gather(self._tensor(result.rejected_logps, logps_dtype)).mean().item())
 
-class _RemotePairTrainerMixin:
+
+class _RemotePairTrainerMixin(_RemoteTrainer):
     """CPO and ORPO: the per-token log-probs TRL's `get_batch_logps` reduces, sent to the server."""
 
-    loss_client: LossClient
-    #: The server's metrics that TRL's CPO and ORPO log; the server's others (ties, token counts) are left out.
-    _trl_metrics = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
-                    "logps/rejected", "nll_loss", "log_odds_ratio", "log_odds_chosen")
+    #: ORPO's odds metrics, the server's batch means: TRL computes them in float32.
+    _odds_metrics = ("log_odds_ratio", "log_odds_chosen")
 
     def _forward_tokens(self, model: nn.Module, batch: Dict[str, Any], padding_value: int):
         """(per-token log-probs [2B, T-1] of every next token, completion mask, attention mask of
@@ -161,33 +241,51 @@ class _RemotePairTrainerMixin:
         return per_token_logps, completion, attended, outputs, batch["chosen_labels"].shape[0]
 
     def _remote_loss(self, model: nn.Module, batch: Dict[str, Any], config: Dict[str, Any], padding_value: int,
-                     train_eval: str, nll_over_attention: bool = False, logged_positions: slice = slice(None)):
+                     train_eval: Literal["train", "eval"], nll_over_attention: bool = False,
+                     logged_positions: slice = slice(None), rewards_dtype: Optional[torch.dtype] = None):
         per_token_logps, completion, attended, outputs, size = self._forward_tokens(model, batch, padding_value)
-        logits = outputs.logits
         chosen, rejected = per_token_logps[:size], per_token_logps[size:]
         extra = {}
         if nll_over_attention:
             extra["chosen_nll_mask"] = attended[:size]
-        result = self.loss_client.loss(chosen, rejected, chosen_mask=completion[:size], rejected_mask=completion[size:],
-                                       return_token_grads=True, **extra, **config)
+        result = self._ask(train_eval, chosen, rejected, chosen_mask=completion[:size], rejected_mask=completion[size:],
+                           **extra, **config)
         loss = _with_server_gradients(result, ((chosen, "chosen"), (rejected, "rejected")))
         if self.aux_loss_enabled:
             loss = loss + self.aux_loss_coef * outputs.aux_loss  # the router's balancing loss, as in TRL
+        metrics = self._gathered_metrics(result, outputs.logits[:, logged_positions].detach(), size,
+                                         per_token_logps.dtype, rewards_dtype or per_token_logps.dtype)
         prefix = "eval_" if train_eval == "eval" else ""
-        metrics = {f"{prefix}{name}": result.metrics[name] for name in self._trl_metrics if name in result.metrics}
-        logged = logits[:, logged_positions].detach()
-        metrics[f"{prefix}logits/rejected"] = self.accelerator.gather_for_metrics(logged[size:].mean()).mean().item()
-        metrics[f"{prefix}logits/chosen"] = self.accelerator.gather_for_metrics(logged[:size].mean()).mean().item()
-        return loss, metrics
+        return loss, {f"{prefix}{name}": value for name, value in metrics.items()}
+
+    def _gathered_metrics(self, result: LossResult, logits: torch.Tensor, size: int, logps_dtype: torch.dtype,
+                          rewards_dtype: torch.dtype) -> Dict[str, float]:
+        """TRL's metrics of the batch on every rank, gathered with `gather_for_metrics` as TRL's CPO
+        and ORPO do: the server's per-pair arrays, its batch means (NLL, odds) and the model's mean
+        logits each as this rank's one value. At an epoch's end that drops the padding repeats, and
+        with them every value past the dataset's remainder (rank 0's first, for a remainder of 1)."""
+        gather = self.accelerator.gather_for_metrics
+        chosen_rewards = self._tensor(result.chosen_rewards, rewards_dtype)
+        rejected_rewards = self._tensor(result.rejected_rewards, rewards_dtype)
+        metrics = {
+            "rewards/chosen": gather(chosen_rewards).mean().item(),
+            "rewards/rejected": gather(rejected_rewards).mean().item(),
+            "rewards/accuracies": gather((chosen_rewards > rejected_rewards).float()).mean().item(),
+            "rewards/margins": gather(chosen_rewards - rejected_rewards).mean().item(),
+            "logps/rejected": gather(self._tensor(result.rejected_logps, logps_dtype)).mean().item(),
+            "logps/chosen": gather(self._tensor(result.chosen_logps, logps_dtype)).mean().item(),
+            "logits/rejected": gather(logits[size:].mean()).mean().item(),
+            "logits/chosen": gather(logits[:size].mean()).mean().item(),
+            "nll_loss": gather(self._tensor(result.metrics["nll_loss"], logps_dtype)).mean().item(),
+        }
+        for name in self._odds_metrics:
+            if name in result.metrics:
+                metrics[name] = gather(self._tensor(result.metrics[name], torch.float32)).mean().item()
+        return metrics
 
 
 class RemoteCPOTrainer(_RemotePairTrainerMixin, CPOTrainer):
     """`trl.experimental.cpo.CPOTrainer` (CPO, SimPO, AlphaPO) whose loss is evaluated by prefloss-server."""
-
-    def __init__(self, *args: Any, loss_client: LossClient, **kwargs: Any):
-        self.loss_client = loss_client
-        super().__init__(*args, **kwargs)
-        _name_the_run(loss_client, self.args)
 
     def loss_config(self) -> Dict[str, Any]:
         """The request's ``config``: TRL's own keys, from the trainer's settings."""
@@ -208,16 +306,11 @@ class RemoteORPOTrainer(_RemotePairTrainerMixin, ORPOTrainer):
     odds over the completion: the request says so with ``chosen.nll_mask``.
     """
 
-    def __init__(self, *args: Any, loss_client: LossClient, **kwargs: Any):
-        self.loss_client = loss_client
-        super().__init__(*args, **kwargs)
-        _name_the_run(loss_client, self.args)
-
     def loss_config(self) -> Dict[str, Any]:
         """The request's ``config``: TRL's own keys, from the trainer's settings."""
         return {"objective": "orpo", "beta": self.beta}
 
     def get_batch_loss_metrics(self, model: nn.Module, batch: Dict[str, Any], train_eval: Literal["train", "eval"] = "train"):
-        # ORPO logs the logits of the predicting positions only (all but the last).
+        # ORPO logs the logits of the predicting positions only (all but the last), and its rewards in float32.
         return self._remote_loss(model, batch, self.loss_config(), self.padding_value, train_eval,
-                                 nll_over_attention=True, logged_positions=slice(None, -1))
+                                 nll_over_attention=True, logged_positions=slice(None, -1), rewards_dtype=torch.float32)

@@ -65,6 +65,19 @@ def test_a_refused_batch_stops_training_with_the_servers_problem(client, tmp_pat
     assert refused.value.status == 422 and refused.value.pointers == ["/config/betta"]
 
 
+def test_a_training_again_after_a_failed_step_counts_its_micro_batches_afresh(capturing, tmp_path):
+    from prefloss import LossProblem
+
+    client, handler = capturing  # refuses every batch
+    settings = {"remove_unused_columns": False, "gradient_accumulation_steps": 2}
+    trainer = make_trainer(RemoteCPOTrainer, CPOConfig, settings, tmp_path, loss_client=client)
+    for _ in range(2):
+        with pytest.raises(LossProblem):
+            trainer.train()
+    sent = [(headers["X-Run-Step"], headers["X-Run-Part"]) for headers in handler.headers_sent]
+    assert sent == [("0", "0/1 0/2")] * 2
+
+
 def test_an_unreachable_server_stops_training_within_the_retry_budget(tmp_path):
     from prefloss_process import reserved_port
 
