@@ -261,9 +261,9 @@ class _RemotePairTrainerMixin(_RemoteTrainer):
     def _gathered_metrics(self, result: LossResult, logits: torch.Tensor, size: int, logps_dtype: torch.dtype,
                           rewards_dtype: torch.dtype) -> Dict[str, float]:
         """TRL's metrics of the batch on every rank, gathered with `gather_for_metrics` as TRL's CPO
-        and ORPO do: the server's per-pair arrays, its batch means (NLL, odds) and the model's mean
-        logits each as this rank's one value. At an epoch's end that drops the padding repeats, and
-        with them every value past the dataset's remainder (rank 0's first, for a remainder of 1)."""
+        and ORPO do: the server's per-pair arrays pair by pair; its batch means (NLL, odds) and the
+        model's mean logits as one value a rank. At an epoch's end that drops the padding repeats,
+        and with them every value past the dataset's remainder (all but rank 0's, for a remainder of 1)."""
         gather = self.accelerator.gather_for_metrics
         chosen_rewards = self._tensor(result.chosen_rewards, rewards_dtype)
         rejected_rewards = self._tensor(result.rejected_rewards, rewards_dtype)
