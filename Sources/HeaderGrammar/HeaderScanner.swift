@@ -39,6 +39,21 @@ struct HeaderScanner {
         return lowercase ? text.lowercased() : text
     }
 
+    /// 1*`maximumDigits`DIGIT, leading zeros allowed, as a number: at most 18 digits, so it
+    /// cannot overflow. Throws at the first digit past `maximumDigits`, or when there is none.
+    mutating func decimal(_ what: String, maximumDigits: Int) throws(HeaderSyntaxError) -> Int {
+        precondition(maximumDigits <= 18, "a decimal of \(maximumDigits) digits may not fit in an Int")
+        let start = position
+        var value = 0
+        while let byte = peek, (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains(byte) {
+            guard position - start < maximumDigits else { throw error("expected at most \(maximumDigits) digits") }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            position += 1
+        }
+        guard position > start else { throw error("expected \(what)") }
+        return value
+    }
+
     /// quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE, unescaped.
     mutating func quotedString() throws(HeaderSyntaxError) -> String {
         guard consume(0x22) else { throw error("expected '\"'") }

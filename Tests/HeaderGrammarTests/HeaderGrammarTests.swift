@@ -74,3 +74,65 @@ import Testing
         #expect(bearerToken(in: text) == nil)
     }
 }
+
+@Suite struct RunStepTests {
+    @Test func parsesUpTo15DigitsWithLeadingZeros() throws {
+        #expect(try parseRunStep("0") == 0)
+        #expect(try parseRunStep("007") == 7)
+        #expect(try parseRunStep("999999999999999") == 999_999_999_999_999)
+        #expect(try parseRunStep("000000000000042") == 42)
+    }
+
+    @Test(arguments: [
+        ("", 0), ("1000000000000000", 15), ("-1", 0), ("+1", 0), (" 1", 0), ("1 ", 1), ("1.0", 1), ("1e3", 1),
+        ("\u{0661}", 0), ("12,13", 2), (String(repeating: "9", count: 80_000), 15),
+    ])
+    func refusesAnythingElse(_ text: String, offset: Int) {
+        do {
+            let step = try parseRunStep(text)
+            Issue.record("\(text.prefix(20)) was taken for step \(step)")
+        } catch {
+            #expect(error.offset == offset, "\(text.prefix(20))")
+        }
+    }
+}
+
+@Suite struct RunPartTests {
+    @Test func parsesRankOfRanksAndMicroOfMicros() throws {
+        let part = try RunPart(parsing: "1/2 0/4")
+        #expect([part.rank, part.ranks, part.micro, part.micros] == [1, 2, 0, 4])
+        let widest = try RunPart(parsing: "65535/65536 65535/65536")
+        #expect([widest.rank, widest.ranks, widest.micro, widest.micros] == [65535, 65536, 65535, 65536])
+        #expect(try RunPart(parsing: "00/01 0/0001") == RunPart.whole)
+    }
+
+    @Test(arguments: [
+        "", "1/2", "1/2  0/4", "1/2\t0/4", " 1/2 0/4", "1/2 0/4 ", "1/2 0/4/", "2/2 0/4", "0/2 4/4", "0/0 0/1",
+        "0/1 0/0", "0/65537 0/1", "0/1 0/65537", "0/99999 0/1", "0/100000 0/1", "-1/2 0/4", "1/2,0/4", "a/2 0/4",
+        "1/ 2 0/4", "1 /2 0/4", "1/2 0/4, 1/2 0/4",
+    ])
+    func refusesAnythingElse(_ text: String) {
+        #expect(throws: HeaderSyntaxError.self) { try RunPart(parsing: text) }
+    }
+
+    @Test func saysWhichCountIsOutOfBounds() {
+        #expect(throws: HeaderSyntaxError(offset: 2, reason: "expected more ranks than the rank 2")) {
+            try RunPart(parsing: "2/2 0/4")
+        }
+        #expect(throws: HeaderSyntaxError(offset: 6, reason: "expected 1 to 65536 micro-batches")) {
+            try RunPart(parsing: "0/2 0/70000")
+        }
+    }
+}
+
+@Suite struct RunPhaseTests {
+    @Test func parsesTrainAndEval() throws {
+        #expect(try RunPhase(parsing: "train") == .train)
+        #expect(try RunPhase(parsing: "eval") == .eval)
+    }
+
+    @Test(arguments: ["", "Train", "EVAL", "training", "test", " train", "train,eval"])
+    func refusesAnythingElse(_ text: String) {
+        #expect(throws: HeaderSyntaxError(offset: 0, reason: "expected train or eval")) { try RunPhase(parsing: text) }
+    }
+}
