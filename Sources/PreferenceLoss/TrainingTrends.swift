@@ -1,4 +1,4 @@
-/// One batch of a training run, as the trend warnings see it.
+/// One step of a training run (a batch, or its parts combined), as the trend warnings see it.
 public struct BatchSummary: Equatable, Sendable {
     public var loss: Double
     public var margin: Double
@@ -32,13 +32,13 @@ public struct BatchSummary: Equatable, Sendable {
 }
 
 /// How many standard errors a least-squares slope must be from 0 to count as a trend
-/// (about a 95% one-sided test for a window of eight batches).
+/// (about a 95% one-sided test for a window of eight steps).
 public let trendSignificance = 2.0
 
 /// The warnings that need a run's history: `chosen_logps_falling`, `rewards_collapse` and
 /// `loss_stuck`, over `window` (oldest first). A quantity rises or falls when its
 /// least-squares slope over the window is `trendSignificance` standard errors from 0.
-/// Needs at least 3 batches; fewer give none.
+/// Needs at least 3 steps; fewer give none.
 public func trendWarnings(_ window: [BatchSummary], thresholds: DiagnosticThresholds) -> [LossWarning] {
     let count = window.count
     guard count >= 3 else { return [] }
@@ -49,7 +49,7 @@ public func trendWarnings(_ window: [BatchSummary], thresholds: DiagnosticThresh
             LossWarning(
                 code: "chosen_logps_falling",
                 message:
-                    "the chosen log-prob fell over the last \(count) batches while the reward margin rose: both responses are being pushed down; add an SFT or NLL term (sft_weight, cpo_alpha, loss_type 'sft'), lower the learning rate or raise beta"
+                    "the chosen log-prob fell over the last \(count) steps while the reward margin rose: both responses are being pushed down; add an SFT or NLL term (sft_weight, cpo_alpha, loss_type 'sft'), lower the learning rate or raise beta"
             ))
     }
     if trend(window.map(\.chosenReward)) < -trendSignificance
@@ -59,7 +59,7 @@ public func trendWarnings(_ window: [BatchSummary], thresholds: DiagnosticThresh
             LossWarning(
                 code: "rewards_collapse",
                 message:
-                    "chosen and rejected rewards both fell over the last \(count) batches: the policy is moving away from both responses; add an SFT or NLL term, lower the learning rate or raise beta"
+                    "chosen and rejected rewards both fell over the last \(count) steps: the policy is moving away from both responses; add an SFT or NLL term, lower the learning rate or raise beta"
             ))
     }
     let losses = window.map(\.loss)
@@ -68,7 +68,7 @@ public func trendWarnings(_ window: [BatchSummary], thresholds: DiagnosticThresh
             LossWarning(
                 code: "loss_stuck",
                 message:
-                    "the loss stayed within \(thresholds.lossStuckTolerance) over the last \(count) batches: check that the optimizer steps, that gradients reach the model and that log-probs are recomputed for each batch"
+                    "the loss stayed within \(thresholds.lossStuckTolerance) over the last \(count) steps: check that the optimizer steps, that gradients reach the model and that log-probs are recomputed for each batch"
             ))
     }
     return warnings

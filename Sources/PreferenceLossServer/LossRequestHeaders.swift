@@ -24,8 +24,14 @@ struct LossRequestHeaders {
     var expectsContinue: Bool
     /// The training run the batch belongs to (`X-Run-Id`), for trend warnings and per-run metrics.
     var runID: String?
+    /// Where in its run the batch belongs (`X-Run-Step`, `X-Run-Part`, `X-Run-Phase`); nil
+    /// without `X-Run-Step`: then the batch is a step of its own.
+    var runPosition: RunPosition?
 
     static var runIDHeader: HTTPField.Name { HTTPField.Name("X-Run-Id")! }
+    static var runStepHeader: HTTPField.Name { HTTPField.Name("X-Run-Step")! }
+    static var runPartHeader: HTTPField.Name { HTTPField.Name("X-Run-Part")! }
+    static var runPhaseHeader: HTTPField.Name { HTTPField.Name("X-Run-Phase")! }
 
     /// - Throws: 400 for a header that breaks its grammar, 501 for a transfer coding other than
     ///   chunked, 417 for an expectation other than 100-continue, 415 for an unsupported body
@@ -85,14 +91,44 @@ struct LossRequestHeaders {
             throw Problem(malformedHeader: .acceptEncoding, error)
         }
         contentLength = headers[.contentLength].flatMap { Int($0) }
-        // Field lines of one name are joined with commas, which the grammar refuses anyway;
+        let runHeaders = [Self.runIDHeader, Self.runStepHeader, Self.runPartHeader, Self.runPhaseHeader]
+        // Field lines of one name are joined with commas, which the grammars refuse anyway;
         // say what was wrong rather than point at a comma the client never sent.
-        if headers[values: Self.runIDHeader].count > 1 {
+        if let repeated = runHeaders.first(where: { headers[values: $0].count > 1 }) {
             throw Problem(
-                malformedHeader: Self.runIDHeader,
-                HeaderSyntaxError(offset: 0, reason: "expected one X-Run-Id line, not several"))
+                malformedHeader: repeated,
+                HeaderSyntaxError(offset: 0, reason: "expected one \(repeated.rawName) line, not several"))
         }
         runID = try parsed(Self.runIDHeader, in: headers, parseRunID)
+        let step = try parsed(Self.runStepHeader, in: headers, parseRunStep)
+        let part = try parsed(Self.runPartHeader, in: headers) { text throws(HeaderSyntaxError) in
+            try RunPart(parsing: text)
+        }
+        let phase = try parsed(Self.runPhaseHeader, in: headers) { text throws(HeaderSyntaxError) in
+            try RunPhase(parsing: text)
+        }
+        // A step names a part of a run, and a part or phase a part of a step.
+        if runID == nil, let orphan = runHeaders.dropFirst().first(where: { headers[$0] != nil }) {
+            throw Problem(missing: Self.runIDHeader, by: orphan)
+        }
+        guard let step else {
+            if let orphan = [Self.runPartHeader, Self.runPhaseHeader].first(where: { headers[$0] != nil }) {
+                throw Problem(missing: Self.runStepHeader, by: orphan)
+            }
+            return
+        }
+        runPosition = RunPosition(step: step)
+        if let part { runPosition?.part = part }
+        if let phase { runPosition?.phase = phase }
+    }
+}
+
+extension Problem {
+    /// A 400 naming `header`, which means nothing without `missing`.
+    fileprivate init(missing: HTTPField.Name, by header: HTTPField.Name) {
+        self.init(
+            .malformedHeader, detail: "the \(header.rawName) header needs \(missing.rawName), which is missing",
+            header: header.rawName)
     }
 }
 

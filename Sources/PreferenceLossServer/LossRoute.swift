@@ -40,7 +40,7 @@ struct LossRoute: Sendable {
         }
         self.metrics = metrics
         runs = RunHistory(
-            maximumRuns: settings.maximumRuns, batchesPerRun: settings.batchesPerRun,
+            maximumRuns: settings.maximumRuns, stepsPerRun: settings.batchesPerRun,
             idleExpiry: settings.runIdleExpiry, factory: metrics.factory)
         compressResponses = settings.compressResponses
     }
@@ -182,8 +182,8 @@ struct LossRoute: Sendable {
         }
         if let run = headers.runID {
             result.warnings += runs.record(
-                BatchSummary(result), run: run, batchWarnings: result.warnings,
-                thresholds: request.configuration.thresholds)
+                BatchSummary(result), pairs: result.chosenLogps.count, run: run, at: headers.runPosition,
+                batchWarnings: result.warnings, thresholds: request.configuration.thresholds)
         }
         metrics.recordWarnings(result.warnings)
         return result

@@ -15,7 +15,9 @@ enum MetricFamily: String, CaseIterable, Sendable {
     case runAccuracy = "prefloss_run_rewards_accuracies"
     case runChosenLogp = "prefloss_run_logps_chosen"
     case runRejectedLogp = "prefloss_run_logps_rejected"
-    case runBatches = "prefloss_run_batches_total"
+    case runStep = "prefloss_run_step"
+    case runSteps = "prefloss_run_steps_total"
+    case runIgnoredParts = "prefloss_run_parts_ignored_total"
     case runWarnings = "prefloss_run_warnings_total"
 
     /// What the family measures, for people reading `/metrics`.
@@ -30,14 +32,18 @@ enum MetricFamily: String, CaseIterable, Sendable {
         case .admittedLossRequests: "Loss requests admitted and not yet answered."
         case .reservedMemory: "Bytes the admitted loss requests have reserved of --max-in-flight-bytes."
         case .warnings: "Warnings given in loss responses, by code."
-        case .runsTracked: "Training runs (X-Run-Id) whose recent batches the server keeps."
-        case .runLoss: "The loss of the run's last batch."
-        case .runMargin: "The mean reward margin (rewards/margins) of the run's last batch."
-        case .runAccuracy: "The reward accuracy (rewards/accuracies) of the run's last batch."
-        case .runChosenLogp: "The mean chosen log-prob (logps/chosen) of the run's last batch."
-        case .runRejectedLogp: "The mean rejected log-prob (logps/rejected) of the run's last batch."
-        case .runBatches: "Batches the run has sent."
-        case .runWarnings: "Warnings given to the run's batches, trend warnings included, by code."
+        case .runsTracked: "Training runs (X-Run-Id) whose recent steps the server keeps."
+        case .runLoss: "The loss of the run's last closed step of the phase (train or eval)."
+        case .runMargin: "The mean reward margin (rewards/margins) of the run's last closed step of the phase."
+        case .runAccuracy: "The reward accuracy (rewards/accuracies) of the run's last closed step of the phase."
+        case .runChosenLogp: "The mean chosen log-prob (logps/chosen) of the run's last closed step of the phase."
+        case .runRejectedLogp: "The mean rejected log-prob (logps/rejected) of the run's last closed step of the phase."
+        case .runStep: "The optimizer step (X-Run-Step) of the run's last closed step of the phase."
+        case .runSteps:
+            "Steps of the run closed in the phase, all their parts combined; a request without X-Run-Step is one."
+        case .runIgnoredParts:
+            "Parts (X-Run-Part) of the run that joined no step, by phase and reason (late, duplicate)."
+        case .runWarnings: "Warnings given to the run's responses, trend warnings included, by code."
         }
     }
 }

@@ -36,7 +36,7 @@ public struct ServerSettings: Sendable {
     public var compressResponses = true
     /// Training runs (`X-Run-Id`) whose history is kept; past it the least recently seen is dropped.
     public var maximumRuns = 32
-    /// Batches kept per run: the window of the trend warnings.
+    /// Closed train steps kept per run: the window of the trend warnings.
     public var batchesPerRun = 8
     /// A run not seen for this long is dropped, with its metric series.
     public var runIdleExpiry: Duration = .seconds(3600)

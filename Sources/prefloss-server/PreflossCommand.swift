@@ -99,13 +99,13 @@ struct PreflossCommand: AsyncParsableCommand {
 
     @Option(
         help:
-            "Training runs (X-Run-Id) whose recent batches are kept for trend warnings and per-run metrics; past it the least recently seen is dropped (PREFLOSS_MAX_RUNS; default \(defaults.maximumRuns))."
+            "Training runs (X-Run-Id) whose recent steps are kept for trend warnings and per-run metrics; past it the least recently seen is dropped (PREFLOSS_MAX_RUNS; default \(defaults.maximumRuns))."
     )
     var maxRuns: Int?
 
     @Option(
         help:
-            "Batches kept per run: the window of the trend warnings, 3 to 1000 (PREFLOSS_RUN_BATCHES; default \(defaults.batchesPerRun))."
+            "Closed train steps kept per run (a request without X-Run-Step is one): the window of the trend warnings, 3 to 1000 (PREFLOSS_RUN_BATCHES; default \(defaults.batchesPerRun))."
     )
     var runBatches: Int?
 

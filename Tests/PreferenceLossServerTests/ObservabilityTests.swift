@@ -64,9 +64,15 @@ final class CapturedLogs: Sendable {
         try await withLiveServer { client async throws in
             // A run's batch with a warning (a margin under 0.5), and a problem: every family has a series.
             let headers: HTTPFields = [.contentType: "application/json", LossRequestHeaders.runIDHeader: "run-1"]
-            _ = try await client.execute(
-                uri: "/v1/loss", method: .post, headers: headers,
-                body: ByteBuffer(string: #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-1.1]}}"#))
+            let body = ByteBuffer(string: #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-1.1]}}"#)
+            _ = try await client.execute(uri: "/v1/loss", method: .post, headers: headers, body: body)
+            // A step of two parts, the first sent twice (a part ignored).
+            for part in ["0/1 0/2", "0/1 0/2", "0/1 1/2"] {
+                var stepped = headers
+                stepped[LossRequestHeaders.runStepHeader] = "3"
+                stepped[LossRequestHeaders.runPartHeader] = part
+                _ = try await client.execute(uri: "/v1/loss", method: .post, headers: stepped, body: body)
+            }
             _ = try await postLoss(client, "{")
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
             let lines = metrics.split(separator: "\n")

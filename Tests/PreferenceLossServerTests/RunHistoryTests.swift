@@ -25,18 +25,14 @@ import Testing
         let registry = PrometheusCollectorRegistry()
         return (
             RunHistory(
-                maximumRuns: runs, batchesPerRun: batches, idleExpiry: idle,
+                maximumRuns: runs, stepsPerRun: batches, idleExpiry: idle,
                 factory: PrometheusMetricsFactory(registry: registry)), registry
         )
     }
 
-    private func scrape(_ registry: PrometheusCollectorRegistry) -> String {
-        String(decoding: registry.emitToBuffer(), as: UTF8.self)
-    }
-
     /// The runs whose series `/metrics` shows.
     private func runsShown(_ registry: PrometheusCollectorRegistry) -> Set<String> {
-        let prefix = #"prefloss_run_batches_total{run=""#
+        let prefix = #"prefloss_run_steps_total{run=""#
         return Set(
             scrape(registry).split(separator: "\n").compactMap { line in
                 line.hasPrefix(prefix) ? String(line.dropFirst(prefix.count).prefix { $0 != "\"" }) : nil
@@ -84,7 +80,8 @@ import Testing
         #expect(runsShown(registry) == ["old", "third"], "'newer' was seen least recently")
         let text = scrape(registry)
         #expect(!text.contains(#"run="newer""#))
-        #expect(text.contains(#"prefloss_run_loss{run="third"}"#) && text.contains("prefloss_runs_tracked 2"))
+        #expect(text.contains(#"prefloss_run_loss{run="third",phase="train"}"#))
+        #expect(text.contains("prefloss_runs_tracked 2"))
     }
 
     @Test func idleRunsExpire() {
@@ -134,9 +131,10 @@ import Testing
                 "prefloss_run_loss", "prefloss_run_rewards_margins", "prefloss_run_rewards_accuracies",
                 "prefloss_run_logps_chosen", "prefloss_run_logps_rejected",
             ] {
-                #expect(metrics.contains(#"\#(name){run="team/dpo-7"}"#), "\(name)")
+                #expect(metrics.contains(#"\#(name){run="team/dpo-7",phase="train"}"#), "\(name)")
             }
-            #expect(metrics.contains(#"prefloss_run_batches_total{run="team/dpo-7"} 4"#))
+            #expect(metrics.contains(#"prefloss_run_steps_total{run="team/dpo-7",phase="train"} 4"#))
+            #expect(!metrics.contains("prefloss_run_step{"), "requests without X-Run-Step have no step number")
             #expect(metrics.contains(#"prefloss_run_warnings_total{run="team/dpo-7",code="chosen_logps_falling"} 1"#))
             #expect(metrics.contains(#"prefloss_warnings_total{code="chosen_logps_falling"} 1"#))
         }
@@ -163,6 +161,115 @@ import Testing
                 headers: [.contentType: "application/json", Self.runHeader: String(repeating: "r", count: 64)],
                 body: ByteBuffer(string: drifting(0)))
             #expect(longest.status == .ok)
+        }
+    }
+
+    @Test(arguments: [
+        (["X-Run-Step": "-1"], "X-Run-Step"), (["X-Run-Step": "1000000000000000"], "X-Run-Step"),
+        (["X-Run-Step": "1 2"], "X-Run-Step"), (["X-Run-Step": "1", "X-Run-Part": "2/2 0/4"], "X-Run-Part"),
+        (["X-Run-Step": "1", "X-Run-Part": "1/2  0/4"], "X-Run-Part"),
+        (["X-Run-Step": "1", "X-Run-Part": "0/65537 0/1"], "X-Run-Part"),
+        (["X-Run-Step": "1", "X-Run-Phase": "Train"], "X-Run-Phase"), (["X-Run-Part": "0/1 0/1"], "X-Run-Part"),
+        (["X-Run-Phase": "eval"], "X-Run-Phase"),
+    ])
+    func aMalformedOrOrphanedStepHeaderIs400NamingIt(_ sent: [String: String], header: String) async throws {
+        try await withLiveServer { client in
+            for withRun in [true, false] {
+                var headers: HTTPFields = [.contentType: "application/json"]
+                if withRun { headers[Self.runHeader] = "r" }
+                for (name, value) in sent { headers[try #require(HTTPField.Name(name))] = value }
+                let response = try await client.execute(
+                    uri: "/v1/loss", method: .post, headers: headers, body: ByteBuffer(string: drifting(0)))
+                #expect(response.status == .badRequest, "\(sent)")
+                let problem = try jsonObject(response)
+                #expect(problem["type"] as? String == "urn:prefloss:problem:malformed-header")
+                #expect(problem["header"] as? String == header, "\(sent) \(withRun)")
+            }
+        }
+    }
+
+    @Test func aStepHeaderNeedsWhatItIsPartOf() async throws {
+        try await withLiveServer { client in
+            let cases: [([HTTPField.Name: String], String, String)] = [
+                ([LossRequestHeaders.runStepHeader: "7"], "X-Run-Step", "needs X-Run-Id"),
+                ([Self.runHeader: "r", LossRequestHeaders.runPartHeader: "0/1 0/1"], "X-Run-Part", "needs X-Run-Step"),
+                ([Self.runHeader: "r", LossRequestHeaders.runPhaseHeader: "eval"], "X-Run-Phase", "needs X-Run-Step"),
+            ]
+            for (sent, header, detail) in cases {
+                var headers: HTTPFields = [.contentType: "application/json"]
+                for (name, value) in sent { headers[name] = value }
+                let response = try await client.execute(
+                    uri: "/v1/loss", method: .post, headers: headers, body: ByteBuffer(string: drifting(0)))
+                #expect(response.status == .badRequest, "\(sent)")
+                let problem = try jsonObject(response)
+                #expect(problem["header"] as? String == header)
+                #expect((problem["detail"] as? String)?.contains(detail) == true, "\(problem)")
+            }
+        }
+    }
+
+    @Test func stepHeadersAreOneLineEach() async throws {
+        try await withLiveServer { client in
+            for name in [LossRequestHeaders.runStepHeader, LossRequestHeaders.runPartHeader] {
+                var headers: HTTPFields = [
+                    .contentType: "application/json", Self.runHeader: "r", LossRequestHeaders.runStepHeader: "1",
+                ]
+                headers.append(HTTPField(name: name, value: name == LossRequestHeaders.runStepHeader ? "2" : "0/1 0/1"))
+                headers.append(HTTPField(name: name, value: "0/1 0/1"))
+                let response = try await client.execute(
+                    uri: "/v1/loss", method: .post, headers: headers, body: ByteBuffer(string: drifting(0)))
+                #expect(response.status == .badRequest)
+                #expect(try jsonObject(response)["header"] as? String == name.rawName)
+                #expect((try jsonObject(response)["detail"] as? String)?.contains("not several") == true)
+            }
+        }
+    }
+
+    /// Pairs `range` of step `s` of a run whose chosen log-prob rises for 4 steps, then falls
+    /// while the margin grows; pairs differ.
+    private func pairs(step s: Int, _ range: Range<Int>) -> String {
+        let chosen = range.map { j in
+            (s < 4 ? 0.1 * Double(s) : 0.4 - 0.15 * Double(s - 4)) - 1 + 0.2 * Double(j % 3 - 1)
+        }
+        let rejected = zip(range, chosen).map { j, c in c - 0.5 - 0.2 * Double(s) - 0.1 * Double(j) }
+        return #"{"chosen":{"logps":\#(chosen)},"rejected":{"logps":\#(rejected)}}"#
+    }
+
+    @Test func aRunSplitOverRanksWarnsAtTheStepOneRequestWould() async throws {
+        var settings = ServerSettings()
+        settings.batchesPerRun = 4
+        try await withLiveServer(settings) { client in
+            func trendCodes(_ body: String, _ run: String, _ fields: [(String, String)]) async throws -> [String] {
+                var headers: HTTPFields = [.contentType: "application/json", Self.runHeader: run]
+                for (name, value) in fields { headers[try #require(HTTPField.Name(name))] = value }
+                let response = try await client.execute(
+                    uri: "/v1/loss", method: .post, headers: headers, body: ByteBuffer(string: body))
+                #expect(response.status == .ok)
+                let warnings = try #require(try jsonObject(response)["warnings"] as? [[String: Any]])
+                return warnings.compactMap { $0["code"] as? String }.filter {
+                    ["chosen_logps_falling", "rewards_collapse", "loss_stuck"].contains($0)
+                }
+            }
+            // Out of order, and unequal in pairs.
+            let parts = [("1/2 1/2", 4 ..< 6), ("0/2 0/2", 0 ..< 1), ("1/2 0/2", 3 ..< 4), ("0/2 1/2", 1 ..< 3)]
+            var whole: [[String]] = [], split: [[String]] = []
+            for s in 0 ..< 10 {
+                whole.append(try await trendCodes(pairs(step: s, 0 ..< 6), "whole", [("X-Run-Step", "\(s)")]))
+                var codes: [[String]] = []
+                for (part, range) in parts {
+                    codes.append(
+                        try await trendCodes(
+                            pairs(step: s, range), "split",
+                            [("X-Run-Step", "\(s)"), ("X-Run-Part", part), ("X-Run-Phase", "train")]))
+                }
+                #expect(codes.dropLast().allSatisfy { $0.isEmpty })
+                split.append(codes.last ?? [])
+            }
+            #expect(whole.contains { $0.contains("chosen_logps_falling") })
+            #expect(split == whole)
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains(#"prefloss_run_steps_total{run="split",phase="train"} 10"#))
+            #expect(metrics.contains(#"prefloss_run_step{run="split",phase="train"} 9"#))
         }
     }
 

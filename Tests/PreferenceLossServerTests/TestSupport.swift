@@ -248,3 +248,8 @@ func observe<T>(
     }
     return current
 }
+
+/// The registry's exposition text.
+func scrape(_ registry: PrometheusCollectorRegistry) -> String {
+    String(decoding: registry.emitToBuffer(), as: UTF8.self)
+}
