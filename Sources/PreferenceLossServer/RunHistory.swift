@@ -13,11 +13,11 @@ import Synchronization
 /// closed by age: the run's next request); eval steps are published, never trended.
 ///
 /// Bounded: at most `maximumRuns` runs, each with its last `stepsPerRun` train steps (56 bytes
-/// each) and at most `PhaseSteps.openLimit` open steps per phase (each about 140 bytes and a
-/// bitmap of at most 512: at most 5.3 KiB per run), whatever the client sends. A run idle for
-/// `idleExpiry` is dropped (runs are swept at most once a second), and when a new run would
-/// exceed the limit the least recently seen one is; a dropped run's series leave `/metrics`
-/// with it, so label cardinality stays bounded by `maximumRuns` × 2 phases.
+/// each) and at most `PhaseSteps.openLimit` open steps per phase (128 bytes each and a bitmap
+/// of at most 544 with its header: at most 5.3 KiB per run), whatever the client sends. A run
+/// idle for `idleExpiry` is dropped (runs are swept at most once a second), and when a new run
+/// would exceed the limit the least recently seen one is; a dropped run's series leave
+/// `/metrics` with it, so label cardinality stays bounded by `maximumRuns` × 2 phases.
 final class RunHistory: Sendable {
     let maximumRuns: Int
     let stepsPerRun: Int

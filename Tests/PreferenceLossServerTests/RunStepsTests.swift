@@ -235,7 +235,7 @@ import Testing
                 #expect(steps.open.allSatisfy { $0.seen.count <= OpenStep.trackedParts / 64 })
             }
         }
-        #expect(MemoryLayout<OpenStep>.stride <= 144, "as RunHistory's bound says")
+        #expect(MemoryLayout<OpenStep>.stride <= 128, "as RunHistory's bound says")
         #expect(runs.run("huge")?.train.open.allSatisfy { $0.seen.isEmpty } == true, "too many parts to know each")
         #expect(runs.run("tracked")?.train.open.allSatisfy { $0.seen.count == 64 } == true)
         for index in 0 ..< 50 {
