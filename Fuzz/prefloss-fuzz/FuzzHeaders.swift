@@ -34,7 +34,54 @@ func fuzzHeaders(_ input: UnsafeBufferPointer<UInt8>) {
     if let token = bearerToken(in: text) { require(!token.isEmpty && isToken68(token), "a token68") }
     if isPlausibleRequestID(text) { require((1 ... 128).contains(length), "an id of 1 to 128 bytes") }
     checkRunID(text)
+    checkRunStep(text)
+    checkRunPart(text)
+    check { () throws(HeaderSyntaxError) in
+        let phase = try RunPhase(parsing: text)
+        require(phase.rawValue == text, "phase \(phase) accepted as itself")
+    }
 }
+
+/// `X-Run-Step` by its documented grammar: accepted as its number exactly when it is 1 to
+/// `maximumRunStepDigits` ASCII digits; else refused at the first byte that breaks that.
+private func checkRunStep(_ text: String) {
+    let bytes = Array(text.utf8)
+    let breaking = bytes.indices.first { $0 == maximumRunStepDigits || !isDigit(bytes[$0]) }
+    let refusedAt = bytes.isEmpty ? 0 : breaking
+    do {
+        let step = try parseRunStep(text)
+        require(refusedAt == nil && step == Int(text), "step \(step) accepted, expected refused at \(refusedAt ?? -1)")
+    } catch {
+        require(error.offset == refusedAt, "step refused at \(error.offset), expected \(refusedAt ?? -1)")
+    }
+}
+
+/// `X-Run-Part` by its documented grammar: accepted, with its numbers, exactly when it is
+/// `rank/ranks micro/micros` (one space, 1 to 5 ASCII digits each) with rank < ranks ≤ 65536
+/// and micro < micros ≤ 65536; else refused within the value.
+private func checkRunPart(_ text: String) {
+    func index(_ piece: Substring) -> [Int]? {
+        let numbers = piece.split(separator: "/", omittingEmptySubsequences: false)
+        guard numbers.count == 2,
+            numbers.allSatisfy({ (1 ... 5).contains($0.utf8.count) && $0.utf8.allSatisfy(isDigit) }),
+            let value = Int(numbers[0]), let count = Int(numbers[1]), (1 ... RunPart.maximumCount).contains(count),
+            value < count
+        else { return nil }
+        return [value, count]
+    }
+    let pieces = text.split(separator: " ", omittingEmptySubsequences: false)
+    let expected = pieces.count == 2 ? index(pieces[0]).flatMap { rank in index(pieces[1]).map { rank + $0 } } : nil
+    do {
+        let part = try RunPart(parsing: text)
+        require(
+            [part.rank, part.ranks, part.micro, part.micros] == expected,
+            "part \(part) accepted, expected \(expected.map { "\($0)" } ?? "refused")")
+    } catch {
+        require(expected == nil && (0 ... text.utf8.count).contains(error.offset), "part refused at \(error.offset)")
+    }
+}
+
+private func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains(byte) }
 
 /// `X-Run-Id` by its documented grammar: accepted as itself exactly when it is 1 to
 /// `maximumRunIDLength` letters, digits and `-._:/`; else refused at the first byte that breaks
