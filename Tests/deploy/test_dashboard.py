@@ -14,6 +14,9 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 #: The series a family of each type exposes.
 SERIES = {"histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count")}
 PROMQL_KEYWORDS = {"and", "or", "unless", "bool", "offset"}
+#: The per-run families labelled by phase.
+PHASED = {"prefloss_run_loss", "prefloss_run_rewards_margins", "prefloss_run_rewards_accuracies", "prefloss_run_logps_chosen",
+          "prefloss_run_logps_rejected", "prefloss_run_step", "prefloss_run_steps_total", "prefloss_run_parts_ignored_total"}
 
 
 @pytest.fixture(scope="module")
@@ -73,16 +76,30 @@ def test_every_panel_queries_prometheus(dashboard):
             assert names, (panel["title"], target["expr"])
             if any(name.startswith("prefloss_run_") for name in names):
                 assert 'run=~"$run"' in target["expr"], (panel["title"], "a run's panel follows $run")
+            if names & PHASED:
+                assert 'phase=~"$phase"' in target["expr"], (panel["title"], "a step's panel follows $phase")
+
+
+def test_the_phase_variable_picks_train_or_eval(dashboard):
+    phase = variable(dashboard, "phase")
+    assert phase["type"] == "custom" and phase["query"] == "train,eval" and phase["allValue"] == "train|eval"
+    assert phase["current"]["value"] == ["train"], "the trend's phase by default"
 
 
 def scrape(url: str, token: str) -> str:
     """/metrics after what makes every family appear: a run's batches (8 alike, a low margin: warnings
-    of the batch and, once the run has history, of its trend) and one refused request."""
+    of the batch and, once the run has history, of its trend), an eval step of two parts whose first
+    is sent twice (a part ignored), and one refused request."""
     auth = {"Authorization": f"Bearer {token}"}
     low_margin = {"chosen": {"logps": [-1.0, -1.2]}, "rejected": {"logps": [-1.1, -1.3]}}
+    run = {**auth, "X-Run-Id": "dashboard-test"}
     for _ in range(8):
-        answer = requests.post(f"{url}/v1/loss", json=low_margin, headers={**auth, "X-Run-Id": "dashboard-test"}, timeout=5)
+        answer = requests.post(f"{url}/v1/loss", json=low_margin, headers=run, timeout=5)
         assert answer.status_code == 200 and answer.json()["warnings"], answer.text
+    for part in ("0/2 0/1", "0/2 0/1", "1/2 0/1"):
+        step = {**run, "X-Run-Step": "8", "X-Run-Part": part, "X-Run-Phase": "eval"}
+        answer = requests.post(f"{url}/v1/loss", json=low_margin, headers=step, timeout=5)
+        assert answer.status_code == 200, answer.text
     refused = requests.post(f"{url}/v1/loss", json={"config": {"betta": 1}, **low_margin}, headers=auth, timeout=5)
     assert refused.status_code == 422
     metrics = requests.get(f"{url}/metrics", headers=auth, timeout=5)
@@ -109,3 +126,5 @@ def test_every_metric_queried_is_exported_by_the_server(dashboard, pod):
     missing = sorted(queried - exported)
     assert not missing, f"queried but not exported: {missing}; the server exports {sorted(exported)}"
     assert re.search(r'^prefloss_run_loss\{[^}]*run="dashboard-test"', text, re.M), "the run variable's label_values source"
+    for phase in ("train", "eval"):
+        assert re.search(rf'^prefloss_run_loss\{{[^}}]*phase="{phase}"', text, re.M), f"the phase variable's {phase}"
