@@ -92,7 +92,7 @@ def test_an_unreachable_server_stops_training_within_the_retry_budget(tmp_path):
 
 def test_the_trainer_names_the_clients_run(server, tmp_path):
     """The run id is the run's name made to fit, else the output folder's name; a client's own
-    run id is kept. The server counts the trained batches under that name."""
+    run id is kept. The server counts the trained steps under that name."""
     import requests
 
     from prefloss import LossClient
@@ -104,7 +104,7 @@ def test_the_trainer_names_the_clients_run(server, tmp_path):
         train(RemoteCPOTrainer, CPOConfig, settings, tmp_path / "named", loss_client=named)
         assert named.run_id == f"cpo_run__{unique}"
     metrics = requests.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=10).text
-    assert f'prefloss_run_batches_total{{run="cpo_run__{unique}"}} 3' in metrics
+    assert f'prefloss_run_steps_total{{run="cpo_run__{unique}",phase="train"}} 3' in metrics
 
     with LossClient(url, token=token) as unnamed:
         make_trainer(RemoteORPOTrainer, ORPOConfig, {"remove_unused_columns": False}, tmp_path / "orpo output", loss_client=unnamed)
