@@ -119,7 +119,7 @@ def run_placement(proxy: Proxy) -> dict:
         series = RUN_SERIES.findall(metrics_text(server))
         for run in {run for _, run, _ in series}:
             assert run not in placement, f"{run} has series on {placement[run][0]} and {name}"
-            (batches,) = [value for metric, r, value in series if r == run and metric == "prefloss_run_batches_total"]
+            (batches,) = [value for metric, r, value in series if r == run and metric == "prefloss_run_steps_total"]
             assert {"prefloss_run_loss", "prefloss_run_rewards_margins"} <= {m for m, r, _ in series if r == run}
             placement[run] = (name, int(float(batches)))
     return placement
