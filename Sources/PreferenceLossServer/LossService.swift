@@ -32,7 +32,8 @@ public struct LossService: Sendable {
         let loss = LossRoute(settings: settings, metrics: metrics)
 
         let router = Router(context: LossRequestContext.self)
-        // Outermost, so that it sees every answer, problems included.
+        router.add(middleware: PacingMiddleware())
+        // Outer to the rest, so that it sees every answer, problems included.
         router.add(
             middleware: LingeringMiddleware(
                 maximumBytes: min(settings.maximumBodySize, Int.max / 4) * 4, maximumTime: .seconds(5)))

@@ -135,10 +135,11 @@ import Testing
             let port = try #require(client.port)
             let body = Self.largeAnswerBody
             let connection = try RawConnection(port: port, receiveBuffer: 4096)
-            // Two pipelined requests: the socket buffers take the first answer, the second stalls.
+            // Two pipelined requests: the first answer, or the second, stalls (and, as the server
+            // reads nothing while an answer stalls, so may the rest of the requests).
             let request =
                 "POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-            connection.send(request + request)
+            connection.sendInBackground(request + request)
             try await waitForMetric(port: port, "prefloss_loss_requests_admitted 1.0")
             try await waitForMetric(port: port, "prefloss_loss_requests_admitted 0.0")
             try await waitForMetric(port: port, "prefloss_memory_reserved_bytes 0.0")
@@ -152,6 +153,8 @@ import Testing
         try await withLiveServer(settings) { client async throws in
             let port = try #require(client.port)
             let idle = try RawConnection(port: port)
+            idle.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await idle.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 200"))
             let trickled = try RawConnection(port: port)
             let trickle = Task {
                 for byte in "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8
@@ -164,9 +167,20 @@ import Testing
             let (answer, closedByServer) = await trickled.receiveUntilClosed()
             trickle.cancel()
             #expect(answer.isEmpty && closedByServer, "closed at the header timeout")
-            // The connection that sent nothing for as long is still open and served.
+            // The connection that sent nothing for as long since its answer is still open and served.
             idle.send(get("/health"))
-            #expect(await idle.receiveAll().hasPrefix("HTTP/1.1 200"))
+            #expect(await idle.receiveAll().contains("HTTP/1.1 200"))
+        }
+    }
+
+    @Test func aNewConnectionThatSendsNothingIsClosedAtTheHeaderTimeout() async throws {
+        var settings = ServerSettings()
+        settings.headerTimeout = .milliseconds(300)
+        settings.idleTimeout = .seconds(600)
+        try await withLiveServer(settings) { client async throws in
+            let silent = try RawConnection(port: try #require(client.port))
+            let (answer, closedByServer) = await silent.receiveUntilClosed()
+            #expect(answer.isEmpty && closedByServer, "closed at the header timeout, not the idle timeout")
         }
     }
 

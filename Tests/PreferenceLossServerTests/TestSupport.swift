@@ -169,6 +169,13 @@ final class RawConnection: @unchecked Sendable {
 
     func send(_ text: String) { send(Array(text.utf8)) }
 
+    /// Sends `text` on a thread of its own, without waiting for it: a large send blocks until
+    /// the server reads it, which on the cooperative pool would starve the live server's handlers.
+    func sendInBackground(_ text: String) {
+        let bytes = Array(text.utf8)
+        Thread { self.send(bytes) }.start()
+    }
+
     /// What is received until `marker` has arrived, the server closes the connection, or the timeout passes.
     func receive(until marker: String) async -> String {
         await receive { received in
