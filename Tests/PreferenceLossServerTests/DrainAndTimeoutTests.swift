@@ -14,7 +14,7 @@ import Testing
         settings.drainDelay = .seconds(2)
         try await withServiceGroup(settings) { live, group in
             let inFlight = try (0 ..< 3).map { _ in try heldRequest(port: live) }
-            try await waitForMetric(port: live, "prefloss_loss_requests_admitted 3.0")
+            try await waitForMetric(port: live, "prefloss_memory_reserved_bytes \(Double(3 * heldReservation))")
             await group.triggerGracefulShutdown()
             try await waitUntil("/ready reports the drain") {
                 try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 503")

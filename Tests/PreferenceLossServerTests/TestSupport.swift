@@ -4,11 +4,12 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import PreferenceLossCodec
-import PreferenceLossServer
 import Prometheus
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import PreferenceLossServer
 
 #if canImport(Glibc)
 import Glibc
@@ -230,6 +231,10 @@ func heldRequest(port: Int) throws -> RawConnection {
     connection.send(Array(heldBody.utf8.prefix(heldBody.utf8.count / 2)))
     return connection
 }
+
+/// What a held request reserves: the parsing of the half body it sent (it takes no request
+/// slot until its body has arrived).
+let heldReservation = MemoryModel.parsing(wireBytes: 0, bodyBytes: heldBody.utf8.count / 2, format: .json)
 
 /// Sends the rest of a held request's body and returns the whole response.
 func finish(_ connection: RawConnection) async -> String {
