@@ -21,15 +21,19 @@ import NIOHTTPTypesHTTP1
 ///   and a pipelined request past `ConnectionState`'s bounds is not read at all: the connection
 ///   closes after the answers before it, so unanswered requests cannot pile up in memory;
 /// - a client that reads nothing of a response for `writeTimeout` is disconnected, so an
-///   answer it never reads does not hold memory, a request slot or shutdown.
+///   answer it never reads does not hold memory, a request slot or shutdown;
+/// - the listener's `ConnectionPool` is told while the connection waits for a request: at the
+///   connection cap, the one waiting longest is closed to make room.
 struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let timeout: Duration
     let writeTimeout: Duration?
+    /// The listener's connections (`ConnectionPool`): told which wait for a request.
+    var pool: ConnectionPool?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
         let connection = ConnectionState(
-            headTimeout: TimeAmount(timeout), writeTimeout: writeTimeout.map { TimeAmount($0) })
+            headTimeout: TimeAmount(timeout), writeTimeout: writeTimeout.map { TimeAmount($0) }, pool: pool)
         return channel.eventLoop.makeCompletedFuture {
             let operations = channel.pipeline.syncOperations
             try operations.addHandler(FirstByteObserver(connection: connection))
@@ -71,7 +75,7 @@ private final class FirstByteObserver: ChannelInboundHandler, RemovableChannelHa
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        connection.cancel()
+        connection.closed(context.channel)
         context.fireChannelInactive()
     }
 }
@@ -90,7 +94,7 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head: connection.headArrived()
+        case .head: connection.headArrived(context.channel)
         case .body: break
         case .end: connection.requestEnded()
         }
@@ -103,7 +107,7 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
             head.headerFields[.connection] = "close"
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end:
-            let closes = connection.responseEndedClosesConnection()
+            let closes = connection.responseEndedClosesConnection(context.channel)
             if let error = connection.takeDeferredParseError() {
                 context.write(data, promise: promise)
                 answer(error, context: context)

@@ -25,6 +25,8 @@ final class ConnectionState: @unchecked Sendable {
 
     let timeout: TimeAmount
     let writeTimeout: TimeAmount?
+    /// The listener's connections, told when this one waits for a request and when not.
+    let pool: ConnectionPool?
     private var headDeadline: Scheduled<Void>?
     private var writeStall: Scheduled<Void>?
     /// Writers waiting for the connection to be writable again (`writable(_:)`).
@@ -46,15 +48,18 @@ final class ConnectionState: @unchecked Sendable {
     private var bodyBytes = 0
     private var extraBodyParts = 0
 
-    init(headTimeout: TimeAmount, writeTimeout: TimeAmount?) {
+    init(headTimeout: TimeAmount, writeTimeout: TimeAmount?, pool: ConnectionPool? = nil) {
         timeout = headTimeout
         self.writeTimeout = writeTimeout
+        self.pool = pool
     }
 
     /// The connection was accepted: its first request head must be complete in time, so a
-    /// connection that sends nothing does not hold a place until the idle timeout.
+    /// connection that sends nothing does not hold a place until the idle timeout; until then
+    /// it waits for a request.
     func opened(_ channel: any Channel) {
         startHeadDeadline(channel)
+        pool?.waiting(channel, afterAnswer: false)
     }
 
     /// Bytes arrived: between requests they start a head, which must be done in time.
@@ -101,7 +106,8 @@ final class ConnectionState: @unchecked Sendable {
     }
 
     /// The head passed on to the route: its deadline is met.
-    func headArrived() {
+    func headArrived(_ channel: any Channel) {
+        pool?.busy(channel)
         requestOpen = true
         headDeadline?.cancel()
         headDeadline = nil
@@ -121,9 +127,13 @@ final class ConnectionState: @unchecked Sendable {
     /// Whether the response being written is the last the connection carries.
     var currentResponseCloses: Bool { pending.first.map { !$0.keepsAlive } ?? false }
 
-    /// Whether the response that just ended was the last the connection may carry.
-    func responseEndedClosesConnection() -> Bool {
-        pending.isEmpty ? false : !pending.removeFirst().keepsAlive
+    /// Whether the response that just ended was the last the connection may carry; when it was
+    /// not, and no other request is read, the connection waits for one (and may be the one the
+    /// pool closes to make room).
+    func responseEndedClosesConnection(_ channel: any Channel) -> Bool {
+        let closes = pending.isEmpty ? false : !pending.removeFirst().keepsAlive
+        guard !closes, pending.isEmpty, !requestOpen, deferredParseError == nil, let pool else { return closes }
+        return pool.waiting(channel, afterAnswer: true)
     }
 
     /// The parse error to answer now that every request before it is answered, if any.
@@ -174,6 +184,12 @@ final class ConnectionState: @unchecked Sendable {
     }
 
     /// The connection closed.
+    func closed(_ channel: any Channel) {
+        pool?.busy(channel)
+        cancel()
+    }
+
+    /// Cancels the timers and lets writers waiting for writability go.
     func cancel() {
         releaseWriters()
         headDeadline?.cancel()

@@ -36,25 +36,29 @@ public struct LossService: Sendable {
         let readiness = Readiness()
         let routes = Routes(settings: settings, metrics: metrics, registry: registry, readiness: readiness)
 
+        let connections = ConnectionPool(maximum: settings.maximumConnections)
         application = Application(
             router: routes.main(loss: LossRoute(settings: settings, metrics: metrics)),
-            server: try serverBuilder(settings, timeout: settings.headerTimeout, idleTimeout: settings.idleTimeout),
+            server: try serverBuilder(
+                settings, timeout: settings.headerTimeout, idleTimeout: settings.idleTimeout, pool: connections),
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port), serverName: "prefloss-server",
-                availableConnectionsDelegate: .maximum(settings.maximumConnections, logger: logger)),
+                availableConnectionsDelegate: connections.delegate),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
         probeApplication = try settings.probePort.map { port in
             // Its own start line below, so that only the main port's reads "listening on".
             var quiet = logger
             quiet.logLevel = max(logger.logLevel, .notice)
+            let probeConnections = ConnectionPool(maximum: ServerSettings.probeConnections)
             return Application(
                 router: routes.probes(),
                 server: try serverBuilder(
-                    settings, timeout: ServerSettings.probeTimeout, idleTimeout: ServerSettings.probeTimeout),
+                    settings, timeout: ServerSettings.probeTimeout, idleTimeout: ServerSettings.probeTimeout,
+                    pool: probeConnections),
                 configuration: .init(
                     address: .hostname(settings.host, port: port), serverName: "prefloss-server",
-                    availableConnectionsDelegate: .maximum(ServerSettings.probeConnections, logger: quiet)),
+                    availableConnectionsDelegate: probeConnections.delegate),
                 onServerRunning: { channel in
                     let bound = channel.localAddress?.port ?? port
                     logger.info("probe listener on \(settings.host):\(bound)")
@@ -152,13 +156,13 @@ private struct Routes {
 
 /// HTTP/1.1 with the connection guards, over TLS when `settings.tls` is set.
 private func serverBuilder(
-    _ settings: ServerSettings, timeout: Duration, idleTimeout: Duration?
+    _ settings: ServerSettings, timeout: Duration, idleTimeout: Duration?, pool: ConnectionPool
 ) throws -> HTTPServerBuilder {
     let configuration = HTTP1Channel.Configuration(idleTimeout: idleTimeout.map { TimeAmount($0) })
     let http1 = HTTPServerBuilder { responder in
         GuardedHTTPChannel(
             base: HTTP1Channel(responder: responder, configuration: configuration), timeout: timeout,
-            writeTimeout: idleTimeout)
+            writeTimeout: idleTimeout, pool: pool)
     }
     guard let tls = settings.tls else { return http1 }
     return try .tls(http1, tlsConfiguration: tls)

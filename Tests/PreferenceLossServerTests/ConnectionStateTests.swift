@@ -25,10 +25,10 @@ import Testing
         #expect(connection.isRefusingRequests)
         for _ in 1 ..< ConnectionState.maximumPendingRequests {
             #expect(!connection.currentResponseCloses)
-            #expect(!connection.responseEndedClosesConnection())
+            #expect(!connection.responseEndedClosesConnection(channel))
         }
         #expect(connection.currentResponseCloses)
-        #expect(connection.responseEndedClosesConnection())
+        #expect(connection.responseEndedClosesConnection(channel))
         connection.cancel()
     }
 
@@ -36,7 +36,7 @@ import Testing
         let connection = connection()
         connection.headRead(keepsAlive: true, headBytes: ConnectionState.maximumPendingHeadBytes)
         #expect(!connection.isRefusingRequests, "one head of the largest size is always taken")
-        #expect(!connection.responseEndedClosesConnection())
+        #expect(!connection.responseEndedClosesConnection(channel))
         connection.headRead(keepsAlive: true, headBytes: 30_000)
         connection.headRead(keepsAlive: true, headBytes: 30_000)
         #expect(!connection.isRefusingRequests)
@@ -87,7 +87,7 @@ import Testing
             for _ in 0 ... ConnectionState.chunksBeforeSizeCheck {
                 #expect(connection.bodyPartRead(bytes: 1))
             }
-            #expect(!connection.responseEndedClosesConnection())
+            #expect(!connection.responseEndedClosesConnection(channel))
         }
         connection.cancel()
     }

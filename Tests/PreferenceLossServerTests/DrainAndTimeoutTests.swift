@@ -13,14 +13,16 @@ import Testing
         var settings = ServerSettings()
         settings.drainDelay = .seconds(2)
         try await withServiceGroup(settings) { live, group in
-            let inFlight = try (0 ..< 3).map { _ in try heldRequest(port: live) }
-            try await waitForMetric(port: live, "prefloss_memory_reserved_bytes \(Double(3 * heldReservation))")
+            let inFlight = try (0 ..< 3).map { _ in try heldRequest(port: live.main) }
+            try await waitForMetric(port: live.main, "prefloss_memory_reserved_bytes \(Double(3 * heldReservation))")
             await group.triggerGracefulShutdown()
             try await waitUntil("/ready reports the drain") {
-                try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 503")
+                try await rawExchange(port: live.main, get("/ready")).hasPrefix("HTTP/1.1 503")
             }
-            // Past the drain delay the listener closes, but the accepted requests are still open.
-            try await waitUntil("the listener closes") { (try? RawConnection(port: live)) == nil }
+            // Past the drain delay the listener closes, but the accepted requests are still open,
+            // and the probe listener serves until they are done.
+            try await waitUntil("the listener closes") { (try? RawConnection(port: live.main)) == nil }
+            #expect(try await rawExchange(port: live.probes, get("/health")).hasPrefix("HTTP/1.1 200"))
             var completed = 0
             for connection in inFlight where await finish(connection).hasPrefix("HTTP/1.1 200") {
                 completed += 1
@@ -188,18 +190,30 @@ import Testing
         var settings = ServerSettings()
         settings.maximumConnections = 1
         // The application's own configuration: Hummingbird's live test client drops the limit.
-        try await withServiceGroup(settings) { port, group in
-            let holder = try RawConnection(port: port)
-            holder.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(
-                await holder.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 200"),
-                "the one connection is served and kept open")
-            let waiting = try await rawExchange(port: port, get("/health"), timeout: .seconds(1))
+        try await withServiceGroup(settings) { live, group in
+            // In a request (its body half sent), so not closed to make room as an idle one would be.
+            let holder = try heldRequest(port: live.main)
+            try await waitForMetric(port: live.probes, "prefloss_memory_reserved_bytes \(Double(heldReservation))")
+            let waiting = try await rawExchange(port: live.main, get("/health"), timeout: .seconds(1))
             #expect(waiting.isEmpty, "a second connection waits while the first is open: \(waiting.prefix(100))")
-            holder.close()
+            #expect(await finish(holder).hasPrefix("HTTP/1.1 200"))
             #expect(
-                try await rawExchange(port: port, get("/health")).hasPrefix("HTTP/1.1 200"),
+                try await rawExchange(port: live.main, get("/health")).hasPrefix("HTTP/1.1 200"),
                 "served once the first closed")
+            await group.triggerGracefulShutdown()
+        }
+    }
+
+    @Test func atTheConnectionLimitAnIdleConnectionMakesRoom() async throws {
+        var settings = ServerSettings()
+        settings.maximumConnections = 2
+        try await withServiceGroup(settings) { live, group in
+            let idle = try RawConnection(port: live.main)
+            idle.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await idle.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 200"))
+            // The second connection fills the cap: the idle one is closed to keep room for a third.
+            #expect(try await rawExchange(port: live.main, get("/health")).hasPrefix("HTTP/1.1 200"))
+            #expect(await idle.receiveUntilClosed().closedByServer, "the idle one was closed for it")
             await group.triggerGracefulShutdown()
         }
     }

@@ -6,6 +6,7 @@ the probes' latency, memory and a legitimate client's rate meanwhile.
 
 As in test_http_edge.py, states are polled for up to WAIT seconds, and a fixed wait only ever
 checks that something does *not* happen."""
+import dataclasses
 import re
 import socket
 import time
@@ -50,26 +51,47 @@ def not_served_within(port: int, seconds: float) -> bool:
 # Idle sockets at the connection cap
 # ---------------------------------------------------------------------------------------------
 
-def idle_after_an_answer(port: int, count: int) -> list:
-    """`count` connections, each idle after one answer: each is accepted before the next opens
-    (the server accepts up to four at a time, so silent ones could overshoot the cap)."""
+def in_a_request(server, count: int) -> list:
+    """`count` connections, each in a request whose body stalls, each seen by the server (through
+    the probe port's /metrics) before the next opens."""
+    probes = dataclasses.replace(server, url=f"http://127.0.0.1:{server.probe_port}")
     held = []
-    for _ in range(count):
-        held.append(connect(port))
-        held[-1].sendall(request_bytes("GET", "/health"))
-        assert status_of(ResponseReader(held[-1]).response()[0]) == 200
+    try:
+        for opened in range(1, count + 1):
+            held.append(connect(server.port))
+            held[-1].sendall(stalled_head() + b"{")
+            wait_for(lambda: metric_value(metrics_text(probes), "prefloss_memory_reserved_bytes") == 24 * opened, WAIT,
+                     f"{opened} bodies arriving")
+    except BaseException:
+        for sock in held:
+            sock.close()
+        raise
     return held
 
 
-def test_idle_connections_at_the_cap_leave_the_probe_port_open():
-    """16 idle connections fill --max-connections 16 and (with the idle timeout out of the way)
-    hold the main port; the probe port has connections of its own."""
-    with running_server("--max-connections", "16", "--probe-port", "0", "--idle-timeout", NEVER) as server:
-        held = idle_after_an_answer(server.port, 16)
+def test_connections_at_the_cap_leave_the_probe_port_open():
+    """16 connections in requests fill --max-connections 16 and hold the main port (idle or
+    silent ones would be closed to make room); the probe port has connections of its own."""
+    with running_server("--max-connections", "16", "--probe-port", "0", "--body-timeout", NEVER,
+                        "--idle-timeout", NEVER) as server:
+        held = in_a_request(server, 16)
         try:
             assert not_served_within(server.port, 1.5), "the main port is full"
             for path in ("/health", "/ready", "/metrics"):
                 assert get(server.probe_port, path) == 200, path
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def test_silent_connections_at_the_cap_make_room():
+    """20 connections that send nothing, at --max-connections 16 with the header timeout out of
+    the way: a request on a new connection is served at once, the oldest silent ones closed."""
+    with running_server("--max-connections", "16", "--header-timeout", NEVER, "--idle-timeout", NEVER) as server:
+        held = held_connections(server.port, 20)
+        try:
+            assert get(server.port, "/health") == 200
+            assert ResponseReader(held[0]).closed_within(WAIT)
         finally:
             for sock in held:
                 sock.close()
