@@ -56,9 +56,14 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
 }
 
 /// First in the pipeline (after TLS): starts the head deadline at accept, and notes every read
-/// of raw bytes.
+/// of raw bytes. Between bodies it hands the HTTP parser a read in slices, and drops the rest once
+/// the connection reads no more (pipelined requests past the bounds, a parse error): the parser
+/// would otherwise parse every request of a 64 KiB read only for them to be dropped.
 private final class FirstByteObserver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    /// The most the parser is given at once between bodies.
+    static let sliceBytes = 4096
     let connection: ConnectionState
 
     init(connection: ConnectionState) {
@@ -71,7 +76,16 @@ private final class FirstByteObserver: ChannelInboundHandler, RemovableChannelHa
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         connection.bytesArrived(context.channel)
-        context.fireChannelRead(data)
+        var bytes = unwrapInboundIn(data)
+        while !connection.readsNoMore, bytes.readableBytes > 0 {
+            guard !connection.isReadingBody, bytes.readableBytes > Self.sliceBytes,
+                let slice = bytes.readSlice(length: Self.sliceBytes)
+            else {
+                context.fireChannelRead(wrapInboundOut(bytes))
+                return
+            }
+            context.fireChannelRead(wrapInboundOut(slice))
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

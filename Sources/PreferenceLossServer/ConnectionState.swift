@@ -41,6 +41,10 @@ final class ConnectionState: @unchecked Sendable {
     private var deferredParseError: HTTPParserError?
     /// Set once the HTTP parser failed: what follows on the connection is not read.
     private(set) var parserFailed = false
+    /// Whether nothing more that arrives is to be parsed: requests are refused, or the parser failed.
+    var readsNoMore: Bool { isRefusingRequests || parserFailed }
+    /// Whether a request's head has been read and its body not yet to its end.
+    var isReadingBody: Bool { requestOpen }
     /// Reads of raw bytes, and the one the request body's last part came in.
     private var reads = 0
     private var lastBodyPartRead = 0

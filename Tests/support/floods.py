@@ -3,6 +3,7 @@ availability tests (Tests/api/test_connection_floods.py) run them small, the flo
 (Benchmarks/limits/floods.py) at full scale. Each runs on threads of its own until stopped, and
 opens a new connection whenever the server closes one, as an attacker would."""
 import contextlib
+import selectors
 import socket
 import threading
 
@@ -144,3 +145,53 @@ def held_connections(port: int, count: int, data: bytes = b"") -> list:
             sock.close()
         raise
     return held
+
+
+class IdleSockets:
+    """`count` connections that send nothing, held on one thread; one the server closes is
+    opened again, until `stop()`."""
+
+    def __init__(self, port: int, count: int):
+        self.port, self.count = port, count
+        self.stopping = threading.Event()
+        self.opened = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=30)
+
+    def _open(self):
+        with contextlib.suppress(OSError):
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            sock.setblocking(False)
+            self.opened += 1
+            return sock
+        return None
+
+    def _run(self):
+        held = selectors.DefaultSelector()  # epoll: more than select()'s 1024 descriptors
+        try:
+            while not self.stopping.is_set():
+                while len(held.get_map()) < self.count and not self.stopping.is_set():
+                    sock = self._open()
+                    if sock is None:
+                        break
+                    held.register(sock, selectors.EVENT_READ)
+                for key, _ in held.select(timeout=0.2):
+                    with contextlib.suppress(OSError):
+                        if key.fileobj.recv(65536):
+                            continue  # an answer (there should be none): keep holding
+                    held.unregister(key.fileobj)
+                    key.fileobj.close()
+        finally:
+            for key in list(held.get_map().values()):
+                key.fileobj.close()
+            held.close()
