@@ -21,11 +21,14 @@ The server is $PREFLOSS_SERVER_BINARY, else the staged release build; traffic st
 127.0.0.1; about 2 minutes with the defaults.
 """
 import argparse
+import contextlib
 import dataclasses
 import datetime
+import multiprocessing
 import os
 import random
 import re
+import subprocess
 import sys
 import tempfile
 import threading
@@ -44,8 +47,9 @@ import json  # noqa: E402
 import requests  # noqa: E402
 
 from floods import Flood, IdleSockets, one_byte_chunks, pipelining_non_reader, stalled_body  # noqa: E402
-from prefloss_process import BINARY, running_server  # noqa: E402
-from raw_http import ResponseReader, connect, request_bytes, status_of  # noqa: E402
+from polling import wait_for  # noqa: E402
+from prefloss_process import BINARY, START_TIMEOUT, Server, reserved_port  # noqa: E402
+from raw_http import ResponseReader, connect, raw_request, request_bytes, status_of  # noqa: E402
 
 TOKEN = "flood-benchmark-token-0123456789"
 BUDGET_MIB = 256
@@ -65,6 +69,12 @@ def json_batch(rows: int, tokens: int, seed: int) -> bytes:
 def resident_mib(server) -> float:
     status = Path(f"/proc/{server.process.pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+
+
+def cpu_seconds(server) -> float:
+    """The server's user and system CPU time so far."""
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def p99(samples) -> float:
@@ -182,6 +192,8 @@ class Row:
     token: bool
     probes: dict
     main_health: float
+    attack: str
+    cpu: float
     memory: float
     legitimate: float
     alone: float
@@ -193,8 +205,8 @@ class Row:
         ratio = self.legitimate / self.alone if self.alone else float("nan")
         legit = f"{self.legitimate:.1f} ({ratio:.2f}×)"
         legit_met = "—" if self.token else ("yes" if ratio >= 0.5 else "**no**")
-        return [self.flood, "yes" if self.token else "no", probes, "yes" if probes_met else "**no**",
-                f"{self.main_health:.1f}", f"{self.memory:.0f} ({self.memory / BUDGET_MIB:.2f}×)",
+        return [self.flood, "yes" if self.token else "no", self.attack, probes, "yes" if probes_met else "**no**",
+                f"{self.main_health:.1f}", f"{self.cpu:.0f}", f"{self.memory:.0f} ({self.memory / BUDGET_MIB:.2f}×)",
                 "yes" if memory_met else "**no**", legit, legit_met]
 
 
@@ -211,9 +223,59 @@ FLOODS = [  # (name, whether it has the token, the flood for a server and the va
 ]
 
 
+class InProcess:
+    """A flood run in a process of its own, so that its threads do not hold the interpreter lock
+    the measuring threads need."""
+
+    def __init__(self, make_flood, server, bodies):
+        context = multiprocessing.get_context("fork")
+        self.stopping = context.Event()
+        self.results = context.Queue()
+        self.process = context.Process(target=self._run, args=(make_flood, server, bodies), daemon=True)
+
+    def _run(self, make_flood, server, bodies):
+        flood = make_flood(server, bodies).__enter__()
+        self.stopping.wait()
+        flood.stop()
+        self.results.put(getattr(flood, "opened", None))
+
+    def __enter__(self):
+        self.process.start()
+        return self
+
+    def stop(self):
+        """The connections the flood opened; None when it does not count them."""
+        self.stopping.set()
+        try:
+            return self.results.get(timeout=60)
+        finally:
+            self.process.join(timeout=10)
+            if self.process.is_alive():
+                self.process.kill()
+
+
+@contextlib.contextmanager
 def serving(token_file: str):
-    return running_server("--token-file", token_file, "--max-in-flight-bytes", f"{BUDGET_MIB}MiB",
-                          "--probe-port", "0")
+    """The server on two free ports, logging only warnings, to nowhere: the floods' problems
+    logged at info would cost this process's reader more than the server."""
+    with reserved_port(listening=False) as port, reserved_port(listening=False) as probe_port:
+        pass  # free again, for the server
+    process = subprocess.Popen(
+        [str(BINARY), "--port", str(port), "--probe-port", str(probe_port), "--log-level", "warning",
+         "--token-file", token_file, "--max-in-flight-bytes", f"{BUDGET_MIB}MiB"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def up():
+            assert process.poll() is None, f"the server exited with {process.returncode}"
+            with contextlib.suppress(OSError, ConnectionError, AssertionError):
+                return all(status_of(raw_request(p, request_bytes("GET", "/health"), 5)[0]) == 200
+                           for p in (port, probe_port))
+            return False
+        wait_for(up, START_TIMEOUT, "the server to listen")
+        yield Server(f"http://127.0.0.1:{port}", port, process, None, probe_port)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def warm_up(server, body: bytes) -> None:
@@ -239,24 +301,29 @@ def measure(name, token, make_flood, token_file, body, bodies, duration, alone) 
         prober = Prober([("health", server.probe_port, "/health"), ("ready", server.probe_port, "/ready"),
                          ("metrics", server.probe_port, "/metrics"), ("main", server.port, "/health")])
         sampler = MemorySampler(server)
-        flood = make_flood(server, bodies).__enter__()
+        flood = InProcess(make_flood, server, bodies).__enter__()
         time.sleep(1)  # the flood builds up before it is measured
+        started = time.monotonic()
         prober.start()
         sampler.start()
         poster = Poster(server.url, body)
         poster.start()
+        cpu = cpu_seconds(server)
         time.sleep(duration)
+        cpu = (cpu_seconds(server) - cpu) / duration * 100
         poster.stop()
         prober.stop()
         sampler.stop()
-        flood.stop()
+        opened = flood.stop()
+        seconds = time.monotonic() - started
+        attack = f"{opened / seconds:,.0f}/s" if opened is not None else "—"
         latencies = {key: p99(values) for key, values in prober.latencies.items()}
         main = latencies.pop("main")
-        return Row(name, token, latencies, main, sampler.peak - resting, poster.served / duration, alone)
+        return Row(name, token, latencies, main, attack, cpu, sampler.peak - resting, poster.served / duration, alone)
 
 
 def render(rows, duration: float, alone: float) -> str:
-    header = ["flood", "token", "probe port p99 ms /health / /ready / /metrics", "< 50 ms", "main port /health p99 ms",
+    header = ["flood", "token", "flood's new connections", "probe port p99 ms /health / /ready / /metrics", "< 50 ms", "main port /health p99 ms", "server CPU %",
               "RSS over resting MiB (× budget)", "≤ 2×", "legitimate 5 MB JSON req/s (× alone)", "≥ 0.5×"]
     lines = [f"Measured {datetime.date.today()} with `make floods` on {os.cpu_count()} cores shared by the server, "
              f"the floods and the clients (loopback; one run, so noisy): {duration:.0f} s per flood against a fresh "
@@ -271,6 +338,7 @@ def render(rows, duration: float, alone: float) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10, help="seconds each flood is measured")
+    parser.add_argument("--only", help="run only the floods whose name contains this")
     parser.add_argument("--update-readme", action="store_true", help="write the table into README.md between markers")
     args = parser.parse_args()
     print(f"server: {BINARY}", file=sys.stderr)
@@ -284,6 +352,8 @@ def main():
         print(f"legitimate client alone: {alone:.1f} req/s", file=sys.stderr)
         rows = []
         for name, token, make_flood in FLOODS:
+            if args.only and args.only not in name:
+                continue
             rows.append(measure(name, token, make_flood, str(token_file), body, bodies, args.duration, alone))
             print(f"{name}: done", file=sys.stderr)
     table = render(rows, args.duration, alone)
