@@ -33,7 +33,7 @@ FUZZ_BUILD_FLAGS := --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
 	-Xcc -fsanitize=fuzzer-no-link,address
 
 .PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test \
-	deploy-test deploy-tools fuzz fuzz-replay bench loadtest capacity load-tools limits example
+	deploy-test deploy-tools fuzz fuzz-replay bench loadtest capacity load-tools limits floods example
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -162,6 +162,14 @@ bench: deps python-deps
 ## failure when one is exceeded. About 30 s.
 limits: build python-deps
 	PREFLOSS_SERVER_BINARY=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/limits/run.py
+
+## The connection floods of issue 22 (idle sockets at the cap, pipelining non-readers, one-byte chunks,
+## stalled bodies, large gzip bodies) against the release build: the probes' p99, memory over the resting
+## set and a legitimate client's rate under each; rewrites the README's table, in about 2 minutes.
+## FLOODS_ARGS="--duration 5" passes options to the driver.
+floods: build python-deps
+	PREFLOSS_SERVER_BINARY=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/limits/floods.py --update-readme \
+		$(FLOODS_ARGS)
 
 ## Load test against the FastAPI + numpy peers (JSON and safetensors, token gradients on and off,
 ## the Python client beside in-process torch, 1 and 2 cores); rewrites the README's tables and

@@ -6,28 +6,38 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// Wraps HTTP/1.1 child channels with four guards below Hummingbird:
-/// - a request head must be complete within `timeout` of its first byte: a client that
-///   trickles its headers (slowloris) is cut off then, while an idle keep-alive
-///   connection is left to the idle timeout;
+/// Wraps HTTP/1.1 child channels with guards below Hummingbird:
+/// - a request head must be complete within `timeout` of the connection's accept, and of its
+///   first byte after an answer: a client that sends nothing, or trickles its headers
+///   (slowloris), is cut off then, while an idle keep-alive connection is left to the idle timeout;
 /// - a request whose head the HTTP parser rejects (over 80 KiB, a bad Content-Length, ...)
-///   gets a problem+json 400 or 431 before the connection closes, instead of an empty 400
-///   (a body it rejects, a bad chunk size say, is the route's to answer);
+///   gets a problem+json 400 or 431 before the connection closes, instead of an empty 400,
+///   after the answers to the requests pipelined before it (a body it rejects, a bad chunk
+///   size say, is the route's to answer);
 /// - a request that does not keep the connection alive (HTTP/1.0 without keep-alive), or
 ///   whose route asked for it (`CloseConnectionAfterResponse`), has it closed once its
 ///   response is written;
+/// - nothing is read from a client that does not read its answers (NIO's `BackPressureHandler`),
+///   and a pipelined request past `ConnectionState`'s bounds is not read at all: the connection
+///   closes after the answers before it, so unanswered requests cannot pile up in memory;
 /// - a client that reads nothing of a response for `writeTimeout` is disconnected, so an
-///   answer it never reads does not hold memory, a request slot or shutdown.
+///   answer it never reads does not hold memory, a request slot or shutdown;
+/// - the listener's `ConnectionPool` is told while the connection waits for a request: at the
+///   connection cap, the one waiting longest is closed to make room.
 struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let timeout: Duration
     let writeTimeout: Duration?
+    /// The listener's connections (`ConnectionPool`): told which wait for a request.
+    var pool: ConnectionPool?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
         let connection = ConnectionState(
-            headTimeout: TimeAmount(timeout), writeTimeout: writeTimeout.map { TimeAmount($0) })
+            headTimeout: TimeAmount(timeout), writeTimeout: writeTimeout.map { TimeAmount($0) }, pool: pool)
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(FirstByteObserver(connection: connection))
+            let operations = channel.pipeline.syncOperations
+            try operations.addHandler(FirstByteObserver(connection: connection))
+            try operations.addHandler(BackPressureHandler())
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in
@@ -35,7 +45,7 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
             let state = try operations.handler(type: HTTPConnectionStateHandler.self)
             try operations.addHandler(RequestHeadObserver(connection: connection), position: .after(state))
             let codec = try operations.handler(type: HTTP1ToHTTPServerCodec.self)
-            try operations.addHandler(KeepAliveObserver(connection: connection), position: .before(codec))
+            try operations.addHandler(PipelineGuard(connection: connection), position: .before(codec))
             return value
         }
     }
@@ -45,96 +55,48 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     }
 }
 
-/// What the observers know of the connection: the head deadline, where requests and
-/// responses start and end, and whether to close after the response (all on its event loop).
-private final class ConnectionState: @unchecked Sendable {  // used only on its channel's event loop
-    let timeout: TimeAmount
-    let writeTimeout: TimeAmount?
-    private var scheduled: Scheduled<Void>?
-    private var writeStall: Scheduled<Void>?
-    private var requestOpen = false
-    private var responseOpen = false
-    /// For each request read and not yet answered, in order: whether it keeps the connection
-    /// alive (pipelined requests each have their own).
-    private var keepsAlive: [Bool] = []
-
-    init(headTimeout: TimeAmount, writeTimeout: TimeAmount?) {
-        timeout = headTimeout
-        self.writeTimeout = writeTimeout
-    }
-
-    /// The client stopped reading (or started again) while a response is being written.
-    func writabilityChanged(_ context: ChannelHandlerContext) {
-        writeStall?.cancel()
-        writeStall = nil
-        guard let writeTimeout, responseOpen, !context.channel.isWritable else { return }
-        let channel = context.channel
-        writeStall = context.eventLoop.scheduleTask(in: writeTimeout) { channel.close(promise: nil) }
-    }
-
-    /// The route asked that the connection close once the current response is written.
-    func closeAfterCurrentResponse() {
-        if keepsAlive.isEmpty { keepsAlive.append(false) } else { keepsAlive[0] = false }
-    }
-
-    /// Bytes arrived: between requests they start a head, which must be done in time.
-    func bytesArrived(_ context: ChannelHandlerContext) {
-        guard !requestOpen, !responseOpen, scheduled == nil else { return }
-        let channel = context.channel
-        scheduled = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
-    }
-
-    func headArrived() {
-        requestOpen = true
-        responseOpen = true
-        scheduled?.cancel()
-        scheduled = nil
-    }
-
-    func requestEnded() { requestOpen = false }
-
-    func requestHeadRead(keepsAlive: Bool) { self.keepsAlive.append(keepsAlive) }
-
-    /// Whether the response that just ended was the last the connection may carry.
-    func responseEndedClosesConnection() -> Bool {
-        responseOpen = false
-        return keepsAlive.isEmpty ? false : !keepsAlive.removeFirst()
-    }
-
-    /// Whether a response has started and not ended.
-    var isResponding: Bool { responseOpen }
-
-    func cancel() {
-        scheduled?.cancel()
-        scheduled = nil
-        writeStall?.cancel()
-        writeStall = nil
-    }
-}
-
-/// First in the pipeline (after TLS): notes every read of raw bytes.
+/// First in the pipeline (after TLS): starts the head deadline at accept, and notes every read
+/// of raw bytes. Between bodies it hands the HTTP parser a read in slices, and drops the rest once
+/// the connection reads no more (pipelined requests past the bounds, a parse error): the parser
+/// would otherwise parse every request of a 64 KiB read only for them to be dropped.
 private final class FirstByteObserver: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    /// The most the parser is given at once between bodies.
+    static let sliceBytes = 4096
     let connection: ConnectionState
 
     init(connection: ConnectionState) {
         self.connection = connection
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        connection.opened(context.channel)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        connection.bytesArrived(context)
-        context.fireChannelRead(data)
+        connection.bytesArrived(context.channel)
+        var bytes = unwrapInboundIn(data)
+        while !connection.readsNoMore, bytes.readableBytes > 0 {
+            guard !connection.isReadingBody, bytes.readableBytes > Self.sliceBytes,
+                let slice = bytes.readSlice(length: Self.sliceBytes)
+            else {
+                context.fireChannelRead(wrapInboundOut(bytes))
+                return
+            }
+            context.fireChannelRead(wrapInboundOut(slice))
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        connection.cancel()
+        connection.closed(context.channel)
         context.fireChannelInactive()
     }
 }
 
 /// After HTTP decoding: notes where each request and response starts and ends, and
 /// answers parse errors.
-private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
+final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
@@ -146,7 +108,7 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head: connection.headArrived()
+        case .head: connection.headArrived(context.channel)
         case .body: break
         case .end: connection.requestEnded()
         }
@@ -154,19 +116,32 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard case .end = unwrapOutboundIn(data) else {
+        switch unwrapOutboundIn(data) {
+        case .head(var head) where head.status.kind != .informational && connection.currentResponseCloses:
+            head.headerFields[.connection] = "close"
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .end:
+            let closes = connection.responseEndedClosesConnection(context.channel)
+            if let error = connection.takeDeferredParseError() {
+                context.write(data, promise: promise)
+                answer(error, context: context)
+            } else if closes {
+                closeAfterWriting(data, promise: promise, context: context)
+            } else {
+                context.write(data, promise: promise)
+            }
+        default:
             context.write(data, promise: promise)
-            return
         }
-        guard connection.responseEndedClosesConnection() else {
-            context.write(data, promise: promise)
-            return
-        }
-        closeAfterWriting(data, promise: promise, context: context)
+    }
+
+    /// Nothing after a parse error is read: the parser takes no more.
+    func read(context: ChannelHandlerContext) {
+        if !connection.parserFailed { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        connection.writabilityChanged(context)
+        connection.writabilityChanged(context.channel)
         context.fireChannelWritabilityChanged()
     }
 
@@ -178,13 +153,24 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
         connection.closeAfterCurrentResponse()
     }
 
-    /// A parse error between requests is answered here with a problem, then the connection
-    /// closes; one inside a request's body goes on to the route, whose body reader answers it.
+    /// A parse error between requests is answered with a problem, once the requests read before
+    /// it are answered, then the connection closes; one inside a request's body goes on to the
+    /// route, whose body reader answers it. The parser's complaints about bytes that follow
+    /// its error are dropped.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let error = error as? HTTPParserError, !connection.isResponding else {
+        if let error = error as? HTTPParserError {
+            switch connection.routeParseError(error) {
+            case .route: context.fireErrorCaught(error)
+            case .answerNow: answer(error, context: context)
+            case .deferred: break
+            }
+        } else if !(connection.parserFailed && error is ByteToMessageDecoderError) {
             context.fireErrorCaught(error)
-            return
         }
+    }
+
+    /// Writes the problem for `error`, and closes the connection once it is written.
+    private func answer(_ error: HTTPParserError, context: ChannelHandlerContext) {
         let problem = Problem(error)
         let body = problem.body()
         var fields = problem.headers
@@ -209,9 +195,12 @@ private final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelH
 
 /// Before HTTP/1 heads become version-less HTTP types: notes whether each request keeps
 /// the connection alive (HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with keep-alive;
-/// never a CONNECT).
-private final class KeepAliveObserver: ChannelInboundHandler, RemovableChannelHandler {
+/// never a CONNECT); refuses a pipelined request past the bounds, and a chunked body whose
+/// chunks are too small (see `ConnectionState`): the request, or the rest of the body, and
+/// everything after it are dropped unread, and the connection reads no more.
+private final class PipelineGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
     let connection: ConnectionState
 
     init(connection: ConnectionState) {
@@ -219,13 +208,52 @@ private final class KeepAliveObserver: ChannelInboundHandler, RemovableChannelHa
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head(let head) = unwrapInboundIn(data) {
+        guard !connection.isRefusingRequests else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
             // NIO's encoder takes the connection after a CONNECT for a tunnel (no body framing):
             // whatever the answer, the connection closes after it.
-            connection.requestHeadRead(keepsAlive: head.isKeepAlive && head.method != .CONNECT)
+            let keepsAlive = head.isKeepAlive && head.method != .CONNECT
+            connection.headRead(keepsAlive: keepsAlive, headBytes: head.bytesAsSent)
+            guard !connection.isRefusingRequests else { return }
+        case .body(let part):
+            guard connection.bodyPartRead(bytes: part.readableBytes) else {
+                // The body's reader (the route's, or the drain after an early answer) stops at it.
+                context.fireErrorCaught(
+                    Problem(
+                        .malformedRequest,
+                        detail: "the chunked body comes in chunks too small: send chunks of at least "
+                            + "\(ConnectionState.minimumBytesPerChunk) bytes"))
+                return
+            }
+        case .end:
+            break
         }
         context.fireChannelRead(data)
     }
+
+    func read(context: ChannelHandlerContext) {
+        if !connection.isRefusingRequests { context.read() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !connection.isRefusingRequests else { return }
+        context.fireErrorCaught(error)
+    }
+}
+
+/// Returns once what was written to `channel` before the call has left the server's buffers for
+/// the socket's, but for its high-water mark (64 KiB), or once the channel has closed: a writer
+/// that awaits it between writes writes no faster than the client reads. (NIO's async writer
+/// alone does not pace a fast writer: its writes reach the event loop after it has moved on.)
+func writable(_ channel: any Channel) async {
+    let waited = channel.eventLoop.flatSubmit { () -> EventLoopFuture<Void> in
+        guard channel.isActive, !channel.isWritable,
+            let observer = try? channel.pipeline.syncOperations.handler(type: RequestHeadObserver.self)
+        else { return channel.eventLoop.makeSucceededVoidFuture() }
+        return observer.connection.whenWritable(channel)
+    }
+    try? await waited.get()
 }
 
 /// Fired into a connection's pipeline (`channel.pipeline.fireUserInboundEventTriggered`)

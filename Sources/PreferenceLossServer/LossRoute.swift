@@ -45,14 +45,19 @@ struct LossRoute: Sendable {
         compressResponses = settings.compressResponses
     }
 
-    /// Admits the request, reads its body, inflates and decodes it, evaluates the loss and
+    /// Reads the body, admits the request, inflates and decodes the body, evaluates the loss and
     /// answers; a step that fails gives the reservation back and throws its problem (a 503 is
     /// counted as shed).
     func respond(to request: Request, context: LossRequestContext) async throws -> Response {
         let headers = try LossRequestHeaders(request.headers)
-        let reservation = try admit(headers)
+        if let declared = headers.contentLength, declared > maximumBodySize {
+            throw Problem.bodyTooLarge(limit: maximumBodySize)
+        }
+        let reservation = budget.reserve()
         do {
             let body = try await readBody(of: request, context: context, headers: headers, reservation: reservation)
+            // Only now: a body that arrives slowly, or never, holds no request slot.
+            try reservation.admit()
             let decoded = try inflate(body, headers: headers, reservation: reservation) { bytes, spare in
                 try decode(bytes, spare: spare, format: headers.format)
             }
@@ -67,20 +72,6 @@ struct LossRoute: Sendable {
             if let problem = error as? Problem, problem.status == .serviceUnavailable { metrics.shed.increment() }
             throw error
         }
-    }
-
-    /// A reservation of no bytes yet, unless the declared body is too large (413) or the server
-    /// serves its limit of requests already (503, counted as shed).
-    private func admit(_ headers: LossRequestHeaders) throws(Problem) -> Reservation {
-        if let declared = headers.contentLength, declared > maximumBodySize {
-            throw Problem.bodyTooLarge(limit: maximumBodySize)
-        }
-        guard let reservation = budget.admit() else {
-            metrics.shed.increment()
-            throw Problem.unavailable(
-                "the server is serving its limit of \(budget.maximumRequests) requests; retry shortly")
-        }
-        return reservation
     }
 
     /// The body as sent, reserving as its bytes arrive what they hold, with room to parse them
@@ -106,7 +97,7 @@ struct LossRoute: Sendable {
         let body = try await bodyReader.read(
             stream, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding
         ) { bytes throws(Problem) in
-            try reservation.require(receiving(bytes))
+            try await reservation.requireInLine(receiving(bytes))
         }
         metrics.requestBodyBytes.record(body.readableBytes)
         return body

@@ -7,21 +7,26 @@ import NIOCore
 import Prometheus
 import ServiceLifecycle
 
-/// The HTTP service: its application, and the readiness it reports.
+/// The HTTP service: its application, the probe listener's when there is one, and the
+/// readiness it reports.
 public struct LossService: Sendable {
     public typealias App = Application<RouterResponder<LossRequestContext>>
 
     public let application: App
+    /// Serves `/health`, `/ready` and `/metrics` on `settings.probePort`, with connections of its
+    /// own: no client of the main port can crowd the probes out. Nil without a probe port.
+    public let probeApplication: App?
     public let readiness: Readiness
     let settings: ServerSettings
     let logger: Logger
 
     /// Builds the routes for `settings`, recording metrics into `registry`.
-    /// `onServerRunning` receives the bound port (useful with port 0).
+    /// `onServerRunning` and `onProbeServerRunning` receive the bound ports (useful with port 0).
     /// - Throws: when the TLS configuration cannot be used.
     public init(
         settings: ServerSettings, registry: PrometheusCollectorRegistry, logger: Logger,
-        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+        onProbeServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws {
         var prometheus = PrometheusMetricsFactory(registry: registry)
         prometheus.valueHistogramBuckets[MetricFamily.requestBodyBytes.rawValue] = [
@@ -29,58 +34,51 @@ public struct LossService: Sendable {
         ]
         let metrics = ServerMetrics(factory: DescribedMetricsFactory(base: prometheus))
         let readiness = Readiness()
-        let loss = LossRoute(settings: settings, metrics: metrics)
+        let routes = Routes(settings: settings, metrics: metrics, registry: registry, readiness: readiness)
 
-        let router = Router(context: LossRequestContext.self)
-        // Outermost, so that it sees every answer, problems included.
-        router.add(
-            middleware: LingeringMiddleware(
-                maximumBytes: min(settings.maximumBodySize, Int.max / 4) * 4, maximumTime: .seconds(5)))
-        router.add(middleware: RequestIDMiddleware())
-        router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
-        router.add(middleware: ProblemMiddleware(metrics: metrics))
-        // Authorisation is by route: only the routes registered in these groups need a
-        // token, however a client spells the path.
-        let api = router.group("v1")
-        let metricsRoutes = router.group()
-        if let tokens = settings.bearerTokens {
-            api.add(middleware: BearerAuthMiddleware(tokens: tokens))
-            if settings.metricsRequireToken { metricsRoutes.add(middleware: BearerAuthMiddleware(tokens: tokens)) }
-        }
-        api.post("loss") { request, context in try await loss.respond(to: request, context: context) }
-        metricsRoutes.getAndHead("metrics") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
-        }
-        router.getAndHead("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
-        router.getAndHead("/ready") { _, _ in try readinessResponse(readiness) }
-        router.getAndHead("/openapi.yaml") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "application/yaml"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
-        }
-        // Last, so that it sees only the requests no route matched.
-        router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
-
+        let connections = ConnectionPool(maximum: settings.maximumConnections)
         application = Application(
-            router: router,
-            server: try serverBuilder(settings),
+            router: routes.main(loss: LossRoute(settings: settings, metrics: metrics)),
+            server: try serverBuilder(
+                settings, timeout: settings.headerTimeout, idleTimeout: settings.idleTimeout, pool: connections),
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port), serverName: "prefloss-server",
-                availableConnectionsDelegate: .maximum(settings.maximumConnections, logger: logger)),
+                availableConnectionsDelegate: connections.delegate),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
+        probeApplication = try settings.probePort.map { port in
+            // Its own start line below, so that only the main port's reads "listening on".
+            var quiet = logger
+            quiet.logLevel = max(logger.logLevel, .notice)
+            let probeConnections = ConnectionPool(maximum: ServerSettings.probeConnections)
+            return Application(
+                router: routes.probes(),
+                server: try serverBuilder(
+                    settings, timeout: ServerSettings.probeTimeout, idleTimeout: ServerSettings.probeTimeout,
+                    pool: probeConnections),
+                configuration: .init(
+                    address: .hostname(settings.host, port: port), serverName: "prefloss-server",
+                    availableConnectionsDelegate: probeConnections.delegate),
+                onServerRunning: { channel in
+                    let bound = channel.localAddress?.port ?? port
+                    logger.info("probe listener on \(settings.host):\(bound)")
+                    await onProbeServerRunning(bound)
+                },
+                logger: quiet)
+        }
         self.readiness = readiness
         self.settings = settings
         self.logger = logger
     }
 
-    /// The application and the readiness switch, in the order a ServiceGroup must
-    /// run them: groups stop services in reverse, so `/ready` turns 503 and the
-    /// drain delay passes before the server stops accepting connections.
+    /// The applications and the readiness switch, in the order a ServiceGroup must run them:
+    /// groups stop services in reverse, so `/ready` turns 503 and the drain delay passes before
+    /// the server stops accepting connections, and the probes are served until the main
+    /// port's last request has finished.
     public var services: [any Service] {
-        [application, ReadinessService(readiness: readiness, drainDelay: settings.drainDelay)]
+        (probeApplication.map { [$0] } ?? []) + [
+            application, ReadinessService(readiness: readiness, drainDelay: settings.drainDelay),
+        ]
     }
 
     /// Serves until SIGTERM or SIGINT, then turns `/ready` off, waits `drainDelay`,
@@ -92,13 +90,79 @@ public struct LossService: Sendable {
     }
 }
 
+/// The routers of the two listeners, with the same middleware and probe routes.
+private struct Routes {
+    let settings: ServerSettings
+    let metrics: ServerMetrics
+    let registry: PrometheusCollectorRegistry
+    let readiness: Readiness
+
+    /// The main port's: the loss, the contract and the probes.
+    func main(loss: LossRoute) -> Router<LossRequestContext> {
+        let router = withMiddleware()
+        let api = router.group("v1")
+        if let tokens = settings.bearerTokens { api.add(middleware: BearerAuthMiddleware(tokens: tokens)) }
+        api.post("loss") { request, context in try await loss.respond(to: request, context: context) }
+        addProbes(to: router)
+        router.getAndHead("/openapi.yaml") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_yaml)))
+        }
+        // Last, so that it sees only the requests no route matched.
+        router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
+        return router
+    }
+
+    /// The probe port's: `/health`, `/ready` and `/metrics` only.
+    func probes() -> Router<LossRequestContext> {
+        let router = withMiddleware()
+        addProbes(to: router)
+        router.add(middleware: MethodNotAllowedMiddleware(routes: router.routes))
+        return router
+    }
+
+    private func withMiddleware() -> Router<LossRequestContext> {
+        let router = Router(context: LossRequestContext.self)
+        router.add(middleware: PacingMiddleware())
+        // Outer to the rest, so that it sees every answer, problems included.
+        router.add(
+            middleware: LingeringMiddleware(
+                maximumBytes: min(settings.maximumBodySize, Int.max / 4) * 4, maximumTime: .seconds(5)))
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
+        router.add(middleware: ProblemMiddleware(metrics: metrics))
+        return router
+    }
+
+    /// Authorisation is by route: only the routes registered in a group with the tokens need
+    /// one, however a client spells the path.
+    private func addProbes(to router: Router<LossRequestContext>) {
+        let metricsRoutes = router.group()
+        if let tokens = settings.bearerTokens, settings.metricsRequireToken {
+            metricsRoutes.add(middleware: BearerAuthMiddleware(tokens: tokens))
+        }
+        let registry = registry
+        metricsRoutes.getAndHead("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.getAndHead("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
+        let readiness = readiness
+        router.getAndHead("/ready") { _, _ in try readinessResponse(readiness) }
+    }
+}
+
 /// HTTP/1.1 with the connection guards, over TLS when `settings.tls` is set.
-private func serverBuilder(_ settings: ServerSettings) throws -> HTTPServerBuilder {
-    let configuration = HTTP1Channel.Configuration(idleTimeout: settings.idleTimeout.map { TimeAmount($0) })
+private func serverBuilder(
+    _ settings: ServerSettings, timeout: Duration, idleTimeout: Duration?, pool: ConnectionPool
+) throws -> HTTPServerBuilder {
+    let configuration = HTTP1Channel.Configuration(idleTimeout: idleTimeout.map { TimeAmount($0) })
     let http1 = HTTPServerBuilder { responder in
         GuardedHTTPChannel(
-            base: HTTP1Channel(responder: responder, configuration: configuration), timeout: settings.headerTimeout,
-            writeTimeout: settings.idleTimeout)
+            base: HTTP1Channel(responder: responder, configuration: configuration), timeout: timeout,
+            writeTimeout: idleTimeout, pool: pool)
     }
     guard let tls = settings.tls else { return http1 }
     return try .tls(http1, tlsConfiguration: tls)

@@ -15,11 +15,12 @@ struct RequestBodyReader: Sendable {
     /// declared length (up to `preallocatedBytes`) so that it is rarely regrown.
     ///
     /// - Parameter hold: called before each chunk is kept with the body bytes the request
-    ///   will then hold; it throws the problem that refuses them.
+    ///   will then hold; it throws the problem that refuses them, and may wait for room.
     /// - Throws: 413 past the size limit, 408 past the time limit, what `hold` throws, 400 for
     ///   a body the HTTP parser rejects (a bad chunk size) or one the client cut off.
     func read(
-        _ body: BodyStream, declaredLength: Int?, padding: Int, hold: @escaping @Sendable (Int) throws(Problem) -> Void
+        _ body: BodyStream, declaredLength: Int?, padding: Int,
+        hold: @escaping @Sendable (Int) async throws(Problem) -> Void
     ) async throws(Problem) -> ByteBuffer {
         let maximumBodySize = maximumBodySize
         let capacity = min(max(0, declaredLength ?? 0), maximumBodySize, Self.preallocatedBytes)
@@ -31,7 +32,7 @@ struct RequestBodyReader: Sendable {
                         guard chunk.readableBytes <= maximumBodySize - buffer.readableBytes else {
                             throw Problem.bodyTooLarge(limit: maximumBodySize)
                         }
-                        try hold(buffer.readableBytes + chunk.readableBytes)
+                        try await hold(buffer.readableBytes + chunk.readableBytes)
                         buffer.writeImmutableBuffer(chunk)
                     }
                     buffer.reserveCapacity(minimumWritableBytes: padding)

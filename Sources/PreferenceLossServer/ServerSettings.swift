@@ -7,6 +7,9 @@ import NIOSSL
 public struct ServerSettings: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
+    /// When set, `/health`, `/ready` and `/metrics` are also served on this port, on `host`,
+    /// with `probeConnections` of their own (0: a port the kernel picks).
+    public var probePort: Int?
     /// Larger request bodies (after decompression too) get 413.
     public var maximumBodySize = 64 * 1024 * 1024
     /// Connections idle for this long are closed; nil keeps them open.
@@ -43,6 +46,12 @@ public struct ServerSettings: Sendable {
 
     public init() {}
 
+    /// Connections the probe port serves at once, apart from `maximumConnections`.
+    public static let probeConnections = 16
+    /// How long a probe connection may take to send its request head from its accept, and may
+    /// stay idle: probes open a connection each and ask at once.
+    public static let probeTimeout = Duration.seconds(2)
+
     /// The bounds of the run history's settings.
     static let runLimit = 1000
     static let batchesPerRunRange = 3 ... 1000
@@ -58,6 +67,10 @@ public struct ServerSettings: Sendable {
     /// Why the settings cannot run a server, or nil when they can.
     public func validate() -> String? {
         if !(0 ... 65535).contains(port) { return "port must be 0...65535, not \(port)" }
+        if let probePort {
+            if !(0 ... 65535).contains(probePort) { return "probe-port must be 0...65535, not \(probePort)" }
+            if probePort == port, port != 0 { return "probe-port must differ from port (\(port))" }
+        }
         if !(1 ... Self.largestMaximumBodySize).contains(maximumBodySize) {
             return "max-body-size must be 1 byte to 1 TiB"
         }

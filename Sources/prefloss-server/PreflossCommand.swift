@@ -27,6 +27,12 @@ struct PreflossCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "Port that serves /health, /ready and /metrics too, with \(ServerSettings.probeConnections) connections of its own that clients of --port cannot take; point probes at it (PREFLOSS_PROBE_PORT; default none)."
+    )
+    var probePort: Int?
+
+    @Option(
+        help:
             "Largest accepted request body, also after decompression: bytes, or with KB, MB, GB, KiB, MiB, GiB (PREFLOSS_MAX_BODY_SIZE; default \(defaults.maximumBodySize) bytes)."
     )
     var maxBodySize: ByteSize?
@@ -126,6 +132,7 @@ struct PreflossCommand: AsyncParsableCommand {
         var settings = ServerSettings()
         settings.host = try environment.resolve(host, "PREFLOSS_HOST") ?? settings.host
         settings.port = try environment.resolve(port, "PREFLOSS_PORT") ?? settings.port
+        settings.probePort = try environment.resolve(probePort, "PREFLOSS_PROBE_PORT") ?? settings.probePort
         if let size = try environment.resolve(maxBodySize, "PREFLOSS_MAX_BODY_SIZE") {
             settings.maximumBodySize = size.bytes
         }
@@ -174,7 +181,7 @@ struct PreflossCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler =
                 switch format {
-                case .text: StreamLogHandler.standardOutput(label: label)
+                case .text: TextLogHandler(label: label)
                 case .json: JSONLogHandler(label: label)
                 }
             handler.logLevel = level
@@ -192,7 +199,9 @@ struct PreflossCommand: AsyncParsableCommand {
         logger.info(
             "starting",
             metadata: [
-                "host": "\(settings.host)", "port": "\(settings.port)", "max_body_size": "\(settings.maximumBodySize)",
+                "host": "\(settings.host)", "port": "\(settings.port)",
+                "probe_port": "\(settings.probePort.map(String.init) ?? "none")",
+                "max_body_size": "\(settings.maximumBodySize)",
                 "bearer_tokens": "\(settings.bearerTokens?.count ?? 0)", "tls": "\(settings.tls != nil)",
                 "max_in_flight_requests": "\(settings.maximumInFlightRequests)",
                 "max_in_flight_bytes": "\(settings.maximumInFlightBytes)",

@@ -13,14 +13,16 @@ import Testing
         var settings = ServerSettings()
         settings.drainDelay = .seconds(2)
         try await withServiceGroup(settings) { live, group in
-            let inFlight = try (0 ..< 3).map { _ in try heldRequest(port: live) }
-            try await waitForMetric(port: live, "prefloss_loss_requests_admitted 3.0")
+            let inFlight = try (0 ..< 3).map { _ in try heldRequest(port: live.main) }
+            try await waitForMetric(port: live.main, "prefloss_memory_reserved_bytes \(Double(3 * heldReservation))")
             await group.triggerGracefulShutdown()
             try await waitUntil("/ready reports the drain") {
-                try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 503")
+                try await rawExchange(port: live.main, get("/ready")).hasPrefix("HTTP/1.1 503")
             }
-            // Past the drain delay the listener closes, but the accepted requests are still open.
-            try await waitUntil("the listener closes") { (try? RawConnection(port: live)) == nil }
+            // Past the drain delay the listener closes, but the accepted requests are still open,
+            // and the probe listener serves until they are done.
+            try await waitUntil("the listener closes") { (try? RawConnection(port: live.main)) == nil }
+            #expect(try await rawExchange(port: live.probes, get("/health")).hasPrefix("HTTP/1.1 200"))
             var completed = 0
             for connection in inFlight where await finish(connection).hasPrefix("HTTP/1.1 200") {
                 completed += 1
@@ -135,10 +137,11 @@ import Testing
             let port = try #require(client.port)
             let body = Self.largeAnswerBody
             let connection = try RawConnection(port: port, receiveBuffer: 4096)
-            // Two pipelined requests: the socket buffers take the first answer, the second stalls.
+            // Two pipelined requests: the first answer, or the second, stalls (and, as the server
+            // reads nothing while an answer stalls, so may the rest of the requests).
             let request =
                 "POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-            connection.send(request + request)
+            connection.sendInBackground(request + request)
             try await waitForMetric(port: port, "prefloss_loss_requests_admitted 1.0")
             try await waitForMetric(port: port, "prefloss_loss_requests_admitted 0.0")
             try await waitForMetric(port: port, "prefloss_memory_reserved_bytes 0.0")
@@ -152,6 +155,8 @@ import Testing
         try await withLiveServer(settings) { client async throws in
             let port = try #require(client.port)
             let idle = try RawConnection(port: port)
+            idle.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await idle.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 200"))
             let trickled = try RawConnection(port: port)
             let trickle = Task {
                 for byte in "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8
@@ -164,9 +169,20 @@ import Testing
             let (answer, closedByServer) = await trickled.receiveUntilClosed()
             trickle.cancel()
             #expect(answer.isEmpty && closedByServer, "closed at the header timeout")
-            // The connection that sent nothing for as long is still open and served.
+            // The connection that sent nothing for as long since its answer is still open and served.
             idle.send(get("/health"))
-            #expect(await idle.receiveAll().hasPrefix("HTTP/1.1 200"))
+            #expect(await idle.receiveAll().contains("HTTP/1.1 200"))
+        }
+    }
+
+    @Test func aNewConnectionThatSendsNothingIsClosedAtTheHeaderTimeout() async throws {
+        var settings = ServerSettings()
+        settings.headerTimeout = .milliseconds(300)
+        settings.idleTimeout = .seconds(600)
+        try await withLiveServer(settings) { client async throws in
+            let silent = try RawConnection(port: try #require(client.port))
+            let (answer, closedByServer) = await silent.receiveUntilClosed()
+            #expect(answer.isEmpty && closedByServer, "closed at the header timeout, not the idle timeout")
         }
     }
 
@@ -174,18 +190,30 @@ import Testing
         var settings = ServerSettings()
         settings.maximumConnections = 1
         // The application's own configuration: Hummingbird's live test client drops the limit.
-        try await withServiceGroup(settings) { port, group in
-            let holder = try RawConnection(port: port)
-            holder.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            #expect(
-                await holder.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 200"),
-                "the one connection is served and kept open")
-            let waiting = try await rawExchange(port: port, get("/health"), timeout: .seconds(1))
+        try await withServiceGroup(settings) { live, group in
+            // In a request (its body half sent), so not closed to make room as an idle one would be.
+            let holder = try heldRequest(port: live.main)
+            try await waitForMetric(port: live.probes, "prefloss_memory_reserved_bytes \(Double(heldReservation))")
+            let waiting = try await rawExchange(port: live.main, get("/health"), timeout: .seconds(1))
             #expect(waiting.isEmpty, "a second connection waits while the first is open: \(waiting.prefix(100))")
-            holder.close()
+            #expect(await finish(holder).hasPrefix("HTTP/1.1 200"))
             #expect(
-                try await rawExchange(port: port, get("/health")).hasPrefix("HTTP/1.1 200"),
+                try await rawExchange(port: live.main, get("/health")).hasPrefix("HTTP/1.1 200"),
                 "served once the first closed")
+            await group.triggerGracefulShutdown()
+        }
+    }
+
+    @Test func atTheConnectionLimitAnIdleConnectionMakesRoom() async throws {
+        var settings = ServerSettings()
+        settings.maximumConnections = 2
+        try await withServiceGroup(settings) { live, group in
+            let idle = try RawConnection(port: live.main)
+            idle.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await idle.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 200"))
+            // The second connection fills the cap: the idle one is closed to keep room for a third.
+            #expect(try await rawExchange(port: live.main, get("/health")).hasPrefix("HTTP/1.1 200"))
+            #expect(await idle.receiveUntilClosed().closedByServer, "the idle one was closed for it")
             await group.triggerGracefulShutdown()
         }
     }

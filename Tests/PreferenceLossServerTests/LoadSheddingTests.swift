@@ -14,13 +14,19 @@ import ZlibCoding
         settings.maximumInFlightRequests = 1
         try await withLiveServer(settings) { client async throws in
             let port = try #require(client.port)
-            let held = try heldRequest(port: port)
+            // A request holds its slot from the end of its body to the end of its answer: one whose
+            // large answer is not read holds it until read.
+            let held = try RawConnection(port: port, timeout: .seconds(30), receiveBuffer: 4096)
+            let body = DrainAndTimeoutTests.largeAnswerBody
+            held.sendInBackground(
+                "POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            )
             try await waitForMetric(port: port, "prefloss_loss_requests_admitted 1.0")
             let shed = try await postLoss(client, Self.body)
             try expectProblem(shed, .serviceUnavailable)
             #expect(shed.headers[.retryAfter] == "1")
             #expect(try await client.execute(uri: "/health", method: .get).status == .ok, "probes are never shed")
-            #expect(await finish(held).hasPrefix("HTTP/1.1 200"), "the held request completes")
+            #expect(await held.receiveAll().hasPrefix("HTTP/1.1 200"), "the held request completes")
             try await waitForMetric(port: port, "prefloss_loss_requests_admitted 0.0")
             #expect(try await postLoss(client, Self.body).status == .ok, "capacity is given back")
             let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
@@ -28,10 +34,22 @@ import ZlibCoding
         }
     }
 
+    @Test func aBodyThatHasNotArrivedHoldsNoRequestSlot() async throws {
+        var settings = ServerSettings()
+        settings.maximumInFlightRequests = 1
+        try await withLiveServer(settings) { client async throws in
+            let port = try #require(client.port)
+            let held = try (0 ..< 3).map { _ in try heldRequest(port: port) }
+            try await waitForMetric(port: port, "prefloss_memory_reserved_bytes \(Double(3 * heldReservation))")
+            #expect(try await postLoss(client, Self.body).status == .ok, "served while three bodies stall")
+            for connection in held { #expect(await finish(connection).hasPrefix("HTTP/1.1 200")) }
+        }
+    }
+
     @Test func pastTheMemoryBoundRequestsGet503AndAnswersGiveTheMemoryBack() async throws {
         // A held request reserves what it sent (half its body); the budget then cannot take a
         // whole second body, but holds the first request's answer.
-        let held = MemoryModel.parsing(wireBytes: 0, bodyBytes: Self.body.utf8.count / 2, format: .json)
+        let held = heldReservation
         let whole = MemoryModel.parsing(wireBytes: 0, bodyBytes: Self.body.utf8.count, format: .json)
         var settings = ServerSettings()
         settings.maximumInFlightBytes = held + whole * 3 / 4

@@ -107,15 +107,19 @@ import Testing
         var settings = ServerSettings()
         settings.drainDelay = .seconds(2)
         try await withServiceGroup(settings) { live, group in
-            #expect(try await rawExchange(port: live, get("/ready")).hasPrefix("HTTP/1.1 200"))
+            for port in [live.main, live.probes] {
+                #expect(try await rawExchange(port: port, get("/ready")).hasPrefix("HTTP/1.1 200"))
+            }
             await group.triggerGracefulShutdown()
-            let draining = try await observe(
-                { try await rawExchange(port: live, get("/ready")) }, until: { $0.hasPrefix("HTTP/1.1 503") })
-            #expect(draining.hasPrefix("HTTP/1.1 503"))
-            #expect(draining.contains("application/problem+json"))
-            #expect(
-                try await rawExchange(port: live, get("/health")).hasPrefix("HTTP/1.1 200"),
-                "still serving while draining")
+            for port in [live.main, live.probes] {
+                let draining = try await observe(
+                    { try await rawExchange(port: port, get("/ready")) }, until: { $0.hasPrefix("HTTP/1.1 503") })
+                #expect(draining.hasPrefix("HTTP/1.1 503"))
+                #expect(draining.contains("application/problem+json"))
+                #expect(
+                    try await rawExchange(port: port, get("/health")).hasPrefix("HTTP/1.1 200"),
+                    "still serving while draining")
+            }
         }
     }
 }

@@ -4,11 +4,12 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import PreferenceLossCodec
-import PreferenceLossServer
 import Prometheus
 import ServiceLifecycle
 import Synchronization
 import Testing
+
+@testable import PreferenceLossServer
 
 #if canImport(Glibc)
 import Glibc
@@ -25,28 +26,37 @@ func withLiveServer<T>(
     return try await service.application.test(.live, body)
 }
 
-/// Runs the service's own services (readiness and drain included) in a ServiceGroup on an
-/// ephemeral port and hands `body` the port and the group, so a test can trigger a graceful
-/// shutdown; returns once the group has stopped. The group has no signal handlers: a
-/// SIGTERM to the test process would stop every other live test server too.
+/// The ports of a server that `withServiceGroup` runs.
+struct LivePorts: Sendable {
+    let main: Int
+    /// The probe listener's (`ServerSettings.probePort`).
+    let probes: Int
+}
+
+/// Runs the service's own services (readiness and drain included) in a ServiceGroup on
+/// ephemeral ports, the probe listener's too, and hands `body` the ports and the group, so a
+/// test can trigger a graceful shutdown; returns once the group has stopped. The group has no
+/// signal handlers: a SIGTERM to the test process would stop every other live test server too.
 func withServiceGroup(
-    _ settings: ServerSettings, _ body: @Sendable (Int, ServiceGroup) async throws -> Void
+    _ settings: ServerSettings, _ body: @Sendable (LivePorts, ServiceGroup) async throws -> Void
 ) async throws {
     var settings = settings
     settings.port = 0
-    let port = Mutex<Int?>(nil)
+    settings.probePort = 0
+    let ports = Mutex<(main: Int?, probes: Int?)>((nil, nil))
     let service = try LossService(
-        settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test")
-    ) { bound in
-        port.withLock { $0 = bound }
-    }
+        settings: settings, registry: PrometheusCollectorRegistry(), logger: Logger(label: "test"),
+        onServerRunning: { bound in ports.withLock { $0.main = bound } },
+        onProbeServerRunning: { bound in ports.withLock { $0.probes = bound } })
     let group = ServiceGroup(configuration: .init(services: service.services, logger: Logger(label: "test")))
     try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }
-        var bound: Int?
+        var bound: LivePorts?
         for _ in 0 ..< 100 where bound == nil {
             try await Task.sleep(for: .milliseconds(50))
-            bound = port.withLock { $0 }
+            bound = ports.withLock { ports in
+                ports.main.flatMap { main in ports.probes.map { LivePorts(main: main, probes: $0) } }
+            }
         }
         try await body(try #require(bound), group)
         try await tasks.waitForAll()
@@ -169,6 +179,13 @@ final class RawConnection: @unchecked Sendable {
 
     func send(_ text: String) { send(Array(text.utf8)) }
 
+    /// Sends `text` on a thread of its own, without waiting for it: a large send blocks until
+    /// the server reads it, which on the cooperative pool would starve the live server's handlers.
+    func sendInBackground(_ text: String) {
+        let bytes = Array(text.utf8)
+        Thread { self.send(bytes) }.start()
+    }
+
     /// What is received until `marker` has arrived, the server closes the connection, or the timeout passes.
     func receive(until marker: String) async -> String {
         await receive { received in
@@ -223,6 +240,10 @@ func heldRequest(port: Int) throws -> RawConnection {
     connection.send(Array(heldBody.utf8.prefix(heldBody.utf8.count / 2)))
     return connection
 }
+
+/// What a held request reserves: the parsing of the half body it sent (it takes no request
+/// slot until its body has arrived).
+let heldReservation = MemoryModel.parsing(wireBytes: 0, bodyBytes: heldBody.utf8.count / 2, format: .json)
 
 /// Sends the rest of a held request's body and returns the whole response.
 func finish(_ connection: RawConnection) async -> String {

@@ -140,6 +140,7 @@ def loss(server: Served, size: int, headers: Optional[dict] = None) -> Reply:
 HELP_DEFAULTS = [
     "(PREFLOSS_HOST; default 127.0.0.1)",
     "(PREFLOSS_PORT; default 8080)",
+    "(PREFLOSS_PROBE_PORT; default none)",
     "(PREFLOSS_MAX_BODY_SIZE; default 67108864 bytes)",
     "(PREFLOSS_MAX_CONNECTIONS; default 1024)",
     "(PREFLOSS_MAX_IN_FLIGHT_REQUESTS; default 256)",
@@ -275,6 +276,8 @@ BAD_ARGUMENTS = [  # (arguments, variables, text the message must show)
     (["--port", "-1"], None, "--port"),  # -1 reads as a flag: a missing value
     (["--port", "99999999999999999999"], None, "--port"),
     (["--port", "80.5"], None, "--port"),
+    (["--probe-port", "70000"], None, "probe-port must be 0...65535"),
+    (["--port", "8123", "--probe-port", "8123"], None, "probe-port must differ from port (8123)"),
     (["--max-connections", "0"], None, "max-connections must be at least 1"),
     (["--max-connections=-5"], None, "max-connections must be at least 1"),
     (["--max-in-flight-requests", "0"], None, "max-in-flight-requests must be at least 1"),
@@ -302,6 +305,7 @@ BAD_ARGUMENTS = [  # (arguments, variables, text the message must show)
     (["stray"], None, "stray"),
     # the same range checks through the environment
     ([], {"PREFLOSS_PORT": "70000"}, "port must be 0...65535"),
+    ([], {"PREFLOSS_PROBE_PORT": "-1"}, "probe-port must be 0...65535"),
     ([], {"PREFLOSS_MAX_CONNECTIONS": "0"}, "max-connections must be at least 1"),
     ([], {"PREFLOSS_MAX_IN_FLIGHT_REQUESTS": "0"}, "max-in-flight-requests must be at least 1"),
     ([], {"PREFLOSS_HEADER_TIMEOUT": "0"}, "header-timeout must be at least 1 ms"),
@@ -398,6 +402,7 @@ GOOD_ARGUMENTS = [  # (arguments, variables)
     (["--compress-responses", "false", "--metrics-require-token", "true"], None),
     (["--log-level", "trace", "--log-format", "json"], None),
     (["--host", "127.0.0.1"], None),
+    (["--probe-port", "0"], None),
     ([], {"PREFLOSS_IDLE_TIMEOUT": "0", "PREFLOSS_HEADER_TIMEOUT": "2.5", "PREFLOSS_BODY_TIMEOUT": "1", "PREFLOSS_DRAIN_DELAY": "0"}),
     ([], {"PREFLOSS_MAX_CONNECTIONS": "8", "PREFLOSS_MAX_IN_FLIGHT_REQUESTS": "2", "PREFLOSS_MAX_IN_FLIGHT_BYTES": "64MiB"}),
     ([], {"PREFLOSS_COMPRESS_RESPONSES": "false", "PREFLOSS_METRICS_REQUIRE_TOKEN": "false", "PREFLOSS_LOG_LEVEL": "debug"}),

@@ -7,6 +7,7 @@ report (Benchmarks/limits). Nothing races a fixed sleep against the behaviour un
 is polled (mostly through GET /metrics) for up to WAIT seconds, a deadline only for giving up,
 and a fixed wait only ever checks that something does *not* happen.
 """
+import dataclasses
 import gzip
 import json
 import re
@@ -448,8 +449,7 @@ def test_idle_timeout_cuts_a_stalled_body_and_frees_its_reservation():
     with running_server("--idle-timeout", "1", "--body-timeout", NEVER) as started:
         with connect(started.port) as sock:
             sock.sendall(b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{")
-            wait_for(lambda: metric_value(metrics_text(started), "prefloss_loss_requests_admitted") == 1, WAIT,
-                     "the request admitted")
+            wait_for(lambda: reserved_bytes(started) == 24, WAIT, "the request reserving the byte it sent")
             assert ResponseReader(sock).closed_within(WAIT)
         wait_for(lambda: reserved_bytes(started) == 0, WAIT, "reserved bytes back to 0")
 
@@ -546,19 +546,19 @@ def test_trickled_request_head_is_cut_off_by_the_header_timeout(header_timeout_s
 
 
 def test_idle_keep_alive_connection_outlives_the_header_timeout(header_timeout_server):
-    """A connection that sends nothing (before or between requests) is left to the idle timeout:
-    after 3 s of silence with --header-timeout 1 it still serves a request."""
+    """A connection that sends nothing between requests is left to the idle timeout: after 3 s
+    of silence with --header-timeout 1 it still serves a request. A new connection that sends
+    nothing is not: its first head is due within the header timeout of its accept."""
     port = header_timeout_server.port
     with connect(port) as used, connect(port) as fresh:
         used.sendall(request_bytes("GET", "/health"))
         used_reader = ResponseReader(used)
         assert status_of(used_reader.response()[0]) == 200
+        assert ResponseReader(fresh).closed_within(WAIT)
         assert not used_reader.closed_within(3)
-        assert not ResponseReader(fresh).closed_within(0.1)
-        for sock, reader in ((used, used_reader), (fresh, ResponseReader(fresh))):
-            sock.settimeout(10)
-            sock.sendall(request_bytes("GET", "/health"))
-            assert status_of(reader.response()[0]) == 200
+        used.settimeout(10)
+        used.sendall(request_bytes("GET", "/health"))
+        assert status_of(used_reader.response()[0]) == 200
 
 
 def test_idle_timeout_closes_an_idle_keep_alive_connection():
@@ -570,18 +570,22 @@ def test_idle_timeout_closes_an_idle_keep_alive_connection():
             assert reader.closed_within(WAIT)
 
 
+STALLED_HEAD = b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+
+
 def test_connections_past_the_limit_wait_instead_of_being_refused():
-    """--max-connections 4: with four keep-alive connections open a fifth is accepted by the
-    kernel but not served; it is served once one of the four closes."""
-    with running_server("--max-connections", "4") as started:
+    """--max-connections 4: with four connections in a request (bodies still arriving) a fifth is
+    accepted by the kernel but not served; it is served once one of the four closes."""
+    with running_server("--max-connections", "4", "--body-timeout", NEVER, "--idle-timeout", NEVER,
+                        "--probe-port", "0") as started:
         port = started.port
         held = []
+        probes = dataclasses.replace(started, url=f"http://127.0.0.1:{started.probe_port}")
         try:
-            for _ in range(4):
-                sock = connect(port)
-                sock.sendall(request_bytes("GET", "/health"))
-                assert status_of(ResponseReader(sock).response()[0]) == 200
-                held.append(sock)
+            for count in range(1, 5):  # each in its request before the next opens
+                held.append(connect(port))
+                held[-1].sendall(STALLED_HEAD)
+                wait_for(lambda: reserved_bytes(probes) == count * 24, WAIT, f"{count} bodies arriving")
             with connect(port) as fifth:  # not refused
                 fifth.sendall(request_bytes("GET", "/health", headers=[("X-Request-Id", "fifth")]))
                 reader = ResponseReader(fifth)
@@ -592,6 +596,26 @@ def test_connections_past_the_limit_wait_instead_of_being_refused():
                 fifth.settimeout(10)
                 status_line, headers, _ = reader.response()
                 assert status_of(status_line) == 200 and headers["x-request-id"] == "fifth"
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def test_at_the_limit_the_connection_waiting_longest_for_a_request_makes_room():
+    """--max-connections 4, all waiting for a request (two silent, two idle after an answer): a
+    fifth is served at once; connections that waited longest are closed for it (the first silent
+    one at least, when the fourth opened), the last to get an answer stays."""
+    with running_server("--max-connections", "4", "--header-timeout", NEVER, "--idle-timeout", NEVER) as started:
+        port = started.port
+        held = [connect(port), connect(port)]
+        try:
+            for _ in range(2):
+                held.append(connect(port))
+                held[-1].sendall(request_bytes("GET", "/health"))
+                assert status_of(ResponseReader(held[-1]).response()[0]) == 200
+            assert status_of(raw_request(port, request_bytes("GET", "/health"))[0]) == 200
+            assert ResponseReader(held[0]).closed_within(WAIT), "the oldest silent connection made room"
+            assert not ResponseReader(held[3]).closed_within(0.5)
         finally:
             for sock in held:
                 sock.close()

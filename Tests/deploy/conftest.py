@@ -13,7 +13,7 @@ import pytest
 from manifests import DEPLOY, K8S, ROOT, load_manifest  # noqa: F401 (the tests import them from here)
 
 sys.path.insert(0, str(ROOT / "Tests" / "support"))
-from prefloss_process import listening_port  # noqa: E402
+from prefloss_process import PROBES, listening_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -68,28 +68,31 @@ DRAIN_DELAY = 5
 @pytest.fixture
 def pod(stage, configmap, dockerfile, tmp_path):
     """The staged server, started as the Deployment starts it: ConfigMap env, Secret token file;
-    on a port the kernel picks (PREFLOSS_PORT=0), read back from its log."""
+    on ports the kernel picks (PREFLOSS_PORT=0, PREFLOSS_PROBE_PORT=0), read back from its log."""
     secret = load_manifest("secret.example.yaml")["stringData"]["tokens"]
     (tmp_path / "tokens").write_text(secret)
-    env = {"PATH": "/usr/bin:/bin", **configmap, "PREFLOSS_PORT": "0", "PREFLOSS_TOKEN_FILE": str(tmp_path / "tokens"),
-           "PREFLOSS_DRAIN_DELAY": str(DRAIN_DELAY), "PREFLOSS_LOG_LEVEL": "trace"}
+    env = {"PATH": "/usr/bin:/bin", **configmap, "PREFLOSS_PORT": "0", "PREFLOSS_PROBE_PORT": "0",
+           "PREFLOSS_TOKEN_FILE": str(tmp_path / "tokens"), "PREFLOSS_DRAIN_DELAY": str(DRAIN_DELAY),
+           "PREFLOSS_LOG_LEVEL": "trace"}
     backtrace = re.search(r"SWIFT_BACKTRACE=(\S+)", dockerfile)
     env["SWIFT_BACKTRACE"] = backtrace.group(1).replace("/usr/local/bin", str(stage))
     log = open(tmp_path / "log", "w+")
     process = subprocess.Popen([stage / "prefloss-server"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
 
-    def port() -> int | None:
-        return listening_port((tmp_path / "log").read_text().splitlines())
+    def port(pattern=None) -> int | None:
+        lines = (tmp_path / "log").read_text().splitlines()
+        return listening_port(lines, pattern) if pattern else listening_port(lines)
 
     def healthy() -> bool:
         assert process.poll() is None, (tmp_path / "log").read_text()
-        return port() is not None and healthcheck(str(port())) == 0
+        return port() is not None and port(PROBES) is not None and healthcheck(str(port(PROBES))) == 0
 
     if not wait_until(healthy, timeout=60):
         process.kill()
         process.wait()
         pytest.fail("not healthy after 60 s: " + (tmp_path / "log").read_text())
-    yield {"process": process, "port": port(), "token": secret.strip(), "log": tmp_path / "log"}
+    yield {"process": process, "port": port(), "probe_port": port(PROBES), "token": secret.strip(),
+           "log": tmp_path / "log"}
     if process.poll() is None:
         process.kill()
         process.wait()

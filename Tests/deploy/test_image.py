@@ -80,8 +80,10 @@ BODY = {"chosen": {"logps": [-1.0]}, "rejected": {"logps": [-2.0]}}
 
 
 def test_staged_server_runs_with_the_deployments_settings(pod):
-    port, token = pod["port"], pod["token"]
-    url = f"http://127.0.0.1:{port}"
+    port, probe_port, token = pod["port"], pod["probe_port"], pod["token"]
+    url, probes = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{probe_port}"
+    assert healthcheck(env={"PREFLOSS_PORT": str(port), "PREFLOSS_PROBE_PORT": str(probe_port),
+                            "PATH": "/usr/bin:/bin"}) == 0
     assert healthcheck(env={"PREFLOSS_PORT": str(port), "PATH": "/usr/bin:/bin"}) == 0
     denied = requests.post(f"{url}/v1/loss", json=BODY, timeout=5)
     assert denied.status_code == 401 and denied.headers["content-type"] == "application/problem+json"
@@ -89,13 +91,17 @@ def test_staged_server_runs_with_the_deployments_settings(pod):
     assert wrong.status_code == 401
     allowed = requests.post(f"{url}/v1/loss", json=BODY, headers={"Authorization": f"Bearer {token}"}, timeout=5)
     assert allowed.status_code == 200 and "loss" in allowed.json()
-    assert requests.get(f"{url}/metrics", timeout=5).status_code == 200
+    for base in (url, probes):
+        assert requests.get(f"{base}/metrics", timeout=5).status_code == 200
+        assert requests.get(f"{base}/ready", timeout=5).status_code == 200
 
     process = pod["process"]
     process.send_signal(signal.SIGTERM)
-    assert wait_until(lambda: requests.get(f"{url}/ready", timeout=5).status_code == 503, timeout=DRAIN_DELAY), \
+    assert wait_until(lambda: requests.get(f"{probes}/ready", timeout=5).status_code == 503, timeout=DRAIN_DELAY), \
         "drain: /ready fails first"
-    assert requests.get(f"{url}/health", timeout=5).status_code == 200, "drain: still serving"
+    assert requests.get(f"{url}/ready", timeout=5).status_code == 503
+    assert requests.get(f"{probes}/health", timeout=5).status_code == 200, "drain: still serving"
+    assert requests.get(f"{url}/health", timeout=5).status_code == 200
     assert process.wait(timeout=DRAIN_DELAY + 15) == 0
 
     lines = pod["log"].read_text().splitlines()

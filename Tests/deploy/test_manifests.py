@@ -6,7 +6,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from conftest import K8S, ROOT, load_manifest
+from conftest import DEPLOY, K8S, ROOT, load_manifest
 
 MANIFESTS = sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 # The oldest Kubernetes the manifests promise to work on, and the newest schemas at hand.
@@ -42,15 +42,36 @@ def test_probes_use_the_servers_routes(container):
         assert container[probe]["httpGet"]["path"] in openapi
 
 
-def test_one_port_everywhere(container, configmap, deployment, dockerfile):
+def container_port(container, name: str) -> int:
+    (port,) = [p["containerPort"] for p in container["ports"] if p["name"] == name]
+    return port
+
+
+def test_ports_agree_everywhere(container, configmap, deployment, dockerfile):
     port = int(configmap["PREFLOSS_PORT"])
-    assert container["ports"][0]["containerPort"] == port
-    assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+    assert container_port(container, "http") == port
     assert re.search(rf"^EXPOSE {port}$", dockerfile, re.M)
     assert re.search(rf"PREFLOSS_PORT={port}\b", dockerfile)
     assert configmap["PREFLOSS_HOST"] == "0.0.0.0"
-    replicas_port = load_manifest("replicas-service.yaml")["spec"]["ports"][0]
-    assert replicas_port["port"] == port and replicas_port["targetPort"] == container["ports"][0]["name"]
+    replicas_ports = load_manifest("replicas-service.yaml")["spec"]["ports"]
+    assert [(p["port"], p["targetPort"]) for p in replicas_ports] == [(port, "http")], \
+        "the replicas' Service carries the main port only"
+
+
+def test_probes_and_scrapes_use_the_probe_listener(container, configmap, deployment, dockerfile):
+    """The probes, Prometheus and Docker's health check reach the server on its probe port,
+    whose connections no client of the main port can take (issue 22: 1,024 idle sockets on the
+    main port failed every probe, and the kubelet restarted the pod)."""
+    probe_port = int(configmap["PREFLOSS_PROBE_PORT"])
+    assert probe_port != int(configmap["PREFLOSS_PORT"])
+    assert container_port(container, "probes") == probe_port
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["port"] == "probes", probe
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(probe_port)
+    assert re.search(rf"^EXPOSE {probe_port}$", dockerfile, re.M)
+    assert re.search(rf"PREFLOSS_PROBE_PORT={probe_port}\b", dockerfile)
+    healthcheck = (DEPLOY / "healthcheck.sh").read_text()
+    assert re.search(r'port="\$\{1:-\$\{PREFLOSS_PROBE_PORT:-', healthcheck), "the health check prefers the probe port"
 
 
 def test_grace_period_covers_pre_stop_drain_and_a_request(deployment, container, configmap):

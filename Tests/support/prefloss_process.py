@@ -17,13 +17,16 @@ ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("PREFLOSS_SERVER_BINARY", ROOT / ".build" / "debug" / "prefloss-server"))
 # The line (text or JSON log format) that names the address the server bound.
 LISTENING = re.compile(r"listening on \S+:(\d+)")
+# The line that names the probe listener's address (--probe-port).
+PROBES = re.compile(r"probe listener on \S+:(\d+)")
 # Seconds a server may take to start listening before the tests give up on it.
 START_TIMEOUT = 60
 
 
-def listening_port(lines: Sequence[str]) -> Optional[int]:
-    """The port the log `lines` say the server listens on, once they say it."""
-    found = next((match for match in map(LISTENING.search, list(lines)) if match), None)
+def listening_port(lines: Sequence[str], pattern: re.Pattern = LISTENING) -> Optional[int]:
+    """The port the log `lines` say the server listens on (or its probe listener, with
+    `PROBES`), once they say it."""
+    found = next((match for match in map(pattern.search, list(lines)) if match), None)
     return int(found.group(1)) if found else None
 
 
@@ -54,6 +57,8 @@ class Server:
     port: int
     process: subprocess.Popen
     output: OutputLines
+    # The probe listener's port, when started with --probe-port.
+    probe_port: Optional[int] = None
 
 
 @contextlib.contextmanager
@@ -68,9 +73,11 @@ def running_server(*arguments: Sequence[str], scheme: str = "http", ca_file: str
     output = OutputLines(process.stdout)
     context = ssl.create_default_context(cafile=ca_file) if scheme == "https" else None
     deadline = time.monotonic() + START_TIMEOUT
+    wants_probes = any(argument == "--probe-port" for argument in arguments)
     while True:
         port = listening_port(output.lines)
-        if port is not None:
+        probe_port = listening_port(output.lines, PROBES)
+        if port is not None and (probe_port is not None or not wants_probes):
             url = f"{scheme}://127.0.0.1:{port}"
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(f"{url}/health", timeout=5, context=context):
@@ -82,7 +89,7 @@ def running_server(*arguments: Sequence[str], scheme: str = "http", ca_file: str
             raise RuntimeError(f"server did not start: {output.text}")
         time.sleep(0.05)
     try:
-        yield Server(url, port, process, output)
+        yield Server(url, port, process, output, probe_port)
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0, "graceful shutdown exits 0"

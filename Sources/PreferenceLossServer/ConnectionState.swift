@@ -1,0 +1,213 @@
+import NIOCore
+import NIOHTTP1
+
+/// What the connection guards (`GuardedHTTPChannel`) know of one connection: the head deadline,
+/// the requests read and not yet answered, and whether to close after an answer. Used only on
+/// the connection's event loop.
+final class ConnectionState: @unchecked Sendable {
+    /// The most requests a connection may have read and not yet answered (pipelined).
+    static let maximumPendingRequests = 16
+    /// The most bytes of request heads (as sent) those requests may hold: one head of NIO's
+    /// largest, 80 KiB, is always taken.
+    static let maximumPendingHeadBytes = 80 * 1024
+    /// A chunked body may have this many body parts beyond one per read of the connection
+    /// (each a chunk: what NIO hands on in a part of its own, at a cost of its own); past them,
+    /// it must average `minimumBytesPerChunk` bytes per such part.
+    static let chunksBeforeSizeCheck = 64
+    static let minimumBytesPerChunk = 256
+
+    /// A request read and not yet answered.
+    private struct Pending {
+        /// Whether the connection stays open after its answer.
+        var keepsAlive: Bool
+        var headBytes: Int
+    }
+
+    let timeout: TimeAmount
+    let writeTimeout: TimeAmount?
+    /// The listener's connections, told when this one waits for a request and when not.
+    let pool: ConnectionPool?
+    private var headDeadline: Scheduled<Void>?
+    private var writeStall: Scheduled<Void>?
+    /// Writers waiting for the connection to be writable again (`writable(_:)`).
+    private var writableWaiters: [EventLoopPromise<Void>] = []
+    private var requestOpen = false
+    /// In order: pipelined requests each have their own.
+    private var pending: [Pending] = []
+    /// Set once a pipelined request past the bounds arrived: nothing more is read; the
+    /// connection closes after the answers to the requests before it.
+    private(set) var isRefusingRequests = false
+    /// A parse error that arrived while earlier requests were still being answered.
+    private var deferredParseError: HTTPParserError?
+    /// Set once the HTTP parser failed: what follows on the connection is not read.
+    private(set) var parserFailed = false
+    /// Whether nothing more that arrives is to be parsed: requests are refused, or the parser failed.
+    var readsNoMore: Bool { isRefusingRequests || parserFailed }
+    /// Whether a request's head has been read and its body not yet to its end.
+    var isReadingBody: Bool { requestOpen }
+    /// Reads of raw bytes, and the one the request body's last part came in.
+    private var reads = 0
+    private var lastBodyPartRead = 0
+    /// The body being read: its bytes, and its parts beyond one per read.
+    private var bodyBytes = 0
+    private var extraBodyParts = 0
+
+    init(headTimeout: TimeAmount, writeTimeout: TimeAmount?, pool: ConnectionPool? = nil) {
+        timeout = headTimeout
+        self.writeTimeout = writeTimeout
+        self.pool = pool
+    }
+
+    /// The connection was accepted: its first request head must be complete in time, so a
+    /// connection that sends nothing does not hold a place until the idle timeout; until then
+    /// it waits for a request.
+    func opened(_ channel: any Channel) {
+        startHeadDeadline(channel)
+        pool?.waiting(channel, afterAnswer: false)
+    }
+
+    /// Bytes arrived: between requests they start a head, which must be done in time.
+    func bytesArrived(_ channel: any Channel) {
+        reads += 1
+        guard !requestOpen, pending.isEmpty else { return }
+        startHeadDeadline(channel)
+    }
+
+    private func startHeadDeadline(_ channel: any Channel) {
+        guard headDeadline == nil else { return }
+        headDeadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+
+    /// A request head was parsed, `headBytes` long as sent. A pipelined one past the bounds is
+    /// refused: the connection is to close after the answers to the requests before it, and
+    /// reads no more.
+    func headRead(keepsAlive: Bool, headBytes: Int) {
+        guard !isRefusingRequests else { return }
+        let heldBytes = pending.reduce(0) { $0 + $1.headBytes }
+        if let last = pending.indices.last,
+            pending.count >= Self.maximumPendingRequests || headBytes > Self.maximumPendingHeadBytes - heldBytes
+        {
+            pending[last].keepsAlive = false
+            isRefusingRequests = true
+        } else {
+            pending.append(Pending(keepsAlive: keepsAlive, headBytes: headBytes))
+            bodyBytes = 0
+            extraBodyParts = 0
+        }
+    }
+
+    /// A part of the body being read arrived, `bytes` long; false once the body comes in chunks
+    /// too small: the connection is then to close after the request's answer, and reads no more.
+    func bodyPartRead(bytes: Int) -> Bool {
+        bodyBytes += bytes
+        if lastBodyPartRead == reads { extraBodyParts += 1 }
+        lastBodyPartRead = reads
+        guard extraBodyParts > Self.chunksBeforeSizeCheck, bodyBytes / extraBodyParts < Self.minimumBytesPerChunk
+        else { return true }
+        if let last = pending.indices.last { pending[last].keepsAlive = false }
+        isRefusingRequests = true
+        return false
+    }
+
+    /// The head passed on to the route: its deadline is met.
+    func headArrived(_ channel: any Channel) {
+        pool?.busy(channel)
+        requestOpen = true
+        headDeadline?.cancel()
+        headDeadline = nil
+    }
+
+    func requestEnded() { requestOpen = false }
+
+    /// The route asked that the connection close once the current response is written.
+    func closeAfterCurrentResponse() {
+        if pending.isEmpty {
+            pending.append(Pending(keepsAlive: false, headBytes: 0))
+        } else {
+            pending[0].keepsAlive = false
+        }
+    }
+
+    /// Whether the response being written is the last the connection carries.
+    var currentResponseCloses: Bool { pending.first.map { !$0.keepsAlive } ?? false }
+
+    /// Whether the response that just ended was the last the connection may carry; when it was
+    /// not, and no other request is read, the connection waits for one (and may be the one the
+    /// pool closes to make room).
+    func responseEndedClosesConnection(_ channel: any Channel) -> Bool {
+        let closes = pending.isEmpty ? false : !pending.removeFirst().keepsAlive
+        guard !closes, pending.isEmpty, !requestOpen, deferredParseError == nil, let pool else { return closes }
+        return pool.waiting(channel, afterAnswer: true)
+    }
+
+    /// The parse error to answer now that every request before it is answered, if any.
+    func takeDeferredParseError() -> HTTPParserError? {
+        guard pending.isEmpty, let error = deferredParseError else { return nil }
+        deferredParseError = nil
+        return error
+    }
+
+    /// Where a parse error goes.
+    enum ParseErrorRoute {
+        /// Into the body being read: the route's body reader answers it.
+        case route
+        /// Answered now: no request is open or waiting for its answer.
+        case answerNow
+        /// Answered after the answers to the requests read before it.
+        case deferred
+    }
+
+    func routeParseError(_ error: HTTPParserError) -> ParseErrorRoute {
+        parserFailed = true
+        if requestOpen { return .route }
+        if pending.isEmpty { return .answerNow }
+        deferredParseError = error
+        return .deferred
+    }
+
+    /// Succeeds once the channel is writable again, or closed.
+    func whenWritable(_ channel: any Channel) -> EventLoopFuture<Void> {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        writableWaiters.append(promise)
+        return promise.futureResult
+    }
+
+    private func releaseWriters() {
+        let waiters = writableWaiters
+        writableWaiters = []
+        for waiter in waiters { waiter.succeed() }
+    }
+
+    /// The client stopped reading (or started again) while a response is being written.
+    func writabilityChanged(_ channel: any Channel) {
+        writeStall?.cancel()
+        writeStall = nil
+        if channel.isWritable { releaseWriters() }
+        guard let writeTimeout, !pending.isEmpty, !channel.isWritable else { return }
+        writeStall = channel.eventLoop.scheduleTask(in: writeTimeout) { channel.close(promise: nil) }
+    }
+
+    /// The connection closed.
+    func closed(_ channel: any Channel) {
+        pool?.busy(channel)
+        cancel()
+    }
+
+    /// Cancels the timers and lets writers waiting for writability go.
+    func cancel() {
+        releaseWriters()
+        headDeadline?.cancel()
+        headDeadline = nil
+        writeStall?.cancel()
+        writeStall = nil
+    }
+}
+
+extension HTTPRequestHead {
+    /// The head's length as sent, near enough (line breaks and separators included).
+    var bytesAsSent: Int {
+        headers.reduce(method.rawValue.utf8.count + uri.utf8.count + 13) { sum, field in
+            sum + field.name.utf8.count + field.value.utf8.count + 4
+        }
+    }
+}
