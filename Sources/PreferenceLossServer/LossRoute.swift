@@ -22,13 +22,14 @@ struct LossRoute: Sendable {
     let runs: RunHistory
     /// Whether responses may be gzip-compressed for clients that accept it.
     let compressResponses: Bool
+    let workers: WorkerPool
 
     /// Responses smaller than this are not worth compressing.
     static let compressionThreshold = 1024
     /// Answers are written in slices of this size (the connection's write buffer is 64 KiB).
     static let writeSliceBytes = 64 * 1024
 
-    init(settings: ServerSettings, metrics: ServerMetrics) {
+    init(settings: ServerSettings, metrics: ServerMetrics, workers: WorkerPool) {
         maximumBodySize = settings.maximumBodySize
         bodyReader = RequestBodyReader(maximumBodySize: settings.maximumBodySize, timeout: settings.bodyTimeout)
         parsers = JSONParserPool(maximumSize: settings.maximumBodySize)
@@ -43,25 +44,28 @@ struct LossRoute: Sendable {
             maximumRuns: settings.maximumRuns, batchesPerRun: settings.batchesPerRun,
             idleExpiry: settings.runIdleExpiry, factory: metrics.factory)
         compressResponses = settings.compressResponses
+        self.workers = workers
     }
 
-    /// Admits the request, reads its body, inflates and decodes it, evaluates the loss and
-    /// answers; a step that fails gives the reservation back and throws its problem (a 503 is
-    /// counted as shed).
+    /// Admits the request, reads its body, then on a worker inflates and decodes it, evaluates the
+    /// loss and encodes the answer; a step that fails gives the reservation back and throws its
+    /// problem (a 503 is counted as shed).
     func respond(to request: Request, context: LossRequestContext) async throws -> Response {
         let headers = try LossRequestHeaders(request.headers)
         let reservation = try admit(headers)
         do {
             let body = try await readBody(of: request, context: context, headers: headers, reservation: reservation)
-            let decoded = try inflate(body, headers: headers, reservation: reservation) { bytes, spare in
-                try decode(bytes, spare: spare, format: headers.format)
-            }
             let gzip = compressResponses && headers.acceptsGzip
-            let result = try evaluate(
-                decoded, headers: headers, bodyBytes: body.readableBytes, gzip: gzip, reservation: reservation)
-            return answer(
-                result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip,
-                reservation: reservation)
+            let answer = try await workers.run { [self] in
+                let decoded = try inflate(body, headers: headers, reservation: reservation) { bytes, spare in
+                    try decode(bytes, spare: spare, format: headers.format)
+                }
+                let result = try evaluate(
+                    decoded, headers: headers, bodyBytes: body.readableBytes, gzip: gzip, reservation: reservation)
+                return Answer(
+                    result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip)
+            }
+            return response(answer, reservation: reservation)
         } catch {
             reservation.release()
             if let problem = error as? Problem, problem.status == .serviceUnavailable { metrics.shed.increment() }
@@ -189,14 +193,32 @@ struct LossRoute: Sendable {
         return result
     }
 
-    /// The encoded result; the reservation is given back once the body is written (a client
-    /// that stops reading is disconnected after the idle timeout, see `GuardedHTTPChannel`).
-    private func answer(
-        _ result: LossResult, configuration: RequestConfiguration, format: ResponseFormat, gzip: Bool,
-        reservation: Reservation
-    ) -> Response {
-        var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
-        var bytes: [UInt8]
+    /// The answer written in slices, so that a client that reads slowly holds the rest here, inside
+    /// the reservation, rather than queued in the connection outside it; the reservation is given
+    /// back once the body is written (a client that stops reading is disconnected after the idle
+    /// timeout, see `GuardedHTTPChannel`).
+    private func response(_ answer: Answer, reservation: Reservation) -> Response {
+        let bytes = answer.bytes
+        return Response(
+            status: .ok, headers: answer.headers,
+            body: ResponseBody(contentLength: bytes.count) { writer in
+                defer { reservation.release() }
+                for start in stride(from: 0, to: bytes.count, by: Self.writeSliceBytes) {
+                    try await writer.write(
+                        ByteBuffer(bytes: bytes[start ..< min(start + Self.writeSliceBytes, bytes.count)]))
+                }
+                try await writer.finish(nil)
+            })
+    }
+}
+
+/// An encoded answer and its content headers.
+private struct Answer: Sendable {
+    var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
+    var bytes: [UInt8]
+
+    /// `result` in `format`, gzipped when `gzip` is set and it is large enough to gain from it.
+    init(_ result: LossResult, configuration: RequestConfiguration, format: ResponseFormat, gzip: Bool) {
         switch format {
         case .json:
             headers[.contentType] = "application/json"
@@ -205,24 +227,9 @@ struct LossRoute: Sendable {
             headers[.contentType] = ResponseFormat.safetensorsMediaType
             bytes = result.safetensorsBytes(precision: precision, configuration: configuration)
         }
-        if gzip, bytes.count >= Self.compressionThreshold, let compressed = gzipped(bytes) {
+        if gzip, bytes.count >= LossRoute.compressionThreshold, let compressed = gzipped(bytes) {
             headers[.contentEncoding] = "gzip"
             bytes = compressed
         }
-        let buffer = ByteBuffer(bytes: bytes)
-        return Response(
-            status: .ok, headers: headers,
-            body: ResponseBody(contentLength: buffer.readableBytes) { writer in
-                defer { reservation.release() }
-                // In slices, so that a client that reads slowly holds the rest here, inside the
-                // reservation, rather than queued in the connection outside it.
-                var rest = buffer
-                while let slice = rest.readSlice(length: min(rest.readableBytes, Self.writeSliceBytes)),
-                    slice.readableBytes > 0
-                {
-                    try await writer.write(slice)
-                }
-                try await writer.finish(nil)
-            })
     }
 }

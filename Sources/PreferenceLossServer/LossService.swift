@@ -29,7 +29,8 @@ public struct LossService: Sendable {
         ]
         let metrics = ServerMetrics(factory: DescribedMetricsFactory(base: prometheus))
         let readiness = Readiness()
-        let loss = LossRoute(settings: settings, metrics: metrics)
+        let workers = WorkerPool(workers: settings.workers)
+        let loss = LossRoute(settings: settings, metrics: metrics, workers: workers)
 
         let router = Router(context: LossRequestContext.self)
         // Outermost, so that it sees every answer, problems included.
@@ -69,6 +70,8 @@ public struct LossService: Sendable {
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port), serverName: "prefloss-server",
                 availableConnectionsDelegate: .maximum(settings.maximumConnections, logger: logger)),
+            // Before the server, so that it stops after it: the requests in flight finish first.
+            services: [workers],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
         self.readiness = readiness

@@ -1,5 +1,6 @@
 import Foundation
 import HummingbirdTLS
+import NIOCore
 import NIOSSL
 
 /// Everything the server can be told at start-up. Each default is written here once;
@@ -30,6 +31,10 @@ public struct ServerSettings: Sendable {
     /// gets 503, one that needs more than all of it 413.
     /// A quarter of the memory limit (the cgroup's, else the machine's).
     public var maximumInFlightBytes = memoryLimit() / 4
+    /// Threads that do the loss requests' work (inflating, decoding, the loss, encoding), apart
+    /// from the threads that serve connections and the probes: one per core (the cgroup's
+    /// quota, else the machine's).
+    public var workers = System.coreCount
     /// When set, the server speaks HTTPS only, with this certificate and key.
     public var tls: TLSConfiguration?
     /// Whether responses are gzip-compressed for clients whose Accept-Encoding asks for it.
@@ -45,6 +50,8 @@ public struct ServerSettings: Sendable {
 
     /// The bounds of the run history's settings.
     static let runLimit = 1000
+    /// More workers than this would only add threads that wait for cores.
+    static let workerLimit = 1024
     static let batchesPerRunRange = 3 ... 1000
 
     /// Shorter timeouts would close connections before any answer.
@@ -64,6 +71,7 @@ public struct ServerSettings: Sendable {
         if maximumConnections < 1 { return "max-connections must be at least 1" }
         if maximumInFlightRequests < 1 { return "max-in-flight-requests must be at least 1" }
         if maximumInFlightBytes < 1 { return "max-in-flight-bytes must be at least 1 byte" }
+        if !(1 ... Self.workerLimit).contains(workers) { return "workers must be 1 to \(Self.workerLimit)" }
         if let idleTimeout, idleTimeout < Self.shortestTimeout {
             return "idle-timeout must be at least 1 ms (or 0: never)"
         }

@@ -144,6 +144,7 @@ HELP_DEFAULTS = [
     "(PREFLOSS_MAX_CONNECTIONS; default 1024)",
     "(PREFLOSS_MAX_IN_FLIGHT_REQUESTS; default 256)",
     "(PREFLOSS_MAX_IN_FLIGHT_BYTES; default a quarter of the memory limit)",
+    "(PREFLOSS_WORKERS; default one per core)",
     "(PREFLOSS_IDLE_TIMEOUT; default 60.0)",
     "(PREFLOSS_HEADER_TIMEOUT; default 10.0)",
     "(PREFLOSS_BODY_TIMEOUT; default 30.0)",
@@ -278,6 +279,8 @@ BAD_ARGUMENTS = [  # (arguments, variables, text the message must show)
     (["--max-connections", "0"], None, "max-connections must be at least 1"),
     (["--max-connections=-5"], None, "max-connections must be at least 1"),
     (["--max-in-flight-requests", "0"], None, "max-in-flight-requests must be at least 1"),
+    (["--workers", "0"], None, "workers must be 1 to 1024"),
+    ([], {"PREFLOSS_WORKERS": "1025"}, "workers must be 1 to 1024"),
     (["--body-timeout", "0"], None, "body-timeout must be at least 1 ms"),
     (["--header-timeout", "0"], None, "header-timeout must be at least 1 ms"),
     (["--header-timeout", "1e-20"], None, "header-timeout must be at least 1 ms"),  # rounds to zero

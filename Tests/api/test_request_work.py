@@ -1,0 +1,40 @@
+"""Where a loss request's work runs: on workers of its own, so that heavy requests do not delay
+the probes, and never for a client that has gone."""
+import concurrent.futures
+import gzip
+import os
+import time
+
+import requests
+
+from prefloss_process import running_server
+
+# Requests heavy enough to keep every core busy for seconds (a debug build takes several).
+HEAVY = max(2, min(os.cpu_count() or 2, 8))
+
+
+def one_token_rows(count: int) -> bytes:
+    """A gzip body of `count` one-token rows per side: little to send, much to decode and answer."""
+    rows = ",".join(["[-1.5]"] * count)
+    return gzip.compress(f'{{"chosen":{{"per_token_logps":[{rows}]}},"rejected":{{"per_token_logps":[{rows}]}}}}'
+                         .encode(), 9)
+
+
+def post_gzip(url: str, body: bytes) -> int:
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    return requests.post(f"{url}/v1/loss", data=body, headers=headers, timeout=300).status_code
+
+
+def test_health_answers_within_a_second_while_heavy_requests_keep_every_core_busy():
+    body = one_token_rows(600_000)
+    with running_server("--max-in-flight-bytes", "4GiB") as server:
+        with concurrent.futures.ThreadPoolExecutor(HEAVY) as pool:
+            heavy = [pool.submit(post_gzip, server.url, body) for _ in range(HEAVY)]
+            latencies = []
+            while not any(future.done() for future in heavy):
+                start = time.monotonic()
+                assert requests.get(f"{server.url}/health", timeout=30).status_code == 200
+                latencies.append(time.monotonic() - start)
+            assert [future.result() for future in heavy] == [200] * HEAVY
+        assert len(latencies) >= 3, "the heavy requests ended before /health was asked thrice"
+        assert max(latencies) < 1, f"/health took {max(latencies):.2f} s while {HEAVY} heavy requests ran"
