@@ -18,6 +18,8 @@ import NIOHTTPTypesHTTP1
 ///   response is written;
 /// - a client that reads nothing of a response for `writeTimeout` is disconnected, so an
 ///   answer it never reads does not hold memory, a request slot or shutdown.
+///
+/// It also adds the `DisconnectObserver` that tells a route when its client has gone.
 struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let timeout: Duration
@@ -27,7 +29,8 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
         let connection = ConnectionState(
             headTimeout: TimeAmount(timeout), writeTimeout: writeTimeout.map { TimeAmount($0) })
         return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(FirstByteObserver(connection: connection))
+            try channel.pipeline.syncOperations.addHandlers(
+                FirstByteObserver(connection: connection), DisconnectObserver())
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in

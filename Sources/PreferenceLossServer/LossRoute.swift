@@ -48,29 +48,47 @@ struct LossRoute: Sendable {
     }
 
     /// Admits the request, reads its body, then on a worker inflates and decodes it, evaluates the
-    /// loss and encodes the answer; a step that fails gives the reservation back and throws its
-    /// problem (a 503 is counted as shed).
+    /// loss and encodes the answer, stopping at the next step (or pass, or few thousand rows) once
+    /// the client has gone. A step that fails gives the reservation back and throws its problem
+    /// (a 503 is counted as shed; the work of a client that has gone ends as a 499).
     func respond(to request: Request, context: LossRequestContext) async throws -> Response {
         let headers = try LossRequestHeaders(request.headers)
         let reservation = try admit(headers)
+        let cancellation = CancellationFlag()
         do {
             let body = try await readBody(of: request, context: context, headers: headers, reservation: reservation)
-            let gzip = compressResponses && headers.acceptsGzip
+            DisconnectObserver.watch(context.channel, setting: cancellation)
             let answer = try await workers.run { [self] in
-                let decoded = try inflate(body, headers: headers, reservation: reservation) { bytes, spare in
-                    try decode(bytes, spare: spare, format: headers.format)
-                }
-                let result = try evaluate(
-                    decoded, headers: headers, bodyBytes: body.readableBytes, gzip: gzip, reservation: reservation)
-                return Answer(
-                    result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip)
+                try work(body, headers: headers, reservation: reservation, cancellation: cancellation)
             }
             return response(answer, reservation: reservation)
         } catch {
             reservation.release()
+            if cancellation.isCancelled { throw Problem.clientClosedRequest }
             if let problem = error as? Problem, problem.status == .serviceUnavailable { metrics.shed.increment() }
             throw error
         }
+    }
+
+    /// The answer to the body: inflated, decoded, evaluated and encoded, each step once the one
+    /// before it is done, unless the client has gone.
+    private func work(
+        _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation, cancellation: CancellationFlag
+    ) throws -> Answer {
+        try cancellation.check()
+        let decoded = try inflate(body, headers: headers, reservation: reservation, cancellation: cancellation) {
+            bytes, spare in
+            try decode(bytes, spare: spare, format: headers.format, cancellation: cancellation)
+        }
+        try cancellation.check()
+        let gzip = compressResponses && headers.acceptsGzip
+        let result = try evaluate(
+            decoded, headers: headers, bodyBytes: body.readableBytes, gzip: gzip, reservation: reservation,
+            cancellation: cancellation)
+        try cancellation.check()
+        return try Answer(
+            result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip,
+            cancellation: cancellation)
     }
 
     /// A reservation of no bytes yet, unless the declared body is too large (413) or the server
@@ -118,9 +136,9 @@ struct LossRoute: Sendable {
 
     /// What `use` makes of the body's plain bytes and the readable bytes spare after them: the
     /// body itself, or what it inflates to, within the body size limit and the reservation,
-    /// which then grows to parse it.
+    /// which then grows to parse it. Inflating stops once `cancellation` is set.
     private func inflate<T>(
-        _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation,
+        _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation, cancellation: CancellationFlag,
         _ use: (UnsafeRawBufferPointer, Int) throws -> T
     ) throws -> T {
         let format = headers.format
@@ -133,6 +151,7 @@ struct LossRoute: Sendable {
                 return try withInflated(
                     bytes, limit: maximumBodySize, padding: JSONParser.requiredPadding,
                     mayHold: { capacity in
+                        guard !cancellation.isCancelled else { return false }
                         // Once what is inflated could never be parsed within the budget, stop.
                         let parsing = MemoryModel.parsing(
                             wireBytes: bytes.count, bodyBytes: inflatedSoFar, format: format)
@@ -155,10 +174,13 @@ struct LossRoute: Sendable {
     }
 
     /// The request from the plain body bytes; `spare` readable bytes follow them.
-    private func decode(_ bytes: UnsafeRawBufferPointer, spare: Int, format: RequestFormat) throws -> LossRequest {
+    private func decode(
+        _ bytes: UnsafeRawBufferPointer, spare: Int, format: RequestFormat, cancellation: CancellationFlag
+    ) throws -> LossRequest {
         let decoded: LossRequest? = try parsers.withParser { parser in
             do {
-                return try LossRequest(body: bytes, spare: spare, format: format, parser: parser)
+                return try LossRequest(
+                    body: bytes, spare: spare, format: format, parser: parser, cancellation: cancellation)
             } catch let error as JSONSyntaxError {
                 throw Problem(error)
             } catch let error as SafetensorsError {
@@ -174,14 +196,15 @@ struct LossRoute: Sendable {
     /// The result, once the reservation has grown to hold it and its answer, with the trend
     /// warnings of the request's run; every warning is counted.
     private func evaluate(
-        _ request: LossRequest, headers: LossRequestHeaders, bodyBytes: Int, gzip: Bool, reservation: Reservation
-    ) throws(Problem) -> LossResult {
+        _ request: LossRequest, headers: LossRequestHeaders, bodyBytes: Int, gzip: Bool, reservation: Reservation,
+        cancellation: CancellationFlag
+    ) throws -> LossResult {
         try reservation.require(
             MemoryModel.answering(request, bodyBytes: bodyBytes, response: headers.responseFormat, gzip: gzip))
         var result: LossResult
         do {
-            result = try request.evaluate()
-        } catch {
+            result = try request.evaluate(cancellation: cancellation)
+        } catch let error as RequestError {
             throw Problem(error)
         }
         if let run = headers.runID {
@@ -217,16 +240,22 @@ private struct Answer: Sendable {
     var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
     var bytes: [UInt8]
 
-    /// `result` in `format`, gzipped when `gzip` is set and it is large enough to gain from it.
-    init(_ result: LossResult, configuration: RequestConfiguration, format: ResponseFormat, gzip: Bool) {
+    /// `result` in `format`, gzipped when `gzip` is set and it is large enough to gain from it;
+    /// encoding stops once `cancellation` is set.
+    init(
+        _ result: LossResult, configuration: RequestConfiguration, format: ResponseFormat, gzip: Bool,
+        cancellation: CancellationFlag
+    ) throws(CancellationError) {
         switch format {
         case .json:
             headers[.contentType] = "application/json"
-            bytes = result.jsonBytes(configuration: configuration)
+            bytes = try result.jsonBytes(configuration: configuration, checkpoint: cancellation.check)
         case .safetensors(let precision):
             headers[.contentType] = ResponseFormat.safetensorsMediaType
-            bytes = result.safetensorsBytes(precision: precision, configuration: configuration)
+            bytes = try result.safetensorsBytes(
+                precision: precision, configuration: configuration, checkpoint: cancellation.check)
         }
+        try cancellation.check()
         if gzip, bytes.count >= LossRoute.compressionThreshold, let compressed = gzipped(bytes) {
             headers[.contentEncoding] = "gzip"
             bytes = compressed
