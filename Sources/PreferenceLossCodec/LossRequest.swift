@@ -40,27 +40,16 @@ extension LossRequest {
     /// its JSON pointer (configuration problems included). Once `cancellation` is set, rows are
     /// no longer decoded: what is thrown or returned then is incomplete.
     public init(json root: JSONValue, cancellation: CancellationFlag? = nil) throws(RequestError) {
-        var issues = IssueCollector<FieldPath>()
-        guard root.kind == .object else {
-            throw RequestError([RequestIssue(.wrongType(expected: "an object"), at: FieldPath())])
-        }
-        let fields = uniqueFields(of: root, at: FieldPath(), known: RequestKey.names, issues: &issues)
+        try self.init(json: RequestHead(json: root), cancellation: cancellation)
+    }
 
-        var configuration = RequestConfiguration()
-        if let config = fields[RequestKey.config.rawValue], config.kind != .null {
-            configuration = decodeConfiguration(config, issues: &issues)
-        }
-
-        returnTokenGradients = false
-        if let flag = fields[RequestKey.returnTokenGradients.rawValue], flag.kind != .null {
-            if let value = flag.bool {
-                returnTokenGradients = value
-            } else {
-                issues.add(.wrongType(expected: "a boolean"), at: FieldPath(RequestKey.returnTokenGradients.rawValue))
-            }
-        }
-
-        self.configuration = configuration
+    /// Decodes the sides of a document whose head is read.
+    init(json head: RequestHead<JSONValue>, cancellation: CancellationFlag?) throws(RequestError) {
+        var issues = head.issues
+        guard head.isObject else { throw RequestError(issues.issues) }
+        let fields = head.fields
+        configuration = head.configuration
+        returnTokenGradients = head.returnTokenGradients
         let pad = configuration.labelPadTokenID
         inputs = try assembleInputs(issues: &issues) { side, issues in
             let path = FieldPath(side.key)
@@ -77,6 +66,39 @@ extension LossRequest {
                 uniqueKeysWithValues: named.compactMap { key, field in SideKey(rawValue: key).map { ($0, field) } })
             let reader = JSONSideReader(cancellation: cancellation)
             return decodeSide(sideFields, side: side, labelPadTokenID: pad, reader: reader, issues: &issues)
+        }
+    }
+}
+
+/// What a request says besides its inputs, read once for its outline and its decoding: its
+/// configuration, whether token gradients come back, its top-level fields (`Field` being a JSON
+/// value, or a safetensors tensor), and the issues found reading them.
+struct RequestHead<Field> {
+    var isObject = true
+    var fields: [String: Field] = [:]
+    var configuration = RequestConfiguration()
+    var returnTokenGradients = false
+    var issues = IssueCollector<FieldPath>()
+}
+
+extension RequestHead<JSONValue> {
+    /// The head of a JSON request document.
+    init(json root: JSONValue) {
+        guard root.kind == .object else {
+            isObject = false
+            issues.add(.wrongType(expected: "an object"), at: FieldPath())
+            return
+        }
+        fields = uniqueFields(of: root, at: FieldPath(), known: RequestKey.names, issues: &issues)
+        if let config = fields[RequestKey.config.rawValue], config.kind != .null {
+            configuration = decodeConfiguration(config, issues: &issues)
+        }
+        if let flag = fields[RequestKey.returnTokenGradients.rawValue], flag.kind != .null {
+            if let value = flag.bool {
+                returnTokenGradients = value
+            } else {
+                issues.add(.wrongType(expected: "a boolean"), at: FieldPath(RequestKey.returnTokenGradients.rawValue))
+            }
         }
     }
 }
