@@ -19,7 +19,8 @@ import NIOHTTPTypesHTTP1
 /// - a client that reads nothing of a response for `writeTimeout` is disconnected, so an
 ///   answer it never reads does not hold memory, a request slot or shutdown.
 ///
-/// It also adds the `DisconnectObserver` that tells a route when its client has gone.
+/// It also adds the `ClientObserver` that tells a route when its client has gone, and when what
+/// it wrote has reached the socket.
 struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let timeout: Duration
@@ -30,7 +31,7 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
             headTimeout: TimeAmount(timeout), writeTimeout: writeTimeout.map { TimeAmount($0) })
         return channel.eventLoop.makeCompletedFuture {
             try channel.pipeline.syncOperations.addHandlers(
-                FirstByteObserver(connection: connection), DisconnectObserver())
+                FirstByteObserver(connection: connection), ClientObserver())
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in

@@ -10,9 +10,9 @@ import ZlibCoding
 /// `POST /v1/loss`: JSON or safetensors in (optionally gzip- or deflate-encoded),
 /// losses, gradients and metrics out in the representation `Accept` asks for.
 ///
-/// Every step that allocates is first reserved in the `MemoryBudget` (`MemoryModel`
-/// says how much); the reservation is given back once the response is written, or as
-/// soon as a step fails.
+/// Every step that allocates is first reserved in the `MemoryBudget` (`MemoryModel` says how
+/// much); each step gives back what the one before it no longer holds, the answer's bytes are
+/// held until they are written, and everything is given back as soon as a step fails.
 struct LossRoute: Sendable {
     let maximumBodySize: Int
     let bodyReader: RequestBodyReader
@@ -26,7 +26,8 @@ struct LossRoute: Sendable {
 
     /// Responses smaller than this are not worth compressing.
     static let compressionThreshold = 1024
-    /// Answers are written in slices of this size (the connection's write buffer is 64 KiB).
+    /// Answers are written in slices of this size (the connection's write buffer is 64 KiB; a
+    /// divisor of `MemoryModel.writeAheadBytes`).
     static let writeSliceBytes = 64 * 1024
 
     init(settings: ServerSettings, metrics: ServerMetrics, workers: WorkerPool) {
@@ -57,11 +58,14 @@ struct LossRoute: Sendable {
         let cancellation = CancellationFlag()
         do {
             let body = try await readBody(of: request, context: context, headers: headers, reservation: reservation)
-            DisconnectObserver.watch(context.channel, setting: cancellation)
+            ClientObserver.watch(context.channel, setting: cancellation)
             let answer = try await workers.run { [self] in
                 try work(body, headers: headers, reservation: reservation, cancellation: cancellation)
             }
-            return response(answer, reservation: reservation)
+            // The inputs and results are gone: what is left is the answer, and the slices written
+            // ahead of the socket.
+            try reservation.resize(to: MemoryModel.writing(answerBytes: answer.bytes.count))
+            return response(answer, reservation: reservation, channel: context.channel)
         } catch {
             reservation.release()
             if cancellation.isCancelled { throw Problem.clientClosedRequest }
@@ -76,15 +80,21 @@ struct LossRoute: Sendable {
         _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation, cancellation: CancellationFlag
     ) throws -> Answer {
         try cancellation.check()
+        let wireBytes = body.readableBytes
+        let gzip = compressResponses && headers.acceptsGzip
         let decoded = try inflate(body, headers: headers, reservation: reservation, cancellation: cancellation) {
             bytes, spare in
-            try decode(bytes, spare: spare, format: headers.format, cancellation: cancellation)
+            try decode(
+                bytes, spare: spare, wireBytes: wireBytes, headers: headers, gzip: gzip, reservation: reservation,
+                cancellation: cancellation)
         }
+        // The parser's buffers, and an inflated body, are gone: what is left is the body as sent
+        // and the inputs, and what the loss and the answer will take.
+        try reservation.resize(
+            to: MemoryModel.answering(
+                RequestOutline(decoded), wireBytes: wireBytes, response: headers.responseFormat, gzip: gzip))
         try cancellation.check()
-        let gzip = compressResponses && headers.acceptsGzip
-        let result = try evaluate(
-            decoded, headers: headers, bodyBytes: body.readableBytes, gzip: gzip, reservation: reservation,
-            cancellation: cancellation)
+        let result = try evaluate(decoded, headers: headers, cancellation: cancellation)
         try cancellation.check()
         return try Answer(
             result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip,
@@ -105,19 +115,16 @@ struct LossRoute: Sendable {
         return reservation
     }
 
-    /// The body as sent, reserving as its bytes arrive what they hold, with room to parse them
-    /// unless they are compressed (a compressed body reserves its parsing once inflated, by its
-    /// real size). A declared length that could never fit is refused before any byte is read;
-    /// the memory itself is reserved only as bytes arrive, so slow bodies cannot lock the
-    /// budget with promises.
+    /// The body as sent, reserving as its bytes arrive what they hold, with the least room to
+    /// parse them unless they are compressed (a compressed body reserves its parsing once
+    /// inflated, by its real size). A declared length that could never fit is refused before
+    /// any byte is read; the memory itself is reserved only as bytes arrive, so slow bodies
+    /// cannot lock the budget with promises.
     private func readBody(
         of request: Request, context: LossRequestContext, headers: LossRequestHeaders, reservation: Reservation
     ) async throws(Problem) -> ByteBuffer {
-        let format = headers.format
-        let coding = headers.coding
-        let receiving = { @Sendable (bytes: Int) in
-            coding == .identity ? MemoryModel.parsing(wireBytes: 0, bodyBytes: bytes, format: format) : bytes
-        }
+        let compressed = headers.coding != .identity
+        let receiving = { @Sendable (bytes: Int) in MemoryModel.receiving(bodyBytes: bytes, compressed: compressed) }
         if let declared = headers.contentLength, receiving(declared) > budget.maximumBytes {
             throw Reservation.neverFits(receiving(declared), budget: budget)
         }
@@ -135,13 +142,12 @@ struct LossRoute: Sendable {
     }
 
     /// What `use` makes of the body's plain bytes and the readable bytes spare after them: the
-    /// body itself, or what it inflates to, within the body size limit and the reservation,
-    /// which then grows to parse it. Inflating stops once `cancellation` is set.
+    /// body itself, or what it inflates to, within the body size limit and the reservation.
+    /// Inflating stops once `cancellation` is set.
     private func inflate<T>(
         _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation, cancellation: CancellationFlag,
         _ use: (UnsafeRawBufferPointer, Int) throws -> T
     ) throws -> T {
-        let format = headers.format
         let coding = headers.coding
         return try body.withUnsafeReadableBytes { bytes in
             guard coding != .identity else { return try use(bytes, body.writableBytes) }
@@ -153,8 +159,7 @@ struct LossRoute: Sendable {
                     mayHold: { capacity in
                         guard !cancellation.isCancelled else { return false }
                         // Once what is inflated could never be parsed within the budget, stop.
-                        let parsing = MemoryModel.parsing(
-                            wireBytes: bytes.count, bodyBytes: inflatedSoFar, format: format)
+                        let parsing = MemoryModel.leastParsing(wireBytes: bytes.count, plainBytes: inflatedSoFar)
                         refusal =
                             parsing > budget.maximumBytes
                             ? Reservation.neverFits(parsing, budget: budget)
@@ -163,9 +168,7 @@ struct LossRoute: Sendable {
                         return refusal == nil
                     }
                 ) { inflated in
-                    try reservation.require(
-                        MemoryModel.parsing(wireBytes: bytes.count, bodyBytes: inflated.count, format: format))
-                    return try use(inflated, JSONParser.requiredPadding)
+                    try use(inflated, JSONParser.requiredPadding)
                 }
             } catch let error as InflateError {
                 throw refusal ?? Problem(error, coding: coding.rawValue, limit: maximumBodySize)
@@ -173,14 +176,37 @@ struct LossRoute: Sendable {
         }
     }
 
-    /// The request from the plain body bytes; `spare` readable bytes follow them.
+    /// The request from the plain body bytes (`spare` readable bytes follow them), once the
+    /// reservation has grown to parse and decode them, and once its outline shows an answer that
+    /// may be given (`check(_:wireBytes:response:gzip:)`).
     private func decode(
-        _ bytes: UnsafeRawBufferPointer, spare: Int, format: RequestFormat, cancellation: CancellationFlag
+        _ bytes: UnsafeRawBufferPointer, spare: Int, wireBytes: Int, headers: LossRequestHeaders, gzip: Bool,
+        reservation: Reservation, cancellation: CancellationFlag
     ) throws -> LossRequest {
+        // What the compressed body holds besides the plain one (nothing when it is the plain one).
+        let compressedBytes = headers.coding == .identity ? 0 : wireBytes
+        let format = headers.format
+        switch format {
+        case .json:
+            try reservation.resize(
+                to: MemoryModel.parsing(
+                    json: JSONStructure(counting: bytes), plainBytes: bytes.count, wireBytes: compressedBytes))
+        case .safetensors:
+            try reservation.resize(
+                to: MemoryModel.parsing(safetensorsBytes: bytes.count, wireBytes: compressedBytes))
+        }
         let decoded: LossRequest? = try parsers.withParser { parser in
             do {
                 return try LossRequest(
-                    body: bytes, spare: spare, format: format, parser: parser, cancellation: cancellation)
+                    body: bytes, spare: spare, format: format, parser: parser, cancellation: cancellation
+                ) { outline in
+                    try check(outline, wireBytes: wireBytes, response: headers.responseFormat, gzip: gzip)
+                    if let inputBytes = outline.inputBytes {
+                        try reservation.resize(
+                            to: MemoryModel.parsing(
+                                safetensorsBytes: bytes.count, wireBytes: compressedBytes, inputBytes: inputBytes))
+                    }
+                }
             } catch let error as JSONSyntaxError {
                 throw Problem(error)
             } catch let error as SafetensorsError {
@@ -193,14 +219,18 @@ struct LossRoute: Sendable {
         return decoded
     }
 
-    /// The result, once the reservation has grown to hold it and its answer, with the trend
-    /// warnings of the request's run; every warning is counted.
+    /// Refuses, before any input is decoded, a request whose answer alone could never fit in the
+    /// budget: 413.
+    private func check(_ outline: RequestOutline, wireBytes: Int, response: ResponseFormat, gzip: Bool) throws(Problem)
+    {
+        let least = MemoryModel.answering(outline, wireBytes: wireBytes, response: response, gzip: gzip)
+        if least > budget.maximumBytes { throw Reservation.neverFits(least, budget: budget) }
+    }
+
+    /// The result, with the trend warnings of the request's run; every warning is counted.
     private func evaluate(
-        _ request: LossRequest, headers: LossRequestHeaders, bodyBytes: Int, gzip: Bool, reservation: Reservation,
-        cancellation: CancellationFlag
+        _ request: LossRequest, headers: LossRequestHeaders, cancellation: CancellationFlag
     ) throws -> LossResult {
-        try reservation.require(
-            MemoryModel.answering(request, bodyBytes: bodyBytes, response: headers.responseFormat, gzip: gzip))
         var result: LossResult
         do {
             result = try request.evaluate(cancellation: cancellation)
@@ -217,18 +247,21 @@ struct LossRoute: Sendable {
     }
 
     /// The answer written in slices, so that a client that reads slowly holds the rest here, inside
-    /// the reservation, rather than queued in the connection outside it; the reservation is given
-    /// back once the body is written (a client that stops reading is disconnected after the idle
-    /// timeout, see `GuardedHTTPChannel`).
-    private func response(_ answer: Answer, reservation: Reservation) -> Response {
+    /// the reservation, rather than queued in the connection outside it: at most
+    /// `MemoryModel.writeAheadBytes` go ahead of what the socket has taken (the writer alone would
+    /// queue a whole answer before the connection says it is full). The reservation is given back
+    /// once the last slice is handed over (a client that stops reading is disconnected after the
+    /// idle timeout, see `GuardedHTTPChannel`).
+    private func response(_ answer: Answer, reservation: Reservation, channel: any Channel) -> Response {
         let bytes = answer.bytes
         return Response(
             status: .ok, headers: answer.headers,
             body: ResponseBody(contentLength: bytes.count) { writer in
                 defer { reservation.release() }
                 for start in stride(from: 0, to: bytes.count, by: Self.writeSliceBytes) {
-                    try await writer.write(
-                        ByteBuffer(bytes: bytes[start ..< min(start + Self.writeSliceBytes, bytes.count)]))
+                    let end = min(start + Self.writeSliceBytes, bytes.count)
+                    try await writer.write(ByteBuffer(bytes: bytes[start ..< end]))
+                    if end % MemoryModel.writeAheadBytes == 0 { await ClientObserver.written(channel) }
                 }
                 try await writer.finish(nil)
             })

@@ -80,11 +80,11 @@ final class Reservation: Sendable {
         case neverFits
     }
 
-    /// Grows the reservation to at least `bytes`.
-    private func grow(to bytes: Int) -> Outcome {
+    /// Moves the reservation to `bytes`, or only up to them when `growOnly`.
+    private func move(to bytes: Int, growOnly: Bool) -> Outcome {
         state.withLock { state in
             guard !state.released else { return .busy }
-            guard bytes > state.bytes else { return .granted }
+            guard bytes != state.bytes, bytes > state.bytes || !growOnly else { return .granted }
             let outcome = budget.resize(from: state.bytes, to: bytes)
             if outcome == .granted { state.bytes = bytes }
             return outcome
@@ -97,9 +97,19 @@ final class Reservation: Sendable {
         if let refusal = refusal(toGrowTo: bytes) { throw refusal }
     }
 
+    /// Sets the reservation to `bytes`, giving back what a step no longer holds; more is granted,
+    /// or refused, as `require` grants it.
+    func resize(to bytes: Int) throws(Problem) {
+        if let refusal = refusal(move(to: bytes, growOnly: false), bytes: bytes) { throw refusal }
+    }
+
     /// Grows the reservation to at least `bytes`; nil when granted, else the problem that refuses it.
     func refusal(toGrowTo bytes: Int) -> Problem? {
-        switch grow(to: bytes) {
+        refusal(move(to: bytes, growOnly: true), bytes: bytes)
+    }
+
+    private func refusal(_ outcome: Outcome, bytes: Int) -> Problem? {
+        switch outcome {
         case .granted:
             return nil
         case .busy:

@@ -15,6 +15,7 @@ from server_metrics import metric_value, metrics_text
 
 # Requests heavy enough to keep every core busy for seconds (a debug build takes several).
 HEAVY = max(2, min(os.cpu_count() or 2, 8))
+OPTIONS = ("--max-in-flight-bytes", "4GiB")
 
 
 def one_token_rows(count: int) -> bytes:
@@ -31,7 +32,7 @@ def post_gzip(url: str, body: bytes) -> int:
 
 def test_health_answers_within_a_second_while_heavy_requests_keep_every_core_busy():
     body = one_token_rows(600_000)
-    with running_server("--max-in-flight-bytes", "4GiB") as server:
+    with running_server(*OPTIONS) as server:
         with concurrent.futures.ThreadPoolExecutor(HEAVY) as pool:
             heavy = [pool.submit(post_gzip, server.url, body) for _ in range(HEAVY)]
             latencies = []
@@ -54,7 +55,7 @@ def test_the_work_of_a_client_that_leaves_stops():
     body = one_token_rows(600_000)
     headers = [("Content-Encoding", "gzip")]
     abandoned = 3
-    with running_server("--max-in-flight-bytes", "4GiB") as server:
+    with running_server(*OPTIONS) as server:
         before = cpu_seconds(server)
         assert post_gzip(server.url, body) == 200
         answered = cpu_seconds(server) - before
@@ -67,4 +68,5 @@ def test_the_work_of_a_client_that_leaves_stops():
         wait_for(lambda: metric_value(metrics_text(server), "prefloss_loss_requests_admitted") == 0, WAIT,
                  "no request admitted")
         spent = cpu_seconds(server) - before
-        assert spent < answered / 2, f"{abandoned} abandoned requests cost {spent:.1f} s of CPU, one answer {answered:.1f}"
+        assert spent < answered / 2, \
+            f"{abandoned} abandoned requests cost {spent:.1f} s of CPU, one answered {answered:.1f}"
