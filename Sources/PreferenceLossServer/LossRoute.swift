@@ -22,6 +22,7 @@ struct LossRoute: Sendable {
     let runs: RunHistory
     /// Whether responses may be gzip-compressed for clients that accept it.
     let compressResponses: Bool
+    let maximumAnswerRatio: Int?
     let workers: WorkerPool
 
     /// Responses smaller than this are not worth compressing.
@@ -45,6 +46,7 @@ struct LossRoute: Sendable {
             maximumRuns: settings.maximumRuns, batchesPerRun: settings.batchesPerRun,
             idleExpiry: settings.runIdleExpiry, factory: metrics.factory)
         compressResponses = settings.compressResponses
+        maximumAnswerRatio = settings.maximumAnswerRatio
         self.workers = workers
     }
 
@@ -219,10 +221,18 @@ struct LossRoute: Sendable {
         return decoded
     }
 
-    /// Refuses, before any input is decoded, a request whose answer alone could never fit in the
-    /// budget: 413.
+    /// Refuses, before any input is decoded, a request whose answer is more than
+    /// `maximumAnswerRatio` times its body as sent (plus `answerAllowance`), or whose answer
+    /// alone could never fit in the budget: 413 either way.
     private func check(_ outline: RequestOutline, wireBytes: Int, response: ResponseFormat, gzip: Bool) throws(Problem)
     {
+        let answer = MemoryModel.answerBytes(outline, response: response)
+        if let ratio = maximumAnswerRatio, answer > ratio * wireBytes + ServerSettings.answerAllowance {
+            throw Problem(
+                .answerTooLarge,
+                detail: "the answer would be about \(answer) bytes, more than \(ratio) times the \(wireBytes) bytes "
+                    + "of the request as sent, plus 1 MiB (--max-answer-ratio); send fewer pairs per request")
+        }
         let least = MemoryModel.answering(outline, wireBytes: wireBytes, response: response, gzip: gzip)
         if least > budget.maximumBytes { throw Reservation.neverFits(least, budget: budget) }
     }

@@ -23,6 +23,7 @@ enum ProblemType: String, CaseIterable, Sendable {
     case notAcceptable = "not-acceptable"
     case requestTimeout = "request-timeout"
     case contentTooLarge = "content-too-large"
+    case answerTooLarge = "answer-too-large"
     case unsupportedMediaType = "unsupported-media-type"
     case expectationFailed = "expectation-failed"
     case invalidInput = "invalid-input"
@@ -55,6 +56,7 @@ enum ProblemType: String, CaseIterable, Sendable {
         case .notAcceptable: ("Not Acceptable", .notAcceptable)
         case .requestTimeout: ("Request Timeout", .requestTimeout)
         case .contentTooLarge: ("Content Too Large", .contentTooLarge)
+        case .answerTooLarge: ("Answer Too Large", .contentTooLarge)
         case .unsupportedMediaType: ("Unsupported Media Type", .unsupportedMediaType)
         case .expectationFailed: ("Expectation Failed", .expectationFailed)
         case .invalidInput: ("Invalid input", .unprocessableContent)

@@ -51,6 +51,12 @@ struct PreflossCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "An answer may be this many times the request body as sent, plus 1 MiB, else 413 before any work; 0 for no bound (PREFLOSS_MAX_ANSWER_RATIO; default \(defaults.maximumAnswerRatio ?? 0))."
+    )
+    var maxAnswerRatio: Int?
+
+    @Option(
+        help:
             "Threads that do the loss requests' work, apart from those that serve connections and probes (PREFLOSS_WORKERS; default one per core)."
     )
     var workers: Int?
@@ -143,6 +149,9 @@ struct PreflossCommand: AsyncParsableCommand {
         }
         if let size = try environment.resolve(maxInFlightBytes, "PREFLOSS_MAX_IN_FLIGHT_BYTES") {
             settings.maximumInFlightBytes = size.bytes
+        }
+        if let ratio = try environment.resolve(maxAnswerRatio, "PREFLOSS_MAX_ANSWER_RATIO") {
+            settings.maximumAnswerRatio = ratio == 0 ? nil : ratio
         }
         settings.workers = try environment.resolve(workers, "PREFLOSS_WORKERS") ?? settings.workers
         if let idle = try environment.resolve(idleTimeout, "PREFLOSS_IDLE_TIMEOUT") {

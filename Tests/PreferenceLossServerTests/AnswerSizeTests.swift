@@ -82,6 +82,27 @@ import ZlibCoding
         }
     }
 
+    @Test func anAnswerManyTimesTheRequestIsRefusedUnlessTheRatioIsOff() async throws {
+        // 1 KB of gzip that would answer 10 MB of JSON.
+        let body = Array(Self.everyLossTypeBody(pairs: 20_000).utf8)
+        let gzip = try #require(gzipped(body))
+        let headers: HTTPFields = [.contentType: "application/json", .contentEncoding: "gzip"]
+        // Each on a server of its own: a 413 closes its connection.
+        try await withLiveServer { client async throws in
+            let problem = try expectProblem(try await post(client, gzip, headers: headers), .contentTooLarge)
+            #expect(problem["type"] as? String == ProblemType.answerTooLarge.uri)
+            #expect((problem["detail"] as? String)?.contains("--max-answer-ratio") == true)
+        }
+        try await withLiveServer { client async throws in
+            #expect(try await post(client, body, headers: [.contentType: "application/json"]).status == .ok)
+        }
+        var settings = ServerSettings()
+        settings.maximumAnswerRatio = nil
+        try await withLiveServer(settings) { client async throws in
+            #expect(try await post(client, gzip, headers: headers).status == .ok)
+        }
+    }
+
     /// While an answer is written, its request holds only the answer's bytes: the parser's
     /// buffers, the inputs and the results are given back, and a second request fits beside it.
     @Test func whileAnAnswerIsWrittenItsRequestHoldsOnlyTheAnswer() async throws {
