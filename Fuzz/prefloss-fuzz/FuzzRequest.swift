@@ -31,8 +31,10 @@ func fuzzRequest(_ input: UnsafeBufferPointer<UInt8>) {
         let result: LossResult
         do {
             result = try request.evaluate()
+        } catch is RequestError {
+            return
         } catch {
-            return  // typed: RequestError
+            fatalError("unexpected evaluation error \(error)")
         }
         require(result.loss.isFinite, "a served loss is finite")
         checkJSONAnswer(result.jsonBytes(configuration: request.configuration), of: result, parser: parser)

@@ -9,16 +9,18 @@
 /// - Parameters:
 ///   - configuration: the objective, already checked, and when the batch warnings fire.
 ///   - tokenGradients: also return gradients for each per-token side.
+///   - cancellation: read between the passes over the batch; once it is set, the evaluation stops.
 /// - Throws: `LossInputError` naming the offending inputs: mismatched shapes, empty batches
 ///   or rows, rows that select no token, non-finite values, sides the configuration needs
 ///   per token, references that the objective needs or refuses, values outside the
 ///   objective's domain (each up to `maximumIssues`); else the first pair whose result
-///   overflows.
+///   overflows. `CancellationError` once `cancellation` is set.
 public func evaluateLoss(
     _ inputs: LossInputs,
     configuration: LossConfiguration,
-    tokenGradients: Bool = false
-) throws(LossInputError) -> LossResult {
+    tokenGradients: Bool = false,
+    cancellation: CancellationFlag? = nil
+) throws -> LossResult {
     let objective = configuration.objective
     let thresholds = configuration.thresholds
     var issues = IssueCollector<InputLocation>()
@@ -54,6 +56,7 @@ public func evaluateLoss(
         )
     }
     try issues.throwIfAny()
+    try cancellation?.check()
 
     // LD-DPO keeps each pair's first min(N_chosen, N_rejected) selected tokens at full weight.
     let shared = zip(chosenTotals.selectedCounts ?? [], rejectedTotals.selectedCounts ?? []).map { min($0, $1) }
@@ -77,7 +80,9 @@ public func evaluateLoss(
         chosenTermTokens: (termTokens.counts, termTokens.sums))
     objective.checkDomain(batch, issues: &issues)
     try issues.throwIfAny()
+    try cancellation?.check()
     let output = objective.evaluate(batch)
+    try cancellation?.check()
 
     let count = Double(batchSize)
     let coefficient = output.chosenTokenCoefficient
@@ -99,10 +104,12 @@ public func evaluateLoss(
         ? inputs.chosen.tokenGradients(
             output.chosenGradients, reduced: chosen, directCoefficient: coefficient, directTokens: termTokens.flags)
         : nil
+    try cancellation?.check()
     let rejectedTokenGradients =
         tokenGradients
         ? inputs.rejected.tokenGradients(
             output.rejectedGradients, reduced: rejected, directCoefficient: 0, directTokens: nil) : nil
+    try cancellation?.check()
     let preferenceLoss = mean(output.losses)
     let batchMetrics = BatchMetrics(batch, chosenRewards: output.chosenRewards, rejectedRewards: output.rejectedRewards)
     let result = LossResult(

@@ -7,14 +7,21 @@ extension LossRequest {
     static let metadataKeys = [RequestKey.config.rawValue, RequestKey.returnTokenGradients.rawValue, "format"]
     /// Largest safetensors header read; a loss request's header is well under 2 KiB, and
     /// parsing one costs up to about 30 bytes per header byte.
-    static let maximumSafetensorsHeader = 128 << 10
+    public static let maximumSafetensorsHeader = 128 << 10
 
-    /// Decodes a safetensors request body.
+    /// Decodes a safetensors request body; `inspect` sees its outline, from the header, before
+    /// its tensors are decoded, and may throw to stop there.
     ///
-    /// - Throws: `SafetensorsError` for a malformed file, `LossInputError` for content problems.
-    public init(safetensors bytes: UnsafeRawBufferPointer, parser: JSONParser) throws {
+    /// - Throws: `SafetensorsError` for a malformed file, `RequestError` for content problems,
+    ///   what `inspect` throws.
+    public init(
+        safetensors bytes: UnsafeRawBufferPointer, parser: JSONParser,
+        inspect: (RequestOutline) throws -> Void = { _ in }
+    ) throws {
         let file = try SafetensorsFile(parsing: bytes, maximumHeaderSize: Self.maximumSafetensorsHeader, parser: parser)
-        try self.init(safetensors: file, in: bytes, parser: parser)
+        let head = RequestHead(safetensors: file, parser: parser)
+        try inspect(RequestOutline(head))
+        try self.init(safetensors: file, head: head, in: bytes)
     }
 
     /// Decodes a safetensors request: tensors named `<side>.<field>` (`chosen.per_token_logps`
@@ -22,26 +29,14 @@ extension LossRequest {
     /// `rejected`, `reference_chosen`, `reference_rejected`), and `__metadata__` entries
     /// `config` (a JSON object as a string) and `return_token_grads` (`true` or `false`).
     /// Problems are reported at the JSON pointer the same field has in a JSON request.
-    init(safetensors file: SafetensorsFile, in bytes: UnsafeRawBufferPointer, parser: JSONParser) throws(RequestError) {
-        var issues = IssueCollector<FieldPath>()
-        var configuration = RequestConfiguration()
-        returnTokenGradients = false
-        for (key, value) in file.metadata.sorted(by: { $0.key < $1.key }) {
-            switch RequestKey(rawValue: key) {
-            case .config:
-                configuration = decodeConfiguration(json: value, parser: parser, issues: &issues)
-            case .returnTokenGradients:
-                switch value {
-                case "true": returnTokenGradients = true
-                case "false": returnTokenGradients = false
-                default: issues.add(.wrongType(expected: "'true' or 'false'"), at: FieldPath(key))
-                }
-            case nil where key == "format":
-                continue
-            case nil:
-                issues.add(.unknownKey(suggestion: closestMatch(to: key, among: Self.metadataKeys)), at: FieldPath(key))
-            }
-        }
+    init(
+        safetensors file: SafetensorsFile, head: RequestHead<TensorInfo>, in bytes: UnsafeRawBufferPointer
+    )
+        throws(RequestError)
+    {
+        var issues = head.issues
+        let configuration = head.configuration
+        returnTokenGradients = head.returnTokenGradients
 
         var sides: [Side: [SideKey: TensorInfo]] = [:]
         for tensor in file.tensors {
@@ -83,8 +78,32 @@ extension LossRequest {
     }
 }
 
+extension RequestHead<TensorInfo> {
+    /// The head of a safetensors request: its `__metadata__`, and its tensors by name.
+    init(safetensors file: SafetensorsFile, parser: JSONParser) {
+        fields = Dictionary(file.tensors.map { ($0.name, $0) }) { first, _ in first }
+        for (key, value) in file.metadata.sorted(by: { $0.key < $1.key }) {
+            switch RequestKey(rawValue: key) {
+            case .config:
+                configuration = decodeConfiguration(json: value, parser: parser, issues: &issues)
+            case .returnTokenGradients:
+                switch value {
+                case "true": returnTokenGradients = true
+                case "false": returnTokenGradients = false
+                default: issues.add(.wrongType(expected: "'true' or 'false'"), at: FieldPath(key))
+                }
+            case nil where key == "format":
+                continue
+            case nil:
+                issues.add(
+                    .unknownKey(suggestion: closestMatch(to: key, among: LossRequest.metadataKeys)), at: FieldPath(key))
+            }
+        }
+    }
+}
+
 /// The configuration from its JSON text.
-private func decodeConfiguration(
+func decodeConfiguration(
     json text: String, parser: JSONParser, issues: inout IssueCollector<FieldPath>
 ) -> RequestConfiguration {
     var utf8 = Array(text.utf8)

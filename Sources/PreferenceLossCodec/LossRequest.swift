@@ -13,12 +13,15 @@ public struct LossRequest: Sendable {
         self.returnTokenGradients = returnTokenGradients
     }
 
-    /// Evaluates the loss this request asks for.
-    /// - Throws: the loss's `LossInputError`, each issue at the JSON pointer of what it is about.
-    public func evaluate() throws(RequestError) -> LossResult {
+    /// Evaluates the loss this request asks for, stopping between its passes once `cancellation` is set.
+    /// - Throws: the loss's `LossInputError` as a `RequestError`, each issue at the JSON pointer of
+    ///   what it is about; `CancellationError` once `cancellation` is set.
+    public func evaluate(cancellation: CancellationFlag? = nil) throws -> LossResult {
         do {
-            return try evaluateLoss(inputs, configuration: configuration.loss, tokenGradients: returnTokenGradients)
-        } catch {
+            return try evaluateLoss(
+                inputs, configuration: configuration.loss, tokenGradients: returnTokenGradients,
+                cancellation: cancellation)
+        } catch let error as LossInputError {
             throw RequestError(error.issues.map { RequestIssue($0.reason, at: FieldPath($0.location, in: inputs)) })
         }
     }
@@ -34,29 +37,19 @@ enum RequestKey: String, CaseIterable {
 
 extension LossRequest {
     /// Decodes and validates the request document, reporting every problem with
-    /// its JSON pointer (configuration problems included).
-    public init(json root: JSONValue) throws(RequestError) {
-        var issues = IssueCollector<FieldPath>()
-        guard root.kind == .object else {
-            throw RequestError([RequestIssue(.wrongType(expected: "an object"), at: FieldPath())])
-        }
-        let fields = uniqueFields(of: root, at: FieldPath(), known: RequestKey.names, issues: &issues)
+    /// its JSON pointer (configuration problems included). Once `cancellation` is set, rows are
+    /// no longer decoded: what is thrown or returned then is incomplete.
+    public init(json root: JSONValue, cancellation: CancellationFlag? = nil) throws(RequestError) {
+        try self.init(json: RequestHead(json: root), cancellation: cancellation)
+    }
 
-        var configuration = RequestConfiguration()
-        if let config = fields[RequestKey.config.rawValue], config.kind != .null {
-            configuration = decodeConfiguration(config, issues: &issues)
-        }
-
-        returnTokenGradients = false
-        if let flag = fields[RequestKey.returnTokenGradients.rawValue], flag.kind != .null {
-            if let value = flag.bool {
-                returnTokenGradients = value
-            } else {
-                issues.add(.wrongType(expected: "a boolean"), at: FieldPath(RequestKey.returnTokenGradients.rawValue))
-            }
-        }
-
-        self.configuration = configuration
+    /// Decodes the sides of a document whose head is read.
+    init(json head: RequestHead<JSONValue>, cancellation: CancellationFlag?) throws(RequestError) {
+        var issues = head.issues
+        guard head.isObject else { throw RequestError(issues.issues) }
+        let fields = head.fields
+        configuration = head.configuration
+        returnTokenGradients = head.returnTokenGradients
         let pad = configuration.labelPadTokenID
         inputs = try assembleInputs(issues: &issues) { side, issues in
             let path = FieldPath(side.key)
@@ -71,7 +64,41 @@ extension LossRequest {
             let named = uniqueFields(of: value, at: path, known: SideKey.names, issues: &issues)
             let sideFields = Dictionary(
                 uniqueKeysWithValues: named.compactMap { key, field in SideKey(rawValue: key).map { ($0, field) } })
-            return decodeSide(sideFields, side: side, labelPadTokenID: pad, reader: JSONSideReader(), issues: &issues)
+            let reader = JSONSideReader(cancellation: cancellation)
+            return decodeSide(sideFields, side: side, labelPadTokenID: pad, reader: reader, issues: &issues)
+        }
+    }
+}
+
+/// What a request says besides its inputs, read once for its outline and its decoding: its
+/// configuration, whether token gradients come back, its top-level fields (`Field` being a JSON
+/// value, or a safetensors tensor), and the issues found reading them.
+struct RequestHead<Field> {
+    var isObject = true
+    var fields: [String: Field] = [:]
+    var configuration = RequestConfiguration()
+    var returnTokenGradients = false
+    var issues = IssueCollector<FieldPath>()
+}
+
+extension RequestHead<JSONValue> {
+    /// The head of a JSON request document.
+    init(json root: JSONValue) {
+        guard root.kind == .object else {
+            isObject = false
+            issues.add(.wrongType(expected: "an object"), at: FieldPath())
+            return
+        }
+        fields = uniqueFields(of: root, at: FieldPath(), known: RequestKey.names, issues: &issues)
+        if let config = fields[RequestKey.config.rawValue], config.kind != .null {
+            configuration = decodeConfiguration(config, issues: &issues)
+        }
+        if let flag = fields[RequestKey.returnTokenGradients.rawValue], flag.kind != .null {
+            if let value = flag.bool {
+                returnTokenGradients = value
+            } else {
+                issues.add(.wrongType(expected: "a boolean"), at: FieldPath(RequestKey.returnTokenGradients.rawValue))
+            }
         }
     }
 }
@@ -114,32 +141,39 @@ func uniqueFields(
 
 /// A side's fields in a JSON request: arrays of numbers, and arrays of rows.
 private struct JSONSideReader: SideFieldReader {
+    var cancellation: CancellationFlag?
+
     func sequenceLogps(_ field: JSONValue, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> [Double]? {
         var values: [Double] = []
         return decodeNumbers(field, into: &values, at: path, issues: &issues) ? values : nil
     }
 
     func tokenLogps(_ field: JSONValue, at path: FieldPath, issues: inout IssueCollector<FieldPath>) -> TokenValues? {
-        decodeRows(field, at: path, issues: &issues, element: decodeNumbers).map(TokenValues.init)
+        decodeRows(field, at: path, issues: &issues, cancellation: cancellation, element: decodeNumbers).map(
+            TokenValues.init)
     }
 
     /// Mask rows are checked against the log-prob rows by the loss, which names each mismatch.
     func mask(
         _ field: JSONValue, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>
     ) -> RaggedRows<Bool>? {
-        decodeRows(field, at: path, issues: &issues, element: decodeMaskRow)
+        decodeRows(field, at: path, issues: &issues, cancellation: cancellation, element: decodeMaskRow)
     }
 
     func labels(
         _ field: JSONValue, like tokens: TokenValues?, at path: FieldPath, issues: inout IssueCollector<FieldPath>
     ) -> RaggedRows<Int64>? {
-        decodeRows(field, at: path, issues: &issues, element: decodeLabelRow)
+        decodeRows(field, at: path, issues: &issues, cancellation: cancellation, element: decodeLabelRow)
     }
 }
 
-/// An array of arrays, each decoded by `element` into one row.
+/// Rows decoded or encoded between two checks for cancellation.
+let rowsPerCheckpoint = 4096
+
+/// An array of arrays, each decoded by `element` into one row; nil, with no issue, once
+/// `cancellation` is set.
 private func decodeRows<T>(
-    _ value: JSONValue, at path: FieldPath, issues: inout IssueCollector<FieldPath>,
+    _ value: JSONValue, at path: FieldPath, issues: inout IssueCollector<FieldPath>, cancellation: CancellationFlag?,
     element: (JSONValue, inout [T], FieldPath, inout IssueCollector<FieldPath>) -> Bool
 ) -> RaggedRows<T>? {
     guard value.kind == .array else {
@@ -150,6 +184,7 @@ private func decodeRows<T>(
     var offsets = [0]
     var valid = true
     for (index, row) in value.elements.enumerated() {
+        if index % rowsPerCheckpoint == 0, cancellation?.isCancelled == true { return nil }
         if !element(row, &values, path.index(index), &issues) {
             valid = false
             if issues.isFull { break }

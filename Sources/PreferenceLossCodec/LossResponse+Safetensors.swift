@@ -15,6 +15,14 @@ extension LossResult {
     /// `values[offsets[i] ..< offsets[i + 1]]`.
     public func safetensorsBytes(precision: SafetensorsWriter.Precision, configuration: RequestConfiguration) -> [UInt8]
     {
+        safetensorsBytes(precision: precision, configuration: configuration) { () throws(Never) in }
+    }
+
+    /// `safetensorsBytes(precision:configuration:)`, calling `checkpoint` between tensors: what it
+    /// throws stops the encoding.
+    public func safetensorsBytes<Stop: Error>(
+        precision: SafetensorsWriter.Precision, configuration: RequestConfiguration, checkpoint: () throws(Stop) -> Void
+    ) throws(Stop) -> [UInt8] {
         var writer = SafetensorsWriter(precision: precision)
         for (key, value) in scalarFields {
             writer.addMetadata(key, jsonText { $0.value(value) })
@@ -27,10 +35,12 @@ extension LossResult {
             + lossesByType.map { ("\(Self.lossesByTypeField).\($0.type)", $0.losses) }
             + sequenceGradientFields.map { ("\(Self.gradientsField).\($0.name)", $0.values) }
         for (name, values) in arrays {
+            try checkpoint()
             writer.add(name, shape: [values.count], values: values)
         }
         for (key, rows) in tokenGradientFields {
             guard let rows else { continue }
+            try checkpoint()
             let name = "\(Self.gradientsField).\(key)"
             let width = rows.rowCount > 0 ? rows.length(ofRow: 0) : 0
             if (0 ..< rows.rowCount).allSatisfy({ rows.length(ofRow: $0) == width }) {
@@ -41,6 +51,7 @@ extension LossResult {
                 writer.add("\(name)_row_offsets", dtype: .i64, shape: [rows.rowOffsets.count], bytes: offsets)
             }
         }
+        try checkpoint()
         return writer.bytes()
     }
 }

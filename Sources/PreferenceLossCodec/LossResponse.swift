@@ -5,6 +5,14 @@ extension LossResult {
     /// The `POST /v1/loss` response body: every number in shortest round-trip form, with the
     /// `configuration` that was applied.
     public func jsonBytes(configuration: RequestConfiguration) -> [UInt8] {
+        jsonBytes(configuration: configuration) { () throws(Never) in }
+    }
+
+    /// `jsonBytes(configuration:)`, calling `checkpoint` between arrays and every few thousand
+    /// rows: what it throws stops the encoding.
+    public func jsonBytes<Stop: Error>(
+        configuration: RequestConfiguration, checkpoint: () throws(Stop) -> Void
+    ) throws(Stop) -> [UInt8] {
         let tokenCount =
             (gradients.chosenTokenLogps?.values.count ?? 0) + (gradients.rejectedTokenLogps?.values.count ?? 0)
         var writer = JSONWriter(reservingCapacity: 512 + 24 * (10 * losses.count + tokenCount))
@@ -14,6 +22,7 @@ extension LossResult {
             writer.value(value)
         }
         for (key, values) in pairFields {
+            try checkpoint()
             writer.key(key)
             writer.value(values)
         }
@@ -21,6 +30,7 @@ extension LossResult {
             writer.key(Self.lossesByTypeField)
             writer.beginObject()
             for part in lossesByType {
+                try checkpoint()
                 writer.key(part.type)
                 writer.value(part.losses)
             }
@@ -33,6 +43,7 @@ extension LossResult {
         writer.key(Self.gradientsField)
         writer.beginObject()
         for (key, values) in sequenceGradientFields {
+            try checkpoint()
             writer.key(key)
             writer.value(values)
         }
@@ -41,6 +52,7 @@ extension LossResult {
             writer.key(key)
             writer.beginArray()
             for row in 0 ..< rows.rowCount {
+                if row % rowsPerCheckpoint == 0 { try checkpoint() }
                 writer.value(rows.row(row))
             }
             writer.endArray()

@@ -15,6 +15,9 @@ extension LossResult {
         ]
     }
 
+    /// How many arrays of one number per pair every answer has: `pairFields` and `sequenceGradientFields`.
+    public static let perPairArrays = 8
+
     /// The per-sequence gradients, under their names inside `grads`.
     var sequenceGradientFields: [(name: String, values: [Double])] {
         [("chosen_logps", gradients.chosenLogps), ("rejected_logps", gradients.rejectedLogps)]

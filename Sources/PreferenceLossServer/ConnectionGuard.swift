@@ -24,6 +24,9 @@ import NIOHTTPTypesHTTP1
 ///   answer it never reads does not hold memory, a request slot or shutdown;
 /// - the listener's `ConnectionPool` is told while the connection waits for a request: at the
 ///   connection cap, the one waiting longest is closed to make room.
+///
+/// It also adds the `ClientObserver` that tells a route when its client has gone, and when what
+/// it wrote has reached the socket.
 struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let timeout: Duration
@@ -38,6 +41,7 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
             let operations = channel.pipeline.syncOperations
             try operations.addHandler(FirstByteObserver(connection: connection))
             try operations.addHandler(BackPressureHandler())
+            try operations.addHandler(ClientObserver())
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in

@@ -10,9 +10,9 @@ import ZlibCoding
 /// `POST /v1/loss`: JSON or safetensors in (optionally gzip- or deflate-encoded),
 /// losses, gradients and metrics out in the representation `Accept` asks for.
 ///
-/// Every step that allocates is first reserved in the `MemoryBudget` (`MemoryModel`
-/// says how much); the reservation is given back once the response is written, or as
-/// soon as a step fails.
+/// Every step that allocates is first reserved in the `MemoryBudget` (`MemoryModel` says how
+/// much); each step gives back what the one before it no longer holds, the answer's bytes are
+/// held until they are written, and everything is given back as soon as a step fails.
 struct LossRoute: Sendable {
     let maximumBodySize: Int
     let bodyReader: RequestBodyReader
@@ -22,13 +22,20 @@ struct LossRoute: Sendable {
     let runs: RunHistory
     /// Whether responses may be gzip-compressed for clients that accept it.
     let compressResponses: Bool
+    let maximumAnswerRatio: Int?
+    let workers: WorkerPool
 
+    /// Uncompressed bodies up to this size are worked on where they were read, not on a worker:
+    /// the hop cost 5 to 15% of their throughput, and their work takes at most tens of
+    /// milliseconds (an answer is at most about 60 times its body).
+    static let inlineBodyBytes = 128 << 10
     /// Responses smaller than this are not worth compressing.
     static let compressionThreshold = 1024
-    /// Answers are written in slices of this size (the connection's write buffer is 64 KiB).
+    /// Answers are written in slices of this size (the connection's write buffer is 64 KiB; a
+    /// divisor of `MemoryModel.writeAheadBytes`).
     static let writeSliceBytes = 64 * 1024
 
-    init(settings: ServerSettings, metrics: ServerMetrics) {
+    init(settings: ServerSettings, metrics: ServerMetrics, workers: WorkerPool) {
         maximumBodySize = settings.maximumBodySize
         bodyReader = RequestBodyReader(maximumBodySize: settings.maximumBodySize, timeout: settings.bodyTimeout)
         parsers = JSONParserPool(maximumSize: settings.maximumBodySize)
@@ -43,50 +50,84 @@ struct LossRoute: Sendable {
             maximumRuns: settings.maximumRuns, stepsPerRun: settings.batchesPerRun,
             idleExpiry: settings.runIdleExpiry, factory: metrics.factory)
         compressResponses = settings.compressResponses
+        maximumAnswerRatio = settings.maximumAnswerRatio
+        self.workers = workers
     }
 
-    /// Reads the body, admits the request, inflates and decodes the body, evaluates the loss and
-    /// answers; a step that fails gives the reservation back and throws its problem (a 503 is
-    /// counted as shed).
+    /// Reads the body, admits the request, then on a worker inflates and decodes it, evaluates
+    /// the loss and encodes the answer, stopping at the next step (or pass, or few thousand rows)
+    /// once the client has gone. A step that fails gives the reservation back and throws its
+    /// problem (a 503 is counted as shed; the work of a client that has gone ends as a 499).
     func respond(to request: Request, context: LossRequestContext) async throws -> Response {
         let headers = try LossRequestHeaders(request.headers)
         if let declared = headers.contentLength, declared > maximumBodySize {
             throw Problem.bodyTooLarge(limit: maximumBodySize)
         }
         let reservation = budget.reserve()
+        let cancellation = CancellationFlag()
         do {
             let body = try await readBody(of: request, context: context, headers: headers, reservation: reservation)
             // Only now: a body that arrives slowly, or never, holds no request slot.
             try reservation.admit()
-            let decoded = try inflate(body, headers: headers, reservation: reservation) { bytes, spare in
-                try decode(bytes, spare: spare, format: headers.format)
+            let answer: Answer
+            if headers.coding == .identity && body.readableBytes <= Self.inlineBodyBytes {
+                // Its work is too short to gain from a worker, or to delay anyone.
+                answer = try work(body, headers: headers, reservation: reservation, cancellation: cancellation)
+            } else {
+                ClientObserver.watch(context.channel, setting: cancellation)
+                answer = try await workers.run { [self] in
+                    try work(body, headers: headers, reservation: reservation, cancellation: cancellation)
+                }
             }
-            let gzip = compressResponses && headers.acceptsGzip
-            let result = try evaluate(
-                decoded, headers: headers, bodyBytes: body.readableBytes, gzip: gzip, reservation: reservation)
-            return answer(
-                result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip,
-                reservation: reservation)
+            // The inputs and results are gone: what is left is the answer, and the slices written
+            // ahead of the socket.
+            try reservation.resize(to: MemoryModel.writing(answerBytes: answer.bytes.count))
+            return response(answer, reservation: reservation, channel: context.channel)
         } catch {
             reservation.release()
+            if cancellation.isCancelled { throw Problem.clientClosedRequest }
             if let problem = error as? Problem, problem.status == .serviceUnavailable { metrics.shed.increment() }
             throw error
         }
     }
 
-    /// The body as sent, reserving as its bytes arrive what they hold, with room to parse them
-    /// unless they are compressed (a compressed body reserves its parsing once inflated, by its
-    /// real size). A declared length that could never fit is refused before any byte is read;
-    /// the memory itself is reserved only as bytes arrive, so slow bodies cannot lock the
-    /// budget with promises.
+    /// The answer to the body: inflated, decoded, evaluated and encoded, each step once the one
+    /// before it is done, unless the client has gone.
+    private func work(
+        _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation, cancellation: CancellationFlag
+    ) throws -> Answer {
+        try cancellation.check()
+        let wireBytes = body.readableBytes
+        let gzip = compressResponses && headers.acceptsGzip
+        let decoded = try inflate(body, headers: headers, reservation: reservation, cancellation: cancellation) {
+            bytes, spare in
+            try decode(
+                bytes, spare: spare, wireBytes: wireBytes, headers: headers, gzip: gzip, reservation: reservation,
+                cancellation: cancellation)
+        }
+        // The parser's buffers, and an inflated body, are gone: what is left is the body as sent
+        // and the inputs, and what the loss and the answer will take.
+        try reservation.resize(
+            to: MemoryModel.answering(
+                RequestOutline(decoded), wireBytes: wireBytes, response: headers.responseFormat, gzip: gzip))
+        try cancellation.check()
+        let result = try evaluate(decoded, headers: headers, cancellation: cancellation)
+        try cancellation.check()
+        return try Answer(
+            result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip,
+            cancellation: cancellation)
+    }
+
+    /// The body as sent, reserving as its bytes arrive what they hold, with the least room to
+    /// parse them unless they are compressed (a compressed body reserves its parsing once
+    /// inflated, by its real size). A declared length that could never fit is refused before
+    /// any byte is read; the memory itself is reserved only as bytes arrive, so slow bodies
+    /// cannot lock the budget with promises.
     private func readBody(
         of request: Request, context: LossRequestContext, headers: LossRequestHeaders, reservation: Reservation
     ) async throws(Problem) -> ByteBuffer {
-        let format = headers.format
-        let coding = headers.coding
-        let receiving = { @Sendable (bytes: Int) in
-            coding == .identity ? MemoryModel.parsing(wireBytes: 0, bodyBytes: bytes, format: format) : bytes
-        }
+        let compressed = headers.coding != .identity
+        let receiving = { @Sendable (bytes: Int) in MemoryModel.receiving(bodyBytes: bytes, compressed: compressed) }
         if let declared = headers.contentLength, receiving(declared) > budget.maximumBytes {
             throw Reservation.neverFits(receiving(declared), budget: budget)
         }
@@ -104,13 +145,12 @@ struct LossRoute: Sendable {
     }
 
     /// What `use` makes of the body's plain bytes and the readable bytes spare after them: the
-    /// body itself, or what it inflates to, within the body size limit and the reservation,
-    /// which then grows to parse it.
+    /// body itself, or what it inflates to, within the body size limit and the reservation.
+    /// Inflating stops once `cancellation` is set.
     private func inflate<T>(
-        _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation,
+        _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation, cancellation: CancellationFlag,
         _ use: (UnsafeRawBufferPointer, Int) throws -> T
     ) throws -> T {
-        let format = headers.format
         let coding = headers.coding
         return try body.withUnsafeReadableBytes { bytes in
             guard coding != .identity else { return try use(bytes, body.writableBytes) }
@@ -120,9 +160,9 @@ struct LossRoute: Sendable {
                 return try withInflated(
                     bytes, limit: maximumBodySize, padding: JSONParser.requiredPadding,
                     mayHold: { capacity in
+                        guard !cancellation.isCancelled else { return false }
                         // Once what is inflated could never be parsed within the budget, stop.
-                        let parsing = MemoryModel.parsing(
-                            wireBytes: bytes.count, bodyBytes: inflatedSoFar, format: format)
+                        let parsing = MemoryModel.leastParsing(wireBytes: bytes.count, plainBytes: inflatedSoFar)
                         refusal =
                             parsing > budget.maximumBytes
                             ? Reservation.neverFits(parsing, budget: budget)
@@ -131,9 +171,7 @@ struct LossRoute: Sendable {
                         return refusal == nil
                     }
                 ) { inflated in
-                    try reservation.require(
-                        MemoryModel.parsing(wireBytes: bytes.count, bodyBytes: inflated.count, format: format))
-                    return try use(inflated, JSONParser.requiredPadding)
+                    try use(inflated, JSONParser.requiredPadding)
                 }
             } catch let error as InflateError {
                 throw refusal ?? Problem(error, coding: coding.rawValue, limit: maximumBodySize)
@@ -141,11 +179,37 @@ struct LossRoute: Sendable {
         }
     }
 
-    /// The request from the plain body bytes; `spare` readable bytes follow them.
-    private func decode(_ bytes: UnsafeRawBufferPointer, spare: Int, format: RequestFormat) throws -> LossRequest {
+    /// The request from the plain body bytes (`spare` readable bytes follow them), once the
+    /// reservation has grown to parse and decode them, and once its outline shows an answer that
+    /// may be given (`check(_:wireBytes:response:gzip:)`).
+    private func decode(
+        _ bytes: UnsafeRawBufferPointer, spare: Int, wireBytes: Int, headers: LossRequestHeaders, gzip: Bool,
+        reservation: Reservation, cancellation: CancellationFlag
+    ) throws -> LossRequest {
+        // What the compressed body holds besides the plain one (nothing when it is the plain one).
+        let compressedBytes = headers.coding == .identity ? 0 : wireBytes
+        let format = headers.format
+        switch format {
+        case .json:
+            try reservation.resize(
+                to: MemoryModel.parsing(
+                    json: JSONStructure(counting: bytes), plainBytes: bytes.count, wireBytes: compressedBytes))
+        case .safetensors:
+            try reservation.resize(
+                to: MemoryModel.parsing(safetensorsBytes: bytes.count, wireBytes: compressedBytes))
+        }
         let decoded: LossRequest? = try parsers.withParser { parser in
             do {
-                return try LossRequest(body: bytes, spare: spare, format: format, parser: parser)
+                return try LossRequest(
+                    body: bytes, spare: spare, format: format, parser: parser, cancellation: cancellation
+                ) { outline in
+                    try check(outline, wireBytes: wireBytes, response: headers.responseFormat, gzip: gzip)
+                    if let inputBytes = outline.inputBytes {
+                        try reservation.resize(
+                            to: MemoryModel.parsing(
+                                safetensorsBytes: bytes.count, wireBytes: compressedBytes, inputBytes: inputBytes))
+                    }
+                }
             } catch let error as JSONSyntaxError {
                 throw Problem(error)
             } catch let error as SafetensorsError {
@@ -158,17 +222,30 @@ struct LossRoute: Sendable {
         return decoded
     }
 
-    /// The result, once the reservation has grown to hold it and its answer, with the trend
-    /// warnings of the request's run; every warning is counted.
+    /// Refuses, before any input is decoded, a request whose answer is more than
+    /// `maximumAnswerRatio` times its body as sent (plus `answerAllowance`), or whose answer
+    /// alone could never fit in the budget: 413 either way.
+    private func check(_ outline: RequestOutline, wireBytes: Int, response: ResponseFormat, gzip: Bool) throws(Problem)
+    {
+        let answer = MemoryModel.answerBytes(outline, response: response)
+        if let ratio = maximumAnswerRatio, answer > ratio * wireBytes + ServerSettings.answerAllowance {
+            throw Problem(
+                .answerTooLarge,
+                detail: "the answer would be about \(answer) bytes, more than \(ratio) times the \(wireBytes) bytes "
+                    + "of the request as sent, plus 1 MiB (--max-answer-ratio); send fewer pairs per request")
+        }
+        let least = MemoryModel.answering(outline, wireBytes: wireBytes, response: response, gzip: gzip)
+        if least > budget.maximumBytes { throw Reservation.neverFits(least, budget: budget) }
+    }
+
+    /// The result, with the trend warnings of the request's run; every warning is counted.
     private func evaluate(
-        _ request: LossRequest, headers: LossRequestHeaders, bodyBytes: Int, gzip: Bool, reservation: Reservation
-    ) throws(Problem) -> LossResult {
-        try reservation.require(
-            MemoryModel.answering(request, bodyBytes: bodyBytes, response: headers.responseFormat, gzip: gzip))
+        _ request: LossRequest, headers: LossRequestHeaders, cancellation: CancellationFlag
+    ) throws -> LossResult {
         var result: LossResult
         do {
-            result = try request.evaluate()
-        } catch {
+            result = try request.evaluate(cancellation: cancellation)
+        } catch let error as RequestError {
             throw Problem(error)
         }
         if let run = headers.runID {
@@ -180,40 +257,52 @@ struct LossRoute: Sendable {
         return result
     }
 
-    /// The encoded result; the reservation is given back once the body is written (a client
-    /// that stops reading is disconnected after the idle timeout, see `GuardedHTTPChannel`).
-    private func answer(
-        _ result: LossResult, configuration: RequestConfiguration, format: ResponseFormat, gzip: Bool,
-        reservation: Reservation
-    ) -> Response {
-        var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
-        var bytes: [UInt8]
-        switch format {
-        case .json:
-            headers[.contentType] = "application/json"
-            bytes = result.jsonBytes(configuration: configuration)
-        case .safetensors(let precision):
-            headers[.contentType] = ResponseFormat.safetensorsMediaType
-            bytes = result.safetensorsBytes(precision: precision, configuration: configuration)
-        }
-        if gzip, bytes.count >= Self.compressionThreshold, let compressed = gzipped(bytes) {
-            headers[.contentEncoding] = "gzip"
-            bytes = compressed
-        }
-        let buffer = ByteBuffer(bytes: bytes)
+    /// The answer written in slices, so that a client that reads slowly holds the rest here, inside
+    /// the reservation, rather than queued in the connection outside it: at most
+    /// `MemoryModel.writeAheadBytes` go ahead of what the socket has taken (the writer alone would
+    /// queue a whole answer before the connection says it is full). The reservation is given back
+    /// once the last slice is handed over (a client that stops reading is disconnected after the
+    /// idle timeout, see `GuardedHTTPChannel`).
+    private func response(_ answer: Answer, reservation: Reservation, channel: any Channel) -> Response {
+        let bytes = answer.bytes
         return Response(
-            status: .ok, headers: headers,
-            body: ResponseBody(contentLength: buffer.readableBytes) { writer in
+            status: .ok, headers: answer.headers,
+            body: ResponseBody(contentLength: bytes.count) { writer in
                 defer { reservation.release() }
-                // In slices, so that a client that reads slowly holds the rest here, inside the
-                // reservation, rather than queued in the connection outside it.
-                var rest = buffer
-                while let slice = rest.readSlice(length: min(rest.readableBytes, Self.writeSliceBytes)),
-                    slice.readableBytes > 0
-                {
-                    try await writer.write(slice)
+                for start in stride(from: 0, to: bytes.count, by: Self.writeSliceBytes) {
+                    let end = min(start + Self.writeSliceBytes, bytes.count)
+                    try await writer.write(ByteBuffer(bytes: bytes[start ..< end]))
+                    if end % MemoryModel.writeAheadBytes == 0 { await ClientObserver.written(channel) }
                 }
                 try await writer.finish(nil)
             })
+    }
+}
+
+/// An encoded answer and its content headers.
+private struct Answer: Sendable {
+    var headers: HTTPFields = [.vary: "Accept, Accept-Encoding"]
+    var bytes: [UInt8]
+
+    /// `result` in `format`, gzipped when `gzip` is set and it is large enough to gain from it;
+    /// encoding stops once `cancellation` is set.
+    init(
+        _ result: LossResult, configuration: RequestConfiguration, format: ResponseFormat, gzip: Bool,
+        cancellation: CancellationFlag
+    ) throws(CancellationError) {
+        switch format {
+        case .json:
+            headers[.contentType] = "application/json"
+            bytes = try result.jsonBytes(configuration: configuration, checkpoint: cancellation.check)
+        case .safetensors(let precision):
+            headers[.contentType] = ResponseFormat.safetensorsMediaType
+            bytes = try result.safetensorsBytes(
+                precision: precision, configuration: configuration, checkpoint: cancellation.check)
+        }
+        try cancellation.check()
+        if gzip, bytes.count >= LossRoute.compressionThreshold, let compressed = gzipped(bytes) {
+            headers[.contentEncoding] = "gzip"
+            bytes = compressed
+        }
     }
 }

@@ -35,15 +35,18 @@ public struct LossService: Sendable {
         let metrics = ServerMetrics(factory: DescribedMetricsFactory(base: prometheus))
         let readiness = Readiness()
         let routes = Routes(settings: settings, metrics: metrics, registry: registry, readiness: readiness)
+        let workers = WorkerPool(workers: settings.workers)
 
         let connections = ConnectionPool(maximum: settings.maximumConnections)
         application = Application(
-            router: routes.main(loss: LossRoute(settings: settings, metrics: metrics)),
+            router: routes.main(loss: LossRoute(settings: settings, metrics: metrics, workers: workers)),
             server: try serverBuilder(
                 settings, timeout: settings.headerTimeout, idleTimeout: settings.idleTimeout, pool: connections),
             configuration: .init(
                 address: .hostname(settings.host, port: settings.port), serverName: "prefloss-server",
                 availableConnectionsDelegate: connections.delegate),
+            // Before the server, so that it stops after it: the requests in flight finish first.
+            services: [workers],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
         probeApplication = try settings.probePort.map { port in

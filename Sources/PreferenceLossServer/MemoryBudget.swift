@@ -74,10 +74,12 @@ final class MemoryBudget: Sendable {
         _ reservation: ObjectIdentifier, from held: Int, to wanted: Int, inLine: Bool
     ) -> Reservation.Outcome {
         guard wanted <= maximumBytes else { return .neverFits }
+        // Bytes given back are always taken, and may be the room the first in line waits for.
+        defer { if wanted < held { wake() } }
         return state.withLock { state in
             var free = maximumBytes - state.usage.bytes
             if let first = state.first, first.reservation != reservation { free -= first.need }
-            guard wanted - held <= free else {
+            guard wanted - held <= max(free, 0) else {
                 guard inLine, state.first.map({ $0.reservation == reservation }) ?? true else { return .busy }
                 state.first = FirstInLine(reservation: reservation, need: wanted - held)
                 return .wait
@@ -173,11 +175,12 @@ final class Reservation: Sendable {
         case neverFits
     }
 
-    /// Grows the reservation to at least `bytes`; `inLine` for a body still arriving.
-    private func grow(to bytes: Int, inLine: Bool = false) -> Outcome {
+    /// Moves the reservation to `bytes`, or only up to them when `growOnly`; `inLine` for a
+    /// body still arriving.
+    private func move(to bytes: Int, growOnly: Bool = true, inLine: Bool = false) -> Outcome {
         state.withLock { state in
             guard !state.released else { return .busy }
-            guard bytes > state.bytes else { return .granted }
+            guard bytes != state.bytes, bytes > state.bytes || !growOnly else { return .granted }
             let outcome = budget.resize(ObjectIdentifier(self), from: state.bytes, to: bytes, inLine: inLine)
             if outcome == .granted { state.bytes = bytes }
             return outcome
@@ -208,7 +211,7 @@ final class Reservation: Sendable {
     func requireInLine(_ bytes: Int) async throws(Problem) {
         let deadline = ContinuousClock.now + MemoryBudget.longestWait
         while true {
-            switch grow(to: bytes, inLine: true) {
+            switch move(to: bytes, inLine: true) {
             case .granted: return
             case .wait where !Task.isCancelled && ContinuousClock.now < deadline:
                 await budget.waitForRoom(ObjectIdentifier(self), until: deadline)
@@ -218,9 +221,19 @@ final class Reservation: Sendable {
         }
     }
 
+    /// Sets the reservation to `bytes`, giving back what a step no longer holds; more is granted,
+    /// or refused, as `require` grants it.
+    func resize(to bytes: Int) throws(Problem) {
+        if let refusal = refusal(move(to: bytes, growOnly: false), bytes: bytes) { throw refusal }
+    }
+
     /// Grows the reservation to at least `bytes`; nil when granted, else the problem that refuses it.
     func refusal(toGrowTo bytes: Int) -> Problem? {
-        switch grow(to: bytes) {
+        refusal(move(to: bytes), bytes: bytes)
+    }
+
+    private func refusal(_ outcome: Outcome, bytes: Int) -> Problem? {
+        switch outcome {
         case .granted: nil
         case .busy, .wait: Self.busy
         case .neverFits: Self.neverFits(bytes, budget: budget)

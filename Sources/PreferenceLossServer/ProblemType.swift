@@ -23,6 +23,7 @@ enum ProblemType: String, CaseIterable, Sendable {
     case notAcceptable = "not-acceptable"
     case requestTimeout = "request-timeout"
     case contentTooLarge = "content-too-large"
+    case answerTooLarge = "answer-too-large"
     case unsupportedMediaType = "unsupported-media-type"
     case expectationFailed = "expectation-failed"
     case invalidInput = "invalid-input"
@@ -30,6 +31,8 @@ enum ProblemType: String, CaseIterable, Sendable {
     case internalServerError = "internal-server-error"
     case notImplemented = "not-implemented"
     case serviceUnavailable = "service-unavailable"
+    /// Never sent: counts (in `/metrics` and the log) the requests whose client left before the answer.
+    case clientClosedRequest = "client-closed-request"
 
     /// The problem document's `type`.
     var uri: String { "urn:prefloss:problem:\(rawValue)" }
@@ -53,6 +56,7 @@ enum ProblemType: String, CaseIterable, Sendable {
         case .notAcceptable: ("Not Acceptable", .notAcceptable)
         case .requestTimeout: ("Request Timeout", .requestTimeout)
         case .contentTooLarge: ("Content Too Large", .contentTooLarge)
+        case .answerTooLarge: ("Answer Too Large", .contentTooLarge)
         case .unsupportedMediaType: ("Unsupported Media Type", .unsupportedMediaType)
         case .expectationFailed: ("Expectation Failed", .expectationFailed)
         case .invalidInput: ("Invalid input", .unprocessableContent)
@@ -60,6 +64,8 @@ enum ProblemType: String, CaseIterable, Sendable {
         case .internalServerError: ("Internal Server Error", .internalServerError)
         case .notImplemented: ("Not Implemented", .notImplemented)
         case .serviceUnavailable: ("Service Unavailable", .serviceUnavailable)
+        // nginx's code for it.
+        case .clientClosedRequest: ("Client Closed Request", HTTPResponse.Status(code: 499))
         }
     }
 }
@@ -132,6 +138,10 @@ extension Problem {
     static func unavailable(_ detail: String) -> Problem {
         Problem(.serviceUnavailable, detail: detail, headers: [.retryAfter: "1"])
     }
+
+    /// The answer to a request whose client has gone, so that it is counted and logged (as nginx does).
+    static let clientClosedRequest = Problem(
+        .clientClosedRequest, detail: "the client closed the connection before the answer; its work was stopped")
 
     /// 413 for a body longer than `limit` bytes as sent.
     static func bodyTooLarge(limit: Int) -> Problem {

@@ -57,6 +57,18 @@ struct PreflossCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "An answer may be this many times the request body as sent, plus 1 MiB, else 413 before any work; 0 for no bound (PREFLOSS_MAX_ANSWER_RATIO; default \(defaults.maximumAnswerRatio ?? 0))."
+    )
+    var maxAnswerRatio: Int?
+
+    @Option(
+        help:
+            "Threads that do the loss requests' work, apart from those that serve connections and probes (PREFLOSS_WORKERS; default one per core)."
+    )
+    var workers: Int?
+
+    @Option(
+        help:
             "Seconds before an idle connection is closed; 0 for never (PREFLOSS_IDLE_TIMEOUT; default \(seconds(defaults.idleTimeout)))."
     )
     var idleTimeout: Double?
@@ -145,6 +157,10 @@ struct PreflossCommand: AsyncParsableCommand {
         if let size = try environment.resolve(maxInFlightBytes, "PREFLOSS_MAX_IN_FLIGHT_BYTES") {
             settings.maximumInFlightBytes = size.bytes
         }
+        if let ratio = try environment.resolve(maxAnswerRatio, "PREFLOSS_MAX_ANSWER_RATIO") {
+            settings.maximumAnswerRatio = ratio == 0 ? nil : ratio
+        }
+        settings.workers = try environment.resolve(workers, "PREFLOSS_WORKERS") ?? settings.workers
         if let idle = try environment.resolve(idleTimeout, "PREFLOSS_IDLE_TIMEOUT") {
             settings.idleTimeout = idle == 0 ? nil : try duration(idle, "idle-timeout")
         }
@@ -204,7 +220,7 @@ struct PreflossCommand: AsyncParsableCommand {
                 "max_body_size": "\(settings.maximumBodySize)",
                 "bearer_tokens": "\(settings.bearerTokens?.count ?? 0)", "tls": "\(settings.tls != nil)",
                 "max_in_flight_requests": "\(settings.maximumInFlightRequests)",
-                "max_in_flight_bytes": "\(settings.maximumInFlightBytes)",
+                "max_in_flight_bytes": "\(settings.maximumInFlightBytes)", "workers": "\(settings.workers)",
             ])
         try await LossService(settings: settings, registry: registry, logger: logger).run()
         logger.info("stopped")

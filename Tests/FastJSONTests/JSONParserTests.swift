@@ -20,6 +20,14 @@ func syntaxError(_ text: String) -> JSONSyntaxError? {
 }
 
 @Suite struct JSONParserTests {
+    @Test func countsCommasAndOpeningsAcrossBlocks() {
+        // Past 4096 bytes the count goes by blocks; strings count too.
+        let text = Array(String(repeating: #"[1,{"a":[2]}],"#, count: 1000).utf8) + Array(#""[:,""#.utf8)
+        let structure = text.withUnsafeBytes { JSONStructure(counting: $0) }
+        #expect(structure == JSONStructure(commas: 2 * 1000 + 1, openings: 4 * 1000 + 2))
+        #expect([UInt8]().withUnsafeBytes { JSONStructure(counting: $0) } == JSONStructure(commas: 0, openings: 0))
+    }
+
     @Test func walksEveryType() throws {
         let text = #"{"a": [1, -2, 3.5, 18446744073709551615], "b": {"c": "x\"y", "d": true, "e": null}, "a": 0}"#
         try parse(text) { root in

@@ -26,11 +26,14 @@ import Testing
 
     /// The pointers of the issues evaluating `request` reports.
     private func evaluationPointers(_ request: LossRequest) -> [String] {
-        do throws(RequestError) {
+        do {
             _ = try request.evaluate()
             return []
-        } catch {
+        } catch let error as RequestError {
             return error.issues.map(\.location.jsonPointer)
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return []
         }
     }
 

@@ -81,7 +81,7 @@ private let trlCases: [TRLCase] = {
                 let request = try LossRequest(
                     body: UnsafeRawBufferPointer(rebasing: buffer[..<count]), spare: JSONParser.requiredPadding,
                     format: .json, parser: parser)
-                return Result { () throws(RequestError) in try request.evaluate() }
+                return .success(try request.evaluate())
             } catch let error as RequestError {
                 return .failure(error)
             } catch {

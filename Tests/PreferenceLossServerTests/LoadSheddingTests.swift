@@ -1,3 +1,4 @@
+import FastJSON
 import Hummingbird
 import HummingbirdTesting
 import PreferenceLossCodec
@@ -48,11 +49,11 @@ import ZlibCoding
 
     @Test func pastTheMemoryBoundRequestsGet503AndAnswersGiveTheMemoryBack() async throws {
         // A held request reserves what it sent (half its body); the budget then cannot take a
-        // whole second body, but holds the first request's answer.
+        // whole second request besides it, but holds either alone.
         let held = heldReservation
-        let whole = MemoryModel.parsing(wireBytes: 0, bodyBytes: Self.body.utf8.count, format: .json)
+        let whole = try mostReserved(json: Self.body)
         var settings = ServerSettings()
-        settings.maximumInFlightBytes = held + whole * 3 / 4
+        settings.maximumInFlightBytes = whole + held / 2
         try await withLiveServer(settings) { client async throws in
             let port = try #require(client.port)
             let heldRequest = try heldRequest(port: port)
@@ -71,7 +72,7 @@ import ZlibCoding
         let body = Array(
             #"{"chosen": {"per_token_logps": [\#(row)]}, "rejected": {"per_token_logps": [\#(row)]}}"#.utf8)
         var settings = ServerSettings()
-        settings.maximumInFlightBytes = MemoryModel.parsing(wireBytes: 0, bodyBytes: body.count, format: .json) * 6 / 5
+        settings.maximumInFlightBytes = try mostReserved(json: String(decoding: body, as: UTF8.self)) * 6 / 5
         let gzip = try #require(gzipped(body))
         try await withLiveServer(settings) { client async throws in
             let plain = try await client.execute(
@@ -92,6 +93,23 @@ import ZlibCoding
             let problem = try expectProblem(try await postLoss(client, Self.body), .contentTooLarge)
             #expect((problem["detail"] as? String)?.contains("in-flight limit of 100") == true)
         }
+    }
+}
+
+/// The most `MemoryModel` reserves for a plain JSON body at any step, answered as JSON (its
+/// answer, written, holds less than answering it).
+private func mostReserved(json: String) throws -> Int {
+    var bytes = Array(json.utf8)
+    let count = bytes.count
+    bytes += repeatElement(0, count: JSONParser.requiredPadding)
+    let parser = try #require(JSONParser(maximumSize: 1 << 26))
+    return try bytes.withUnsafeBytes { padded in
+        let body = UnsafeRawBufferPointer(rebasing: padded[..<count])
+        let request = try LossRequest(body: body, spare: JSONParser.requiredPadding, format: .json, parser: parser)
+        return max(
+            MemoryModel.receiving(bodyBytes: count, compressed: false),
+            MemoryModel.parsing(json: JSONStructure(counting: body), plainBytes: count, wireBytes: 0),
+            MemoryModel.answering(RequestOutline(request), wireBytes: count, response: .json, gzip: false))
     }
 }
 

@@ -62,11 +62,14 @@ func evaluate(
 
 /// The issues a failing evaluation reports, at the pointers a request would name, or [] when it succeeds.
 func issues(_ inputs: LossInputs, _ config: [(key: String, value: ConfigValue)] = []) -> [RequestIssue] {
-    do throws(RequestError) {
+    do {
         _ = try LossRequest(configuration: RequestConfiguration(parsing: config), inputs: inputs).evaluate()
         return []
-    } catch {
+    } catch let error as RequestError {
         return error.issues
+    } catch {
+        Issue.record("unexpected error \(error)")
+        return []
     }
 }
 
