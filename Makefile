@@ -33,7 +33,7 @@ FUZZ_BUILD_FLAGS := --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
 	-Xcc -fsanitize=fuzzer-no-link,address
 
 .PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test \
-	deploy-test deploy-tools fuzz fuzz-replay bench loadtest capacity load-tools limits floods example
+	deploy-test deploy-tools fuzz fuzz-replay bench loadtest profile capacity load-tools limits floods example
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -181,6 +181,16 @@ loadtest: build python-deps load-tools
 	$(if $(BASELINE),Benchmarks/loadtest/build_baseline.sh $(BASELINE) > .build/baseline-server)
 	$(if $(BASELINE),PREFLOSS_BASELINE_REF=$(BASELINE) PREFLOSS_BASELINE_SERVER=$$(cat .build/baseline-server)) \
 		PREFLOSS_SERVER=$(STAGE)/prefloss-server $(VENV)/bin/python Benchmarks/loadtest/run.py --update-readme $(LOADTEST_ARGS)
+
+## Instructions per request (valgrind's callgrind, so a busy machine measures as a quiet one) for
+## /health and the load test's JSON and safetensors payloads. BASELINE=<git ref> profiles that
+## commit's build (as make loadtest builds it) beside this one, and lists the functions whose cost
+## differs most. PROFILE_ARGS="--requests 40 --only json-small" passes options to the driver.
+profile: build python-deps load-tools
+	@command -v valgrind >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends valgrind; }
+	$(if $(BASELINE),Benchmarks/loadtest/build_baseline.sh $(BASELINE) > .build/baseline-server)
+	$(VENV)/bin/python Benchmarks/profile/instructions.py $(STAGE)/prefloss-server \
+		$(if $(BASELINE),--baseline $$(cat .build/baseline-server)) $(PROFILE_ARGS)
 
 ## A replica's req/s and p99 for the trainer's safetensors batches (64x2048 and 8x512, token
 ## gradients) against 1 to 8 closed-loop trainers, alone and behind HAProxy with one and two
