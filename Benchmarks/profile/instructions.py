@@ -5,11 +5,16 @@ machine's load, so two builds compare on a busy machine where req/s would not.
 Each server runs under callgrind; after a few warm-up requests its counters are zeroed
 (callgrind_control -z), N requests are sent on one keep-alive connection, and the counters are
 dumped (callgrind_control -d): the dump's total over N is the cost of one request, on every
-thread of the process. With a baseline, the functions whose inclusive cost per request differs
-most (by name, so renamed modules show twice) follow each payload's row.
+thread of the process. With a baseline, the functions whose own and inclusive costs per request
+differ most (by name, so renamed modules show twice) follow the table. Instructions miss what a
+request waits for: each server also runs natively for 5N requests, counting its voluntary context
+switches (a thread that sleeps until another wakes it: a hop between the event loop and the task
+pool, a timer) and minor page faults (fresh memory) per request.
+The servers must link the Swift runtime statically (as `make build` does; valgrind 3.19 fails on
+the toolchain's shared libraries).
 
 Run from the repository root (`make profile BASELINE=<ref>` builds both and runs it):
-    python3 Benchmarks/profile/instructions.py SERVER [--baseline SERVER] [--requests 20] [--top 25]
+    python3 Benchmarks/profile/instructions.py SERVER [--baseline SERVER] [--requests 20] [--top 25] [--keep DIR]
 """
 import argparse
 import http.client
@@ -91,6 +96,31 @@ def profile(server, cell, body, count, out):
     return dumps[-1]
 
 
+def switches_and_faults(pid):
+    """The process's voluntary context switches (over its threads) and minor page faults so far."""
+    switches = sum(int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status.read_text(), re.M).group(1))
+                   for status in Path(f"/proc/{pid}/task").glob("*/status"))
+    return switches, int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+
+
+def native(server, cell, body, count):
+    """(voluntary context switches, minor page faults) per request, the server running natively:
+    the waits and fresh memory that instructions do not count (counts, so load does not blur them)."""
+    port = free_port()
+    process = subprocess.Popen([server, "--port", str(port), "--log-level", "warning"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(port, process)
+        send(port, cell, body, WARMUP)
+        before = switches_and_faults(process.pid)
+        send(port, cell, body, count)
+        after = switches_and_faults(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    return tuple((end - start) / count for start, end in zip(before, after))
+
+
 def stripped(server, workdir):
     """A copy of `server` without debug information (valgrind 3.19 cannot read Swift's DWARF 5);
     its symbol table stays, so functions keep their names."""
@@ -157,12 +187,16 @@ def main():
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--only", nargs="*", choices=list(PAYLOADS), default=list(PAYLOADS))
+    parser.add_argument("--keep", metavar="DIR", help="keep the callgrind dumps there (for callgrind_annotate)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as workdir:
+    with tempfile.TemporaryDirectory() as temporary:
+        workdir = args.keep or temporary
+        Path(workdir).mkdir(parents=True, exist_ok=True)
         servers = {"this": stripped(args.server, workdir),
                    **({"baseline": stripped(args.baseline, workdir)} if args.baseline else {})}
         print(f"| payload | {' | '.join(f'{name} Ir/request' for name in servers)} |"
-              + (" change |" if args.baseline else ""))
+              + (" change |" if args.baseline else "")
+              + "".join(f" {name} switches/request | {name} faults/request |" for name in servers))
         details = []
         for payload in args.only:
             cell, scale = PAYLOADS[payload]
@@ -172,7 +206,9 @@ def main():
                      for name, path in servers.items()}
             per = {name: total(dump) / count for name, dump in dumps.items()}
             change = f" {per['this'] / per['baseline'] - 1:+.1%} |" if args.baseline else ""
-            print(f"| {payload} | {' | '.join(f'{per[name]:,.0f}' for name in servers)} |{change}", flush=True)
+            waits = "".join(" {:.1f} | {:.1f} |".format(*native(args.server if name == "this" else args.baseline, cell,
+                                                                body, count * 5)) for name in servers)
+            print(f"| {payload} | {' | '.join(f'{per[name]:,.0f}' for name in servers)} |{change}{waits}", flush=True)
             if args.baseline:
                 for kind in ("self", "inclusive"):
                     details.append((f"{payload}, {kind}", differences(dumps, count, kind == "inclusive", args.top)))
