@@ -116,7 +116,7 @@ func syntaxError(_ text: String) -> JSONSyntaxError? {
         writer.beginArray()
         writer.value(true)
         writer.null()
-        writer.value("x\u{01}")
+        writer.value("x\u{01}\t\r\\\u{1F}é")
         writer.value(3)
         writer.endArray()
         writer.key("c")
@@ -128,7 +128,8 @@ func syntaxError(_ text: String) -> JSONSyntaxError? {
         writer.endObject()
         #expect(
             String(decoding: writer.bytes, as: UTF8.self)
-                == #"{"a":[0.1,1.0,-2.5e-07],"b\"\n":[true,null,"x\u0001",3],"c":[],"d":null,"e":{"z":"1","a":"2"}}"#)
+                == #"{"a":[0.1,1.0,-2.5e-07],"b\"\n":[true,null,"x\u0001\t\r\\\u001fé",3],"c":[],"d":null,"e":{"z":"1","a":"2"}}"#
+        )
     }
 
     @Test func everyWrittenNumberReadsBackExactly() {
