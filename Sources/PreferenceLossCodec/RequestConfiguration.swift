@@ -26,6 +26,11 @@ public struct RequestConfiguration: Equatable, Sendable {
 /// The objective of a request that names none.
 let defaultObjective: any ObjectiveKeys.Type = SimPOKeys.self
 
+/// Each registered objective's `configKeys`, as listed and as a set, by its name: worked out once,
+/// as the generic getters cost more (about 30k instructions) than reading a small `config`.
+private let configKeysByObjective = Dictionary(
+    uniqueKeysWithValues: registeredObjectives.map { ($0.name, ($0.configKeys, Set($0.configKeys))) })
+
 /// The keys of every objective's `config` besides its parameters and the thresholds.
 enum CommonKey: String, CaseIterable {
     case objective
@@ -55,8 +60,8 @@ extension RequestConfiguration {
         var reader = ConfigReader(given: given)
         for name in duplicates { reader.issues.add(.duplicateKey, at: FieldPath("config", name)) }
         let companion = Self.objective(&reader)
-        let allowed = companion.configKeys
-        let allowedSet = Set(allowed)
+        let (allowed, allowedSet) =
+            configKeysByObjective[companion.name] ?? (companion.configKeys, Set(companion.configKeys))
         for name in names where !allowedSet.contains(name) {
             reader.given[name] = nil
             // The closest key is searched for only while issues are still kept (many unknown keys cost little).
