@@ -18,7 +18,7 @@ from polling import WAIT, wait_for
 from prefloss_process import running_server
 from raw_http import (PROBLEM_TYPE, SMALL_BODY, ResponseReader, connect, post_loss, problem_of, raw_request,
                       request_bytes, status_of)
-from server_metrics import metric_value, metrics_text
+from server_metrics import RESERVED_PER_BODY_BYTE, metric_value, metrics_text
 
 TOKEN = "flood-token-0123456789"
 NEVER = "600"  # seconds: a timer a test must not see
@@ -60,7 +60,7 @@ def in_a_request(server, count: int) -> list:
         for opened in range(1, count + 1):
             held.append(connect(server.port))
             held[-1].sendall(stalled_head() + b"{")
-            wait_for(lambda: metric_value(metrics_text(probes), "prefloss_memory_reserved_bytes") == 24 * opened, WAIT,
+            wait_for(lambda: metric_value(metrics_text(probes), "prefloss_memory_reserved_bytes") == RESERVED_PER_BODY_BYTE * opened, WAIT,
                      f"{opened} bodies arriving")
     except BaseException:
         for sock in held:
@@ -205,7 +205,7 @@ def test_stalled_bodies_hold_no_request_slot():
     with running_server("--max-in-flight-requests", "4", "--body-timeout", NEVER, "--idle-timeout", NEVER) as server:
         held = held_connections(server.port, 8, stalled_head() + b" ")
         try:
-            wait_for(lambda: metric_value(metrics_text(server), "prefloss_memory_reserved_bytes") == 8 * 24, WAIT,
+            wait_for(lambda: metric_value(metrics_text(server), "prefloss_memory_reserved_bytes") == 8 * RESERVED_PER_BODY_BYTE, WAIT,
                      "eight bodies reserving the byte each sent")
             status_line, _, answer = post_loss(server.port)
             assert status_of(status_line) == 200, answer[:300]

@@ -28,7 +28,7 @@ from edge_payloads import (MALFORMED_JSON, UNKNOWN_KEY_COUNTS, gzip_bomb, gzip_f
                            gzip_flood_within_budget, megabyte_unknown_key_bodies, per_token_body, unknown_keys_body)
 from polling import WAIT, wait_for
 from safetensors_answers import assert_same_answer
-from server_metrics import largest_reservation_during, metric_value, metrics_text, reserved_bytes
+from server_metrics import RESERVED_PER_BODY_BYTE, largest_reservation_during, metric_value, metrics_text, reserved_bytes
 
 TOKEN = "edge-token-0123456789"
 NEVER = "600"  # seconds: a timer a test must not see, while it waits up to WAIT for another
@@ -450,7 +450,7 @@ def test_idle_timeout_cuts_a_stalled_body_and_frees_its_reservation():
     with running_server("--idle-timeout", "1", "--body-timeout", NEVER) as started:
         with connect(started.port) as sock:
             sock.sendall(b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{")
-            wait_for(lambda: reserved_bytes(started) == 24, WAIT, "the request reserving the byte it sent")
+            wait_for(lambda: reserved_bytes(started) == RESERVED_PER_BODY_BYTE, WAIT, "the request reserving the byte it sent")
             assert ResponseReader(sock).closed_within(WAIT)
         wait_for(lambda: reserved_bytes(started) == 0, WAIT, "reserved bytes back to 0")
 
@@ -586,7 +586,7 @@ def test_connections_past_the_limit_wait_instead_of_being_refused():
             for count in range(1, 5):  # each in its request before the next opens
                 held.append(connect(port))
                 held[-1].sendall(STALLED_HEAD)
-                wait_for(lambda: reserved_bytes(probes) == count * 24, WAIT, f"{count} bodies arriving")
+                wait_for(lambda: reserved_bytes(probes) == count * RESERVED_PER_BODY_BYTE, WAIT, f"{count} bodies arriving")
             with connect(port) as fifth:  # not refused
                 fifth.sendall(request_bytes("GET", "/health", headers=[("X-Request-Id", "fifth")]))
                 reader = ResponseReader(fifth)

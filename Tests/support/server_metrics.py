@@ -4,6 +4,10 @@ import contextlib
 import threading
 import urllib.request
 
+# What a plain body reserves per byte while it arrives (the README's "Memory": the least its
+# parsing holds, the bytes and as much again).
+RESERVED_PER_BODY_BYTE = 2
+
 
 def metrics_text(server, token: str = None) -> str:
     request = urllib.request.Request(f"{server.url}/metrics")
