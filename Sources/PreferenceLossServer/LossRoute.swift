@@ -223,12 +223,12 @@ struct LossRoute: Sendable {
     }
 
     /// Refuses, before any input is decoded, a request whose answer is more than
-    /// `maximumAnswerRatio` times its body as sent (plus `answerAllowance`), or whose answer
+    /// `maximumAnswerRatio` times its body as sent (plus `ratioAllowance`), or whose answer
     /// alone could never fit in the budget: 413 either way.
     private func check(_ outline: RequestOutline, wireBytes: Int, response: ResponseFormat, gzip: Bool) throws(Problem)
     {
         let answer = MemoryModel.answerBytes(outline, response: response)
-        if let ratio = maximumAnswerRatio, answer > ratio * wireBytes + ServerSettings.answerAllowance {
+        if let ratio = maximumAnswerRatio, answer > ratio * wireBytes + ServerSettings.ratioAllowance {
             throw Problem(
                 .answerTooLarge,
                 detail: "the answer would be about \(answer) bytes, more than \(ratio) times the \(wireBytes) bytes "
