@@ -37,6 +37,10 @@ public struct ServerSettings: Sendable {
     /// An answer may be this many times the request's body as sent, plus `ratioAllowance`; a
     /// larger one gets 413 before it is computed. Nil: no bound but memory's.
     public var maximumAnswerRatio: Int? = 256
+    /// A compressed body may inflate to this many times its size as sent, plus `ratioAllowance`;
+    /// past it, 413 as soon as inflating gets there, so a few kilobytes cannot ask for the work
+    /// of tens of megabytes. Nil: no bound but `maximumBodySize`.
+    public var maximumInflationRatio: Int? = 64
     /// Threads that do the loss requests' work (inflating, decoding, the loss, encoding), apart
     /// from the threads that serve connections and the probes: one per core (the cgroup's
     /// quota, else the machine's).
@@ -93,6 +97,9 @@ public struct ServerSettings: Sendable {
         if maximumInFlightBytes < 1 { return "max-in-flight-bytes must be at least 1 byte" }
         if let ratio = maximumAnswerRatio, !(1 ... Self.ratioLimit).contains(ratio) {
             return "max-answer-ratio must be 1 to \(Self.ratioLimit), or 0 for none"
+        }
+        if let ratio = maximumInflationRatio, !(1 ... Self.ratioLimit).contains(ratio) {
+            return "max-inflation-ratio must be 1 to \(Self.ratioLimit), or 0 for none"
         }
         if !(1 ... Self.workerLimit).contains(workers) { return "workers must be 1 to \(Self.workerLimit)" }
         if let idleTimeout, idleTimeout < Self.shortestTimeout {
