@@ -225,7 +225,9 @@ FLOODS = [  # (name, whether it has the token, the flood for a server and the va
 
 class InProcess:
     """A flood run in a process of its own, so that its threads do not hold the interpreter lock
-    the measuring threads need."""
+    the measuring threads need, at the lowest CPU priority: an attacker's CPU is its own, and on a
+    machine of few cores a flood at full priority would slow the prober and the legitimate client
+    themselves, whatever the server does."""
 
     def __init__(self, make_flood, server, bodies):
         context = multiprocessing.get_context("fork")
@@ -234,6 +236,7 @@ class InProcess:
         self.process = context.Process(target=self._run, args=(make_flood, server, bodies), daemon=True)
 
     def _run(self, make_flood, server, bodies):
+        os.nice(19)
         flood = make_flood(server, bodies).__enter__()
         self.stopping.wait()
         flood.stop()
@@ -326,7 +329,8 @@ def render(rows, duration: float, alone: float) -> str:
     header = ["flood", "token", "flood's new connections", "probe port p99 ms /health / /ready / /metrics", "< 50 ms", "main port /health p99 ms", "server CPU %",
               "RSS over resting MiB (× budget)", "≤ 2×", "legitimate 5 MB JSON req/s (× alone)", "≥ 0.5×"]
     lines = [f"Measured {datetime.date.today()} with `make floods` on {os.cpu_count()} cores shared by the server, "
-             f"the floods and the clients (loopback; one run, so noisy): {duration:.0f} s per flood against a fresh "
+             f"the floods (at nice 19, as if from other machines) and the clients (loopback; one run, so noisy): "
+             f"{duration:.0f} s per flood against a fresh "
              f"release server with `--max-in-flight-bytes {BUDGET_MIB}MiB`, tokens and `--probe-port`. "
              f"The legitimate client alone: {alone:.1f} req/s. A probe that fails or takes over "
              f"{PROBE_TIMEOUT:.0f} s counts as {PROBE_TIMEOUT:.0f} s.", "",
