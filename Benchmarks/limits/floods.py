@@ -48,6 +48,7 @@ import requests  # noqa: E402
 
 from floods import Flood, IdleSockets, one_byte_chunks, pipelining_non_reader, stalled_body  # noqa: E402
 from polling import wait_for  # noqa: E402
+from process_cpu import cpu_seconds  # noqa: E402
 from prefloss_process import BINARY, START_TIMEOUT, Server, reserved_port  # noqa: E402
 from raw_http import ResponseReader, connect, raw_request, request_bytes, status_of  # noqa: E402
 
@@ -69,12 +70,6 @@ def json_batch(rows: int, tokens: int, seed: int) -> bytes:
 def resident_mib(server) -> float:
     status = Path(f"/proc/{server.process.pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
-
-
-def cpu_seconds(server) -> float:
-    """The server's user and system CPU time so far."""
-    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def p99(samples) -> float:
@@ -311,9 +306,9 @@ def measure(name, token, make_flood, token_file, body, bodies, duration, alone) 
         sampler.start()
         poster = Poster(server.url, body)
         poster.start()
-        cpu = cpu_seconds(server)
+        cpu = cpu_seconds(server.process.pid)
         time.sleep(duration)
-        cpu = (cpu_seconds(server) - cpu) / duration * 100
+        cpu = (cpu_seconds(server.process.pid) - cpu) / duration * 100
         poster.stop()
         prober.stop()
         sampler.stop()
