@@ -33,6 +33,7 @@ from make_payloads import Cell  # noqa: E402
 from manifests import load_manifest  # noqa: E402
 from chart import plot  # noqa: E402
 from polling import wait_for  # noqa: E402
+from process_cpu import cpu_seconds  # noqa: E402
 from proxy import haproxy  # noqa: E402
 from server_metrics import metric_value, metrics_text  # noqa: E402
 from tables import PATHS, render  # noqa: E402
@@ -75,14 +76,18 @@ def idle(replicas):
 
 
 def measure_path(url, replicas, files, trainers, duration, run_id=None):
-    """{cell: {trainers: wrk's numbers}} for one path, each point started with idle `replicas`."""
+    """{cell: {trainers: wrk's numbers}} for one path, each point started with idle `replicas`
+    ({url: process}); each point also has "cores", the CPU the replicas used, in cores."""
     results = {}
     for cell, path in files.items():
         answered(url, path, cell, run_id)
         results[cell] = {}
         for count in trainers:
             wait_for(lambda: idle(replicas), 300, "the replicas to finish the last point's requests")
-            results[cell][count] = wrk(f"{url}/v1/loss", duration, count, path, cell.content_type, run_id)
+            used = sum(cpu_seconds(process.pid) for process in replicas.values())
+            point = wrk(f"{url}/v1/loss", duration, count, path, cell.content_type, run_id)
+            used = sum(cpu_seconds(process.pid) for process in replicas.values()) - used
+            results[cell][count] = {**point, "cores": used / duration}
     return results
 
 
@@ -94,14 +99,15 @@ def measure_all(args, workdir):
     firsts, proxy_cores = plan or ((0, 0), None)
     run = {"bodies": {cell: path.stat().st_size for cell, path in files.items()}, "pinned": bool(plan), "paths": {}}
     with ExitStack() as stack:
-        replicas = [stack.enter_context(harness.serving(harness.ours(args.replica_cores, first, bool(plan))))[0]
-                    for first in firsts]
+        replicas = dict(stack.enter_context(harness.serving(harness.ours(args.replica_cores, first, bool(plan))))
+                        for first in firsts)
         for path, (label, _) in PATHS.items():
             log(f"{label}")
             if path == "replica":
-                run["paths"][path] = measure_path(replicas[0], replicas, files, args.trainers, args.duration)
+                first = dict([next(iter(replicas.items()))])
+                run["paths"][path] = measure_path(next(iter(first)), first, files, args.trainers, args.duration)
                 continue
-            behind = replicas[:1] if path == "haproxy-1" else replicas
+            behind = list(replicas)[:1] if path == "haproxy-1" else list(replicas)
             with haproxy(behind, proxy_cores) as url:
                 run_id = ONE_RUN if path == "haproxy-2-one-run" else None
                 run["paths"][path] = measure_path(url, replicas, files, args.trainers, args.duration, run_id)

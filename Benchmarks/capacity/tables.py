@@ -21,7 +21,8 @@ def payload(cell):
 
 
 def results_table(run):
-    """One row per payload and path, one column per trainer count: req/s, p50 / p99 ms."""
+    """One row per payload and path, one column per trainer count: req/s, p50 / p99 ms, and the
+    cores the replicas used."""
     trainers = sorted(next(iter(next(iter(run["paths"].values())).values())))
     lines = ["| payload | path | " + " | ".join(f"{n} trainer{'s' * (n > 1)}" for n in trainers) + " |",
              "|---|---|" + "---|" * len(trainers)]
@@ -30,16 +31,20 @@ def results_table(run):
         for path, cells in run["paths"].items():
             points = cells[cell]
             lines.append(f"| {payload(cell)}, {run['bodies'][cell] / 1e6:.2f} MB | {PATHS[path][0]} | " + " | ".join(
-                f"{points[n]['rps']:,.1f} · {points[n]['p50']:,.1f} / {points[n]['p99']:,.1f}" for n in trainers) + " |")
+                f"{points[n]['rps']:,.1f} · {points[n]['p50']:,.1f} / {points[n]['p99']:,.1f} · {points[n]['cores']:.2f}"
+                for n in trainers) + " |")
             failures += [f"{PATHS[path][0]}, {payload(cell)}, {n}: {m['errors'][0]} non-2xx, "
                          f"{m['errors'][1]} socket errors" for n, m in points.items() if any(m["errors"])]
-    lines += ["", "Each cell: req/s · p50 / p99 latency in ms. " + (
+    lines += ["", "Each cell: req/s · p50 / p99 latency in ms · the cores the replicas used (their CPU time over "
+              "the point's). " + (
         "Failures: " + "; ".join(failures) + "." if failures else "Every answer was a 2xx; no socket errors.")]
     return lines
 
 
 def sizing(run, args):
-    """Ranks per core and replicas per job, from the single replica's best req/s."""
+    """Ranks per core and replicas per job, from the single replica's requests per CPU-second at
+    its best point: on a machine too small to pin it, a replica's req/s alone says nothing of the
+    cores it took."""
     hpa = load_manifest("hpa.yaml")["spec"]
     utilisation = hpa["metrics"][0]["resource"]["target"]["averageUtilization"] / 100
     deployment = load_manifest("deployment.yaml")["spec"]["template"]["spec"]["containers"][0]
@@ -48,8 +53,9 @@ def sizing(run, args):
     lines = [
         f"Sizing, assuming one loss request per rank per micro-batch, {args.micro_batches} micro-batches per "
         f"step and a step time of {args.step_time:g} s (so {per_rank:.2f} requests/s per rank), one rank per GPU, "
-        f"and cores at {utilisation:.0%} CPU (the HPA's target), from one replica's best req/s above "
-        f"({args.replica_cores} core{'s' * (args.replica_cores > 1)} per replica):",
+        f"and cores at {utilisation:.0%} CPU (the HPA's target), from one replica's requests per CPU-second "
+        f"above (its req/s over the cores it used, at its best point; {args.replica_cores} core"
+        f"{'s' * (args.replica_cores > 1)} requested per replica):",
         "",
         "| payload | req/s per core | ranks per core | " + " | ".join(
             f"{gpus:,}-GPU job: req/s, cores, replicas" for gpus in JOBS) + " |",
@@ -57,7 +63,7 @@ def sizing(run, args):
     ]
     notes = []
     for cell, points in run["paths"]["replica"].items():
-        per_core = max(m["rps"] for m in points.values()) / args.replica_cores
+        per_core = max(m["rps"] / m["cores"] for m in points.values() if m["cores"] > 0)
         served = per_core * utilisation
         row = f"| {payload(cell)} | {per_core:,.1f} | {math.floor(served / per_rank):,} |"
         for gpus in JOBS:
@@ -85,7 +91,8 @@ def render(run, args):
         f"Measured {datetime.date.today()} on {os.cpu_count()} cores ({cpu_name()}), loopback, one run "
         f"(`make capacity`): wrk with one connection per trainer, each a closed loop, {args.duration} s per point; "
         f"safetensors bodies as prefloss sends them (F32 log-probs, BOOL masks), token gradients asked for; "
-        f"{args.replica_cores} event loop{'s' * (args.replica_cores > 1)} per replica, {pinned}.",
+        f"{args.replica_cores} event loop{'s' * (args.replica_cores > 1)} per replica (and its default `--workers`, one "
+        f"per core of the machine), {pinned}.",
         "",
         *results_table(run),
         "",

@@ -48,6 +48,7 @@ import requests  # noqa: E402
 
 from floods import Flood, IdleSockets, one_byte_chunks, pipelining_non_reader, stalled_body  # noqa: E402
 from polling import wait_for  # noqa: E402
+from process_cpu import cpu_seconds  # noqa: E402
 from prefloss_process import BINARY, START_TIMEOUT, Server, reserved_port  # noqa: E402
 from raw_http import ResponseReader, connect, raw_request, request_bytes, status_of  # noqa: E402
 
@@ -69,12 +70,6 @@ def json_batch(rows: int, tokens: int, seed: int) -> bytes:
 def resident_mib(server) -> float:
     status = Path(f"/proc/{server.process.pid}/status").read_text()
     return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
-
-
-def cpu_seconds(server) -> float:
-    """The server's user and system CPU time so far."""
-    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def p99(samples) -> float:
@@ -225,7 +220,9 @@ FLOODS = [  # (name, whether it has the token, the flood for a server and the va
 
 class InProcess:
     """A flood run in a process of its own, so that its threads do not hold the interpreter lock
-    the measuring threads need."""
+    the measuring threads need, at the lowest CPU priority: an attacker's CPU is its own, and on a
+    machine of few cores a flood at full priority would slow the prober and the legitimate client
+    themselves, whatever the server does."""
 
     def __init__(self, make_flood, server, bodies):
         context = multiprocessing.get_context("fork")
@@ -234,6 +231,7 @@ class InProcess:
         self.process = context.Process(target=self._run, args=(make_flood, server, bodies), daemon=True)
 
     def _run(self, make_flood, server, bodies):
+        os.nice(19)
         flood = make_flood(server, bodies).__enter__()
         self.stopping.wait()
         flood.stop()
@@ -308,9 +306,9 @@ def measure(name, token, make_flood, token_file, body, bodies, duration, alone) 
         sampler.start()
         poster = Poster(server.url, body)
         poster.start()
-        cpu = cpu_seconds(server)
+        cpu = cpu_seconds(server.process.pid)
         time.sleep(duration)
-        cpu = (cpu_seconds(server) - cpu) / duration * 100
+        cpu = (cpu_seconds(server.process.pid) - cpu) / duration * 100
         poster.stop()
         prober.stop()
         sampler.stop()
@@ -326,7 +324,8 @@ def render(rows, duration: float, alone: float) -> str:
     header = ["flood", "token", "flood's new connections", "probe port p99 ms /health / /ready / /metrics", "< 50 ms", "main port /health p99 ms", "server CPU %",
               "RSS over resting MiB (× budget)", "≤ 2×", "legitimate 5 MB JSON req/s (× alone)", "≥ 0.5×"]
     lines = [f"Measured {datetime.date.today()} with `make floods` on {os.cpu_count()} cores shared by the server, "
-             f"the floods and the clients (loopback; one run, so noisy): {duration:.0f} s per flood against a fresh "
+             f"the floods (at nice 19, as if from other machines) and the clients (loopback; one run, so noisy): "
+             f"{duration:.0f} s per flood against a fresh "
              f"release server with `--max-in-flight-bytes {BUDGET_MIB}MiB`, tokens and `--probe-port`. "
              f"The legitimate client alone: {alone:.1f} req/s. A probe that fails or takes over "
              f"{PROBE_TIMEOUT:.0f} s counts as {PROBE_TIMEOUT:.0f} s.", "",

@@ -51,6 +51,9 @@ final class ConnectionState: @unchecked Sendable {
     /// The body being read: its bytes, and its parts beyond one per read.
     private var bodyBytes = 0
     private var extraBodyParts = 0
+    /// Set once the connection closed: it no longer waits for anything, though an answer's end
+    /// may still be written to it.
+    private var isClosed = false
 
     init(headTimeout: TimeAmount, writeTimeout: TimeAmount?, pool: ConnectionPool? = nil) {
         timeout = headTimeout
@@ -136,7 +139,9 @@ final class ConnectionState: @unchecked Sendable {
     /// pool closes to make room).
     func responseEndedClosesConnection(_ channel: any Channel) -> Bool {
         let closes = pending.isEmpty ? false : !pending.removeFirst().keepsAlive
-        guard !closes, pending.isEmpty, !requestOpen, deferredParseError == nil, let pool else { return closes }
+        guard !closes, !isClosed, pending.isEmpty, !requestOpen, deferredParseError == nil, let pool else {
+            return closes
+        }
         return pool.waiting(channel, afterAnswer: true)
     }
 
@@ -189,6 +194,7 @@ final class ConnectionState: @unchecked Sendable {
 
     /// The connection closed.
     func closed(_ channel: any Channel) {
+        isClosed = true
         pool?.busy(channel)
         cancel()
     }

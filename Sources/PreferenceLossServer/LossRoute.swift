@@ -23,6 +23,7 @@ struct LossRoute: Sendable {
     /// Whether responses may be gzip-compressed for clients that accept it.
     let compressResponses: Bool
     let maximumAnswerRatio: Int?
+    let maximumInflationRatio: Int?
     let workers: WorkerPool
 
     /// Uncompressed bodies up to this size are worked on where they were read, not on a worker:
@@ -51,6 +52,7 @@ struct LossRoute: Sendable {
             idleExpiry: settings.runIdleExpiry, factory: metrics.factory)
         compressResponses = settings.compressResponses
         maximumAnswerRatio = settings.maximumAnswerRatio
+        maximumInflationRatio = settings.maximumInflationRatio
         self.workers = workers
     }
 
@@ -145,8 +147,8 @@ struct LossRoute: Sendable {
     }
 
     /// What `use` makes of the body's plain bytes and the readable bytes spare after them: the
-    /// body itself, or what it inflates to, within the body size limit and the reservation.
-    /// Inflating stops once `cancellation` is set.
+    /// body itself, or what it inflates to, within the body size limit, the inflation ratio and
+    /// the reservation. Inflating stops once `cancellation` is set.
     private func inflate<T>(
         _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation, cancellation: CancellationFlag,
         _ use: (UnsafeRawBufferPointer, Int) throws -> T
@@ -156,9 +158,10 @@ struct LossRoute: Sendable {
             guard coding != .identity else { return try use(bytes, body.writableBytes) }
             var refusal: Problem?
             var inflatedSoFar = 0  // the buffer grows only when full: its last capacity is inflated
+            let ratioLimit = maximumInflationRatio.map { $0 * bytes.count + ServerSettings.ratioAllowance }
             do {
                 return try withInflated(
-                    bytes, limit: maximumBodySize, padding: JSONParser.requiredPadding,
+                    bytes, limit: min(maximumBodySize, ratioLimit ?? .max), padding: JSONParser.requiredPadding,
                     mayHold: { capacity in
                         guard !cancellation.isCancelled else { return false }
                         // Once what is inflated could never be parsed within the budget, stop.
@@ -174,7 +177,14 @@ struct LossRoute: Sendable {
                     try use(inflated, JSONParser.requiredPadding)
                 }
             } catch let error as InflateError {
-                throw refusal ?? Problem(error, coding: coding.rawValue, limit: maximumBodySize)
+                if let refusal { throw refusal }
+                if error == .tooLarge, let ratio = maximumInflationRatio, let ratioLimit, ratioLimit < maximumBodySize {
+                    throw Problem(
+                        .contentTooLarge,
+                        detail: "the \(coding.rawValue) body inflates to more than \(ratio) times its \(bytes.count) "
+                            + "bytes as sent, plus 1 MiB (--max-inflation-ratio): send it uncompressed")
+                }
+                throw Problem(error, coding: coding.rawValue, limit: maximumBodySize)
             }
         }
     }
@@ -223,12 +233,12 @@ struct LossRoute: Sendable {
     }
 
     /// Refuses, before any input is decoded, a request whose answer is more than
-    /// `maximumAnswerRatio` times its body as sent (plus `answerAllowance`), or whose answer
+    /// `maximumAnswerRatio` times its body as sent (plus `ratioAllowance`), or whose answer
     /// alone could never fit in the budget: 413 either way.
     private func check(_ outline: RequestOutline, wireBytes: Int, response: ResponseFormat, gzip: Bool) throws(Problem)
     {
         let answer = MemoryModel.answerBytes(outline, response: response)
-        if let ratio = maximumAnswerRatio, answer > ratio * wireBytes + ServerSettings.answerAllowance {
+        if let ratio = maximumAnswerRatio, answer > ratio * wireBytes + ServerSettings.ratioAllowance {
             throw Problem(
                 .answerTooLarge,
                 detail: "the answer would be about \(answer) bytes, more than \(ratio) times the \(wireBytes) bytes "

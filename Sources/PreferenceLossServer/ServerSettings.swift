@@ -34,9 +34,13 @@ public struct ServerSettings: Sendable {
     /// gets 503, one that needs more than all of it 413.
     /// A quarter of the memory limit (the cgroup's, else the machine's).
     public var maximumInFlightBytes = memoryLimit() / 4
-    /// An answer may be this many times the request's body as sent, plus `answerAllowance`; a
+    /// An answer may be this many times the request's body as sent, plus `ratioAllowance`; a
     /// larger one gets 413 before it is computed. Nil: no bound but memory's.
     public var maximumAnswerRatio: Int? = 256
+    /// A compressed body may inflate to this many times its size as sent, plus `ratioAllowance`;
+    /// past it, 413 as soon as inflating gets there, so a few kilobytes cannot ask for the work
+    /// of tens of megabytes. Nil: no bound but `maximumBodySize`.
+    public var maximumInflationRatio: Int? = 64
     /// Threads that do the loss requests' work (inflating, decoding, the loss, encoding), apart
     /// from the threads that serve connections and the probes: one per core (the cgroup's
     /// quota, else the machine's).
@@ -62,10 +66,10 @@ public struct ServerSettings: Sendable {
 
     /// The bounds of the run history's settings.
     static let runLimit = 1000
-    /// Answers this small are allowed whatever the ratio: the configuration and metrics every answer has, and more.
-    static let answerAllowance = 1 << 20
-    /// Ratios past this would bound nothing.
-    static let answerRatioLimit = 1 << 20
+    /// What the ratio bounds allow whatever the body: an answer's configuration and metrics, and more.
+    static let ratioAllowance = 1 << 20
+    /// Ratio bounds past this would bound nothing.
+    static let ratioLimit = 1 << 20
     /// More workers than this would only add threads that wait for cores.
     static let workerLimit = 1024
     static let batchesPerRunRange = 3 ... 1000
@@ -91,8 +95,11 @@ public struct ServerSettings: Sendable {
         if maximumConnections < 1 { return "max-connections must be at least 1" }
         if maximumInFlightRequests < 1 { return "max-in-flight-requests must be at least 1" }
         if maximumInFlightBytes < 1 { return "max-in-flight-bytes must be at least 1 byte" }
-        if let ratio = maximumAnswerRatio, !(1 ... Self.answerRatioLimit).contains(ratio) {
-            return "max-answer-ratio must be 1 to \(Self.answerRatioLimit), or 0 for none"
+        if let ratio = maximumAnswerRatio, !(1 ... Self.ratioLimit).contains(ratio) {
+            return "max-answer-ratio must be 1 to \(Self.ratioLimit), or 0 for none"
+        }
+        if let ratio = maximumInflationRatio, !(1 ... Self.ratioLimit).contains(ratio) {
+            return "max-inflation-ratio must be 1 to \(Self.ratioLimit), or 0 for none"
         }
         if !(1 ... Self.workerLimit).contains(workers) { return "workers must be 1 to \(Self.workerLimit)" }
         if let idleTimeout, idleTimeout < Self.shortestTimeout {

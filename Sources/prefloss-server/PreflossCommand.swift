@@ -63,6 +63,12 @@ struct PreflossCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "A compressed body may inflate to this many times its size as sent, plus 1 MiB, else 413; 0 for no bound (PREFLOSS_MAX_INFLATION_RATIO; default \(defaults.maximumInflationRatio ?? 0))."
+    )
+    var maxInflationRatio: Int?
+
+    @Option(
+        help:
             "Threads that do the loss requests' work, apart from those that serve connections and probes (PREFLOSS_WORKERS; default one per core)."
     )
     var workers: Int?
@@ -159,6 +165,9 @@ struct PreflossCommand: AsyncParsableCommand {
         }
         if let ratio = try environment.resolve(maxAnswerRatio, "PREFLOSS_MAX_ANSWER_RATIO") {
             settings.maximumAnswerRatio = ratio == 0 ? nil : ratio
+        }
+        if let ratio = try environment.resolve(maxInflationRatio, "PREFLOSS_MAX_INFLATION_RATIO") {
+            settings.maximumInflationRatio = ratio == 0 ? nil : ratio
         }
         settings.workers = try environment.resolve(workers, "PREFLOSS_WORKERS") ?? settings.workers
         if let idle = try environment.resolve(idleTimeout, "PREFLOSS_IDLE_TIMEOUT") {

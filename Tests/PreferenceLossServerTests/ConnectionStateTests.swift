@@ -1,3 +1,4 @@
+import NIOCore
 import NIOEmbedded
 import Testing
 
@@ -90,5 +91,38 @@ import Testing
             #expect(!connection.responseEndedClosesConnection(channel))
         }
         connection.cancel()
+    }
+
+    /// A connection of a listener at the cap of `pool`, opened as Hummingbird opens one: the pool
+    /// counts it at accept, then the guards see it.
+    func pooledConnection(_ pool: ConnectionPool) async throws -> (EmbeddedChannel, ConnectionState) {
+        let channel = EmbeddedChannel()
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
+        var counter = pool.delegate
+        counter.connectionOpened()
+        let connection = ConnectionState(headTimeout: .seconds(600), writeTimeout: nil, pool: pool)
+        connection.opened(channel)
+        return (channel, connection)
+    }
+
+    /// The adversarial review's probe-port wedge: a client that closed before its answer's end
+    /// was written had that connection noted as waiting once more; closed "to make room" later,
+    /// it was never seen to close, and the pool stopped making room for good.
+    @Test func anAnswerEndedAfterItsClientClosedLeavesThePoolMakingRoom() async throws {
+        let pool = ConnectionPool(maximum: 2)
+        let (gone, goneConnection) = try await pooledConnection(pool)
+        goneConnection.headRead(keepsAlive: true, headBytes: 40)
+        goneConnection.headArrived(gone)
+        goneConnection.requestEnded()
+        goneConnection.closed(gone)
+        var counter = pool.delegate
+        counter.connectionClosed()
+        #expect(!goneConnection.responseEndedClosesConnection(gone))
+
+        let (idle, idleConnection) = try await pooledConnection(pool)
+        let (_, newest) = try await pooledConnection(pool)
+        #expect(!idle.isActive, "at the cap, the idle connection makes room")
+        idleConnection.cancel()
+        newest.cancel()
     }
 }

@@ -266,6 +266,30 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
         }
     }
 
+    /// The adversarial review's gzip of one number of 60 MiB digits: 61 KB sent for 0.35 s of
+    /// inflating and parsing, a thousand times the CPU per byte of a plain body.
+    @Test func aBodyInflatingManyTimesItsSizeIs413UnlessTheRatioIsOff() async throws {
+        let body =
+            Array(#"{"chosen": {"logps": [1"#.utf8) + [UInt8](repeating: 0x30, count: 8 << 20)
+            + Array(#"]}, "rejected": {"logps": [-1]}}"#.utf8)
+        let gzip = try #require(gzipped(body))
+        let settings = ServerSettings()
+        let ratio = try #require(settings.maximumInflationRatio)
+        #expect(ratio * gzip.count + ServerSettings.ratioAllowance < body.count)
+        try await withLiveServer(settings) { client async throws in
+            let problem = try expectProblem(
+                try await post(client, gzip, headers: Self.headers("gzip")), .contentTooLarge)
+            #expect((problem["detail"] as? String)?.contains("--max-inflation-ratio") == true)
+        }
+        var off = settings
+        off.maximumInflationRatio = nil
+        try await withLiveServer(off) { client async throws in
+            // Inflated and parsed: its number is too large for JSON's parser.
+            let problem = try expectProblem(try await post(client, gzip, headers: Self.headers("gzip")), .badRequest)
+            #expect(problem["type"] as? String == ProblemType.malformedJSON.uri)
+        }
+    }
+
     @Test func largeResponsesAreGzippedOnlyWhenAskedAndAllowed() async throws {
         let large =
             #"{"chosen": {"logps": [\#(Array(repeating: "-1.5", count: 200).joined(separator: ","))]}, "rejected": {"logps": [\#(Array(repeating: "-2.5", count: 200).joined(separator: ","))]}}"#

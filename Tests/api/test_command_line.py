@@ -286,6 +286,8 @@ BAD_ARGUMENTS = [  # (arguments, variables, text the message must show)
     (["--workers", "0"], None, "workers must be 1 to 1024"),
     (["--max-answer-ratio=-1"], None, "max-answer-ratio must be 1 to 1048576, or 0 for none"),
     ([], {"PREFLOSS_MAX_ANSWER_RATIO": "1048577"}, "max-answer-ratio must be 1 to 1048576, or 0 for none"),
+    (["--max-inflation-ratio=-1"], None, "max-inflation-ratio must be 1 to 1048576, or 0 for none"),
+    ([], {"PREFLOSS_MAX_INFLATION_RATIO": "1048577"}, "max-inflation-ratio must be 1 to 1048576, or 0 for none"),
     ([], {"PREFLOSS_WORKERS": "1025"}, "workers must be 1 to 1024"),
     (["--body-timeout", "0"], None, "body-timeout must be at least 1 ms"),
     (["--header-timeout", "0"], None, "header-timeout must be at least 1 ms"),

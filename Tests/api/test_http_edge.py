@@ -288,8 +288,9 @@ def test_ragged_token_gradients_are_not_padded(server):
 
 def test_megabyte_unknown_config_key_gives_a_small_problem_and_a_short_log_line():
     """A 1 MB unknown config key (plain) and a 16 MB one (gzipped): 422, a problem under 4 KB whose
-    pointer is truncated with an ellipsis, and no log line over 4 KB."""
-    with running_server("--max-body-size", "64MiB") as started:
+    pointer is truncated with an ellipsis, and no log line over 4 KB. (The gzipped one inflates
+    past the inflation ratio, turned off here.)"""
+    with running_server("--max-body-size", "64MiB", "--max-inflation-ratio", "0") as started:
         for body, headers in megabyte_unknown_key_bodies():
             status_line, response_headers, answer = post_loss(started.port, body, headers=headers, timeout=WAIT)
             assert status_of(status_line) == 422, status_line
@@ -328,8 +329,8 @@ def test_a_config_of_thousands_of_keys_is_one_422_at_config(server):
 def test_gzip_flood_past_the_memory_budget_is_refused_within_it():
     """24 concurrent 41 KB gzip bodies that each inflate to 28 MB of logps, with a 256 MiB budget:
     only 200, 413 or 503; what the server reserves for them stays within the budget, and is all
-    given back."""
-    with running_server("--max-in-flight-bytes", "256MiB") as started:
+    given back. (Without the inflation ratio, which would refuse each at 64 times its size.)"""
+    with running_server("--max-in-flight-bytes", "256MiB", "--max-inflation-ratio", "0") as started:
         data = request_bytes("POST", "/v1/loss", gzip_flood_past_budget(), [("Content-Encoding", "gzip")])
         results, reserved = largest_reservation_during(started, lambda: flood(started.port, data, 24))
         statuses = [status for status, _ in results]

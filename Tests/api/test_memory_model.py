@@ -16,7 +16,7 @@ from prefloss_process import running_server
 JSON = {"Content-Type": "application/json"}
 SAFETENSORS = {"Content-Type": "application/vnd.safetensors"}
 # The checks here are about memory only: no answer ratio, bodies up to 256 MiB.
-OPTIONS = ("--max-answer-ratio", "0", "--max-body-size", "256MiB")
+OPTIONS = ("--max-answer-ratio", "0", "--max-inflation-ratio", "0", "--max-body-size", "256MiB")
 
 
 def one_token_rows(pairs: int) -> bytes:

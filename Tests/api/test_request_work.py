@@ -15,8 +15,8 @@ from server_metrics import metric_value, metrics_text
 
 # Requests heavy enough to keep every core busy for seconds (a debug build takes several).
 HEAVY = max(2, min(os.cpu_count() or 2, 8))
-# Their answers are thousands of times their gzip bodies: no bound on that here.
-OPTIONS = ("--max-in-flight-bytes", "4GiB", "--max-answer-ratio", "0")
+# Their bodies inflate, and their answers grow, to thousands of times their gzip: no bound on that here.
+OPTIONS = ("--max-in-flight-bytes", "4GiB", "--max-answer-ratio", "0", "--max-inflation-ratio", "0")
 
 
 def one_token_rows(count: int) -> bytes:

@@ -57,8 +57,9 @@ def config_folder() -> str:
 
 def write_config(folder: Path, servers: dict | None = None, binds: dict | None = None) -> Path:
     """Writes the ConfigMap's files to `folder` (paths into the mount changed to it) and returns
-    haproxy.cfg's path. `servers` ({name: port} on 127.0.0.1) take the server-template's place;
-    `binds` ({":8080": "127.0.0.1:41234"}) move the listeners. Nothing else changes."""
+    haproxy.cfg's path. `servers` ({name: port} or {name: (port, probe port)} on 127.0.0.1) take
+    the server-template's place, each health-checked on its probe port (else its port); `binds`
+    ({":8080": "127.0.0.1:41234"}) move the listeners. Nothing else changes."""
     for name, text in files().items():
         text = text.replace(config_folder() + "/", f"{folder}/")
         if name == "haproxy.cfg":
@@ -72,7 +73,8 @@ def _replace_lines(text: str, servers: dict | None, binds: dict | None) -> str:
     for index, line in enumerate(lines):
         indent, words = line[:len(line) - len(line.lstrip())], line.split()
         if servers is not None and words[:1] == ["server-template"]:
-            lines[index] = "".join(f"{indent}server {name} 127.0.0.1:{port}\n" for name, port in servers.items())
+            lines[index] = "".join(f"{indent}server {name} 127.0.0.1:{port} port {check}\n"
+                                   for name, (port, check) in map(_with_check_port, servers.items()))
             servers = None
         elif binds and words[:1] == ["bind"] and words[1] in binds:
             lines[index] = f"{indent}bind {binds.pop(words[1])}\n"
@@ -83,3 +85,8 @@ def _replace_lines(text: str, servers: dict | None, binds: dict | None) -> str:
 def check(config: Path, env: dict) -> subprocess.CompletedProcess:
     """`haproxy -c`: parses the whole configuration, resolves nothing, binds nothing."""
     return subprocess.run([HAPROXY, "-c", "-f", str(config)], env=env, capture_output=True, text=True, timeout=30)
+
+
+def _with_check_port(item: tuple) -> tuple:
+    name, ports = item
+    return (name, ports) if isinstance(ports, tuple) else (name, (ports, ports))

@@ -87,8 +87,10 @@ def replicas_behind_haproxy(tmp_path, drain_delays: dict):
     yields once HAProxy has seen all three up."""
     with contextlib.ExitStack() as stack:
         replicas = {name: stack.enter_context(running_server(
-            "--max-body-size", str(MAX_BODY), "--drain-delay", drain_delays.get(name, "0"))) for name in REPLICAS}
-        url, probes = stack.enter_context(haproxy(tmp_path, {name: s.port for name, s in replicas.items()}))
+            "--max-body-size", str(MAX_BODY), "--drain-delay", drain_delays.get(name, "0"), "--probe-port", "0"))
+            for name in REPLICAS}
+        url, probes = stack.enter_context(
+            haproxy(tmp_path, {name: (s.port, s.probe_port) for name, s in replicas.items()}))
         started = Proxy(url, probes, replicas)
         wait_for(lambda: {row["status"] for row in server_stats(started).values()} == {"UP"}, WAIT,
                  "HAProxy to see every replica up")

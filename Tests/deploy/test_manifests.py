@@ -86,6 +86,21 @@ def test_grace_period_covers_pre_stop_drain_and_a_request(deployment, container,
     assert readiness["periodSeconds"] * readiness["failureThreshold"] <= drain
 
 
+def worst_measured_probe_p99_ms() -> float:
+    """The slowest probe-port p99 of the README's `make floods` table, in ms."""
+    table = (ROOT / "README.md").read_text().split("<!-- floods:start -->", 1)[1].split("<!-- floods:end -->", 1)[0]
+    rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| ")]
+    column = [cell.strip() for cell in rows[0]].index("probe port p99 ms /health / /ready / /metrics")
+    return max(float(value) for row in rows[1:] for value in row[column].split(" / "))
+
+
+def test_probe_timeouts_are_far_above_the_measured_probe_latency(container):
+    worst = worst_measured_probe_p99_ms()
+    assert 0 < worst < 50, "the floods table shows the probes' target missed"
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["timeoutSeconds"] * 1000 >= 10 * worst, probe
+
+
 def test_locked_down_security_context(deployment, container, dockerfile):
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
