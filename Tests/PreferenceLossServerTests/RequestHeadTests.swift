@@ -43,6 +43,85 @@ import Testing
         return await connection.receiveUntilClosed()
     }
 
+    @Test(arguments: [
+        "GET /health HTTP/1.1\r\n\r\n", "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: a b\r\n\r\n", "GET /health HTTP/1.1\r\nHost: a@b:80\r\n\r\n",
+        "POST /v1/loss HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+        "GET /nowhere HTTP/1.0\r\nHost: x:y\r\n\r\n",
+    ])
+    func aMissingRepeatedOrInvalidHostIs400AndTheLastAnswer(_ request: String) async throws {
+        try await withLiveServer(try Self.settings()) { client async throws in
+            let port = try #require(client.port)
+            let answer = try await Self.exchange(port: port, request + Self.after)
+            Self.expectLastAnswer(answer, 400, "malformed-header", header: "Host")
+        }
+    }
+
+    @Test func anHTTP10RequestNeedsNoHost() async throws {
+        try await withLiveServer { client async throws in
+            let port = try #require(client.port)
+            let answer = try await Self.exchange(port: port, "GET /health HTTP/1.0\r\n\r\n")
+            #expect(answer.text.hasPrefix("HTTP/1.1 200 "), "\(answer.text)")
+        }
+    }
+
+    @Test(arguments: [
+        ("GET /health HTTP/1.1", "gzip", 400, "malformed-request"),
+        ("POST /v1/loss HTTP/1.1", "gzip", 400, "malformed-request"),
+        ("POST /v1/loss HTTP/1.1", "chunked, gzip", 400, "malformed-request"),
+        ("POST /v1/loss HTTP/1.1", "gzip, chunked", 501, "not-implemented"),
+        // The parser refuses chunked before another coding, or twice, on its own.
+        ("GET /health HTTP/1.1", "chunked, chunked", 400, "malformed-request"),
+        ("POST /v1/loss HTTP/1.1", "chunked;x=1", 400, "malformed-header"),
+        ("POST /v1/loss HTTP/1.0", "chunked", 400, "malformed-request"),
+    ])
+    func aTransferEncodingNotJustChunkedIsRefusedBeforeRoutingAndTheLastAnswer(
+        _ requestLine: String, _ codings: String, _ status: Int, _ type: String
+    ) async throws {
+        try await withLiveServer(try Self.settings()) { client async throws in
+            let port = try #require(client.port)
+            let request =
+                "\(requestLine)\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: \(codings)\r\n\r\n"
+                + "2\r\n{}\r\n0\r\n\r\n"
+            let answer = try await Self.exchange(port: port, request + Self.after)
+            Self.expectLastAnswer(answer, status, type)
+        }
+    }
+
+    @Test func aRefusedHeadIsAnsweredAfterTheRequestsPipelinedBeforeIt() async throws {
+        try await withLiveServer { client async throws in
+            let port = try #require(client.port)
+            let answer = try await Self.exchange(
+                port: port,
+                "GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: first\r\n\r\n"
+                    + "GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n" + Self.after)
+            let statuses = answer.text.matches(of: #/HTTP/1\.1 (\d{3}) /#).map { String($0.output.1) }
+            #expect(statuses == ["200", "400"], "\(answer.text)")
+            let text = answer.text.lowercased()
+            let first = try #require(text.range(of: "x-request-id: first"))
+            // The head's own problem, not the parser's later complaint about the same bytes.
+            let problem = try #require(text.range(of: "transfer-encoding gzip does not end in chunked"))
+            #expect(first.upperBound < problem.lowerBound)
+            #expect(answer.closedByServer)
+        }
+    }
+
+    /// RFC 9110 §10.1.1: an HTTP/1.0 client's 100-continue is ignored; an HTTP/1.1 client's gets
+    /// its `100 Continue`.
+    @Test(arguments: [("HTTP/1.0", false), ("HTTP/1.1", true)])
+    func onlyAnHTTP11ClientGets100Continue(_ version: String, _ continues: Bool) async throws {
+        try await withLiveServer { client async throws in
+            let port = try #require(client.port)
+            let body = #"{"chosen": {"logps": [-1]}, "rejected": {"logps": [-2]}}"#
+            let answer = try await Self.exchange(
+                port: port,
+                "POST /v1/loss \(version)\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+            #expect(answer.text.hasPrefix("HTTP/1.1 100 Continue\r\n\r\n") == continues, "\(answer.text.prefix(200))")
+            #expect(answer.text.contains("HTTP/1.1 200 OK"))
+        }
+    }
+
     /// Every route answers an expectation other than 100-continue with 417, before the token.
     @Test(arguments: ["GET /health", "GET /nowhere", "POST /v1/loss"])
     func anExpectationOtherThan100ContinueIs417OnEveryRoute(_ request: String) async throws {
