@@ -370,8 +370,11 @@ def test_gzip_bomb_past_the_body_limit_is_413():
     ("x-gzip", gzip.compress(SMALL_BODY), 200, None),
     ("GZIP", gzip.compress(SMALL_BODY), 200, None),
     ("deflate", zlib.compress(SMALL_BODY), 200, None),
+    ("deflate", gzip.compress(SMALL_BODY), 200, None),  # the format is told by its header, not the name
+    ("gzip", zlib.compress(SMALL_BODY), 200, None),
     ("identity", SMALL_BODY, 200, None),
-], ids=["truncated", "trailing-garbage", "empty", "raw-deflate", "gzip-twice", "br", "x-gzip", "GZIP", "zlib", "identity"])
+], ids=["truncated", "trailing-garbage", "empty", "raw-deflate", "gzip-twice", "br", "x-gzip", "GZIP", "zlib",
+        "gzip-as-deflate", "zlib-as-gzip", "identity"])
 def test_content_encoding_edge_cases(server, coding, data, status, slug):
     status_line, headers, body = post_loss(server.port, data, headers=[("Content-Encoding", coding)])
     assert status_of(status_line) == status, body[:200]
