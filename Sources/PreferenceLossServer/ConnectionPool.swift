@@ -4,11 +4,10 @@ import Synchronization
 
 /// The connections of one listener, at most `maximum` of them, kept as nginx keeps its own: at
 /// the cap, the connection that has waited longest for a request (silent since its accept, or
-/// idle since its last answer) is closed to make room, when one is accepted, when one accepted
-/// begins to wait (a burst of accepts can outrun the connections' set-up, so that an accept finds
-/// none waiting yet), and when one begins to wait after an answer. New connections wait in the
-/// listen backlog only while every one open is in a request. So connections that cost a client
-/// nothing, opened and left silent or kept after a request, cannot keep everyone else out.
+/// idle since its last answer) is closed to make room, when one is accepted and when one begins
+/// to wait after an answer. New connections wait in the listen backlog only while every one
+/// open is in a request. So connections that cost a client nothing, opened and left silent or
+/// kept after a request, cannot keep everyone else out.
 final class ConnectionPool: Sendable {
     private struct State {
         var open = 0
@@ -21,10 +20,9 @@ final class ConnectionPool: Sendable {
         var atCap: Bool { open - closing.count >= maximum }
         let maximum: Int
 
-        /// Takes the connection that has waited longest, but `spared`, out of `waiting`, to be closed.
-        mutating func oldestWaiting(sparing spared: ObjectIdentifier? = nil) -> (any Channel)? {
-            guard let oldest = waiting.filter({ $0.key != spared }).min(by: { $0.value.since < $1.value.since })
-            else { return nil }
+        /// Takes the connection that has waited longest out of `waiting`, to be closed.
+        mutating func oldestWaiting() -> (any Channel)? {
+            guard let oldest = waiting.min(by: { $0.value.since < $1.value.since }) else { return nil }
             waiting[oldest.key] = nil
             closing.insert(oldest.key)
             return oldest.value.channel
@@ -43,16 +41,14 @@ final class ConnectionPool: Sendable {
     var delegate: some AvailableConnectionsDelegate { Delegate(pool: self) }
 
     /// `channel` waits for a request: from its accept (`afterAnswer` false), or since its last
-    /// answer. At the cap, the connection that has waited longest is closed to make room: after
-    /// an answer it may be `channel` itself; from its accept, never (it has yet to send a request).
+    /// answer, when, at the cap, the connection that has waited longest is closed to make room.
     /// - Returns: whether that is `channel` itself, for the caller to close once its answer is written.
     @discardableResult
     func waiting(_ channel: any Channel, afterAnswer: Bool) -> Bool {
         let evicted: (any Channel)? = state.withLock { state in
             state.clock += 1
             state.waiting[ObjectIdentifier(channel)] = (state.clock, channel)
-            guard state.atCap else { return nil }
-            return state.oldestWaiting(sparing: afterAnswer ? nil : ObjectIdentifier(channel))
+            return afterAnswer && state.atCap ? state.oldestWaiting() : nil
         }
         guard let evicted else { return false }
         if evicted === channel { return true }

@@ -125,25 +125,4 @@ import Testing
         idleConnection.cancel()
         newest.cancel()
     }
-
-    /// The second review's probe-port stall: a burst of accepts reached the cap before any of
-    /// them was set up, so no accept found a connection waiting to close, and the listener
-    /// stopped accepting until the silent ones' header timeout.
-    @Test func acceptsThatOutrunTheirSetUpStillMakeRoom() async throws {
-        let pool = ConnectionPool(maximum: 2)
-        var counter = pool.delegate
-        let channels = [EmbeddedChannel(), EmbeddedChannel()]
-        for channel in channels {
-            try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
-            counter.connectionOpened()
-        }
-        let connections = channels.map { channel in
-            let connection = ConnectionState(headTimeout: .seconds(600), writeTimeout: nil, pool: pool)
-            connection.opened(channel)
-            return connection
-        }
-        #expect(!channels[0].isActive, "the older silent connection makes room")
-        #expect(channels[1].isActive, "a connection is never closed as it is set up")
-        for connection in connections { connection.cancel() }
-    }
 }
