@@ -2,6 +2,8 @@
 release server with tokens, --max-in-flight-bytes 256MiB and a probe port:
 
 - idle sockets: the main port's --max-connections (1024) and 64 more, sending nothing;
+- idle sockets on the probe port: 160, past its 128 connections, each opened again as soon as
+  the server closes it;
 - pipelining non-readers: 200 connections with 4 KiB receive buffers pipelining GET / without end;
 - one-byte chunks: 4 connections posting endless one-byte chunks, without a token;
 - stalled bodies: 256 connections, with the token, declaring 1000 bytes and sending one;
@@ -46,7 +48,7 @@ import json  # noqa: E402
 
 import requests  # noqa: E402
 
-from floods import Flood, IdleSockets, one_byte_chunks, pipelining_non_reader, stalled_body  # noqa: E402
+from floods import Flood, IdleSockets, Reconnecting, one_byte_chunks, pipelining_non_reader, stalled_body  # noqa: E402
 from polling import wait_for  # noqa: E402
 from process_cpu import cpu_seconds  # noqa: E402
 from prefloss_process import BINARY, START_TIMEOUT, Server, reserved_port  # noqa: E402
@@ -207,6 +209,8 @@ class Row:
 
 FLOODS = [  # (name, whether it has the token, the flood for a server and the valid bodies)
     ("idle sockets at the cap (1024 + 64)", False, lambda server, _: IdleSockets(server.port, 1024 + 64)),
+    ("160 idle sockets on the probe port, back at once when closed", False,
+     lambda server, _: Reconnecting(server.probe_port, 160)),
     ("200 pipelining non-readers", False,
      lambda server, _: Flood(server.port, 200, pipelining_non_reader, receive_buffer=4096)),
     ("4 × endless one-byte chunks", False, lambda server, _: Flood(server.port, 4, one_byte_chunks())),

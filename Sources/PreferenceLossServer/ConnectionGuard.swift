@@ -10,10 +10,11 @@ import NIOHTTPTypesHTTP1
 /// - a request head must be complete within `timeout` of the connection's accept, and of its
 ///   first byte after an answer: a client that sends nothing, or trickles its headers
 ///   (slowloris), is cut off then, while an idle keep-alive connection is left to the idle timeout;
-/// - a request whose head the HTTP parser rejects (over 80 KiB, a bad Content-Length, ...)
-///   gets a problem+json 400 or 431 before the connection closes, instead of an empty 400,
-///   after the answers to the requests pipelined before it (a body it rejects, a bad chunk
-///   size say, is the route's to answer);
+/// - a request whose head the HTTP parser rejects (over 80 KiB, a bad Content-Length, ...), or
+///   that breaks a `RequestHeadRules` rule (Host, Transfer-Encoding), gets a problem+json 400,
+///   431 or 501 before the connection closes, instead of an empty 400 or a routed request,
+///   after the answers to the requests pipelined before it (a body the parser rejects, a bad
+///   chunk size say, is the route's to answer);
 /// - a request that does not keep the connection alive (HTTP/1.0 without keep-alive), or
 ///   whose route asked for it (`CloseConnectionAfterResponse`), has it closed once its
 ///   response is written;
@@ -126,9 +127,9 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end:
             let closes = connection.responseEndedClosesConnection(context.channel)
-            if let error = connection.takeDeferredParseError() {
+            if let problem = connection.takeDeferredProblem() {
                 context.write(data, promise: promise)
-                answer(error, context: context)
+                answer(problem, context: context)
             } else if closes {
                 closeAfterWriting(data, promise: promise, context: context)
             } else {
@@ -139,9 +140,9 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// Nothing after a parse error is read: the parser takes no more.
+    /// Nothing after a parse error or a refused head is read: the parser takes no more.
     func read(context: ChannelHandlerContext) {
-        if !connection.parserFailed { context.read() }
+        if !connection.stoppedParsing { context.read() }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -157,25 +158,27 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
         connection.closeAfterCurrentResponse()
     }
 
-    /// A parse error between requests is answered with a problem, once the requests read before
-    /// it are answered, then the connection closes; one inside a request's body goes on to the
-    /// route, whose body reader answers it. The parser's complaints about bytes that follow
-    /// its error are dropped.
+    /// A parse error between requests, or a refused head, is answered with a problem, once the
+    /// requests read before it are answered, then the connection closes; a parse error inside a
+    /// request's body goes on to the route, whose body reader answers it. The parser's
+    /// complaints about bytes that follow its error, or a refused head, are dropped.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? HTTPParserError {
+        if let refused = error as? RefusedHead {
+            if connection.stopParsing(answering: refused.problem) { answer(refused.problem, context: context) }
+        } else if let error = error as? HTTPParserError {
+            guard !connection.stoppedParsing else { return }
             switch connection.routeParseError(error) {
             case .route: context.fireErrorCaught(error)
-            case .answerNow: answer(error, context: context)
+            case .answerNow: answer(Problem(error), context: context)
             case .deferred: break
             }
-        } else if !(connection.parserFailed && error is ByteToMessageDecoderError) {
+        } else if !(connection.stoppedParsing && error is ByteToMessageDecoderError) {
             context.fireErrorCaught(error)
         }
     }
 
-    /// Writes the problem for `error`, and closes the connection once it is written.
-    private func answer(_ error: HTTPParserError, context: ChannelHandlerContext) {
-        let problem = Problem(error)
+    /// Writes `problem`, and closes the connection once it is written.
+    private func answer(_ problem: Problem, context: ChannelHandlerContext) {
         let body = problem.body()
         var fields = problem.headers
         fields[.contentType] = "application/problem+json"
@@ -197,13 +200,22 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// Before HTTP/1 heads become version-less HTTP types: notes whether each request keeps
+/// A head that breaks a `RequestHeadRules` rule, on its way to `RequestHeadObserver` to be
+/// answered.
+private struct RefusedHead: Error {
+    var problem: Problem
+}
+
+/// Before HTTP/1 heads become version-less HTTP types: refuses a head that breaks a
+/// `RequestHeadRules` rule (the connection reads no more, and its problem is the last answer),
+/// and drops an HTTP/1.0 client's `Expect: 100-continue`; notes whether each request keeps
 /// the connection alive (HTTP/1.1 unless `Connection: close`, HTTP/1.0 only with keep-alive;
 /// never a CONNECT); refuses a pipelined request past the bounds, and a chunked body whose
 /// chunks are too small (see `ConnectionState`): the request, or the rest of the body, and
 /// everything after it are dropped unread, and the connection reads no more.
 private final class PipelineGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     let connection: ConnectionState
 
@@ -212,14 +224,22 @@ private final class PipelineGuard: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !connection.isRefusingRequests else { return }
+        guard !connection.readsNoMore else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
+            if let problem = RequestHeadRules.refusal(of: head) {
+                context.fireErrorCaught(RefusedHead(problem: problem))
+                return
+            }
             // NIO's encoder takes the connection after a CONNECT for a tunnel (no body framing):
             // whatever the answer, the connection closes after it.
             let keepsAlive = head.isKeepAlive && head.method != .CONNECT
             connection.headRead(keepsAlive: keepsAlive, headBytes: head.bytesAsSent)
             guard !connection.isRefusingRequests else { return }
+            if let head = RequestHeadRules.droppingIgnoredExpectation(head) {
+                context.fireChannelRead(wrapInboundOut(.head(head)))
+                return
+            }
         case .body(let part):
             guard connection.bodyPartRead(bytes: part.readableBytes) else {
                 // The body's reader (the route's, or the drain after an early answer) stops at it.

@@ -37,12 +37,14 @@ final class ConnectionState: @unchecked Sendable {
     /// Set once a pipelined request past the bounds arrived: nothing more is read; the
     /// connection closes after the answers to the requests before it.
     private(set) var isRefusingRequests = false
-    /// A parse error that arrived while earlier requests were still being answered.
-    private var deferredParseError: HTTPParserError?
-    /// Set once the HTTP parser failed: what follows on the connection is not read.
-    private(set) var parserFailed = false
-    /// Whether nothing more that arrives is to be parsed: requests are refused, or the parser failed.
-    var readsNoMore: Bool { isRefusingRequests || parserFailed }
+    /// The answer to a parse error or a refused head that came while earlier requests were
+    /// still being answered.
+    private var deferredProblem: Problem?
+    /// Set once the HTTP parser failed, or a head was refused (`RequestHeadRules`): what follows
+    /// on the connection is not read.
+    private(set) var stoppedParsing = false
+    /// Whether nothing more that arrives is to be parsed: requests are refused, or parsing stopped.
+    var readsNoMore: Bool { isRefusingRequests || stoppedParsing }
     /// Whether a request's head has been read and its body not yet to its end.
     var isReadingBody: Bool { requestOpen }
     /// Reads of raw bytes, and the one the request body's last part came in.
@@ -139,17 +141,17 @@ final class ConnectionState: @unchecked Sendable {
     /// pool closes to make room).
     func responseEndedClosesConnection(_ channel: any Channel) -> Bool {
         let closes = pending.isEmpty ? false : !pending.removeFirst().keepsAlive
-        guard !closes, !isClosed, pending.isEmpty, !requestOpen, deferredParseError == nil, let pool else {
+        guard !closes, !isClosed, pending.isEmpty, !requestOpen, deferredProblem == nil, let pool else {
             return closes
         }
         return pool.waiting(channel, afterAnswer: true)
     }
 
-    /// The parse error to answer now that every request before it is answered, if any.
-    func takeDeferredParseError() -> HTTPParserError? {
-        guard pending.isEmpty, let error = deferredParseError else { return nil }
-        deferredParseError = nil
-        return error
+    /// The problem to answer now that every request before it is answered, if any.
+    func takeDeferredProblem() -> Problem? {
+        guard pending.isEmpty, let problem = deferredProblem else { return nil }
+        deferredProblem = nil
+        return problem
     }
 
     /// Where a parse error goes.
@@ -163,11 +165,21 @@ final class ConnectionState: @unchecked Sendable {
     }
 
     func routeParseError(_ error: HTTPParserError) -> ParseErrorRoute {
-        parserFailed = true
-        if requestOpen { return .route }
-        if pending.isEmpty { return .answerNow }
-        deferredParseError = error
-        return .deferred
+        guard !requestOpen else {
+            stoppedParsing = true
+            return .route
+        }
+        return stopParsing(answering: Problem(error)) ? .answerNow : .deferred
+    }
+
+    /// Nothing more is parsed, and `problem` is the connection's last answer, once the requests
+    /// read before it are answered: true when that is now, else `takeDeferredProblem()` hands
+    /// it over after their answers.
+    func stopParsing(answering problem: Problem) -> Bool {
+        stoppedParsing = true
+        guard !pending.isEmpty else { return true }
+        deferredProblem = problem
+        return false
     }
 
     /// Succeeds once the channel is writable again, or closed.

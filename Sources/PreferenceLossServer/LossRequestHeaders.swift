@@ -33,21 +33,12 @@ struct LossRequestHeaders {
     static var runPartHeader: HTTPField.Name { HTTPField.Name("X-Run-Part")! }
     static var runPhaseHeader: HTTPField.Name { HTTPField.Name("X-Run-Phase")! }
 
-    /// - Throws: 400 for a header that breaks its grammar, 501 for a transfer coding other than
-    ///   chunked, 417 for an expectation other than 100-continue, 415 for an unsupported body
-    ///   type or coding, 406 when neither response type is acceptable.
+    /// Transfer-Encoding and Expect were checked before routing (`RequestHeadRules`,
+    /// `ExpectationMiddleware`).
+    /// - Throws: 400 for a header that breaks its grammar, 415 for an unsupported body type or
+    ///   coding, 406 when neither response type is acceptable.
     init(_ headers: HTTPFields) throws(Problem) {
-        // RFC 9112 §6.1: a transfer coding the server does not know is 501.
-        if let codings = try parsed(.transferEncoding, in: headers, parseContentCodings), codings != ["chunked"] {
-            let named = echo(codings.joined(separator: ", "))
-            throw Problem(.notImplemented, detail: "Transfer-Encoding \(named) is not supported; use chunked")
-        }
-        // RFC 9110 §10.1.1: 100-continue is the only expectation there is.
-        if let expectation = headers[.expect], expectation.lowercased() != "100-continue" {
-            throw Problem(
-                .expectationFailed, detail: "the only expectation served is 100-continue, not \(echo(expectation))")
-        }
-        expectsContinue = headers[.expect] != nil
+        expectsContinue = RequestExpectation(headers[.expect]) == .continue
         let contentType = try parsed(.contentType, in: headers) { text throws(HeaderSyntaxError) in
             try MediaType(parsing: text)
         }

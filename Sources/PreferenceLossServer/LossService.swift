@@ -135,6 +135,7 @@ private struct Routes {
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(metrics: metrics))
+        router.add(middleware: ExpectationMiddleware())
         return router
     }
 

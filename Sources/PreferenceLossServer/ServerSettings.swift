@@ -58,8 +58,10 @@ public struct ServerSettings: Sendable {
 
     public init() {}
 
-    /// Connections the probe port serves at once, apart from `maximumConnections`.
-    public static let probeConnections = 16
+    /// Connections the probe port serves at once, apart from `maximumConnections`: enough that a
+    /// new one sends its request before, closed to make room, it is the longest waiting, even when
+    /// every connection closed comes back at once (16 were not).
+    public static let probeConnections = 128
     /// How long a probe connection may take to send its request head from its accept, and may
     /// stay idle: probes open a connection each and ask at once.
     public static let probeTimeout = Duration.seconds(2)

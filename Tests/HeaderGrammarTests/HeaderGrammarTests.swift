@@ -136,3 +136,26 @@ import Testing
         #expect(throws: HeaderSyntaxError(offset: 0, reason: "expected train or eval")) { try RunPhase(parsing: text) }
     }
 }
+
+@Suite struct HostTests {
+    @Test(arguments: [
+        "", "x", "localhost:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:8080", "[v1.fe80::a+en1]",
+        "my-host.example_.com~", "a%2Fb", "x:", "sub!$&'()*+,;=delims",
+    ])
+    func acceptsRFC9110Hosts(_ text: String) throws {
+        try validateHost(text)
+    }
+
+    @Test(arguments: [
+        ("a b", 1), ("a/b", 1), ("x:8o", 3), ("x:80:80", 4), ("[::1", 4), ("[]", 1), ("[::1]x", 5), ("a%2", 1),
+        ("a%zz", 1), ("h\u{00E9}", 1), ("a@b", 1), ("x\ty", 1),
+    ])
+    func refusesAnythingElseAtItsOffset(_ text: String, _ offset: Int) {
+        #expect(throws: HeaderSyntaxError.self) { try validateHost(text) }
+        do {
+            try validateHost(text)
+        } catch {
+            #expect(error.offset == offset, "\(text): \(error)")
+        }
+    }
+}

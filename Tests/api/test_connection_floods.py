@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from floods import ONE_BYTE_CHUNK, chunked_head, held_connections, stalled_head
+from floods import ONE_BYTE_CHUNK, Reconnecting, chunked_head, held_connections, stalled_head
 from polling import WAIT, wait_for
 from prefloss_process import running_server
 from raw_http import (PROBLEM_TYPE, SMALL_BODY, ResponseReader, connect, post_loss, problem_of, raw_request,
@@ -109,6 +109,17 @@ def test_a_connection_that_sends_nothing_is_closed_at_the_header_timeout():
         finally:
             for sock in held:
                 sock.close()
+
+
+def test_silent_connections_that_come_back_at_once_leave_the_probes_answered():
+    """160 silent connections to the probe port, each opened again as soon as the server closes
+    it, past its 128 connections: each connection the server closes to make room is taken again
+    at once. Every probe is still answered (with a cap of 16, accepts outpaced a new connection's
+    first read, and the probe itself was closed, unread)."""
+    with running_server("--probe-port", "0") as server, Reconnecting(server.probe_port, 160) as churn:
+        wait_for(lambda: churn.opened >= 2 * churn.count, WAIT, "connections closed to make room and opened again")
+        for _ in range(10):
+            assert get(server.probe_port, "/health") == 200
 
 
 def test_probe_port_serves_only_the_probes():

@@ -371,8 +371,11 @@ def test_gzip_bomb_past_the_body_limit_is_413():
     ("x-gzip", gzip.compress(SMALL_BODY), 200, None),
     ("GZIP", gzip.compress(SMALL_BODY), 200, None),
     ("deflate", zlib.compress(SMALL_BODY), 200, None),
+    ("deflate", gzip.compress(SMALL_BODY), 200, None),  # the format is told by its header, not the name
+    ("gzip", zlib.compress(SMALL_BODY), 200, None),
     ("identity", SMALL_BODY, 200, None),
-], ids=["truncated", "trailing-garbage", "empty", "raw-deflate", "gzip-twice", "br", "x-gzip", "GZIP", "zlib", "identity"])
+], ids=["truncated", "trailing-garbage", "empty", "raw-deflate", "gzip-twice", "br", "x-gzip", "GZIP", "zlib",
+        "gzip-as-deflate", "zlib-as-gzip", "identity"])
 def test_content_encoding_edge_cases(server, coding, data, status, slug):
     status_line, headers, body = post_loss(server.port, data, headers=[("Content-Encoding", coding)])
     assert status_of(status_line) == status, body[:200]
@@ -679,13 +682,66 @@ def test_bad_chunked_body_is_a_400_problem(server, chunk):
     assert_healthy(server.port)
 
 
-def test_unsupported_transfer_coding_is_not_silently_ignored(server):
-    """`Transfer-Encoding: gzip, chunked` says the dechunked body is gzip: a server that does not
-    decode transfer codings must refuse it (RFC 9112 §6.1: 501), not parse it as identity."""
-    data = (b"POST /v1/loss HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-            + b"%x\r\n" % len(SMALL_BODY) + SMALL_BODY + b"\r\n0\r\n\r\n")
-    status_line, _, body = raw_request(server.port, data)
-    assert status_of(status_line) == 501, (status_line, body[:100])
+TRANSFER_CODINGS = [
+    ("GET", "/health", "HTTP/1.1", b"gzip", 400, "malformed-request"),
+    ("POST", "/v1/loss", "HTTP/1.1", b"gzip", 400, "malformed-request"),
+    ("POST", "/v1/loss", "HTTP/1.1", b"gzip, chunked", 501, "not-implemented"),
+    ("GET", "/health", "HTTP/1.1", b"gzip\r\nTransfer-Encoding: chunked", 501, "not-implemented"),
+    ("POST", "/v1/loss", "HTTP/1.1", b"chunked;x=1", 400, "malformed-header"),
+    ("POST", "/v1/loss", "HTTP/1.0", b"chunked", 400, "malformed-request"),
+]
+
+
+@pytest.mark.parametrize("method, path, version, codings, status, slug", TRANSFER_CODINGS,
+                         ids=[f"{m} {p} {v} {c.decode()[:20]}" for m, p, v, c, _, _ in TRANSFER_CODINGS])
+def test_transfer_coding_other_than_chunked_is_refused_before_routing(token_server, method, path, version, codings,
+                                                                     status, slug):
+    """RFC 9112 §6.3: a Transfer-Encoding whose last coding is not chunked leaves the body's length
+    unknown (400); §6.1: a coding before chunked is one the server does not decode (501), and an
+    HTTP/1.0 request with any is faulty framing (400). Each is answered before routing (no 401 on
+    the token server's /v1/loss, no 200 on /health) and before any body is read, then the
+    connection closes: the request pipelined after it is never served."""
+    data = (f"{method} {path} {version}\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
+            + b"Transfer-Encoding: " + codings + b"\r\n\r\n" + b"%x\r\n" % len(SMALL_BODY) + SMALL_BODY
+            + b"\r\n0\r\n\r\n")
+    with connect(token_server.port, timeout=5) as sock:
+        sock.sendall(data + request_bytes("GET", "/health", headers=[("X-Request-Id", "after")]))
+        assert_refused_and_closed(ResponseReader(sock), status, slug)
+    assert_healthy(token_server.port)
+
+
+HOSTS = {
+    "missing": b"",
+    "repeated": b"Host: a\r\nHost: b\r\n",
+    "space": b"Host: a b\r\n",
+    "userinfo": b"Host: user@a\r\n",
+    "bad-port": b"Host: a:http\r\n",
+    "open-bracket": b"Host: [::1\r\n",
+}
+
+
+@pytest.mark.parametrize("path", ["/health", "/v1/loss"])
+@pytest.mark.parametrize("host", list(HOSTS))
+def test_missing_repeated_or_invalid_host_is_refused(token_server, host, path):
+    """RFC 9112 §3.2: an HTTP/1.1 request without Host, or with several Host lines or an invalid
+    one, gets 400 malformed-header naming Host on every route (before the token), then the close."""
+    with connect(token_server.port, timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\n".encode() + HOSTS[host] + b"\r\n"
+                     + request_bytes("GET", "/health", headers=[("X-Request-Id", "after")]))
+        reader = ResponseReader(sock)
+        status_line, headers, body = reader.response()
+        assert status_of(status_line) == 400, (status_line, body[:200])
+        assert problem_of(headers, body)["header"] == "Host"
+        assert headers.get("connection") == "close" and reader.closed_within(WAIT)
+    assert_healthy(token_server.port)
+
+
+@pytest.mark.parametrize("host", [b"", b"Host: [::1]:8080\r\n", b"Host: 10.0.0.1\r\n", b"Host: my-host.example:80\r\n"],
+                         ids=["http-1.0-without", "ipv6", "ipv4", "name-and-port"])
+def test_valid_hosts_are_served(server, host):
+    version = b"HTTP/1.0" if not host else b"HTTP/1.1"
+    status_line, _, body = raw_request(server.port, b"GET /health " + version + b"\r\n" + host + b"Connection: close\r\n\r\n")
+    assert status_of(status_line) == 200, (status_line, body[:200])
 
 
 def test_expect_100_continue_gets_an_interim_or_final_answer(server):
@@ -701,6 +757,28 @@ def test_expect_100_continue_gets_an_interim_or_final_answer(server):
             interim = b""
         sock.sendall(SMALL_BODY)  # let the request finish either way
         assert interim.startswith(b"HTTP/1.1 100"), f"no interim response within {WAIT} s: {interim[:60]!r}"
+
+
+def test_http_1_0_client_gets_no_100_continue(server):
+    """RFC 9110 §10.1.1: a server must ignore 100-continue in an HTTP/1.0 request: its client
+    gets the final answer only."""
+    data = request_bytes("POST", "/v1/loss", SMALL_BODY, [("Expect", "100-continue")], version="HTTP/1.0")
+    with connect(server.port) as sock:
+        sock.sendall(data)
+        reader = ResponseReader(sock)
+        status_line, _, body = reader.response()
+        assert status_of(status_line) == 200 and "loss" in json.loads(body)
+        assert reader.closed_within(WAIT)
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/health"), ("GET", "/metrics"), ("GET", "/nope"), ("POST", "/v1/loss")])
+def test_expectation_other_than_100_continue_is_417_on_every_route(token_server, method, path):
+    """An Expect other than 100-continue is 417 wherever it is sent, before the token."""
+    status_line, headers, body = raw_request(token_server.port,
+                                             request_bytes(method, path, SMALL_BODY if method == "POST" else b"",
+                                                           [("Expect", "100-continue, x-other")]))
+    assert status_of(status_line) == 417, (status_line, body[:200])
+    assert problem_of(headers, body)["type"] == PROBLEM_TYPE + "expectation-failed"
 
 
 @pytest.mark.parametrize("body", list(MALFORMED_JSON.values()), ids=list(MALFORMED_JSON))

@@ -153,6 +153,7 @@ class IdleSockets:
 
     def __init__(self, port: int, count: int):
         self.port, self.count = port, count
+        self.opened = 0  # connections opened so far (a count races a little across threads: near enough)
         self.stopping = threading.Event()
         self.opened = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -195,3 +196,37 @@ class IdleSockets:
             for key in list(held.get_map().values()):
                 key.fileobj.close()
             held.close()
+
+
+class Reconnecting:
+    """`count` threads, each holding a silent connection and opening a new one as soon as the
+    server closes it: idle sockets that come back at once, so that every connection the server
+    closes to make room is taken again."""
+
+    def __init__(self, port: int, count: int):
+        self.port, self.count = port, count
+        self.opened = 0  # connections opened so far (threads race on it: near enough for a count)
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._hold, daemon=True) for _ in range(count)]
+
+    def _hold(self):
+        while not self.stopping.is_set():
+            with contextlib.suppress(OSError), connect(self.port, timeout=0.5) as sock:
+                self.opened += 1
+                while not self.stopping.is_set():
+                    with contextlib.suppress(socket.timeout):
+                        if not sock.recv(1):
+                            break
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join()
+
+    def __exit__(self, *exc):
+        self.stop()
