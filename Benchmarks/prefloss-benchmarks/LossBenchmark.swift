@@ -6,7 +6,7 @@ import PreferenceLoss
 /// `Benchmarks/numpy_loss_peer.py` runs the same SimPO batch in numpy (`make bench`).
 func benchmarkLoss(rows: Int, tokens: Int) throws {
     var generator = SystemRandomNumberGenerator()
-    func side(float32: Bool = false) -> SideInput {
+    func side(float32: Bool = false, rows: Int = rows) -> SideInput {
         var values: [Float] = [], mask = RaggedRows<Bool>()
         for _ in 0 ..< rows {
             let kept = Int.random(in: tokens / 2 ... tokens, using: &generator)
@@ -20,6 +20,7 @@ func benchmarkLoss(rows: Int, tokens: Int) throws {
         guard let logps = TokenValues(storage, rows: rows, width: tokens) else { fatalError("rows × tokens values") }
         return .tokenLogps(logps, selection: .mask(mask))
     }
+    func sequence() -> SideInput { .sequenceLogps((0 ..< rows).map { _ in -Double.random(in: 1 ..< 50) }) }
     var simpo = SimPO()
     simpo.sftWeight = 0.1
     simpo.sftReduction = .token
@@ -38,6 +39,21 @@ func benchmarkLoss(rows: Int, tokens: Int) throws {
         ),
         ("cpo simpo+nll", try LossConfiguration(CPO()), LossInputs(chosen: side(), rejected: side())),
         ("orpo", try LossConfiguration(ORPO()), LossInputs(chosen: side(), rejected: side())),
+        (
+            // Desirable and undesirable halves, per-token references, and one KL completion per completion (TRL's).
+            "kto", try LossConfiguration(KTO()),
+            LossInputs(
+                chosen: side(), rejected: side(), referenceChosen: side(), referenceRejected: side(),
+                kl: side(rows: 2 * rows),
+                referenceKL: side(rows: 2 * rows))
+        ),
+        (
+            // The same tokens as SimPO's: only the policy sides per token (precomputed references, kl_value).
+            "kto sequence references", try LossConfiguration(KTO()),
+            LossInputs(
+                chosen: side(), rejected: side(), referenceChosen: sequence(), referenceRejected: sequence(),
+                klValue: 0.25)
+        ),
     ]
     var sink = 0.0
     for (name, configuration, inputs) in configurations {

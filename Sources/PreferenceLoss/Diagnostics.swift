@@ -5,11 +5,12 @@ func diagnose(
     objective: any Objective, thresholds: DiagnosticThresholds
 ) -> [LossWarning] {
     var warnings = objective.warnings(metrics)
-    if metrics.chosenLogp > 0 && metrics.rejectedLogp > 0 {
+    let meanLogps = [metrics.chosenLogp, metrics.rejectedLogp].compactMap(\.self)
+    if !meanLogps.isEmpty && meanLogps.allSatisfy({ $0 > 0 }) {
         warnings.append(
             objective.warning(
                 "positive_logps",
-                "mean chosen and rejected log-probs are both above 0, which no probability allows: check for numerical instability or inputs that are not log-probs"
+                "mean chosen and rejected log-probs (those an unpaired batch has) are above 0, which no probability allows: check for numerical instability or inputs that are not log-probs"
             ))
     }
     if objective.usesReferences && batch.chosen.logps == batch.referenceChosen

@@ -4,6 +4,9 @@ public enum Side: CaseIterable, Hashable, Sendable {
     case rejected
     case referenceChosen
     case referenceRejected
+    /// KTO's KL completions, under the policy and the reference model.
+    case kl
+    case referenceKL
 }
 
 /// Where an issue lies in the loss inputs or configuration, in the library's own terms; a
@@ -21,4 +24,6 @@ public enum InputLocation: Hashable, Sendable {
     case selection(Side, row: Int? = nil)
     /// The chosen tokens a term on chosen tokens averages over (`LossInputs.chosenNLLMask`).
     case chosenNLLMask(row: Int? = nil)
+    /// The KL reference point given as a value (`LossInputs.klValue`).
+    case klValue
 }

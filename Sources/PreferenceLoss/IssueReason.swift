@@ -22,6 +22,8 @@ public enum IssueReason: Hashable, Sendable {
     case emptyBatch
     /// A side's batch size differs from the chosen side's.
     case batchSizeMismatch(expected: Int, actual: Int)
+    /// A reference side's batch size differs from its policy side's (unpaired sides, KL completions).
+    case referenceSizeMismatch(expected: Int, actual: Int)
     /// A token selection whose row count differs from its per-token log-probs.
     case rowCountMismatch(expected: Int, actual: Int)
     /// A per-token row with no tokens at all.
@@ -59,9 +61,11 @@ extension IssueReason {
         case .missing(let because):
             return "missing: \(because)"
         case .emptyBatch:
-            return "batch is empty: at least one pair is required"
+            return "batch is empty: at least one pair is required (one completion when unpaired)"
         case .batchSizeMismatch(let expected, let actual):
             return "has \(actual) rows but chosen has \(expected)"
+        case .referenceSizeMismatch(let expected, let actual):
+            return "has \(actual) rows but its policy side has \(expected)"
         case .rowCountMismatch(let expected, let actual):
             return "has \(actual) rows but its per-token log-probs have \(expected)"
         case .emptyRow:

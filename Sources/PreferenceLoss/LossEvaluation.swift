@@ -38,14 +38,32 @@ public func evaluateLoss(
         }
     }
     let batchSize = inputs.chosen.rowCount
-    if batchSize == 0 {
-        issues.add(.emptyBatch, at: .logps(.chosen))
+    if objective.isPaired {
+        if batchSize == 0 {
+            issues.add(.emptyBatch, at: .logps(.chosen))
+        }
+        var sides = [(inputs.rejected, Side.rejected)]
+        if let references {
+            sides += [(references.chosen, .referenceChosen), (references.rejected, .referenceRejected)]
+        }
+        for (input, side) in sides where input.rowCount != batchSize {
+            issues.add(.batchSizeMismatch(expected: batchSize, actual: input.rowCount), at: .logps(side))
+        }
+    } else {
+        if batchSize + inputs.rejected.rowCount == 0 {
+            issues.add(.emptyBatch, at: .logps(.chosen))
+        }
+        if let references {
+            for (reference, policy, side) in [
+                (references.chosen, inputs.chosen, Side.referenceChosen),
+                (references.rejected, inputs.rejected, .referenceRejected),
+            ] where reference.rowCount != policy.rowCount {
+                issues.add(
+                    .referenceSizeMismatch(expected: policy.rowCount, actual: reference.rowCount), at: .logps(side))
+            }
+        }
     }
-    var sides = [(inputs.rejected, Side.rejected)]
-    if let references { sides += [(references.chosen, .referenceChosen), (references.rejected, .referenceRejected)] }
-    for (input, side) in sides where input.rowCount != batchSize {
-        issues.add(.batchSizeMismatch(expected: batchSize, actual: input.rowCount), at: .logps(side))
-    }
+    let kl = klInput(inputs, objective: objective, issues: &issues)
     let chosenTotals = inputs.chosen.selectedTotals(side: .chosen, issues: &issues)
     let rejectedTotals = inputs.rejected.selectedTotals(side: .rejected, issues: &issues)
     let termTokens = chosenTermTokens(inputs, totals: chosenTotals, objective: objective, issues: &issues)
@@ -75,30 +93,25 @@ public func evaluateLoss(
         referenceRejected =
             referenceTotals.rejected.reduced(by: reduction, side: references.rejected, fullWeightCounts: shared).logps
     }
-    let batch = ReducedBatch(
+    var batch = ReducedBatch(
         chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected,
         chosenTermTokens: (termTokens.counts, termTokens.sums))
+    if let kl {
+        batch.kl = kl.clamped
+        if !batch.kl.isFinite { issues.add(.overflow, at: .logps(.kl)) }
+    }
     objective.checkDomain(batch, issues: &issues)
     try issues.throwIfAny()
     try cancellation?.check()
     let output = objective.evaluate(batch)
     try cancellation?.check()
 
-    let count = Double(batchSize)
     let coefficient = output.chosenTokenCoefficient
     let chosenGradients = output.chosenGradients.indices.map { row in
         output.chosenGradients[row] + coefficient * Double(termTokens.counts[row]) / chosen.totalTokenWeight(row: row)
     }
     let metrics = RewardMetrics(
-        chosenReward: mean(output.chosenRewards),
-        rejectedReward: mean(output.rejectedRewards),
-        accuracy: Double(zip(output.chosenRewards, output.rejectedRewards).count { $0 > $1 }) / count,
-        margin: mean(zip(output.chosenRewards, output.rejectedRewards).map { $0 - $1 }),
-        chosenLogp: mean(chosen.logps),
-        rejectedLogp: mean(rejected.logps),
-        nllLoss: output.nllLoss,
-        logOddsRatio: output.logOddsRatio,
-        logOddsChosen: output.logOddsChosen)
+        output, chosenLogps: chosen.logps, rejectedLogps: rejected.logps, paired: objective.isPaired)
     let chosenTokenGradients =
         tokenGradients
         ? inputs.chosen.tokenGradients(
@@ -111,7 +124,16 @@ public func evaluateLoss(
             output.rejectedGradients, reduced: rejected, directCoefficient: 0, directTokens: nil) : nil
     try cancellation?.check()
     let preferenceLoss = mean(output.losses)
-    let batchMetrics = BatchMetrics(batch, chosenRewards: output.chosenRewards, rejectedRewards: output.rejectedRewards)
+    let batchMetrics = BatchMetrics(
+        batch, chosenRewards: output.chosenRewards, rejectedRewards: output.rejectedRewards, paired: objective.isPaired)
+    var warnings = diagnose(
+        metrics, batchMetrics, batch: batch, inputs: inputs, objective: objective, thresholds: thresholds)
+    if objective.klUse == .unused, kl != nil {
+        warnings.append(
+            objective.warning(
+                "no_effect", "this loss_type has no KL term: the KL completions or kl_value sent are ignored; drop them"
+            ))
+    }
     let result = LossResult(
         loss: preferenceLoss + output.sftWeight * output.sftLoss,
         preferenceLoss: preferenceLoss,
@@ -130,9 +152,9 @@ public func evaluateLoss(
             rejectedLogps: output.rejectedGradients,
             chosenTokenLogps: chosenTokenGradients?.rows,
             rejectedTokenLogps: rejectedTokenGradients?.rows),
-        warnings: diagnose(
-            metrics, batchMetrics, batch: batch, inputs: inputs, objective: objective, thresholds: thresholds))
+        warnings: warnings)
     try result.checkFinite(
+        paired: objective.isPaired,
         tokenGradientsFinite: (chosenTokenGradients?.finite ?? true) && (rejectedTokenGradients?.finite ?? true))
     return result
 }
@@ -252,43 +274,72 @@ extension SideInput {
 }
 
 extension LossResult {
-    /// Refuses results that left Double's range, naming the pair that did.
-    func checkFinite(tokenGradientsFinite: Bool) throws(LossInputError) {
-        for i in losses.indices {
-            let values = [
-                logits[i], losses[i], chosenRewards[i], rejectedRewards[i], gradients.chosenLogps[i],
-                gradients.rejectedLogps[i],
-            ]
-            if !values.allSatisfy(\.isFinite) {
-                throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen, row: i))])
+    /// Refuses results that left Double's range, naming the row that did: each pair's, or for
+    /// unpaired sides each chosen row's, then each rejected row's.
+    func checkFinite(paired: Bool, tokenGradientsFinite: Bool) throws(LossInputError) {
+        let chosenCount = chosenRewards.count
+        func row(_ index: Int) -> InputLocation {
+            paired || index < chosenCount ? .logps(.chosen, row: index) : .logps(.rejected, row: index - chosenCount)
+        }
+        for (index, values) in zip(losses, logits).enumerated() where !(values.0.isFinite && values.1.isFinite) {
+            throw LossInputError([LossInputIssue(.overflow, at: row(index))])
+        }
+        for (side, rewards, gradients) in [
+            (Side.chosen, chosenRewards, gradients.chosenLogps), (.rejected, rejectedRewards, gradients.rejectedLogps),
+        ] {
+            for (index, values) in zip(rewards, gradients).enumerated() where !(values.0.isFinite && values.1.isFinite)
+            {
+                throw LossInputError([LossInputIssue(.overflow, at: .logps(side, row: index))])
             }
         }
         for part in lossesByType where !part.losses.allSatisfy(\.isFinite) || !part.mean.isFinite {
             throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen))])
         }
-        let optional = [metrics.nllLoss, metrics.logOddsRatio, metrics.logOddsChosen].compactMap { $0 }
-        let scalars =
-            [
-                loss, preferenceLoss, sftLoss, metrics.chosenReward, metrics.rejectedReward, metrics.margin,
-                metrics.chosenLogp, metrics.rejectedLogp,
-            ] + optional
-        if !scalars.allSatisfy(\.isFinite) {
-            throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen))])
-        }
-        if !tokenGradientsFinite {
+        let means = [
+            metrics.chosenReward, metrics.rejectedReward, metrics.margin, metrics.chosenLogp, metrics.rejectedLogp,
+            metrics.kl, metrics.nllLoss, metrics.logOddsRatio, metrics.logOddsChosen,
+        ]
+        let scalars = [loss, preferenceLoss, sftLoss] + means.compactMap(\.self)
+        if !scalars.allSatisfy(\.isFinite) || !tokenGradientsFinite {
             throw LossInputError([LossInputIssue(.overflow, at: .logps(.chosen))])
         }
     }
 }
 
 extension BatchMetrics {
-    /// Ties between each pair's rewards, and the selected token counts of per-token sides.
-    init(_ batch: ReducedBatch, chosenRewards: [Double], rejectedRewards: [Double]) {
-        ties = Double(zip(chosenRewards, rejectedRewards).count { $0 == $1 }) / Double(batch.size)
+    /// Ties between each pair's rewards (paired objectives), and the selected token counts of
+    /// per-token sides.
+    init(_ batch: ReducedBatch, chosenRewards: [Double], rejectedRewards: [Double], paired: Bool) {
+        if paired {
+            ties = Double(zip(chosenRewards, rejectedRewards).count { $0 == $1 }) / Double(batch.size)
+        }
         guard let chosen = batch.chosen.selectedCounts, let rejected = batch.rejected.selectedCounts else { return }
-        let chosenTotal = Double(chosen.reduce(0, +)), rejectedTotal = Double(rejected.reduce(0, +))
-        chosenTokens = chosenTotal / Double(batch.size)
-        rejectedTokens = rejectedTotal / Double(batch.size)
-        lengthRatio = chosenTotal / rejectedTotal
+        // Means per row of each side; an empty (unpaired) side has none.
+        chosenTokens = chosen.isEmpty ? nil : Double(chosen.reduce(0, +)) / Double(chosen.count)
+        rejectedTokens = rejected.isEmpty ? nil : Double(rejected.reduce(0, +)) / Double(rejected.count)
+        if let chosenTokens, let rejectedTokens { lengthRatio = chosenTokens / rejectedTokens }
+    }
+}
+
+extension RewardMetrics {
+    /// The batch means of `output`: over pairs, or for unpaired sides over each side's rows
+    /// (none for an empty side, and no accuracy), as TRL's KTOTrainer logs them.
+    init(_ output: ObjectiveOutput, chosenLogps: [Double], rejectedLogps: [Double], paired: Bool) {
+        func meanIfAny(_ values: [Double]) -> Double? { values.isEmpty ? nil : mean(values) }
+        chosenReward = meanIfAny(output.chosenRewards)
+        rejectedReward = meanIfAny(output.rejectedRewards)
+        chosenLogp = meanIfAny(chosenLogps)
+        rejectedLogp = meanIfAny(rejectedLogps)
+        let rewards = zip(output.chosenRewards, output.rejectedRewards)
+        if paired {
+            accuracy = Double(rewards.count { $0 > $1 }) / Double(chosenLogps.count)
+            margin = mean(rewards.map { $0 - $1 })
+        } else if let chosenReward, let rejectedReward {
+            margin = chosenReward - rejectedReward
+        }
+        kl = output.kl
+        nllLoss = output.nllLoss
+        logOddsRatio = output.logOddsRatio
+        logOddsChosen = output.logOddsChosen
     }
 }

@@ -31,16 +31,27 @@ public struct LossInputs: Sendable {
     /// Which chosen tokens a term on chosen tokens (SFT, NLL) averages over, when not the
     /// chosen side's own selection: TRL's ORPO takes its NLL over the prompt's tokens too.
     public var chosenNLLMask: RaggedRows<Bool>?
+    /// KTO's KL completions (TRL's `KL_logps` and `ref_KL_logps`), reduced by sums: the KL
+    /// reference point is the mean of their differences, clamped at 0.
+    public var kl: SideInput?
+    public var referenceKL: SideInput?
+    /// KTO's KL reference point as a value, e.g. gathered over ranks; clamped at 0. Instead of
+    /// the KL completions, never with them.
+    public var klValue: Double?
 
     public init(
         chosen: SideInput, rejected: SideInput, referenceChosen: SideInput? = nil, referenceRejected: SideInput? = nil,
-        chosenNLLMask: RaggedRows<Bool>? = nil
+        chosenNLLMask: RaggedRows<Bool>? = nil, kl: SideInput? = nil, referenceKL: SideInput? = nil,
+        klValue: Double? = nil
     ) {
         self.chosen = chosen
         self.rejected = rejected
         self.referenceChosen = referenceChosen
         self.referenceRejected = referenceRejected
         self.chosenNLLMask = chosenNLLMask
+        self.kl = kl
+        self.referenceKL = referenceKL
+        self.klValue = klValue
     }
 }
 
@@ -52,6 +63,8 @@ extension LossInputs {
         case .rejected: return rejected
         case .referenceChosen: return referenceChosen
         case .referenceRejected: return referenceRejected
+        case .kl: return kl
+        case .referenceKL: return referenceKL
         }
     }
 }

@@ -8,13 +8,15 @@ public struct LossResult: Sendable {
     /// The term on the chosen tokens before weighting: SimPO's SFT term (reported even when
     /// `sft_weight` is 0), CPO's and ORPO's NLL; 0 for DPO, whose `sft` is a loss type.
     public var sftLoss: Double
-    /// The preference loss of each pair, weighted over loss types (per rank for aot types).
+    /// The preference loss of each pair, weighted over loss types (per rank for aot types);
+    /// for KTO each completion's weighted loss, chosen rows then rejected rows.
     public var losses: [Double]
-    /// Each pair's logit: SimPO's and CPO's z, DPO's Δ = f(u) − f(v), ORPO's log odds ratio.
+    /// Each pair's logit: SimPO's and CPO's z, DPO's Δ = f(u) − f(v), ORPO's log odds ratio;
+    /// KTO's z per completion, as `losses` (its loss is w·σ(−βz)).
     public var logits: [Double]
     public var chosenLogps: [Double]
     public var rejectedLogps: [Double]
-    /// β·logps (SimPO, ORPO), β·R(logps) (CPO), β·(logps − reference logps) (DPO); never including γ.
+    /// β·logps (SimPO, ORPO), β·R(logps) (CPO), β·(logps − reference logps) (DPO, KTO); never including γ.
     public var chosenRewards: [Double]
     public var rejectedRewards: [Double]
     public var metrics: RewardMetrics
@@ -51,20 +53,24 @@ public struct LossGradients: Sendable {
     public var rejectedTokenLogps: RaggedRows<Double>?
 }
 
-/// The batch means that SimPO and TRL log, under their names.
+/// The batch means that SimPO and TRL log, under their names; nil where TRL logs none.
 public struct RewardMetrics: Equatable, Sendable {
-    /// Mean chosen reward.
-    public var chosenReward: Double
-    /// Mean rejected reward.
-    public var rejectedReward: Double
-    /// Fraction of pairs whose chosen reward is strictly greater than its rejected reward.
-    public var accuracy: Double
-    /// Mean of chosen minus rejected reward over pairs.
-    public var margin: Double
-    /// Mean chosen log-prob.
-    public var chosenLogp: Double
-    /// Mean rejected log-prob.
-    public var rejectedLogp: Double
+    /// Mean chosen reward; nil for an unpaired batch without chosen (desirable) rows.
+    public var chosenReward: Double?
+    /// Mean rejected reward; nil for an unpaired batch without rejected (undesirable) rows.
+    public var rejectedReward: Double?
+    /// Fraction of pairs whose chosen reward is strictly greater than its rejected reward;
+    /// nil for unpaired objectives.
+    public var accuracy: Double?
+    /// Mean of chosen minus rejected reward over pairs; for unpaired objectives the mean chosen
+    /// reward minus the mean rejected reward, nil unless both sides have rows.
+    public var margin: Double?
+    /// Mean chosen log-prob; nil for an unpaired batch without chosen rows.
+    public var chosenLogp: Double?
+    /// Mean rejected log-prob; nil for an unpaired batch without rejected rows.
+    public var rejectedLogp: Double?
+    /// KTO's KL reference point as used: clamped at 0, and 0 for a loss type without one.
+    public var kl: Double?
     /// CPO's and ORPO's chosen NLL.
     public var nllLoss: Double?
     /// ORPO's mean log σ(log odds).
@@ -75,13 +81,16 @@ public struct RewardMetrics: Equatable, Sendable {
 
 /// What the batch looked like, beyond the metrics trainers log.
 public struct BatchMetrics: Equatable, Sendable {
-    /// Fraction of pairs whose rewards are exactly equal (which `accuracy` counts as wrong).
-    public var ties: Double
-    /// Mean number of selected tokens per chosen row; nil unless both policy sides came per token.
+    /// Fraction of pairs whose rewards are exactly equal (which `accuracy` counts as wrong);
+    /// nil for unpaired objectives.
+    public var ties: Double?
+    /// Mean number of selected tokens per chosen row; nil unless both policy sides came per
+    /// token and the chosen side has rows.
     public var chosenTokens: Double?
-    /// Mean number of selected tokens per rejected row; nil unless both policy sides came per token.
+    /// Mean number of selected tokens per rejected row; nil unless both policy sides came per
+    /// token and the rejected side has rows.
     public var rejectedTokens: Double?
-    /// Chosen over rejected selected tokens in the batch.
+    /// `chosenTokens` over `rejectedTokens`, where both are known.
     public var lengthRatio: Double?
 }
 

@@ -7,6 +7,8 @@ public struct ReducedBatch: Sendable {
     var referenceRejected: [Double]
     /// The chosen tokens a term on chosen tokens averages over: per row, how many and their sum.
     var chosenTermTokens: (counts: [Int], sums: [Double])
+    /// KTO's KL reference point, clamped at 0; 0 when none was sent.
+    var kl = 0.0
     var size: Int { chosen.logps.count }
 
     /// Per row, the number of selected tokens of a per-token side.
@@ -22,7 +24,8 @@ public struct ReducedBatch: Sendable {
 /// An objective's loss of one batch, before the shared bookkeeping (token gradients,
 /// metrics, finiteness) that `evaluateLoss` does.
 public struct ObjectiveOutput: Sendable {
-    /// Each pair's preference loss (weighted over loss types); `preferenceLoss` is their mean.
+    /// Each pair's preference loss (weighted over loss types), or each unpaired completion's
+    /// (chosen rows, then rejected rows); `preferenceLoss` is their mean.
     var losses: [Double]
     var logits: [Double]
     var chosenRewards: [Double]
@@ -38,6 +41,7 @@ public struct ObjectiveOutput: Sendable {
     /// The parts of a combined loss, when there are several.
     var lossesByType: [TypeLosses] = []
     /// Objective-specific batch metrics.
+    var kl: Double?
     var nllLoss: Double?
     var logOddsRatio: Double?
     var logOddsChosen: Double?
@@ -50,6 +54,16 @@ public struct PerTokenRequirement: Sendable {
     /// side itself is named.
     var parameter: String?
     var reason: String
+}
+
+/// What an objective does with a KL reference point (KTO's): the KL completions' log-probs, or a value.
+public enum KLUse: Sendable {
+    /// Needs one.
+    case required
+    /// Reads none: one sent has no effect (a `no_effect` warning).
+    case unused
+    /// Has no KL term: one sent is refused.
+    case refused
 }
 
 /// A preference objective, as one unit: its parameters with the reference code's defaults
@@ -73,6 +87,11 @@ public protocol Objective: Sendable, Equatable {
 
     /// Whether reference sides are required (true) or refused (false).
     var usesReferences: Bool { get }
+    /// Whether chosen and rejected rows come in pairs (true), or are unpaired desirable and
+    /// undesirable completions of any numbers, each side with its own reference (false).
+    var isPaired: Bool { get }
+    /// What the objective does with a KL reference point.
+    var klUse: KLUse { get }
     /// The term acting on chosen tokens directly (SFT, NLL), when there is one, as what it
     /// requires: a per-token chosen side. `chosenNLLMask` may then say which tokens it covers.
     var chosenTokenTerm: PerTokenRequirement? { get }
@@ -91,6 +110,8 @@ public protocol Objective: Sendable, Equatable {
 }
 
 extension Objective {
+    public var isPaired: Bool { true }
+    public var klUse: KLUse { .refused }
     public var perTokenRequirements: [PerTokenRequirement] { [] }
     public var lossTypeParts: Int { 0 }
     public func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector<InputLocation>) {}

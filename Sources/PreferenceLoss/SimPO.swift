@@ -130,21 +130,23 @@ extension SimPO: Objective {
     /// The seed's debugging hints; its typical values are those of averaged log-probs.
     public func warnings(_ metrics: RewardMetrics) -> [LossWarning] {
         var warnings: [LossWarning] = []
-        if metrics.margin < 0.5 {
+        // A paired objective has every one of these metrics.
+        let margin = metrics.margin ?? 0, chosenLogp = metrics.chosenLogp ?? 0, rejectedLogp = metrics.rejectedLogp ?? 0
+        if margin < 0.5 {
             warnings.append(
                 warning(
                     "low_reward_margin",
-                    "reward margin \(metrics.margin) < 0.5: preferences may not be learned; consider a larger beta or gamma_beta_ratio"
+                    "reward margin \(margin) < 0.5: preferences may not be learned; consider a larger beta or gamma_beta_ratio"
                 ))
         }
-        if metrics.margin > 5 {
+        if margin > 5 {
             warnings.append(
                 warning(
                     "high_reward_margin",
-                    "reward margin \(metrics.margin) > 5.0: may be overfitting; consider a smaller beta or learning rate"
+                    "reward margin \(margin) > 5.0: may be overfitting; consider a smaller beta or learning rate"
                 ))
         }
-        if averageLogProb && metrics.chosenLogp < -10 && metrics.rejectedLogp < -10 {
+        if averageLogProb && chosenLogp < -10 && rejectedLogp < -10 {
             warnings.append(
                 warning(
                     "very_negative_logps",

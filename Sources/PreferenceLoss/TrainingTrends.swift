@@ -21,13 +21,14 @@ public struct BatchSummary: Equatable, Sendable {
         self.rejectedReward = rejectedReward
     }
 
-    /// The batch's loss and batch means.
+    /// The batch's loss and batch means; NaN for a mean the batch has none of (KTO's accuracy,
+    /// and the means of an empty side).
     public init(_ result: LossResult) {
         let metrics = result.metrics
         self.init(
-            loss: result.loss, margin: metrics.margin, accuracy: metrics.accuracy, chosenLogp: metrics.chosenLogp,
-            rejectedLogp: metrics.rejectedLogp, chosenReward: metrics.chosenReward,
-            rejectedReward: metrics.rejectedReward)
+            loss: result.loss, margin: metrics.margin ?? .nan, accuracy: metrics.accuracy ?? .nan,
+            chosenLogp: metrics.chosenLogp ?? .nan, rejectedLogp: metrics.rejectedLogp ?? .nan,
+            chosenReward: metrics.chosenReward ?? .nan, rejectedReward: metrics.rejectedReward ?? .nan)
     }
 }
 

@@ -4,7 +4,9 @@ import Safetensors
 
 extension LossRequest {
     /// The `__metadata__` keys a request may carry; `format` is written by torch's and numpy's writers.
-    static let metadataKeys = [RequestKey.config.rawValue, RequestKey.returnTokenGradients.rawValue, "format"]
+    static let metadataKeys = [
+        RequestKey.config.rawValue, RequestKey.returnTokenGradients.rawValue, RequestKey.klValue.rawValue, "format",
+    ]
     /// Largest safetensors header read; a loss request's header is well under 2 KiB, and
     /// parsing one costs up to about 30 bytes per header byte.
     public static let maximumSafetensorsHeader = 128 << 10
@@ -26,8 +28,9 @@ extension LossRequest {
 
     /// Decodes a safetensors request: tensors named `<side>.<field>` (`chosen.per_token_logps`
     /// [B, T], `chosen.mask` or `chosen.labels` [B, T], or `chosen.logps` [B]; likewise
-    /// `rejected`, `reference_chosen`, `reference_rejected`), and `__metadata__` entries
-    /// `config` (a JSON object as a string) and `return_token_grads` (`true` or `false`).
+    /// `rejected`, `reference_chosen`, `reference_rejected`, `kl`, `reference_kl`), and
+    /// `__metadata__` entries `config` (a JSON object as a string), `return_token_grads`
+    /// (`true` or `false`) and `kl_value` (a number as a string).
     /// Problems are reported at the JSON pointer the same field has in a JSON request.
     init(
         safetensors file: SafetensorsFile, head: RequestHead<TensorInfo>, in bytes: UnsafeRawBufferPointer
@@ -64,7 +67,7 @@ extension LossRequest {
         self.configuration = configuration
         let reader = SafetensorsSideReader(bytes: bytes)
         let pad = configuration.labelPadTokenID
-        inputs = try assembleInputs(issues: &issues) { side, issues in
+        inputs = try assembleInputs(klValue: head.klValue, issues: &issues) { side, issues in
             guard let tensors = sides[side] else {
                 if side.isRequired {
                     issues.add(
@@ -92,12 +95,31 @@ extension RequestHead<TensorInfo> {
                 case "false": returnTokenGradients = false
                 default: issues.add(.wrongType(expected: "'true' or 'false'"), at: FieldPath(key))
                 }
+            case .klValue:
+                // A JSON number, as Python's `json.dumps` or `repr` of a float writes it.
+                if let number = decodeNumber(json: value, parser: parser) {
+                    klValue = number
+                } else {
+                    issues.add(.wrongType(expected: "a number in a string, e.g. '0.25'"), at: FieldPath(key))
+                }
             case nil where key == "format":
                 continue
             case nil:
                 issues.add(
                     .unknownKey(suggestion: closestMatch(to: key, among: LossRequest.metadataKeys)), at: FieldPath(key))
             }
+        }
+    }
+}
+
+/// A JSON number from its text; nil for anything else.
+private func decodeNumber(json text: String, parser: JSONParser) -> Double? {
+    var utf8 = Array(text.utf8)
+    let count = utf8.count
+    utf8.append(contentsOf: repeatElement(0, count: JSONParser.requiredPadding))
+    return try? utf8.withUnsafeBytes { bytes in
+        try parser.parse(UnsafeRawBufferPointer(rebasing: bytes[..<count]), spare: JSONParser.requiredPadding) {
+            $0.double
         }
     }
 }

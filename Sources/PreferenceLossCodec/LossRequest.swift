@@ -31,6 +31,7 @@ public struct LossRequest: Sendable {
 enum RequestKey: String, CaseIterable {
     case config
     case returnTokenGradients = "return_token_grads"
+    case klValue = "kl_value"
 
     static var names: [String] { allCases.map(\.rawValue) + Side.keys }
 }
@@ -51,7 +52,7 @@ extension LossRequest {
         configuration = head.configuration
         returnTokenGradients = head.returnTokenGradients
         let pad = configuration.labelPadTokenID
-        inputs = try assembleInputs(issues: &issues) { side, issues in
+        inputs = try assembleInputs(klValue: head.klValue, issues: &issues) { side, issues in
             let path = FieldPath(side.key)
             guard let value = fields[side.key], value.kind != .null else {
                 if side.isRequired { issues.add(.missing(because: "every request has '\(side.key)'"), at: path) }
@@ -78,6 +79,8 @@ struct RequestHead<Field> {
     var fields: [String: Field] = [:]
     var configuration = RequestConfiguration()
     var returnTokenGradients = false
+    /// KTO's KL reference point, when the request gives it as a value.
+    var klValue: Double?
     var issues = IssueCollector<FieldPath>()
 }
 
@@ -98,6 +101,13 @@ extension RequestHead<JSONValue> {
                 returnTokenGradients = value
             } else {
                 issues.add(.wrongType(expected: "a boolean"), at: FieldPath(RequestKey.returnTokenGradients.rawValue))
+            }
+        }
+        if let value = fields[RequestKey.klValue.rawValue], value.kind != .null {
+            if let number = value.double {
+                klValue = number
+            } else {
+                issues.add(.wrongType(expected: "a number"), at: FieldPath(RequestKey.klValue.rawValue))
             }
         }
     }

@@ -43,4 +43,6 @@ extension ObjectiveKeys {
 }
 
 /// Every objective a request may name, the default first.
-let registeredObjectives: [any ObjectiveKeys.Type] = [SimPOKeys.self, DPOKeys.self, CPOKeys.self, ORPOKeys.self]
+let registeredObjectives: [any ObjectiveKeys.Type] = [
+    SimPOKeys.self, DPOKeys.self, CPOKeys.self, ORPOKeys.self, KTOKeys.self,
+]

@@ -31,6 +31,8 @@ extension FieldPath {
             self = FieldPath(side.key).key(key.rawValue).index(row)
         case .chosenNLLMask(let row):
             self = FieldPath(Side.chosen.key).key(SideKey.nllMask.rawValue).index(row)
+        case .klValue:
+            self.init(RequestKey.klValue.rawValue)
         }
     }
 

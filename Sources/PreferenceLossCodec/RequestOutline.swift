@@ -7,7 +7,7 @@ import Safetensors
 /// safetensors header's shapes) and, for safetensors, the memory its decoded inputs will hold.
 /// A request that decoding will refuse may be outlined from what it has (no pairs, say).
 public struct RequestOutline: Sendable, Equatable {
-    /// Pairs: the chosen side's rows.
+    /// Pairs: the chosen side's rows; for an unpaired objective (KTO), the chosen and rejected rows.
     public var pairs = 0
     /// The answer's arrays of one number per pair: `LossResult.perPairArrays`, and one per loss
     /// type of `losses_by_type`.
@@ -79,10 +79,11 @@ public struct RequestOutline: Sendable, Equatable {
     private init(
         configuration: RequestConfiguration, tokenGradients asked: Bool, side: (Side) -> (rows: Int, tokens: Int)
     ) {
-        let chosen = side(.chosen)
-        pairs = chosen.rows
-        pairArrays = LossResult.perPairArrays + configuration.loss.objective.lossTypeParts
-        tokenGradients = asked ? chosen.tokens + side(.rejected).tokens : 0
+        let (chosen, rejected) = (side(.chosen), side(.rejected))
+        let objective = configuration.loss.objective
+        pairs = objective.isPaired ? chosen.rows : chosen.rows + rejected.rows
+        pairArrays = LossResult.perPairArrays + objective.lossTypeParts
+        tokenGradients = asked ? chosen.tokens + rejected.tokens : 0
     }
 }
 

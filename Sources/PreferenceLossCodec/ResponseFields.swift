@@ -46,35 +46,29 @@ extension LossResult {
 }
 
 extension BatchMetrics {
-    /// `rewards/ties`, then `tokens/chosen`, `tokens/rejected` and `length_ratio` where known.
+    /// `rewards/ties`, `tokens/chosen`, `tokens/rejected` and `length_ratio`, where known.
     var named: [(name: String, value: Double)] {
-        var named = [("rewards/ties", ties)]
-        for (name, value) in [
-            ("tokens/chosen", chosenTokens), ("tokens/rejected", rejectedTokens), ("length_ratio", lengthRatio),
-        ] {
-            if let value { named.append((name, value)) }
-        }
-        return named
+        [
+            ("rewards/ties", ties), ("tokens/chosen", chosenTokens), ("tokens/rejected", rejectedTokens),
+            ("length_ratio", lengthRatio),
+        ].compactMap { name, value in value.map { (name, $0) } }
     }
 }
 
 extension RewardMetrics {
-    /// The metrics under the names TRL logs them by, in a fixed order; objective-specific
-    /// ones (`nll_loss`, `log_odds_ratio`, `log_odds_chosen`) only where they apply.
+    /// The metrics under the names TRL logs them by, in a fixed order, where TRL logs them:
+    /// KTO's `kl` and no accuracy, and no means of an empty side; `nll_loss`, `log_odds_ratio`
+    /// and `log_odds_chosen` where they apply.
     public var named: [(name: String, value: Double)] {
-        var named = [
+        [
+            ("kl", kl),
             ("rewards/chosen", chosenReward),
             ("rewards/rejected", rejectedReward),
             ("rewards/accuracies", accuracy),
             ("rewards/margins", margin),
             ("logps/chosen", chosenLogp),
             ("logps/rejected", rejectedLogp),
-        ]
-        for (name, value) in [
             ("nll_loss", nllLoss), ("log_odds_ratio", logOddsRatio), ("log_odds_chosen", logOddsChosen),
-        ] {
-            if let value { named.append((name, value)) }
-        }
-        return named
+        ].compactMap { name, value in value.map { (name, $0) } }
     }
 }

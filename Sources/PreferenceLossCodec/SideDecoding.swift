@@ -35,6 +35,8 @@ extension Side {
         case .rejected: return "rejected"
         case .referenceChosen: return "reference_chosen"
         case .referenceRejected: return "reference_rejected"
+        case .kl: return "kl"
+        case .referenceKL: return "reference_kl"
         }
     }
 
@@ -111,17 +113,19 @@ private func decodeLogps<Reader: SideFieldReader>(
     return nil
 }
 
-/// The four sides, each decoded by `side(name, &issues)`; throws every issue collected
-/// (the configuration's included) when there is any.
+/// The sides, each decoded by `side(name, &issues)`, with `klValue`; throws every issue
+/// collected (the configuration's included) when there is any.
 func assembleInputs(
-    issues: inout IssueCollector<FieldPath>, side: (Side, inout IssueCollector<FieldPath>) -> DecodedSide?
+    klValue: Double?, issues: inout IssueCollector<FieldPath>,
+    side: (Side, inout IssueCollector<FieldPath>) -> DecodedSide?
 ) throws(RequestError) -> LossInputs {
-    let chosen = side(.chosen, &issues)
-    let rejected = side(.rejected, &issues)
-    let referenceChosen = side(.referenceChosen, &issues)
-    let referenceRejected = side(.referenceRejected, &issues)
-    guard issues.isEmpty, let chosen, let rejected else { throw RequestError(issues.issues) }
+    var decoded: [Side: DecodedSide] = [:]
+    for name in Side.allCases { decoded[name] = side(name, &issues) }
+    guard issues.isEmpty, let chosen = decoded[.chosen], let rejected = decoded[.rejected] else {
+        throw RequestError(issues.issues)
+    }
     return LossInputs(
-        chosen: chosen.input, rejected: rejected.input, referenceChosen: referenceChosen?.input,
-        referenceRejected: referenceRejected?.input, chosenNLLMask: chosen.nllMask)
+        chosen: chosen.input, rejected: rejected.input, referenceChosen: decoded[.referenceChosen]?.input,
+        referenceRejected: decoded[.referenceRejected]?.input, chosenNLLMask: chosen.nllMask,
+        kl: decoded[.kl]?.input, referenceKL: decoded[.referenceKL]?.input, klValue: klValue)
 }

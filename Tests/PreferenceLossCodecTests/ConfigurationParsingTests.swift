@@ -175,7 +175,7 @@ import Testing
             parseIssues([("loss_type", .string("ipo"))]) == [
                 RequestIssue(.invalidChoice(allowed: ["sigmoid", "hinge"]), at: FieldPath("config", "loss_type"))
             ])
-        #expect(pointers([("objective", .string("kto"))]) == ["/config/objective"])
+        #expect(pointers([("objective", .string("ppo"))]) == ["/config/objective"])
         #expect(
             pointers([("objective", .string("dpo")), ("loss_type", .array([.string("sigmoid"), .string("kto_pair")]))])
                 == ["/config/loss_type/1"])

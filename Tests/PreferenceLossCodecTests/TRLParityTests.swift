@@ -21,11 +21,14 @@ struct TRLCase: CustomTestStringConvertible, Sendable {
 }
 
 /// Cases TRL computes but the service refuses, with the key it names: values TRL does not
-/// check and that have no meaning (ld_alpha outside [0, 1]) or give NaN (robust at ε = 0.5).
+/// check and that have no meaning (ld_alpha outside [0, 1], KTO's β = 0 or a negative weight) or
+/// give NaN (robust at ε = 0.5).
 private let refusedByTheService = [
     "dpo_ld_alpha_1.5_unvalidated": "ld_alpha",
     "dpo_robust_eps_0.5": "label_smoothing",
     "dpo_robust_eps_0.5_equal_policy_reference": "label_smoothing",
+    "kto_beta_0_unvalidated": "beta",
+    "kto_negative_weight_unvalidated": "desirable_weight",
 ]
 
 private let trlCases: [TRLCase] = {
@@ -40,7 +43,7 @@ private let trlCases: [TRLCase] = {
         else { return nil }
         config["objective"] = objective
         var body: [String: Any] = ["config": config, "return_token_grads": true]
-        for side in ["chosen", "rejected", "reference_chosen", "reference_rejected"] {
+        for side in ["chosen", "rejected", "reference_chosen", "reference_rejected", "kl", "reference_kl", "kl_value"] {
             if let value = (raw["inputs"] as? [String: Any])?[side] { body[side] = value }
         }
         if body["chosen"] == nil {
@@ -50,10 +53,11 @@ private let trlCases: [TRLCase] = {
             ]
             body["chosen"] = side
             body["rejected"] = side
-            if objective == "dpo" {
+            if objective == "dpo" || objective == "kto" {
                 body["reference_chosen"] = ["logps": [-3.0, -1.0]]
                 body["reference_rejected"] = ["logps": [-2.0, -2.0]]
             }
+            if objective == "kto" { body["kl_value"] = 0.5 }
         }
         guard let encoded = try? JSONSerialization.data(withJSONObject: body) else { return nil }
         let refusedKey = refusedByTheService[name] ?? ((raw["error"] as? [String: Any])?["key"] as? String)
@@ -67,7 +71,7 @@ private let trlCases: [TRLCase] = {
 
 @Suite struct TRLParityTests {
     @Test func everyCaseIsRead() {
-        #expect(trlCases.count == 85)
+        #expect(trlCases.count == 100)
     }
 
     @Test(arguments: trlCases)
@@ -123,7 +127,10 @@ private let trlCases: [TRLCase] = {
             expectTRL(result.logits, expected["log_odds"], "log odds")
         }
         let metrics = Dictionary(uniqueKeysWithValues: result.metrics.named.map { ($0.name, $0.value) })
-        for (name, value) in (expected["metrics"] as? [String: Any]) ?? [:] {
+        // Exactly TRL's metrics: KTOTrainer logs no accuracy, and nothing of a side the batch lacks.
+        let expectedMetrics = (expected["metrics"] as? [String: Any]) ?? [:]
+        #expect(Set(metrics.keys) == Set(expectedMetrics.keys), "metric names")
+        for (name, value) in expectedMetrics {
             // TRL casts reward accuracies to float32 before averaging them.
             expectTRL(metrics[name], value, "metric \(name)", absolute: name == "rewards/accuracies" ? 1e-7 : 1e-12)
         }

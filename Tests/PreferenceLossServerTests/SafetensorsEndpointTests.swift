@@ -189,6 +189,61 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
         }
     }
 
+    /// KTO: three desirable completions, no undesirable one ([0, T] and [0]), per-token KL completions.
+    static let ktoJSON = """
+        {"config": {"objective": "kto", "beta": 0.5},
+         "chosen": {"per_token_logps": [[-0.5, -1.25, -2.0], [-1.5, -0.25], [-1.0]]},
+         "rejected": {"per_token_logps": []},
+         "reference_chosen": {"logps": [-3.0, -2.5, -0.5]}, "reference_rejected": {"logps": []},
+         "kl": {"per_token_logps": [[-1.0, -2.0], [-0.5, -0.5], [-2.0, -1.0]]},
+         "reference_kl": {"logps": [-2.5, -1.5, -2.0]}, "return_token_grads": true}
+        """
+    static let ktoTensors: [(name: String, dtype: String, shape: [Int], bytes: [UInt8])] = [
+        ("chosen.per_token_logps", "F64", [3, 3], f64([-0.5, -1.25, -2.0, -1.5, -0.25, 0, -1.0, 0, 0])),
+        ("chosen.mask", "BOOL", [3, 3], [1, 1, 1, 1, 1, 0, 1, 0, 0]),
+        ("rejected.per_token_logps", "F64", [0, 3], []),
+        ("reference_chosen.logps", "F64", [3], f64([-3.0, -2.5, -0.5])),
+        ("reference_rejected.logps", "F64", [0], []),
+    ]
+
+    @Test func ktoTakesAnEmptySideAndTheKLPointInEitherFormat() async throws {
+        let completions = safetensors(
+            Self.ktoTensors + [
+                ("kl.per_token_logps", "F64", [3, 2], f64([-1.0, -2.0, -0.5, -0.5, -2.0, -1.0])),
+                ("reference_kl.logps", "F64", [3], f64([-2.5, -1.5, -2.0])),
+            ],
+            metadata: ["config": #"{"objective": "kto", "beta": 0.5}"#, "return_token_grads": "true"])
+        // The KL completions' mean difference: (−3 + 2.5 − 1 + 1.5 − 3 + 2) / 3 = −1/3, clamped to 0.
+        let value = safetensors(
+            Self.ktoTensors, metadata: ["config": #"{"objective": "kto", "beta": 0.5}"#, "kl_value": "-0.25e0"])
+        try await withLiveServer { client async throws in
+            let fromJSON = try jsonObject(try await postLoss(client, Self.ktoJSON))
+            let metrics = try #require(fromJSON["metrics"] as? [String: Double])
+            // TRL's, then the batch's own (no ties, and no length ratio with one side).
+            #expect(Set(metrics.keys) == ["kl", "rewards/chosen", "logps/chosen", "tokens/chosen"])
+            #expect(metrics["kl"] == 0)
+            for file in [completions, value] {
+                let response = try await post(client, file, headers: safetensorsType)
+                #expect(response.status == .ok)
+                let answer = try jsonObject(response)
+                for key in ["loss", "losses", "logits", "chosen_logps", "rejected_logps", "chosen_rewards"] {
+                    #expect(String(describing: answer[key]) == String(describing: fromJSON[key]), "\(key)")
+                }
+                #expect(answer["metrics"] as? [String: Double] == metrics)
+            }
+            let grads = try #require(fromJSON["grads"] as? [String: Any])
+            #expect(grads["rejected_per_token_logps"] as? [[Double]] == [])
+            #expect((grads["chosen_per_token_logps"] as? [[Double]])?.map(\.count) == [3, 2, 1])
+            let bad = safetensors(Self.ktoTensors, metadata: ["config": #"{"objective": "kto"}"#, "kl_value": "0.5x"])
+            #expect(try pointers(try await post(client, bad, headers: safetensorsType)) == ["/kl_value"])
+            let both = safetensors(
+                Self.ktoTensors + [
+                    ("kl.logps", "F64", [1], f64([-1])), ("reference_kl.logps", "F64", [1], f64([-1])),
+                ], metadata: ["config": #"{"objective": "kto"}"#, "kl_value": "0"])
+            #expect(try pointers(try await post(client, both, headers: safetensorsType)) == ["/kl_value"])
+        }
+    }
+
     @Test func zeroWidthRowsAreRefusedWhateverTheBatchSize() async throws {
         let file = safetensors([
             ("chosen.per_token_logps", "F32", [1 << 40, 0], []),

@@ -36,6 +36,11 @@ RULES_IN_WORDS = [re.compile(rule) for rule in (
     r"f_divergence_type '\w+' is only supported for loss types",
     r"a margin whose other form",
     r"result is not finite in double precision",
+    r"batch is empty",  # kto: both sides empty
+    r"needs the KL reference point",  # kto: the KL completions or kl_value
+    r"the KL completions come with the policy's",  # ... kl and reference_kl together
+    r"cannot be given together with 'kl'",  # ... not with kl_value
+    r"at least one KL completion",
 )]
 
 
@@ -132,13 +137,16 @@ def safetensors_file(tensors, metadata):
 @st.composite
 def loss_batches(draw):
     """A consistent batch for a random objective: the policy sides per token (chosen always,
-    which every objective's defaults accept) or per sequence, dpo's references per sequence."""
-    objective = draw(st.sampled_from(["simpo", "dpo", "cpo", "orpo"]))
+    which every objective's defaults accept) or per sequence, dpo's and kto's references per
+    sequence; kto's rejected side of 0 to 4 rows, and its KL point as KL completions or kl_value."""
+    objective = draw(st.sampled_from(["simpo", "dpo", "cpo", "orpo", "kto"]))
     rows = draw(st.integers(1, 4))
+    side_rows = {"chosen": rows, "rejected": draw(st.integers(0, 4)) if objective == "kto" else rows}
     dtype = draw(st.sampled_from(["F32", "F64", "F16", "BF16"]))
     logps = st.floats(-20, -1 / 64, width=16)  # F16 values (BF16 rounds them), below 0 as ORPO needs
     tensors = {}
     for side in ("chosen", "rejected"):
+        rows = side_rows[side]
         if side == "rejected" and draw(st.booleans()):
             tensors["rejected.logps"] = tensor(dtype, [rows], draw(st.lists(logps, min_size=rows, max_size=rows)))
             continue
@@ -156,11 +164,20 @@ def loss_batches(draw):
             tensors[f"{side}.labels"] = tensor("I64", [rows, tokens], labels)
         else:
             tensors[f"{side}.mask"] = tensor(selection, [rows, tokens], [int(pick) for pick in picks])
-    if objective == "dpo":
-        for side in ("reference_chosen", "reference_rejected"):
-            tensors[f"{side}.logps"] = tensor(dtype, [rows], draw(st.lists(logps, min_size=rows, max_size=rows)))
+    if objective in ("dpo", "kto"):
+        for side in ("chosen", "rejected"):
+            rows = side_rows[side]
+            tensors[f"reference_{side}.logps"] = tensor(
+                dtype, [rows], draw(st.lists(logps, min_size=rows, max_size=rows)))
     metadata = {"config": json.dumps({"objective": objective}),
                 "return_token_grads": draw(st.sampled_from(["true", "false"]))}
+    if objective == "kto":
+        if draw(st.booleans()):
+            metadata["kl_value"] = repr(draw(st.floats(-5, 5)))
+        else:
+            rows = draw(st.integers(1, 4))
+            for side in ("kl", "reference_kl"):
+                tensors[f"{side}.logps"] = tensor(dtype, [rows], draw(st.lists(logps, min_size=rows, max_size=rows)))
     return safetensors_file(tensors, metadata)
 
 

@@ -21,10 +21,23 @@ What it calls
   labels/attention masks that select exactly the wire mask's tokens (a leading prompt column is shifted out).
   Trainer attributes set: beta, label_smoothing, loss_type, cpo_alpha, simpo_gamma, alpha (CPO); beta, padding_value
   (ORPO); and is_encoder_decoder=False, pad_token_id, aux_loss_enabled=False, accelerator.
-* Every valid config is also passed to the REAL ``DPOTrainer/CPOTrainer/ORPOTrainer.__init__`` (tiny random Llama and
-  an in-memory word-level tokenizer, offline) and the stub's attributes are asserted equal to the real trainer's.
-  Refusals are the exceptions raised by TRL itself (config ``__post_init__``, trainer ``__init__`` or, where TRL
-  validates nothing earlier, the loss function), and TRL's logged warnings are recorded with the case.
+* KTO: ``trl.KTOTrainer._compute_loss(model, inputs, return_outputs=False)`` on a labelled batch as TRL's
+  collator gives it (``input_ids``/``attention_mask``/``completion_mask``, ``label``, and ``KL_input_ids``/
+  ``KL_attention_mask``/``KL_completion_mask`` for loss type kto), with the trainer made as for DPO (beta,
+  precompute_ref_logps, loss_type, desirable_weight, undesirable_weight, calculate_KL, ...). The stub model
+  returns the completions' or the KL completions' per-token log-probs (told apart by the ``KL_input_ids`` tensor);
+  references come from a reference-model stub (per-token) or, for sequence references, from TRL's own
+  ``KTOTrainer.compute_ref_log_probs`` on the per-token ones (precompute path: ``ref_logps``, ``ref_KL_logps``), and
+  the two paths are asserted to agree. The wire form splits the completions by label: desirable -> ``chosen``,
+  undesirable -> ``rejected`` (either may be empty), KL completions -> ``kl``/``reference_kl``. For the
+  "gathered over ranks" cases the accelerator stub's ``gather_for_metrics`` returns, at TRL's KL line only, this
+  rank's KL followed by given other ranks' KLs, and the wire sends ``kl_value`` = the mean of that gathered tensor
+  (what a caller gathering the KL itself sends). Gradients w.r.t. the KL completions are asserted to be None (TRL
+  computes them under no_grad); finite differences move only the completions' tokens.
+* Every valid config is also passed to the REAL ``DPOTrainer/CPOTrainer/ORPOTrainer/KTOTrainer.__init__`` (tiny
+  random Llama and an in-memory word-level tokenizer, offline) and the stub's attributes are asserted equal to the
+  real trainer's. Refusals are the exceptions raised by TRL itself (config ``__post_init__``, trainer ``__init__``
+  or, where TRL validates nothing earlier, the loss function), and TRL's logged warnings are recorded with the case.
 * Per-pair values (per_sequence_loss, chosen_logps, ...) are read from the frames of TRL's functions with
   ``sys.settrace`` (observation only). Gradients are ``torch.autograd.grad`` of TRL's loss w.r.t. the per-token leaves.
   Every finite, kink-free case is checked against central finite differences of TRL's loss (h=1e-6).
@@ -39,9 +52,10 @@ Deviations from TRL-as-shipped, both needed to stay in float64, both flagged in 
   as-shipped float32 loss are recorded in ``notes``.
 
 Output (JSON, one case per line): a list of cases
-  {"name", "objective": "dpo"|"cpo"|"orpo", "config": {TRL keys after __post_init__/__init__, defaults filled},
+  {"name", "objective": "dpo"|"cpo"|"orpo"|"kto", "config": {TRL keys after __post_init__/__init__, defaults filled},
    "config_given": {what was passed}, "trl_call": {...}, "inputs": {"chosen": {"per_token_logps", "mask"},
-   "rejected": {...}, "reference_chosen": {"logps"} or {"per_token_logps", "mask"}, "reference_rejected": ...},
+   "rejected": {...}, "reference_chosen": {"logps"} or {"per_token_logps", "mask"}, "reference_rejected": ...,
+   and for kto "kl", "reference_kl" or "kl_value"},
    "expected": {"loss", "losses"?, "per_sequence_loss"?, "metrics": {TRL names}, "chosen_logps", ...,
                 "grads": {"chosen_per_token_logps", "rejected_per_token_logps", "chosen_logps"?, "rejected_logps"?}},
    "kink"?, "fd_checked", "trl_warnings"?, "notes"?}
@@ -50,8 +64,10 @@ Output (JSON, one case per line): a list of cases
   DPO ``config.loss_type`` is TRL's list form and ``loss_weights`` the weights the trainer uses ([1.0]*n when unset);
   ``config_given`` keeps the string form. ``losses`` are per-pair losses (sum over loss types of weight x
   per_sequence_loss, so mean(losses) == loss) and are omitted when a loss type (aot, aot_unpaired) sorts the batch,
-  whose per_sequence_loss is per rank, not per pair. Non-finite numbers are the strings "Infinity", "-Infinity",
-  "NaN". Metrics that only describe the stub model (entropy, logits/*, mean_token_accuracy, num_tokens) are omitted.
+  whose per_sequence_loss is per rank, not per pair; for kto, ``losses`` is TRL's weighted per-completion losses
+  (desirable then undesirable) and ``metrics`` holds only what KTOTrainer logged (no side it lacks). Non-finite
+  numbers are the strings "Infinity", "-Infinity", "NaN". Metrics that only describe the stub model (entropy,
+  logits/*, mean_token_accuracy, num_tokens) are omitted.
 
 Run (requires trl==1.16.0 and torch; CPU is enough; ~20 s):
   /work/trl-venv/bin/python make_trl_reference.py OUT.json
@@ -91,10 +107,11 @@ from tokenizers.pre_tokenizers import Whitespace  # noqa: E402
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from trl import DPOConfig, DPOTrainer  # noqa: E402
+from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer  # noqa: E402
 from trl.experimental.cpo import CPOConfig, CPOTrainer  # noqa: E402
 from trl.experimental.orpo import ORPOConfig, ORPOTrainer  # noqa: E402
 from trl.trainer import dpo_trainer as dpo_module  # noqa: E402
+from trl.trainer import kto_trainer as kto_module  # noqa: E402
 from trl.trainer.utils import FusedCausalLMOutput  # noqa: E402
 
 datasets.disable_progress_bars()
@@ -145,10 +162,12 @@ def _tiny_model_and_tokenizer():
 
 _MODEL, _TOK = _tiny_model_and_tokenizer()
 _DS = Dataset.from_dict({"prompt": ["a b"], "chosen": [" c"], "rejected": [" d"]})
+_UNPAIRED_DS = Dataset.from_dict({"prompt": ["a b", "a c"], "completion": [" c", " d"], "label": [True, False]})
 
-CONFIG_CLASSES = {"dpo": DPOConfig, "cpo": CPOConfig, "orpo": ORPOConfig}
-TRAINER_CLASSES = {"dpo": DPOTrainer, "cpo": CPOTrainer, "orpo": ORPOTrainer}
+CONFIG_CLASSES = {"dpo": DPOConfig, "cpo": CPOConfig, "orpo": ORPOConfig, "kto": KTOConfig}
+TRAINER_CLASSES = {"dpo": DPOTrainer, "cpo": CPOTrainer, "orpo": ORPOTrainer, "kto": KTOTrainer}
 CONFIG_KEYS = {
+    "kto": ["loss_type", "beta", "desirable_weight", "undesirable_weight"],
     "dpo": ["loss_type", "loss_weights", "beta", "label_smoothing", "discopop_tau", "f_divergence_type",
             "f_alpha_divergence_coef", "ld_alpha", "use_weighting"],
     "cpo": ["loss_type", "beta", "label_smoothing", "cpo_alpha", "simpo_gamma", "alpha"],
@@ -156,6 +175,8 @@ CONFIG_KEYS = {
 }
 # The trainer attributes _compute_loss / get_batch_loss_metrics read that __init__ derives from the config.
 CHECKED_ATTRS = {
+    "kto": ["beta", "loss_type", "desirable_weight", "undesirable_weight", "calculate_KL",
+            "aux_loss_enabled", "_tp_size"],
     "dpo": ["beta", "loss_types", "loss_weights", "ld_alpha", "f_divergence_type", "f_alpha_divergence_coef",
             "label_smoothing", "use_weighting", "aux_loss_enabled", "router_aux_loss_coef", "_tp_size"],
     "cpo": ["beta", "label_smoothing", "loss_type", "cpo_alpha", "alpha", "simpo_gamma", "aux_loss_enabled",
@@ -176,8 +197,9 @@ def real_trainer(objective, given):
     _collector.messages = []
     try:
         args = make_config(objective, given)
-        kw = dict(model=copy.deepcopy(_MODEL), args=args, train_dataset=_DS, processing_class=_TOK)
-        if objective == "dpo":
+        dataset = _UNPAIRED_DS if objective == "kto" else _DS
+        kw = dict(model=copy.deepcopy(_MODEL), args=args, train_dataset=dataset, processing_class=_TOK)
+        if objective in ("dpo", "kto"):
             kw["ref_model"] = copy.deepcopy(_MODEL)
         trainer = TRAINER_CLASSES[objective](**kw)
         return trainer, None, list(_collector.messages), "__init__"
@@ -753,16 +775,264 @@ def evaluate_cpo_like(objective, spec):
                 inputs=wire_inputs(batch), expected=expected, fd_checked=fd, warnings=logged, notes=notes)
 
 
+# --------------------------------------------------------------------------------------------------------------------
+# KTO: unpaired completions with labels, KL completions, TRL's own _compute_loss
+# --------------------------------------------------------------------------------------------------------------------
+
+_KTO_KL_GATHER_LINE = _line_of(KTOTrainer._compute_loss, "kl = self.accelerator.gather_for_metrics(kl).mean()")
+KTO_METRICS = ["kl", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"]
+
+
+class KTOAcceleratorStub(AcceleratorStub):
+    """One rank of several for the KL gather only: at TRL's KL line, gather_for_metrics returns this rank's KL
+    followed by `other_ranks` (the other ranks' per-rank KL means); every other gather is the identity."""
+
+    def __init__(self, other_ranks=()):
+        self.other_ranks = [float(x) for x in other_ranks]
+        self.gathered_kl = None
+
+    def gather_for_metrics(self, tensor):
+        caller = sys._getframe(1)
+        if caller.f_code is KTOTrainer._compute_loss.__code__ and caller.f_lineno == _KTO_KL_GATHER_LINE:
+            assert self.gathered_kl is None and tensor.dim() == 0
+            self.gathered_kl = torch.stack([tensor] + [torch.tensor(x, dtype=tensor.dtype) for x in self.other_ranks])
+            return self.gathered_kl
+        return tensor
+
+
+class KTOLMStub(FusedLMStub):
+    """FusedLMStub over two tables: the completions' per-token log-probs, or the KL completions' ones when called
+    on the batch's ``KL_input_ids`` (told apart by identity)."""
+
+    def __init__(self, per_token, kl_input_ids=None, kl_per_token=None):
+        super().__init__(per_token)
+        self.kl_input_ids, self.kl_per_token = kl_input_ids, kl_per_token
+
+    def __call__(self, input_ids=None, **kw):
+        if input_ids is not None and input_ids is self.kl_input_ids:
+            return FusedLMStub(self.kl_per_token)(input_ids=input_ids, **kw)
+        return super().__call__(input_ids=input_ids, **kw)
+
+
+class KTOBatch:
+    """A labelled batch as TRL's collator gives it: completions (one leading prompt column), labels, and KL
+    completions of their own width; the wire form splits the completions by label."""
+
+    def __init__(self, spec):
+        w = spec["inputs"]
+        self.labels = list(w["labels"])
+        self.rows, self.masks = w["per_token_logps"], w["mask"]
+        self.B = len(self.rows)
+        self.T = max(len(r) for r in self.rows)
+        self.policy, mask, self.lengths = padded(self.rows, self.masks, self.T)
+        self.ref_rows = w["reference_per_token_logps"]
+        self.reference = padded(self.ref_rows, self.masks, self.T)[0]
+        # Set when the references go in as sequences (TRL's precompute path): reference_logps, ref_KL_logps.
+        self.ref_seq = self.ref_kl_seq = None
+        first = torch.ones(self.B, 1, dtype=torch.long)
+        in_row = torch.arange(self.T).unsqueeze(0) < torch.tensor(self.lengths).unsqueeze(1)
+        self.completion_mask = torch.cat([torch.zeros_like(first), mask], dim=1)
+        self.attention_mask = torch.cat([first, in_row.long()], dim=1)
+        self.input_ids = torch.full((self.B, self.T + 1), 3, dtype=torch.long)
+        self.kl = None
+        if "kl_per_token_logps" in w:
+            k_rows, k_masks = w["kl_per_token_logps"], w["kl_mask"]
+            K, TK = len(k_rows), max(len(r) for r in k_rows)
+            self.kl_policy, k_mask, k_len = padded(k_rows, k_masks, TK)
+            self.kl_reference = padded(w["reference_kl_per_token_logps"], k_masks, TK)[0]
+            k_first = torch.ones(K, 1, dtype=torch.long)
+            k_in_row = torch.arange(TK).unsqueeze(0) < torch.tensor(k_len).unsqueeze(1)
+            self.kl = {"KL_input_ids": torch.full((K, TK + 1), 4, dtype=torch.long),
+                       "KL_attention_mask": torch.cat([k_first, k_in_row.long()], dim=1),
+                       "KL_completion_mask": torch.cat([torch.zeros_like(k_first), k_mask], dim=1)}
+
+    def split(self, values):
+        """Per-row values (a list or ragged rows) as (desirable rows, undesirable rows), in batch order."""
+        return ([v for v, l in zip(values, self.labels) if l], [v for v, l in zip(values, self.labels) if not l])
+
+    def ragged(self, grad):
+        return self.split([[float(x) for x in grad[i, :n]] for i, n in enumerate(self.lengths)])
+
+
+def kto_stub_trainer(args, model, ref_model, accelerator):
+    trainer = object.__new__(KTOTrainer)
+    # As KTOTrainer.__init__ ("Training arguments" block and the attributes set after model preparation):
+    trainer.args = args
+    trainer.beta = args.beta
+    trainer.precompute_ref_logps = args.precompute_ref_log_probs
+    trainer.loss_type = args.loss_type
+    trainer.desirable_weight = args.desirable_weight
+    trainer.undesirable_weight = args.undesirable_weight
+    trainer.calculate_KL = args.loss_type not in ["apo_zero_unpaired"]
+    trainer.aux_loss_enabled = False
+    trainer.router_aux_loss_coef = 0.0
+    trainer.model = model
+    trainer.ref_model = ref_model
+    trainer.accelerator = accelerator
+    trainer._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
+    trainer._total_train_tokens = 0
+    trainer._tp_size = 1
+    return trainer
+
+
+def run_kto(spec, batch, policy, kl_policy=None, observe=False):
+    """TRL's KTOTrainer._compute_loss on `batch` with the policy's per-token log-probs `policy` [B, T] (and the
+    KL completions' `kl_policy`). References come through a reference model (per-token) or as precomputed
+    ``ref_logps`` / ``ref_KL_logps`` (sequences)."""
+    precompute = batch.ref_seq is not None
+    args = make_config("kto", spec["config"], precompute_ref_log_probs=precompute)
+    kl = batch.kl
+    calculate_kl = args.loss_type not in ["apo_zero_unpaired"]
+    assert (kl is not None) == calculate_kl, spec["name"]
+    kl_policy = batch.kl_policy if kl is not None and kl_policy is None else kl_policy
+    model = KTOLMStub(policy, kl and kl["KL_input_ids"], kl_policy)
+    ref = None if precompute else kto_reference_model(batch)
+    accelerator = KTOAcceleratorStub(spec.get("other_ranks_kl", ()))
+    trainer = kto_stub_trainer(args, model, ref, accelerator)
+    inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask,
+              "completion_mask": batch.completion_mask, "label": torch.tensor(batch.labels)}
+    if kl is not None:
+        inputs.update(kl)
+    if precompute:
+        inputs["ref_logps"] = batch.ref_seq
+        if kl is not None:
+            inputs["ref_KL_logps"] = batch.ref_kl_seq
+    if not observe:
+        return KTOTrainer._compute_loss(trainer, model, inputs, False), None
+    with capture(KTOTrainer._compute_loss.__code__) as rec:
+        loss = KTOTrainer._compute_loss(trainer, model, inputs, False)
+    return loss, (trainer, rec)
+
+
+def kto_reference_model(batch):
+    kl = batch.kl
+    return KTOLMStub(batch.reference, kl and kl["KL_input_ids"], kl and batch.kl_reference)
+
+
+def kto_reference_through_precompute(spec, batch):
+    """TRL's precompute path for the references: KTOTrainer.compute_ref_log_probs on the per-token ones."""
+    args = make_config("kto", spec["config"], precompute_ref_log_probs=True)
+    ref = kto_reference_model(batch)
+    trainer = kto_stub_trainer(args, ref, None, AcceleratorStub())
+    inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask,
+              "completion_mask": batch.completion_mask}
+    if batch.kl is not None:
+        inputs.update(batch.kl)
+    return trainer.compute_ref_log_probs(ref, inputs)
+
+
+def kto_wire(batch, spec, accelerator):
+    """The request a caller sends for `batch`: sides split by label, KL completions or (gathered over ranks, as
+    TRL gathers it) the KL value."""
+    w = spec["inputs"]
+    chosen_rows, rejected_rows = batch.split(batch.rows)
+    chosen_masks, rejected_masks = batch.split(batch.masks)
+    out = {"chosen": {"per_token_logps": chosen_rows, "mask": chosen_masks},
+           "rejected": {"per_token_logps": rejected_rows, "mask": rejected_masks}}
+    if batch.ref_seq is None:
+        rc, rr = batch.split(batch.ref_rows)
+        out["reference_chosen"] = {"per_token_logps": rc, "mask": chosen_masks}
+        out["reference_rejected"] = {"per_token_logps": rr, "mask": rejected_masks}
+    else:
+        rc, rr = batch.split(floats(batch.ref_seq))
+        out["reference_chosen"], out["reference_rejected"] = {"logps": rc}, {"logps": rr}
+    if batch.kl is not None:
+        if spec.get("other_ranks_kl"):
+            # What a caller that gathers the KL itself sends: the mean of the per-rank means TRL gathered.
+            out["kl_value"] = float(accelerator.gathered_kl.mean())
+        else:
+            out["kl"] = {"per_token_logps": w["kl_per_token_logps"], "mask": w["kl_mask"]}
+            if batch.ref_seq is not None:
+                out["reference_kl"] = {"logps": floats(batch.ref_kl_seq)}
+            else:
+                out["reference_kl"] = {"per_token_logps": w["reference_kl_per_token_logps"], "mask": w["kl_mask"]}
+    return out
+
+
+def evaluate_kto(spec):
+    batch = KTOBatch(spec)
+    real, err, logged, _ = real_trainer("kto", spec["config"])
+    assert err is None, err
+    if spec["inputs"].get("_ref_to_sequence"):
+        batch.ref_seq, batch.ref_kl_seq = kto_reference_through_precompute(spec, batch)
+    policy = batch.policy.clone().requires_grad_(True)
+    kl_policy = None if batch.kl is None else batch.kl_policy.clone().requires_grad_(True)
+    loss, (trainer, rec) = run_kto(spec, batch, policy, kl_policy, observe=True)
+    check_attrs("kto", trainer, real)
+    final = rec["at_return"]
+    seq = [final["chosen_logps"], final["rejected_logps"]]
+    leaves = [policy] + ([] if kl_policy is None else [kl_policy])
+    grads = torch.autograd.grad(loss, leaves + seq, allow_unused=True)
+    if kl_policy is not None:
+        assert grads[1] is None, "TRL's KL completions carry no gradient"
+    token_grad = torch.zeros_like(policy) if grads[0] is None else grads[0]
+    seq_grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads[len(leaves):], seq)]
+    expected = {"loss": float(loss), "losses": floats(final["losses"])}
+    metrics = trainer._metrics["train"]
+    expected["metrics"] = {k: metrics[k][0] for k in KTO_METRICS if k in metrics}
+    for key, local in (("chosen_logps", "chosen_logps"), ("rejected_logps", "rejected_logps"),
+                       ("reference_chosen_logps", "ref_chosen_logps"),
+                       ("reference_rejected_logps", "ref_rejected_logps"),
+                       ("chosen_rewards", "chosen_rewards"), ("rejected_rewards", "rejected_rewards")):
+        expected[key] = floats(final[local])
+    chosen_grads, rejected_grads = batch.ragged(token_grad)
+    expected["grads"] = {"chosen_per_token_logps": chosen_grads, "rejected_per_token_logps": rejected_grads,
+                         "chosen_logps": floats(seq_grads[0]), "rejected_logps": floats(seq_grads[1])}
+    if batch.ref_seq is None:
+        # TRL's two reference paths agree: reference model in _compute_loss vs compute_ref_log_probs + precompute.
+        batch.ref_seq, batch.ref_kl_seq = kto_reference_through_precompute(spec, batch)
+        with torch.no_grad():
+            other = float(run_kto(spec, batch, batch.policy)[0])
+        batch.ref_seq = batch.ref_kl_seq = None
+        assert other == float(loss) or abs(other - float(loss)) <= 1e-15 * abs(float(loss)), (spec["name"], other)
+    finite = all(math.isfinite(x) for x in [float(loss)] + floats(token_grad))
+    if finite:
+        check_kto_fd(spec, batch, token_grad, float(loss))
+    method = "KTOTrainer._compute_loss"
+    trl_call = {"method": method,
+                "reference": "precomputed ref_logps/ref_KL_logps" if batch.ref_seq is not None
+                else "ref_model forward (per-token)"}
+    if spec.get("other_ranks_kl"):
+        trl_call["kl_gather"] = f"this rank's KL then the other ranks' {spec['other_ranks_kl']}"
+    return dict(config=config_record("kto", spec["config"], trainer.args), trl_call=trl_call,
+                inputs=kto_wire(batch, spec, trainer.accelerator), expected=expected, fd_checked=finite,
+                warnings=logged, notes=dict(spec.get("notes", {})))
+
+
+def check_kto_fd(spec, batch, grads, loss):
+    """Central differences of TRL's loss w.r.t. every completion token (the KL completions held fixed: TRL gives
+    them no gradient, though the loss moves with them)."""
+    floor = 1e-9 * max(1.0, abs(loss))
+    for i, n in enumerate(batch.lengths):
+        for j in range(n):
+            vals = []
+            for sign in (1, -1):
+                moved = batch.policy.clone()
+                moved[i, j] += sign * H
+                with torch.no_grad():
+                    vals.append(float(run_kto(spec, batch, moved)[0]))
+            f, a = (vals[0] - vals[1]) / (2 * H), float(grads[i, j])
+            err = abs(a - f)
+            assert err <= FD_REL * abs(a) + floor, (spec["name"], i, j, a, f)
+            FD_STATS["values"] += 1
+            FD_STATS["max_abs"] = max(FD_STATS["max_abs"], err)
+            if abs(a) > 1e-3:
+                FD_STATS["max_rel"] = max(FD_STATS["max_rel"], err / abs(a))
+    FD_STATS["cases"] += 1
+
+
 def evaluate_refusal(spec):
     objective, given = spec["objective"], spec["config"]
     trainer, err, logged, where = real_trainer(objective, given)
     if err is None:
         # TRL validates nothing up front: the error (if any) comes from the loss itself.
         assert spec.get("at_compute"), spec["name"]
-        batch = Batch(spec["inputs"])
+        batch = KTOBatch(spec) if objective == "kto" else Batch(spec["inputs"])
         try:
             if objective == "dpo":
                 run_dpo(spec, batch, batch.chosen, batch.rejected)
+            elif objective == "kto":
+                run_kto(spec, batch, batch.policy)
             else:
                 run_cpo_like(objective, spec, batch, batch.chosen, batch.rejected)
         except Exception as e:  # noqa: BLE001
@@ -968,6 +1238,61 @@ ORPO_CASES = [
       notes={"why": "averaged log-probs above and below -ln 2 (both branches of log1mexp)"}),
 ]
 
+
+def kto_batch(seed, labels, T, ref="per_token", kl=True, kl_gap=0.4):
+    """Completions labelled desirable (True) or undesirable, reference per-token log-probs near the policy's and,
+    with `kl`, as many KL completions (TRL's collator makes one per completion) whose policy log-probs exceed the
+    reference's by about `kl_gap` (a negative gap lowers the policy's). `ref="sequence"` sends the references as
+    sequences, which TRL's own compute_ref_log_probs makes from the per-token ones."""
+    gen = torch.Generator().manual_seed(seed)
+    rows, masks = random_rows(gen, len(labels), T)
+    w = {"labels": labels, "per_token_logps": rows, "mask": masks, "reference_per_token_logps": near(gen, rows)}
+    if kl:
+        k_rows, k_masks = random_rows(gen, len(labels), T)
+        k_ref = near(gen, k_rows)
+        if kl_gap >= 0:
+            k_ref = [[round(v - kl_gap, 4) for v in row] for row in k_ref]
+        else:
+            k_rows = [[round(v + kl_gap, 4) for v in row] for row in k_rows]
+        w.update(kl_per_token_logps=k_rows, kl_mask=k_masks, reference_kl_per_token_logps=k_ref)
+    if ref == "sequence":
+        w["_ref_to_sequence"] = True
+    return w
+
+
+_T, _F = True, False
+KTO_CASES = [
+    S("kto_defaults", "kto", {}, kto_batch(501, [_T, _F, _T, _F], 5)),
+    S("kto_precomputed_reference", "kto", {"loss_type": "kto"},
+      kto_batch(502, [_T, _T, _F, _F, _T], 6, ref="sequence")),
+    S("kto_beta_0.5_weights", "kto", {"beta": 0.5, "desirable_weight": 1.33, "undesirable_weight": 0.75},
+      kto_batch(503, [_T, _F, _F, _T, _F], 6)),
+    S("kto_large_beta", "kto", {"beta": 5.0}, kto_batch(509, [_T, _F, _T, _F], 4)),
+    S("kto_only_desirable", "kto", {}, kto_batch(504, [_T, _T, _T], 5),
+      notes={"why": "no undesirable completion: TRL's empty-side branch; rewards/rejected, logps/rejected and "
+                    "rewards/margins are not logged"}),
+    S("kto_only_undesirable", "kto", {"beta": 0.3}, kto_batch(505, [_F, _F], 5, ref="sequence"),
+      notes={"why": "no desirable completion"}),
+    S("kto_kl_clamped_at_zero", "kto", {}, kto_batch(506, [_T, _F, _T], 5, kl_gap=-1.0),
+      notes={"why": "the KL completions' policy log-probs are below the reference's: clamp(min=0) gives 0"}),
+    S("kto_kl_gathered_over_ranks", "kto", {"beta": 0.2}, kto_batch(507, [_T, _F, _F, _T], 5),
+      other_ranks_kl=[0.9, 0.1], notes={"why": "KL gathered over 3 ranks as TRL gathers it; the request sends "
+                                                "kl_value, the mean of the gathered per-rank KLs"}),
+    S("kto_kl_gathered_over_ranks_clamped", "kto", {}, kto_batch(508, [_F, _T, _T], 5, ref="sequence"),
+      other_ranks_kl=[-2.5], notes={"why": "the gathered mean is negative: clamped to 0"}),
+    S("kto_apo_zero_unpaired", "kto", {"loss_type": "apo_zero_unpaired"},
+      kto_batch(510, [_T, _F, _T, _F], 5, kl=False)),
+    S("kto_apo_zero_unpaired_weights_sequence", "kto",
+      {"loss_type": "apo_zero_unpaired", "beta": 0.5, "desirable_weight": 0.5, "undesirable_weight": 2.0},
+      kto_batch(511, [_F, _T, _F], 5, ref="sequence", kl=False)),
+    S("kto_apo_zero_unpaired_only_undesirable", "kto", {"loss_type": "apo_zero_unpaired"},
+      kto_batch(512, [_F, _F, _F], 4, kl=False)),
+    S("kto_beta_0_unvalidated", "kto", {"beta": 0.0}, kto_batch(513, [_T, _F], 4),
+      notes={"why": "TRL does not check beta: every loss is w/2 and every gradient 0"}),
+    S("kto_negative_weight_unvalidated", "kto", {"desirable_weight": -1.0}, kto_batch(514, [_T, _F], 4),
+      notes={"why": "TRL does not check the weights: a negative one rewards raising the loss"}),
+]
+
 # Pairs of cases TRL must treat identically (same loss, per-pair values and gradients, to 1e-14 relative).
 TWINS = [
     ("dpo_sigmoid_label_smoothing_ignored", "dpo_sigmoid_b3"),
@@ -1017,6 +1342,8 @@ REFUSALS = [
     S("cpo_refuse_kto_pair", "cpo", {"loss_type": "kto_pair"}, random_batch(402, 2, 4), key="loss_type"),
     S("cpo_refuse_unknown_loss_type", "cpo", {"loss_type": "dpo"}, random_batch(402, 2, 4), key="loss_type",
       at_compute=True),
+    S("kto_refuse_unknown_loss_type", "kto", {"loss_type": "kto_pair"}, kto_batch(515, [_T, _F], 4),
+      key="loss_type", at_compute=True),
 ]
 
 
@@ -1036,8 +1363,13 @@ def sanitize(x):
 
 def main(path):
     cases = []
-    for spec in DPO_CASES + CPO_CASES + ORPO_CASES:
-        result = evaluate_dpo(spec) if spec["objective"] == "dpo" else evaluate_cpo_like(spec["objective"], spec)
+    for spec in DPO_CASES + CPO_CASES + ORPO_CASES + KTO_CASES:
+        if spec["objective"] == "dpo":
+            result = evaluate_dpo(spec)
+        elif spec["objective"] == "kto":
+            result = evaluate_kto(spec)
+        else:
+            result = evaluate_cpo_like(spec["objective"], spec)
         case = {"name": spec["name"], "objective": spec["objective"], "config": result["config"],
                 "config_given": spec["config"], "trl_call": result["trl_call"], "inputs": result["inputs"],
                 "expected": result["expected"], "fd_checked": result["fd_checked"]}
@@ -1066,7 +1398,7 @@ def main(path):
     by_name = {c["name"]: c for c in cases}
     print(f"trl {trl.__version__}, torch {torch.__version__}; wrote {path} ({len(text)} bytes)")
     print(f"{len(cases)} cases: " + ", ".join(f"{o} {sum(1 for c in cases if c['objective'] == o and 'error' not in c)}"
-                                               for o in ("dpo", "cpo", "orpo"))
+                                               for o in ("dpo", "cpo", "orpo", "kto"))
           + f", refusals {sum(1 for c in cases if 'error' in c)}")
     print(f"finite differences (h={H}): {FD_STATS['cases']} cases, {FD_STATS['values']} token gradients; "
           f"max |autograd - fd| = {FD_STATS['max_abs']:.2e}, max relative (|g| > 1e-3) = {FD_STATS['max_rel']:.2e}")

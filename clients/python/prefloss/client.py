@@ -113,8 +113,10 @@ class LossClient:
              chosen_labels: Optional[ArrayLike] = None, rejected_labels: Optional[ArrayLike] = None,
              reference_chosen: Optional[ArrayLike] = None, reference_rejected: Optional[ArrayLike] = None,
              reference_chosen_mask: Optional[ArrayLike] = None, reference_rejected_mask: Optional[ArrayLike] = None,
-             chosen_nll_mask: Optional[ArrayLike] = None, return_token_grads: bool = False,
-             position: Optional[RunPosition] = None, **config: Any) -> LossResult:
+             chosen_nll_mask: Optional[ArrayLike] = None, kl: Optional[ArrayLike] = None,
+             reference_kl: Optional[ArrayLike] = None, kl_mask: Optional[ArrayLike] = None,
+             reference_kl_mask: Optional[ArrayLike] = None, kl_value: Optional[float] = None,
+             return_token_grads: bool = False, position: Optional[RunPosition] = None, **config: Any) -> LossResult:
         """Evaluates the loss of one batch.
 
         ``chosen``/``rejected`` are per-token log-probs [B, T] or per-sequence log-probs [B];
@@ -123,7 +125,14 @@ class LossClient:
         default, are not selected), or selects every token. Reference sides (DPO) have masks
         of their own: nothing is borrowed from the policy's. ``chosen_nll_mask`` [B, T] says which
         chosen tokens an SFT or NLL term averages over, when not the chosen selection (TRL's
-        ORPO takes its NLL over the prompt's tokens too). Keyword arguments such as
+        ORPO takes its NLL over the prompt's tokens too).
+
+        For ``objective="kto"``, ``chosen`` holds the desirable completions and ``rejected`` the
+        undesirable ones, of any sizes (one may have no rows), each with its reference side. Its
+        KL reference point is either the KL completions, ``kl`` and ``reference_kl`` (the policy's
+        and the reference model's log-probs, with ``kl_mask`` and ``reference_kl_mask``), or
+        ``kl_value``, the point gathered over ranks; the server refuses both at once, and they
+        get no gradient. Other keyword arguments such as
         ``objective="dpo", loss_type=["sigmoid", "sft"], loss_weights=[1, 0.3]`` are the
         server's ``config``. ``position`` says where the batch sits in the run (``X-Run-Step``,
         ``X-Run-Part``, ``X-Run-Phase``); it goes only with a run id, as it places the request in
@@ -141,7 +150,13 @@ class LossClient:
             _add_side(tensors, "reference_chosen", reference_chosen, reference_chosen_mask)
         if reference_rejected is not None:
             _add_side(tensors, "reference_rejected", reference_rejected, reference_rejected_mask)
+        if kl is not None:
+            _add_side(tensors, "kl", kl, kl_mask)
+        if reference_kl is not None:
+            _add_side(tensors, "reference_kl", reference_kl, reference_kl_mask)
         metadata = {"return_token_grads": "true" if return_token_grads else "false"}
+        if kl_value is not None:
+            metadata["kl_value"] = json.dumps(float(kl_value))
         if config:
             metadata["config"] = json.dumps(config)
         body = _encode_safetensors(tensors, metadata)

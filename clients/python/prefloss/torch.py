@@ -6,7 +6,7 @@
 
 The forward pass asks the server for the loss and its per-token (or per-sequence) gradients;
 the backward pass returns those gradients, scaled by the incoming gradient, on the inputs'
-device and dtype. Masks and the reference log-probs get no gradient.
+device and dtype. Masks, the reference log-probs and KTO's KL inputs get no gradient.
 """
 
 from typing import Optional
@@ -24,11 +24,8 @@ except ImportError as error:
 
 class _RemoteLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, chosen, rejected, client, chosen_mask, rejected_mask, reference_chosen, reference_rejected, config, holder):
-        result = client.loss(
-            chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask,
-            reference_chosen=reference_chosen, reference_rejected=reference_rejected,
-            return_token_grads=True, **config)
+    def forward(ctx, chosen, rejected, client, arguments, holder):
+        result = client.loss(chosen, rejected, return_token_grads=True, **arguments)
         holder["result"] = result
         ctx.sides = [(_gradient(result, "chosen", chosen), chosen.dtype, chosen.device),
                      (_gradient(result, "rejected", rejected), rejected.dtype, rejected.device)]
@@ -37,14 +34,15 @@ class _RemoteLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         scale = float(grad_output)
-        return tuple(_scaled(grad, scale, dtype, device) for grad, dtype, device in ctx.sides) + (None,) * 7
+        return tuple(_scaled(grad, scale, dtype, device) for grad, dtype, device in ctx.sides) + (None,) * 3
 
 
 _NUMPY_FLOATS = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 
 def _gradient(result: LossResult, side: str, like: torch.Tensor) -> np.ndarray:
-    return result.grads[f"{side}_per_token_logps" if like.dim() == 2 else f"{side}_logps"]
+    """The server's gradient of ``side`` in the input's shape: an empty [0, T] side (KTO's) comes back [0, 0]."""
+    return result.grads[f"{side}_per_token_logps" if like.dim() == 2 else f"{side}_logps"].reshape(like.shape)
 
 
 def _scaled(grad: np.ndarray, scale: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -57,12 +55,18 @@ def _scaled(grad: np.ndarray, scale: float, dtype: torch.dtype, device: torch.de
 def remote_loss(client: LossClient, chosen: torch.Tensor, rejected: torch.Tensor, *,
                chosen_mask: Optional[torch.Tensor] = None, rejected_mask: Optional[torch.Tensor] = None,
                reference_chosen: Optional[torch.Tensor] = None, reference_rejected: Optional[torch.Tensor] = None,
-               return_result: bool = False, **config):
+               kl: Optional[torch.Tensor] = None, reference_kl: Optional[torch.Tensor] = None,
+               kl_mask: Optional[torch.Tensor] = None, reference_kl_mask: Optional[torch.Tensor] = None,
+               kl_value: Optional[float] = None, return_result: bool = False, **config):
     """The mean total loss of the batch as a scalar tensor that backpropagates into
-    ``chosen`` and ``rejected`` (per-token [B, T] or per-sequence [B] log-probs).
+    ``chosen`` and ``rejected`` (per-token [B, T] or per-sequence [B] log-probs). KTO's KL
+    inputs (``kl``, ``reference_kl`` and their masks, or ``kl_value``) are constants, as in TRL.
 
     With ``return_result=True`` returns ``(loss, LossResult)``, for logging the metrics.
     """
     holder = {}
-    loss = _RemoteLoss.apply(chosen, rejected, client, chosen_mask, rejected_mask, reference_chosen, reference_rejected, config, holder)
+    arguments = dict(chosen_mask=chosen_mask, rejected_mask=rejected_mask, reference_chosen=reference_chosen,
+                     reference_rejected=reference_rejected, kl=kl, reference_kl=reference_kl, kl_mask=kl_mask,
+                     reference_kl_mask=reference_kl_mask, kl_value=kl_value, **config)
+    loss = _RemoteLoss.apply(chosen, rejected, client, arguments, holder)
     return (loss, holder["result"]) if return_result else loss

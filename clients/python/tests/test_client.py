@@ -94,6 +94,37 @@ def test_sequence_logps_and_dpo_references(client, server):
     assert "chosen_per_token_logps" not in result.grads
 
 
+def test_kto_sides_and_its_kl_point(client, server):
+    """KTO: desirable completions as chosen, no undesirable one, references of each side's size,
+    and the KL point as KL completions or as the value they give."""
+    chosen, chosen_mask = batch(9, rows=3)
+    rejected = np.zeros((0, chosen.shape[1]), dtype=np.float32)
+    kl, kl_mask = batch(10, rows=3)
+    reference_kl = kl - np.float32(0.25)
+    references = {"reference_chosen": np.array([-3.0, -2.0, -4.0]), "reference_rejected": np.zeros(0)}
+    result = client.loss(chosen, rejected, chosen_mask=chosen_mask, kl=kl, kl_mask=kl_mask, reference_kl=reference_kl,
+                         reference_kl_mask=kl_mask, return_token_grads=True, objective="kto", beta=0.5,
+                         **references)
+    expected = json_answer(server, {
+        "config": {"objective": "kto", "beta": 0.5}, "chosen": side(chosen, chosen_mask),
+        "rejected": {"per_token_logps": []}, "reference_chosen": side(references["reference_chosen"]),
+        "reference_rejected": {"logps": []}, "kl": side(kl, kl_mask), "reference_kl": side(reference_kl, kl_mask),
+        "return_token_grads": True})
+    assert result.loss == expected["loss"]
+    assert np.array_equal(result.losses, np.array(expected["losses"])), "float64 references: float64 answers"
+    assert result.metrics == expected["metrics"] and sorted(result.metrics) == ["kl", "logps/chosen", "rewards/chosen",
+                                                                                 "tokens/chosen"]
+    # No row, so no width: the server answers an empty [0, 7] side's token gradients as [0, 0].
+    assert result.rejected_logps.shape == (0,) and result.grads["rejected_per_token_logps"].size == 0
+    by_value = client.loss(chosen, rejected, chosen_mask=chosen_mask, kl_value=result.metrics["kl"], objective="kto",
+                           beta=0.5, **references)
+    assert by_value.loss == result.loss and np.array_equal(by_value.grads["chosen_logps"], result.grads["chosen_logps"])
+    with pytest.raises(LossProblem) as refused:
+        client.loss(chosen, rejected, chosen_mask=chosen_mask, kl=kl, reference_kl=reference_kl, kl_value=0.5,
+                    objective="kto", **references)
+    assert refused.value.pointers == ["/kl_value"]
+
+
 def test_labels_select_as_masks_do(client):
     chosen, chosen_mask = batch(5)
     rejected, rejected_mask = batch(6)

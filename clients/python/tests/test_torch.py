@@ -44,6 +44,41 @@ def test_gradients_match_central_differences(client, config):
     assert float(chosen.grad[1, 3]) == 0.0, "masked tokens get no gradient"
 
 
+def test_kto_gradients_reach_the_completions_only(client):
+    """KTO through remote_loss: the completions' gradients match central differences of the
+    server's loss; the KL completions move the loss but get no gradient, as in TRL."""
+    chosen, chosen_mask = masked_batch(5)
+    rejected, rejected_mask = masked_batch(6, rows=2)
+    kl, kl_mask = masked_batch(7)
+    kl.requires_grad_(True)
+    chosen.requires_grad_(True)
+    rejected.requires_grad_(True)
+    inputs = dict(chosen_mask=chosen_mask, rejected_mask=rejected_mask, reference_chosen=torch.tensor([-3.0, -2.0, -4.0]),
+                  reference_rejected=torch.tensor([-1.0, -2.5]), reference_kl=kl.detach() - 0.5,
+                  reference_kl_mask=kl_mask, kl_mask=kl_mask, objective="kto", beta=0.7)
+    loss = remote_loss(client, chosen, rejected, kl=kl, **inputs)
+    loss.backward()
+    assert kl.grad is None
+
+    def value(c, r):
+        return client.loss(c.numpy(), r.numpy(), kl=kl.detach().numpy(), **inputs).loss
+
+    step = 1e-6
+    for index in np.ndindex(*chosen.shape):
+        up, down = chosen.detach().clone(), chosen.detach().clone()
+        up[index] += step
+        down[index] -= step
+        numeric = (value(up, rejected.detach()) - value(down, rejected.detach())) / (2 * step)
+        assert abs(float(chosen.grad[index]) - numeric) <= 1e-7, (index, chosen.grad[index], numeric)
+    moved = client.loss(chosen.detach().numpy(), rejected.detach().numpy(), kl=kl.detach().numpy() + 1.0, **inputs)
+    assert moved.loss != float(loss.detach())
+    # A batch without undesirable completions: the empty side gets an empty gradient of its own shape.
+    empty = torch.zeros(0, 5, requires_grad=True)
+    inputs.update(rejected_mask=torch.zeros(0, 5, dtype=torch.bool), reference_rejected=torch.zeros(0))
+    remote_loss(client, chosen, empty, kl=kl, **inputs).backward()
+    assert empty.grad.shape == (0, 5)
+
+
 def test_grad_output_scales_the_gradient(client):
     chosen, mask = masked_batch(3)
     rejected, _ = masked_batch(4)
