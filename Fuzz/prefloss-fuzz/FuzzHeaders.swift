@@ -33,26 +33,16 @@ func fuzzHeaders(_ input: UnsafeBufferPointer<UInt8>) {
     }
     if let token = bearerToken(in: text) { require(!token.isEmpty && isToken68(token), "a token68") }
     if isPlausibleRequestID(text) { require((1 ... 128).contains(length), "an id of 1 to 128 bytes") }
-    checkRunID(text)
-    checkRunStep(text)
+    checkBytesOfOneClass(
+        text, named: "run id", maximum: maximumRunIDLength, inClass: isRunIDByte, parse: parseRunID
+    ) { $0 == text }
+    checkBytesOfOneClass(
+        text, named: "step", maximum: maximumRunStepDigits, inClass: isDigit, parse: parseRunStep
+    ) { $0 == Int(text) }
     checkRunPart(text)
     check { () throws(HeaderSyntaxError) in
         let phase = try RunPhase(parsing: text)
         require(phase.rawValue == text, "phase \(phase) accepted as itself")
-    }
-}
-
-/// `X-Run-Step` by its documented grammar: accepted as its number exactly when it is 1 to
-/// `maximumRunStepDigits` ASCII digits; else refused at the first byte that breaks that.
-private func checkRunStep(_ text: String) {
-    let bytes = Array(text.utf8)
-    let breaking = bytes.indices.first { $0 == maximumRunStepDigits || !isDigit(bytes[$0]) }
-    let refusedAt = bytes.isEmpty ? 0 : breaking
-    do {
-        let step = try parseRunStep(text)
-        require(refusedAt == nil && step == Int(text), "step \(step) accepted, expected refused at \(refusedAt ?? -1)")
-    } catch {
-        require(error.offset == refusedAt, "step refused at \(error.offset), expected \(refusedAt ?? -1)")
     }
 }
 
@@ -83,18 +73,22 @@ private func checkRunPart(_ text: String) {
 
 private func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains(byte) }
 
-/// `X-Run-Id` by its documented grammar: accepted as itself exactly when it is 1 to
-/// `maximumRunIDLength` letters, digits and `-._:/`; else refused at the first byte that breaks
-/// that (the byte past the limit for a long id, 0 for an empty one).
-private func checkRunID(_ text: String) {
+/// A header whose grammar is 1 to `maximum` bytes of one class: accepted, as `isItself` says,
+/// exactly when every byte is in the class; else refused at the first byte that breaks that (the
+/// byte past the limit for a long value, 0 for an empty one). `X-Run-Id` and `X-Run-Step` are both.
+private func checkBytesOfOneClass<Value>(
+    _ text: String, named name: String, maximum: Int, inClass: (UInt8) -> Bool,
+    parse: (String) throws(HeaderSyntaxError) -> Value, isItself: (Value) -> Bool
+) {
     let bytes = Array(text.utf8)
-    let breaking = bytes.indices.first { $0 == maximumRunIDLength || !isRunIDByte(bytes[$0]) }
+    let breaking = bytes.indices.first { $0 == maximum || !inClass(bytes[$0]) }
     let refusedAt = bytes.isEmpty ? 0 : breaking
     do {
-        let runID = try parseRunID(text)
-        require(refusedAt == nil && runID == text, "run id \(runID) accepted, expected refused at \(refusedAt ?? -1)")
+        let value = try parse(text)
+        require(
+            refusedAt == nil && isItself(value), "\(name) \(value) accepted, expected refused at \(refusedAt ?? -1)")
     } catch {
-        require(error.offset == refusedAt, "run id refused at \(error.offset), expected \(refusedAt ?? -1)")
+        require(error.offset == refusedAt, "\(name) refused at \(error.offset), expected \(refusedAt ?? -1)")
     }
 }
 
