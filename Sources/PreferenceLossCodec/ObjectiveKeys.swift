@@ -5,7 +5,7 @@ import PreferenceLoss
 ///
 /// Adding an objective takes its type in `PreferenceLoss`, its companion here, its schema
 /// in openapi.yaml and one entry in `registeredObjectives`.
-protocol ObjectiveKeys {
+protocol ObjectiveKeys: SendableMetatype {
     associatedtype Loss: Objective
 
     /// The openapi.yaml schema of the objective's `config`.
