@@ -260,7 +260,7 @@ struct LossRoute: Sendable {
         }
         if let run = headers.runID {
             result.warnings += runs.record(
-                BatchSummary(result), pairs: result.losses.count, run: run, at: headers.runPosition,
+                BatchSummary(result), rows: SummaryRows(result), run: run, at: headers.runPosition,
                 batchWarnings: result.warnings, thresholds: request.configuration.thresholds)
         }
         metrics.recordWarnings(result.warnings)

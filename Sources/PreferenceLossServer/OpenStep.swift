@@ -2,8 +2,8 @@ import HeaderGrammar
 import PreferenceLoss
 
 /// An optimizer step of a run whose parts are still arriving: their values summed, each part's
-/// means weighted by its pairs (what TRL logs: per-pair values gathered over ranks, then
-/// averaged), and which parts came.
+/// means weighted by the rows they are over (what TRL logs: per-row values, or sums and counts,
+/// gathered over ranks, then averaged), and which parts came.
 ///
 /// The step's shape (ranks × micro-batches) is its first part's. A step of at most
 /// `trackedParts` parts knows each part (a bitmap of at most 512 bytes): a part sent twice
@@ -17,7 +17,7 @@ struct OpenStep {
     let step: Int
     let ranks: Int
     let micros: Int
-    private(set) var sum = PairWeightedSum()
+    private(set) var sum = RowWeightedSum()
     /// Parts joined.
     private(set) var arrived = 0
     /// A bit per part (rank × micros + micro) when the step has at most `trackedParts`; else empty.
@@ -41,7 +41,7 @@ struct OpenStep {
     var isComplete: Bool { consistent && arrived == ranks * micros }
 
     /// Adds `part`; false, and nothing added, when it is known to have joined already.
-    mutating func join(_ batch: BatchSummary, pairs: Int, part: RunPart, now: ContinuousClock.Instant) -> Bool {
+    mutating func join(_ batch: BatchSummary, rows: SummaryRows, part: RunPart, now: ContinuousClock.Instant) -> Bool {
         if part.ranks != ranks || part.micros != micros {
             consistent = false
         } else if !seen.isEmpty {
@@ -51,35 +51,8 @@ struct OpenStep {
             seen[word] |= mask
         }
         arrived += 1
-        sum.add(batch, pairs: pairs)
+        sum.add(batch, rows: rows)
         lastPart = now
         return true
-    }
-}
-
-/// Batch means combined over parts, each weighted by its pairs: the means of all their pairs.
-struct PairWeightedSum {
-    private var pairs = 0.0
-    private var total = BatchSummary(
-        loss: 0, margin: 0, accuracy: 0, chosenLogp: 0, rejectedLogp: 0, chosenReward: 0, rejectedReward: 0)
-
-    mutating func add(_ batch: BatchSummary, pairs count: Int) {
-        let weight = Double(count)
-        pairs += weight
-        total.loss += weight * batch.loss
-        total.margin += weight * batch.margin
-        total.accuracy += weight * batch.accuracy
-        total.chosenLogp += weight * batch.chosenLogp
-        total.rejectedLogp += weight * batch.rejectedLogp
-        total.chosenReward += weight * batch.chosenReward
-        total.rejectedReward += weight * batch.rejectedReward
-    }
-
-    /// The means over every pair added (at least one part must have been).
-    var mean: BatchSummary {
-        BatchSummary(
-            loss: total.loss / pairs, margin: total.margin / pairs, accuracy: total.accuracy / pairs,
-            chosenLogp: total.chosenLogp / pairs, rejectedLogp: total.rejectedLogp / pairs,
-            chosenReward: total.chosenReward / pairs, rejectedReward: total.rejectedReward / pairs)
     }
 }

@@ -34,7 +34,7 @@ struct PhaseSteps {
         case duplicate
     }
 
-    /// A step that closed: its number and the means over its parts' pairs.
+    /// A step that closed: its number and the means over its parts' rows.
     struct Closed: Equatable {
         var step: Int
         var summary: BatchSummary
@@ -47,7 +47,7 @@ struct PhaseSteps {
 
     /// Adds a part of `step`; returns what became of it and the steps that closed, oldest first.
     mutating func add(
-        _ batch: BatchSummary, pairs: Int, step: Int, part: RunPart, now: ContinuousClock.Instant
+        _ batch: BatchSummary, rows: SummaryRows, step: Int, part: RunPart, now: ContinuousClock.Instant
     ) -> (fate: Fate, closed: [Closed]) {
         var fate = Fate.joined
         if let newest, step <= newest - Self.openLimit {
@@ -65,7 +65,7 @@ struct PhaseSteps {
         if index == open.endIndex || open[index].step != step {
             open.insert(OpenStep(step: step, shape: part, now: now), at: index)
         }
-        guard open[index].join(batch, pairs: pairs, part: part, now: now) else { return (.duplicate, closed) }
+        guard open[index].join(batch, rows: rows, part: part, now: now) else { return (.duplicate, closed) }
         if open[index].isComplete { close(through: step, into: &closed) }
         return (fate, closed)
     }

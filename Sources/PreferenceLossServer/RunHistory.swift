@@ -13,8 +13,8 @@ import Synchronization
 /// closed by age: the run's next request); eval steps are published, never trended.
 ///
 /// Bounded: at most `maximumRuns` runs, each with its last `stepsPerRun` train steps (56 bytes
-/// each) and at most `PhaseSteps.openLimit` open steps per phase (128 bytes each and a bitmap
-/// of at most 544 with its header: at most 5.3 KiB per run), whatever the client sends. A run
+/// each) and at most `PhaseSteps.openLimit` open steps per phase (176 bytes each and a bitmap
+/// of at most 544 with its header: at most 5.6 KiB per run), whatever the client sends. A run
 /// idle for `idleExpiry` is dropped (runs are swept at most once a second), and when a new run
 /// would exceed the limit the least recently seen one is; a dropped run's series leave
 /// `/metrics` with it, so label cardinality stays bounded by `maximumRuns` × 2 phases.
@@ -57,12 +57,12 @@ final class RunHistory: Sendable {
         state = Mutex(State(lastSweep: .now))
     }
 
-    /// Records one batch of `run`, of `pairs` pairs, at `position` (nil: a step of its own);
+    /// Records one batch of `run`, over `rows`, at `position` (nil: a step of its own);
     /// returns the trend warnings over the last `stepsPerRun` closed train steps when a train
     /// step closed (none until there are that many). Every warning of the response
     /// (`batchWarnings` and the trend's) is counted in the run's series.
     func record(
-        _ batch: BatchSummary, pairs: Int = 1, run id: String, at position: RunPosition? = nil,
+        _ batch: BatchSummary, rows: SummaryRows = .paired(1), run id: String, at position: RunPosition? = nil,
         batchWarnings: [LossWarning], thresholds: DiagnosticThresholds, now: ContinuousClock.Instant = .now
     ) -> [LossWarning] {
         state.withLock { state in
@@ -92,7 +92,7 @@ final class RunHistory: Sendable {
             }
             if let position {
                 let (fate, closed) = run.steps(position.phase) {
-                    $0.add(batch, pairs: pairs, step: position.step, part: position.part, now: now)
+                    $0.add(batch, rows: rows, step: position.step, part: position.part, now: now)
                 }
                 switch fate {
                 case .joined: break

@@ -58,7 +58,7 @@ import Testing
         return try order.map { part, pairs in
             codes(
                 runs.record(
-                    summary(step: s, pairs), pairs: pairs.count, run: run, at: try position(s, part),
+                    summary(step: s, pairs), rows: .paired(pairs.count), run: run, at: try position(s, part),
                     batchWarnings: [], thresholds: DiagnosticThresholds(), now: now))
         }
     }
@@ -71,7 +71,8 @@ import Testing
             wholeCodes.append(
                 Self.codes(
                     runs.record(
-                        Self.summary(step: s, 0 ..< whole), pairs: whole, run: "whole", at: try Self.position(s),
+                        Self.summary(step: s, 0 ..< whole), rows: .paired(whole), run: "whole",
+                        at: try Self.position(s),
                         batchWarnings: [], thresholds: DiagnosticThresholds())))
             legacyCodes.append(
                 Self.codes(
@@ -118,7 +119,8 @@ import Testing
                 mixed.append(
                     Self.codes(
                         runs.record(
-                            stuck, pairs: 3, run: "mixed", at: try Self.position(s, "\(rank)/2 \(micro)/1", .eval),
+                            stuck, rows: .paired(3), run: "mixed",
+                            at: try Self.position(s, "\(rank)/2 \(micro)/1", .eval),
                             batchWarnings: [], thresholds: DiagnosticThresholds())))
                 if rank == 0 { mixed += try Self.sendSplit(runs, run: "mixed", step: s) }
             }
@@ -138,7 +140,7 @@ import Testing
         let batch = Self.summary(step: 0, 0 ..< 2)
         func send(_ s: Int, _ part: String, _ phase: RunPhase = .train, at now: ContinuousClock.Instant) throws {
             _ = runs.record(
-                batch, pairs: 2, run: "r", at: try Self.position(s, part, phase), batchWarnings: [],
+                batch, rows: .paired(2), run: "r", at: try Self.position(s, part, phase), batchWarnings: [],
                 thresholds: DiagnosticThresholds(), now: now)
         }
         // Rank 1 sends nothing: each step waits, until one 4 newer comes.
@@ -216,6 +218,30 @@ import Testing
         #expect(runs.run("r")?.train.open.map(\.arrived) == [3], "all joined, yet not complete")
     }
 
+    /// KTO's parts, as TRL gathers them: each side's means over that side's rows, a part with an
+    /// empty side adding nothing to it, and the margin the difference of the sides' means.
+    @Test func anUnpairedStepWeighsEachSideByItsRowsAndSkipsAnEmptySide() {
+        var sum = RowWeightedSum()
+        sum.add(
+            BatchSummary(
+                loss: 0.2, margin: .nan, accuracy: .nan, chosenLogp: -1, rejectedLogp: .nan, chosenReward: 0.3,
+                rejectedReward: .nan),
+            rows: SummaryRows(losses: 3, pairs: 0, chosen: 3, rejected: 0))
+        sum.add(
+            BatchSummary(
+                loss: 0.5, margin: 0.4, accuracy: .nan, chosenLogp: -2, rejectedLogp: -3, chosenReward: 0.1,
+                rejectedReward: -0.3),
+            rows: SummaryRows(losses: 3, pairs: 0, chosen: 1, rejected: 2))
+        let mean = sum.mean
+        func close(_ value: Double, _ expected: Double) -> Bool { abs(value - expected) <= 1e-15 }
+        #expect(close(mean.loss, (0.2 * 3 + 0.5 * 3) / 6))
+        #expect(close(mean.chosenLogp, (-1 * 3 - 2) / 4))
+        #expect(close(mean.chosenReward, (0.3 * 3 + 0.1) / 4))
+        #expect(mean.rejectedLogp == -3 && mean.rejectedReward == -0.3)
+        #expect(close(mean.margin, 0.25 + 0.3))
+        #expect(mean.accuracy.isNaN)
+    }
+
     @Test func memoryStaysBoundedWhateverTheClientSends() throws {
         let (runs, registry) = Self.history(runs: 3, steps: 5)
         let batch = Self.summary(step: 0, 0 ..< 1)
@@ -235,7 +261,7 @@ import Testing
                 #expect(steps.open.allSatisfy { $0.seen.count <= OpenStep.trackedParts / 64 })
             }
         }
-        #expect(MemoryLayout<OpenStep>.stride <= 128, "as RunHistory's bound says")
+        #expect(MemoryLayout<OpenStep>.stride <= 176, "as RunHistory's bound says")
         #expect(runs.run("huge")?.train.open.allSatisfy { $0.seen.isEmpty } == true, "too many parts to know each")
         #expect(runs.run("tracked")?.train.open.allSatisfy { $0.seen.count == 64 } == true)
         for index in 0 ..< 50 {
