@@ -58,12 +58,14 @@ KTO_TRAIN_LABELS = [True, True, False, False, True, False, False, True, True, Tr
 KTO_EVAL_LABELS = [True, False, False, True, True]
 
 
-@pytest.mark.parametrize("loss_type", ["kto", "apo_zero_unpaired"])
-def test_kto(client, tmp_path, loss_type):
+@pytest.mark.parametrize("variant", [
+    {"loss_type": "kto"}, {"loss_type": "apo_zero_unpaired"}, {"loss_type": "kto", "precompute_ref_log_probs": True},
+], ids=["kto", "apo_zero_unpaired", "kto-precomputed-references"])
+def test_kto(client, tmp_path, variant):
     """Accumulated steps whose micro-batches lack one side or the other, evaluated after steps 2 and 3."""
-    settings = {"loss_type": loss_type, "beta": 0.3, "desirable_weight": 1.5, "undesirable_weight": 0.8,
-                "per_device_train_batch_size": 2, "gradient_accumulation_steps": 2,
-                "per_device_eval_batch_size": 2, "eval_strategy": "steps", "eval_steps": 2}
+    settings = {"beta": 0.3, "desirable_weight": 1.5, "undesirable_weight": 0.8, "per_device_train_batch_size": 2,
+                "gradient_accumulation_steps": 2, "per_device_eval_batch_size": 2, "eval_strategy": "steps",
+                "eval_steps": 2, **variant}
     data = dict(train_dataset=unpaired_dataset(KTO_TRAIN_LABELS),
                 eval_dataset=unpaired_dataset(KTO_EVAL_LABELS, offset=len(KTO_TRAIN_LABELS)))
     local = train(KTOTrainer, KTOConfig, settings, tmp_path / "local", **data)
