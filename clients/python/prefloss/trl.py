@@ -11,10 +11,11 @@ Each trainer is TRL's own, with the same constructor plus ``loss_client``. It co
 model's per-token log-probs as TRL does, sends them (as safetensors) with the loss config read
 from its ``args``, and backpropagates the per-token gradients the server returns: the step's
 loss tensor has the server's value and the server's gradients. It logs TRL's metrics: the
-server's per-pair rewards and log-probs and its NLL and odds means, and the model-side ones
-(logits, entropy, token accuracy) computed locally, each gathered across processes exactly as
-TRL gathers it (`gather` or `gather_for_metrics`), so a distributed run logs TRL's numbers.
-Gradient accumulation and evaluation are the HF Trainer's, as in TRL.
+server's per-pair (KTO: per-completion) rewards and log-probs and its NLL and odds means, and
+the model-side ones (logits, entropy, token accuracy) computed locally, each gathered across
+processes exactly as TRL gathers it (`gather` or `gather_for_metrics`), so a distributed run logs
+TRL's numbers. KTO's KL point is gathered so too, and sent as ``kl_value``. Gradient
+accumulation and evaluation are the HF Trainer's, as in TRL.
 
 Each loss request says where it sits in the run (`RunPosition`): ``X-Run-Step`` (the trainer's
 ``state.global_step``: the optimizer steps done, so 0 for the first step's micro-batches, and the
