@@ -365,13 +365,13 @@ class RemoteKTOTrainer(_RemoteTrainer, KTOTrainer):
             arguments["kl_value"] = self.accelerator.gather_for_metrics(kl).mean().clamp(min=0).item()
         result = self._ask(mode, chosen, rejected, **arguments, **self.loss_config())
         loss = _with_server_gradients(result, ((chosen, "chosen"), (rejected, "rejected")))
-        if self.aux_loss_enabled:
-            loss = loss + self.router_aux_loss_coef * outputs.aux_loss  # the router's balancing loss, as in TRL
-            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(outputs.aux_loss).mean().item())
         self._metrics[mode]["kl"].append(result.metrics["kl"])
         self._log_model_metrics(mode, batch, outputs, shift_mask, seq_len, sides)
         rewards_dtype = torch.promote_types(chosen.dtype, references["reference_chosen"].dtype)
         self._log_side_metrics(mode, result, desirable, chosen.dtype, rewards_dtype)
+        if self.aux_loss_enabled:
+            loss = loss + self.router_aux_loss_coef * outputs.aux_loss  # the router's balancing loss, as in TRL
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(outputs.aux_loss).mean().item())
         if return_outputs:
             # As TRL 1.16 does for `compute_metrics` (deprecated there): the logits need a plain forward.
             with torch.no_grad():
@@ -433,7 +433,8 @@ class RemoteKTOTrainer(_RemoteTrainer, KTOTrainer):
         gather = self.accelerator.gather_for_metrics
         metrics = self._metrics[mode]
         num_chosen = desirable.sum()
-        counts = {"chosen": gather(num_chosen).sum().item(), "rejected": gather(len(desirable) - num_chosen).sum().item()}
+        counts = {"chosen": gather(num_chosen).sum().item(),
+                  "rejected": gather(len(desirable) - num_chosen).sum().item()}
         for side in ("chosen", "rejected"):
             rewards, logps = getattr(result, f"{side}_rewards"), getattr(result, f"{side}_logps")
             if counts[side] > 0:

@@ -39,8 +39,8 @@ def dataset(size=12, offset=0):
 def unpaired_dataset(labels, offset=0):
     """Synthetic unpaired completions (KTO's), desirable where `labels` says True, in that order."""
     paired = dataset(len(labels), offset)
-    return Dataset.from_dict({"prompt": paired["prompt"], "label": list(labels),
-                              "completion": [row["chosen" if label else "rejected"] for row, label in zip(paired, labels)]})
+    completions = [row["chosen" if label else "rejected"] for row, label in zip(paired, labels)]
+    return Dataset.from_dict({"prompt": paired["prompt"], "completion": completions, "label": list(labels)})
 
 
 def model(vocab_size):
