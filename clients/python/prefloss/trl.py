@@ -11,10 +11,11 @@ Each trainer is TRL's own, with the same constructor plus ``loss_client``. It co
 model's per-token log-probs as TRL does, sends them (as safetensors) with the loss config read
 from its ``args``, and backpropagates the per-token gradients the server returns: the step's
 loss tensor has the server's value and the server's gradients. It logs TRL's metrics: the
-server's per-pair rewards and log-probs and its NLL and odds means, and the model-side ones
-(logits, entropy, token accuracy) computed locally, each gathered across processes exactly as
-TRL gathers it (`gather` or `gather_for_metrics`), so a distributed run logs TRL's numbers.
-Gradient accumulation and evaluation are the HF Trainer's, as in TRL.
+server's per-pair (KTO: per-completion) rewards and log-probs and its NLL and odds means, and
+the model-side ones (logits, entropy, token accuracy) computed locally, each gathered across
+processes exactly as TRL gathers it (`gather` or `gather_for_metrics`), so a distributed run logs
+TRL's numbers. KTO's KL point is gathered so too, and sent as ``kl_value``. Gradient
+accumulation and evaluation are the HF Trainer's, as in TRL.
 
 Each loss request says where it sits in the run (`RunPosition`): ``X-Run-Step`` (the trainer's
 ``state.global_step``: the optimizer steps done, so 0 for the first step's micro-batches, and the
@@ -39,11 +40,15 @@ from .position import RunPosition
 
 try:
     import torch
+    from accelerate.utils import is_peft_model
     from torch import nn
-    from trl import DPOTrainer
+    from trl import DPOTrainer, KTOTrainer
     from trl.experimental.cpo import CPOTrainer
     from trl.experimental.orpo import ORPOTrainer
-    from trl.trainer.utils import selective_log_softmax
+    from trl.models.utils import disable_gradient_checkpointing
+    from trl.trainer.utils import selective_log_softmax, use_adapter
+
+    from .torch import _gradient
 except ImportError as error:
     raise missing_extra(__name__, "trl", error) from error
 
@@ -59,7 +64,7 @@ def _with_server_gradients(result: LossResult, pieces: Tuple[Tuple[torch.Tensor,
     """A scalar whose value is the server's loss and whose gradient with respect to each
     per-token log-prob tensor is the server's gradient for that side."""
     surrogate = sum(
-        (logps * torch.from_numpy(result.grads[f"{side}_per_token_logps"]).to(dtype=logps.dtype, device=logps.device)).sum()
+        (logps * torch.from_numpy(_gradient(result, side, logps)).to(dtype=logps.dtype, device=logps.device)).sum()
         for logps, side in pieces)
     return surrogate + (torch.tensor(result.loss, dtype=surrogate.dtype, device=surrogate.device) - surrogate.detach())
 
@@ -314,3 +319,130 @@ class RemoteORPOTrainer(_RemotePairTrainerMixin, ORPOTrainer):
         # ORPO logs the logits of the predicting positions only (all but the last), and its rewards in float32.
         return self._remote_loss(model, batch, self.loss_config(), self.padding_value, train_eval,
                                  nll_over_attention=True, logged_positions=slice(None, -1), rewards_dtype=torch.float32)
+
+
+class RemoteKTOTrainer(_RemoteTrainer, KTOTrainer):
+    """`trl.KTOTrainer` (``kto`` and ``apo_zero_unpaired``) whose loss is evaluated by prefloss-server.
+
+    Each batch's desirable completions go as ``chosen`` and its undesirable ones as ``rejected``
+    (either side may have none). The KL point is computed as TRL computes it, from the batch's
+    mismatched KL completions, and gathered across processes as TRL gathers it: it goes as
+    ``kl_value``, so every process's loss uses the same point.
+    """
+
+    #: TRL's batch keys that are not the model's inputs.
+    _not_model_inputs = frozenset({"completion_mask", "KL_input_ids", "KL_attention_mask", "KL_completion_mask",
+                                   "KL_token_type_ids", "KL_mm_token_type_ids", "label", "ref_logps", "ref_KL_logps"})
+
+    def loss_config(self) -> Dict[str, Any]:
+        """The request's ``config``: TRL's own keys, from the trainer's settings."""
+        return {"objective": "kto", "loss_type": self.loss_type, "beta": self.beta,
+                "desirable_weight": self.desirable_weight, "undesirable_weight": self.undesirable_weight}
+
+    def _compute_loss(self, model: nn.Module, inputs: Dict[str, Any], return_outputs: bool):
+        mode = "train" if self.model.training else "eval"
+        batch = {k: (v.to(self.accelerator.device) if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
+        kl_logps = self._compute_kl_logps(model, batch)
+        model_kwargs = {k: v for k, v in batch.items() if k not in self._not_model_inputs}
+        model_kwargs["use_cache"] = False
+        if self.aux_loss_enabled:
+            model_kwargs["output_router_logits"] = True
+        labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+        outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
+        seq_len = batch["input_ids"].size(1) - 1
+        per_token_logps = outputs.log_probs[:, -seq_len:]  # 0 outside the completion
+        shift_mask = batch["completion_mask"][:, 1:]
+        desirable = torch.as_tensor(batch["label"], dtype=torch.bool, device=per_token_logps.device)
+        sides = (torch.nonzero(desirable).view(-1), torch.nonzero(~desirable).view(-1))
+        chosen, rejected = (per_token_logps.index_select(0, rows) for rows in sides)
+        chosen_mask, rejected_mask = (shift_mask.index_select(0, rows) for rows in sides)
+
+        references, ref_kl_logps = self._references(model_kwargs, labels, batch, seq_len, sides)
+        arguments = dict(chosen_mask=chosen_mask, rejected_mask=rejected_mask, **references)
+        if self.calculate_KL:
+            # TRL's point: each process's mean, gathered as TRL gathers it, averaged, clamped at 0.
+            kl = (kl_logps - ref_kl_logps).mean().detach()
+            arguments["kl_value"] = self.accelerator.gather_for_metrics(kl).mean().clamp(min=0).item()
+        result = self._ask(mode, chosen, rejected, **arguments, **self.loss_config())
+        loss = _with_server_gradients(result, ((chosen, "chosen"), (rejected, "rejected")))
+        self._metrics[mode]["kl"].append(result.metrics["kl"])
+        self._log_model_metrics(mode, batch, outputs, shift_mask, seq_len, sides)
+        rewards_dtype = torch.promote_types(chosen.dtype, references["reference_chosen"].dtype)
+        self._log_side_metrics(mode, result, desirable, chosen.dtype, rewards_dtype)
+        if self.aux_loss_enabled:
+            loss = loss + self.router_aux_loss_coef * outputs.aux_loss  # the router's balancing loss, as in TRL
+            self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(outputs.aux_loss).mean().item())
+        if return_outputs:
+            # As TRL 1.16 does for `compute_metrics` (deprecated there): the logits need a plain forward.
+            with torch.no_grad():
+                outputs = model(**model_kwargs)
+            return loss, outputs
+        return loss
+
+    def _references(self, model_kwargs: Dict[str, Any], labels: torch.Tensor, batch: Dict[str, Any], seq_len: int,
+                    sides: Tuple[torch.Tensor, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor]]:
+        """The reference model's log-probs of each side (with their masks when per token), as TRL
+        computes them, and of the KL completions (None without KL)."""
+        if self.precompute_ref_logps:
+            chosen, rejected = (batch["ref_logps"].index_select(0, rows) for rows in sides)
+            return dict(reference_chosen=chosen, reference_rejected=rejected), batch.get("ref_KL_logps")
+        ref_kwargs = {k: v for k, v in model_kwargs.items() if k != "output_router_logits"}
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            if is_peft_model(self.model) and self.ref_model is None:
+                unwrapped = self.accelerator.unwrap_model(self.model)
+                with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
+                    ref_kl_logps = self._compute_kl_logps(self.model, batch)
+                    ref_outputs = self.model(**ref_kwargs, labels=labels, fused_lm_head=True)
+            else:
+                ref_kl_logps = self._compute_kl_logps(self.ref_model, batch)
+                ref_outputs = self.ref_model(**ref_kwargs, labels=labels, fused_lm_head=True)
+        ref_per_token_logps = ref_outputs.log_probs[:, -seq_len:]
+        shift_mask = batch["completion_mask"][:, 1:]
+        chosen, rejected = (ref_per_token_logps.index_select(0, rows) for rows in sides)
+        chosen_mask, rejected_mask = (shift_mask.index_select(0, rows) for rows in sides)
+        return dict(reference_chosen=chosen, reference_rejected=rejected, reference_chosen_mask=chosen_mask,
+                    reference_rejected_mask=rejected_mask), ref_kl_logps
+
+    def _log_model_metrics(self, mode: str, batch: Dict[str, Any], outputs: Any, shift_mask: torch.Tensor,
+                           seq_len: int, sides: Tuple[torch.Tensor, torch.Tensor]) -> None:
+        """Entropy, token counts and mean logits: what TRL's KTO logs about the model itself, gathered
+        as sums and counts with `gather_for_metrics`; a side's logits only when some process has its tokens."""
+        gather = self.accelerator.gather_for_metrics
+        metrics = self._metrics[mode]
+        entropy_sum = gather((outputs.entropy[:, -seq_len:].detach() * shift_mask).sum()).sum()
+        total_tokens = gather(shift_mask.sum()).sum()
+        metrics["entropy"].append((entropy_sum / total_tokens).item() if total_tokens > 0 else 0.0)
+        if mode == "train":
+            self._total_train_tokens += gather(batch["attention_mask"].sum()).sum().item() // self._tp_size
+        metrics["num_tokens"] = [self._total_train_tokens]
+        mean_logits = outputs.mean_logits[:, -seq_len:]
+        totals = []
+        for rows in sides:
+            mask = shift_mask.index_select(0, rows)
+            totals.append((mean_logits.index_select(0, rows)[mask.bool()].sum(), mask.sum()))
+        # In TRL's order: each side's logits sum, then its token count.
+        gathered = [(gather(logits).sum().item(), gather(tokens).sum().item()) for logits, tokens in totals]
+        for name, (logits, tokens) in zip(("logits/chosen", "logits/rejected"), gathered):
+            if tokens > 0:
+                metrics[name].append(logits / tokens)
+
+    def _log_side_metrics(self, mode: str, result: LossResult, desirable: torch.Tensor, logps_dtype: torch.dtype,
+                          rewards_dtype: torch.dtype) -> None:
+        """Each side's mean reward and log-prob over every process, from the server's per-completion
+        arrays: TRL's sums and counts gathered with `gather_for_metrics`; margins when both sides have some."""
+        gather = self.accelerator.gather_for_metrics
+        metrics = self._metrics[mode]
+        num_chosen = desirable.sum()
+        counts = {"chosen": gather(num_chosen).sum().item(),
+                  "rejected": gather(len(desirable) - num_chosen).sum().item()}
+        for side in ("chosen", "rejected"):
+            rewards, logps = getattr(result, f"{side}_rewards"), getattr(result, f"{side}_logps")
+            if counts[side] > 0:
+                # TRL's empty side is a float32 `torch.Tensor([])`.
+                dtype = rewards_dtype if len(rewards) else torch.float32
+                metrics[f"rewards/{side}"].append(
+                    gather(self._tensor(rewards, dtype).nansum()).nansum().item() / counts[side])
+                metrics[f"logps/{side}"].append(
+                    gather(self._tensor(logps, logps_dtype).nansum()).nansum().item() / counts[side])
+        if counts["chosen"] > 0 and counts["rejected"] > 0:
+            metrics["rewards/margins"].append(metrics["rewards/chosen"][-1] - metrics["rewards/rejected"][-1])

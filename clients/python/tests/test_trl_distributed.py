@@ -22,7 +22,7 @@ from tiny_trl import assert_same_logs, assert_same_parameters  # noqa: E402
 
 SCRIPT = Path(__file__).with_name("distributed_parity.py")
 RANKS = 2
-OBJECTIVES = ("dpo", "cpo", "orpo")
+OBJECTIVES = ("dpo", "cpo", "orpo", "kto")
 PARAMETERS_RELATIVE = 1e-4
 METRICS_RELATIVE = 1e-3
 RUN_HEADERS = ("X-Run-Id", "X-Run-Step", "X-Run-Part", "X-Run-Phase")

@@ -11,12 +11,12 @@ torch = pytest.importorskip("torch")
 trl = pytest.importorskip("trl")
 
 from tiny_trl import (  # noqa: E402
-    assert_same_logs, assert_same_parameters, make_trainer, moved, parameter_differences, train)
-from trl import DPOConfig, DPOTrainer  # noqa: E402
+    assert_same_logs, assert_same_parameters, make_trainer, moved, parameter_differences, train, unpaired_dataset)
+from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer  # noqa: E402
 from trl.experimental.cpo import CPOConfig, CPOTrainer  # noqa: E402
 from trl.experimental.orpo import ORPOConfig, ORPOTrainer  # noqa: E402
 
-from prefloss.trl import RemoteCPOTrainer, RemoteDPOTrainer, RemoteORPOTrainer  # noqa: E402
+from prefloss.trl import RemoteCPOTrainer, RemoteDPOTrainer, RemoteKTOTrainer, RemoteORPOTrainer  # noqa: E402
 
 RELATIVE = 1e-4
 
@@ -50,6 +50,28 @@ def test_orpo(client, tmp_path):
     local = train(ORPOTrainer, ORPOConfig, settings, tmp_path / "local")
     remote = train(RemoteORPOTrainer, ORPOConfig, settings, tmp_path / "remote", loss_client=client)
     assert moved(local[0]) > 1e-3
+    assert_same_training(local, remote)
+
+
+#: KTO's micro-batches of 2: all desirable, all undesirable, then mixed; an evaluation's last batch of 1.
+KTO_TRAIN_LABELS = [True, True, False, False, True, False, False, True, True, True, False, True]
+KTO_EVAL_LABELS = [True, False, False, True, True]
+
+
+@pytest.mark.parametrize("variant", [
+    {"loss_type": "kto"}, {"loss_type": "apo_zero_unpaired"}, {"loss_type": "kto", "precompute_ref_log_probs": True},
+], ids=["kto", "apo_zero_unpaired", "kto-precomputed-references"])
+def test_kto(client, tmp_path, variant):
+    """Accumulated steps whose micro-batches lack one side or the other, evaluated after steps 2 and 3."""
+    settings = {"beta": 0.3, "desirable_weight": 1.5, "undesirable_weight": 0.8, "per_device_train_batch_size": 2,
+                "gradient_accumulation_steps": 2, "per_device_eval_batch_size": 2, "eval_strategy": "steps",
+                "eval_steps": 2, **variant}
+    data = dict(train_dataset=unpaired_dataset(KTO_TRAIN_LABELS),
+                eval_dataset=unpaired_dataset(KTO_EVAL_LABELS, offset=len(KTO_TRAIN_LABELS)))
+    local = train(KTOTrainer, KTOConfig, settings, tmp_path / "local", **data)
+    remote = train(RemoteKTOTrainer, KTOConfig, settings, tmp_path / "remote", loss_client=client, **data)
+    assert moved(local[0]) > 1e-3
+    assert sum("eval_kl" in entry for entry in local[1]) == 2, local[1]
     assert_same_training(local, remote)
 
 

@@ -11,7 +11,7 @@ from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-from trl import DPOConfig
+from trl import DPOConfig, KTOConfig
 
 WORDS = ["the", "cat", "dog", "sat", "ran", "on", "mat", "fast", "slow", "a", "big", "small", "red", "blue", "home",
          "away"]
@@ -36,6 +36,13 @@ def dataset(size=12, offset=0):
     return Dataset.from_dict(rows)
 
 
+def unpaired_dataset(labels, offset=0):
+    """Synthetic unpaired completions (KTO's), desirable where `labels` says True, in that order."""
+    paired = dataset(len(labels), offset)
+    completions = [row["chosen" if label else "rejected"] for row, label in zip(paired, labels)]
+    return Dataset.from_dict({"prompt": paired["prompt"], "completion": completions, "label": list(labels)})
+
+
 def model(vocab_size):
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=vocab_size, n_positions=64, n_embd=16, n_layer=2, n_head=2,
@@ -52,7 +59,7 @@ def make_trainer(trainer_class, config_class, settings, output_dir, train_datase
         max_steps=3, per_device_train_batch_size=4, learning_rate=0.5, optim="sgd", lr_scheduler_type="constant",
         logging_steps=1, save_strategy="no", disable_tqdm=True)
     args = config_class(**{**defaults, **settings})
-    if config_class is DPOConfig:
+    if config_class in (DPOConfig, KTOConfig):
         extra["ref_model"] = model(len(tok))  # the same initialisation, frozen
     train_dataset = dataset() if train_dataset is None else train_dataset
     return trainer_class(model=model(len(tok)), args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
