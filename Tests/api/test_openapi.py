@@ -13,7 +13,9 @@ from openapi_spec_validator import validate
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
-CONFIG_SCHEMAS = {"simpo": "SimPOConfig", "dpo": "DPOConfig", "cpo": "CPOConfig", "orpo": "ORPOConfig", "simper": "SimPERConfig"}
+CONFIG_SCHEMAS = {
+    "simpo": "SimPOConfig", "dpo": "DPOConfig", "cpo": "CPOConfig", "orpo": "ORPOConfig", "simper": "SimPERConfig",
+}
 CONFIGS = {objective: SCHEMAS[name]["properties"] for objective, name in CONFIG_SCHEMAS.items()}
 
 # A valid batch of two pairs for each objective. dpo, cpo, orpo and simper get per-token chosen and
