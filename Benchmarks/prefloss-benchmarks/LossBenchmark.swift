@@ -27,12 +27,28 @@ func benchmarkLoss(rows: Int, tokens: Int) throws {
     var dpo = DPO()
     dpo.lossTypes = [.sigmoid, .sft]
     dpo.lossWeights = [1, 0.3]
+    var simper = SimPER()
+    simper.sftWeight = 0.1
+    var dpop = DPO()
+    dpop.lossTypes = [.dpop]
     let configurations: [(String, LossConfiguration, LossInputs)] = [
         (
             "simpo F32 (default config)", try LossConfiguration(SimPO()),
             LossInputs(chosen: side(float32: true), rejected: side(float32: true))
         ),
         ("simpo +sft", try LossConfiguration(simpo), LossInputs(chosen: side(), rejected: side())),
+        // SimPER and DPO-Positive on SimPO's tokens: the policy sides per token (dpop's references precomputed).
+        (
+            "simper F32 (default config)", try LossConfiguration(SimPER()),
+            LossInputs(chosen: side(float32: true), rejected: side(float32: true))
+        ),
+        ("simper +sft", try LossConfiguration(simper), LossInputs(chosen: side(), rejected: side())),
+        (
+            "dpo dpop F32, sequence references", try LossConfiguration(dpop),
+            LossInputs(
+                chosen: side(float32: true), rejected: side(float32: true), referenceChosen: sequence(),
+                referenceRejected: sequence())
+        ),
         (
             "dpo sigmoid+sft", try LossConfiguration(dpo),
             LossInputs(chosen: side(), rejected: side(), referenceChosen: side(), referenceRejected: side())

@@ -1,7 +1,7 @@
 /// Everything a trainer needs from one loss evaluation.
 public struct LossResult: Sendable {
     /// The mean total loss: `preferenceLoss + weight × sftLoss`, the weight being SimPO's
-    /// `sft_weight`, CPO's `cpo_alpha`, 1 for ORPO and 0 for DPO.
+    /// (or SimPER's) `sft_weight`, CPO's `cpo_alpha`, 1 for ORPO and 0 for DPO.
     public var loss: Double
     /// The mean of `losses`.
     public var preferenceLoss: Double
@@ -12,11 +12,12 @@ public struct LossResult: Sendable {
     /// for KTO each completion's weighted loss, chosen rows then rejected rows.
     public var losses: [Double]
     /// Each pair's logit: SimPO's and CPO's z, DPO's Δ = f(u) − f(v), ORPO's log odds ratio;
-    /// KTO's z per completion, as `losses` (its loss is w·σ(−βz)).
+    /// KTO's z per completion, as `losses` (its loss is w·σ(−βz)); SimPER's e^c − e^r.
     public var logits: [Double]
     public var chosenLogps: [Double]
     public var rejectedLogps: [Double]
-    /// β·logps (SimPO, ORPO), β·R(logps) (CPO), β·(logps − reference logps) (DPO, KTO); never including γ.
+    /// β·logps (SimPO, ORPO), β·R(logps) (CPO), β·(logps − reference logps) (DPO, KTO), logps (SimPER);
+    /// never including γ.
     public var chosenRewards: [Double]
     public var rejectedRewards: [Double]
     public var metrics: RewardMetrics

@@ -32,6 +32,7 @@ enum DPOKeys: ObjectiveKeys {
         if let value = reader.number(DPO.Parameter.fAlphaDivergenceCoef) { dpo.fAlphaDivergenceCoef = value }
         dpo.ldAlpha = reader.number(DPO.Parameter.ldAlpha)
         if let value = reader.flag(DPO.Parameter.useWeighting) { dpo.useWeighting = value }
+        if let value = reader.number(DPO.Parameter.dpopLambda) { dpo.dpopLambda = value }
         return dpo
     }
 
@@ -47,6 +48,7 @@ enum DPOKeys: ObjectiveKeys {
         case .fAlphaDivergenceCoef: return .number(dpo.fAlphaDivergenceCoef)
         case .ldAlpha: return dpo.ldAlpha.map(ConfigValue.number) ?? .null
         case .useWeighting: return .bool(dpo.useWeighting)
+        case .dpopLambda: return .number(dpo.dpopLambda)
         }
     }
 }

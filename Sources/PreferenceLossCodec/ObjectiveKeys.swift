@@ -45,4 +45,5 @@ extension ObjectiveKeys {
 /// Every objective a request may name, the default first.
 let registeredObjectives: [any ObjectiveKeys.Type] = [
     SimPOKeys.self, DPOKeys.self, CPOKeys.self, ORPOKeys.self, KTOKeys.self,
+    SimPERKeys.self,
 ]

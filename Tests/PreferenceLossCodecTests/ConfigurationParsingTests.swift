@@ -67,6 +67,7 @@ import Testing
             ("beta", .number(0.3)), ("label_smoothing", .number(0.1)), ("discopop_tau", .number(0.2)),
             ("f_divergence_type", .string("js_divergence")),
             ("f_alpha_divergence_coef", .number(0.7)), ("ld_alpha", .number(0.5)), ("use_weighting", .bool(false)),
+            ("dpop_lambda", .number(7)),
         ])
         guard let dpo = config.loss.objective as? DPO else { Issue.record("not dpo"); return }
         #expect(
@@ -74,7 +75,7 @@ import Testing
                 && dpo.labelSmoothing == 0.1)
         #expect(
             dpo.discopopTau == 0.2 && dpo.fDivergence == .jsDivergence && dpo.fAlphaDivergenceCoef == 0.7
-                && dpo.ldAlpha == 0.5)
+                && dpo.ldAlpha == 0.5 && dpo.dpopLambda == 7)
         guard
             let single = try parse([("objective", .string("dpo")), ("loss_type", .string("aot"))]).loss.objective
                 as? DPO

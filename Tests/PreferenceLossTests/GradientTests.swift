@@ -65,6 +65,14 @@ import Testing
                     ("loss_weights", .array([.number(1), .number(0.3), .number(0.5)])),
                 ],
                 sequenceForm: false))
+        settings.append(
+            Setting(
+                name: "dpo sigmoid+dpop weighted, dpop_lambda 2.5",
+                config: dpo + [
+                    ("loss_type", .array([.string("sigmoid"), .string("dpop")])),
+                    ("loss_weights", .array([.number(0.4), .number(1)])), ("dpop_lambda", .number(2.5)),
+                ],
+                sequenceForm: true))
         for type in ["sigmoid", "ipo"] {
             settings.append(
                 Setting(
@@ -86,6 +94,13 @@ import Testing
                             sequenceForm: cpoAlpha == 0))
                 }
             }
+        }
+        for sftWeight in [0.0, 0.3] {
+            settings.append(
+                Setting(
+                    name: "simper sft_weight=\(sftWeight)",
+                    config: [("objective", .string("simper")), ("sft_weight", .number(sftWeight))],
+                    sequenceForm: sftWeight == 0))
         }
         settings.append(
             Setting(

@@ -138,8 +138,9 @@ def safetensors_file(tensors, metadata):
 def loss_batches(draw):
     """A consistent batch for a random objective: the policy sides per token (chosen always,
     which every objective's defaults accept) or per sequence, dpo's and kto's references per
-    sequence; kto's rejected side of 0 to 4 rows, and its KL point as KL completions or kl_value."""
-    objective = draw(st.sampled_from(["simpo", "dpo", "cpo", "orpo", "kto"]))
+    sequence; kto's rejected side of 0 to 4 rows, and its KL point as KL completions or kl_value;
+    dpo's loss type its default or dpop."""
+    objective = draw(st.sampled_from(["simpo", "dpo", "cpo", "orpo", "kto", "simper"]))
     rows = draw(st.integers(1, 4))
     side_rows = {"chosen": rows, "rejected": draw(st.integers(0, 4)) if objective == "kto" else rows}
     dtype = draw(st.sampled_from(["F32", "F64", "F16", "BF16"]))
@@ -169,7 +170,10 @@ def loss_batches(draw):
             rows = side_rows[side]
             tensors[f"reference_{side}.logps"] = tensor(
                 dtype, [rows], draw(st.lists(logps, min_size=rows, max_size=rows)))
-    metadata = {"config": json.dumps({"objective": objective}),
+    config = {"objective": objective}
+    if objective == "dpo" and draw(st.booleans()):
+        config.update(loss_type="dpop", dpop_lambda=draw(st.floats(0, 100)))
+    metadata = {"config": json.dumps(config),
                 "return_token_grads": draw(st.sampled_from(["true", "false"]))}
     if objective == "kto":
         if draw(st.booleans()):

@@ -13,12 +13,14 @@ from openapi_spec_validator import validate
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
-CONFIG_SCHEMAS = {"simpo": "SimPOConfig", "dpo": "DPOConfig", "cpo": "CPOConfig", "orpo": "ORPOConfig"}
+CONFIG_SCHEMAS = {
+    "simpo": "SimPOConfig", "dpo": "DPOConfig", "cpo": "CPOConfig", "orpo": "ORPOConfig", "simper": "SimPERConfig",
+}
 CONFIGS = {objective: SCHEMAS[name]["properties"] for objective, name in CONFIG_SCHEMAS.items()}
 
-# A valid batch of two pairs for each objective. dpo, cpo and orpo get per-token chosen and
+# A valid batch of two pairs for each objective. dpo, cpo, orpo and simper get per-token chosen and
 # rejected sides, which every one of their loss types and keys accepts (ipo, sigmoid_norm,
-# sft and ld_alpha need them; so do the NLL of cpo and orpo); dpo's references are per-sequence.
+# sft and ld_alpha need them; so do the NLL of cpo and orpo, and simper's SFT term); dpo's references are per-sequence.
 TOKEN_SIDES = {
     "chosen": {"per_token_logps": [[-1.2, -0.4, -3.0], [-0.3, -0.2]], "mask": [[1, 1, 0], [1, 1]]},
     "rejected": {"per_token_logps": [[-2.5, -0.9], [-0.9, -1.1, -0.7]], "mask": [[1, 1], [1, 0, 1]]},
@@ -28,6 +30,7 @@ BODIES = {
     "dpo": {**TOKEN_SIDES, "reference_chosen": {"logps": [-1.9, -0.6]}, "reference_rejected": {"logps": [-3.1, -1.4]}},
     "cpo": TOKEN_SIDES,
     "orpo": TOKEN_SIDES,
+    "simper": TOKEN_SIDES,
 }
 
 

@@ -17,6 +17,8 @@ public struct DPO: Equatable, Sendable {
         case fAlphaDivergenceCoef = "f_alpha_divergence_coef"
         case ldAlpha = "ld_alpha"
         case useWeighting = "use_weighting"
+        /// PaddleNLP's DPOConfig name, for loss type dpop.
+        case dpopLambda = "dpop_lambda"
     }
 
     public var lossTypes: [DPOLossType] = [.sigmoid]
@@ -34,6 +36,8 @@ public struct DPO: Equatable, Sendable {
     public var ldAlpha: Double?
     /// WPO weighting; needs the model's per-token log Σp², which a loss request does not carry.
     public var useWeighting = false
+    /// λ of dpop, PaddleNLP's default.
+    public var dpopLambda = 50.0
 
     /// TRL's DPOConfig defaults.
     public init() {}
@@ -106,6 +110,7 @@ public struct DPO: Equatable, Sendable {
         if let ldAlpha, !(ldAlpha >= 0 && ldAlpha <= 1) {
             issues.add(.outOfRange(allowed: "between 0 and 1, or null"), at: Self.location(.ldAlpha))
         }
+        issues.requireNonNegative(dpopLambda, Self.location(.dpopLambda))
         if useWeighting {
             let sorted = lossTypes.contains(.aot) || lossTypes.contains(.aotUnpaired)
             issues.add(
@@ -201,6 +206,10 @@ extension DPO: Objective {
         if discopopTau != DPO().discopopTau && !lossTypes.contains(.discopop) {
             warnings.append(
                 warning("no_effect", "discopop_tau is read by loss_type 'discopop' only; \(types) ignore it: drop it"))
+        }
+        if dpopLambda != DPO().dpopLambda && !lossTypes.contains(.dpop) {
+            warnings.append(
+                warning("no_effect", "dpop_lambda is read by loss_type 'dpop' only; \(types) ignore it: drop it"))
         }
         if fAlphaDivergenceCoef != DPO().fAlphaDivergenceCoef && fDivergence != .alphaDivergence {
             warnings.append(

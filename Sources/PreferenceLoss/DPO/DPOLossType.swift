@@ -15,6 +15,8 @@ public enum DPOLossType: String, CaseIterable, Sendable {
     case discopop
     case sft
     case sigmoidNorm = "sigmoid_norm"
+    /// DPO-Positive: PaddleNLP's `dpop`, not a TRL type.
+    case dpop
 
     /// The types TRL lets an f-divergence other than reverse KL reshape.
     static let fDivergenceCompatible: Set<DPOLossType> = [
@@ -35,6 +37,7 @@ public enum DPOLossType: String, CaseIterable, Sendable {
         case .ncaPair, .bcoPair, .sppoHard, .apoZero, .apoDown: return perSideTerm(self, input)
         case .aot, .aotUnpaired: return rankedTerm(self, input)
         case .sft: return sftTerm(self, input)
+        case .dpop: return positiveTerm(input)
         }
     }
 }

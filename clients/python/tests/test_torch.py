@@ -17,7 +17,17 @@ def masked_batch(seed: int, rows: int = 3, tokens: int = 5):
     return logps, mask
 
 
-@pytest.mark.parametrize("config", [{}, {"loss_type": "hinge", "beta": 1.5}, {"label_smoothing": 0.2, "sft_weight": 0.3}])
+def dpop_config():
+    """dpo's dpop, with the first and last chosen rows below their reference (penalised), the middle one above."""
+    chosen, mask = masked_batch(1)
+    below = (chosen * mask).sum(-1) + torch.tensor([1.0, -1.0, 0.5])
+    return {"objective": "dpo", "loss_type": "dpop", "dpop_lambda": 2.0, "beta": 0.5,
+            "reference_chosen": below, "reference_rejected": torch.tensor([-4.0, -2.0, -5.0])}
+
+
+@pytest.mark.parametrize("config", [{}, {"loss_type": "hinge", "beta": 1.5}, {"label_smoothing": 0.2, "sft_weight": 0.3},
+                                    {"objective": "simper", "sft_weight": 0.3}, dpop_config()],
+                         ids=["simpo", "simpo-hinge", "simpo-sft", "simper-sft", "dpo-dpop"])
 def test_gradients_match_central_differences(client, config):
     chosen, chosen_mask = masked_batch(1)
     rejected, rejected_mask = masked_batch(2)
