@@ -134,25 +134,9 @@ import Testing
         }
 
         let result = try loss(chosen.logps, rejected.logps)
-        let analytic = try [#require(result.gradients.chosenTokenLogps), #require(result.gradients.rejectedTokenLogps)]
-        let step = 1e-6
-        for (sideIndex, side) in [chosen.logps, rejected.logps].enumerated() {
-            for row in side.indices {
-                for position in side[row].indices {
-                    func moved(_ delta: Double) throws -> Double {
-                        var values = side
-                        values[row][position] += delta
-                        return try (sideIndex == 0 ? loss(values, rejected.logps) : loss(chosen.logps, values)).loss
-                    }
-                    let numeric = try (moved(step) - moved(-step)) / (2 * step)
-                    let exact = analytic[sideIndex].row(row)[analytic[sideIndex].rowOffsets[row] + position]
-                    // Rounding in a large loss (forward KL's e^(−u)) limits the difference quotient.
-                    #expect(
-                        isClose(exact, numeric, relative: 1e-6, absolute: 1e-8 * max(1, abs(result.loss))),
-                        "side \(sideIndex) row \(row) token \(position): \(exact) vs \(numeric)")
-                }
-            }
-        }
+        // Rounding in a large loss (forward KL's e^(−u)) limits the difference quotient.
+        try expectTokenGradientsMatchDifferences(
+            of: loss, at: chosen.logps, rejected.logps, result: result, absolute: 1e-8 * max(1, abs(result.loss)))
     }
 
     @Test(arguments: settings.filter(\.sequenceForm))

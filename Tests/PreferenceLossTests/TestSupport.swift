@@ -46,6 +46,33 @@ func expectClose(
     }
 }
 
+/// Expects the per-token gradients in `result` (of `loss` at `chosen`, `rejected`) to match
+/// central differences of `loss`'s `loss` token by token, within `relative`, or `absolute` near 0.
+func expectTokenGradientsMatchDifferences(
+    of loss: ([[Double]], [[Double]]) throws -> LossResult, at chosen: [[Double]], _ rejected: [[Double]],
+    result: LossResult, relative: Double = 1e-6, absolute: Double, sourceLocation: SourceLocation = #_sourceLocation
+) throws {
+    let analytic = try [#require(result.gradients.chosenTokenLogps), #require(result.gradients.rejectedTokenLogps)]
+    let step = 1e-6
+    for (sideIndex, side) in [chosen, rejected].enumerated() {
+        for row in side.indices {
+            for position in side[row].indices {
+                func moved(_ delta: Double) throws -> Double {
+                    var values = side
+                    values[row][position] += delta
+                    return try (sideIndex == 0 ? loss(values, rejected) : loss(chosen, values)).loss
+                }
+                let numeric = try (moved(step) - moved(-step)) / (2 * step)
+                let exact = analytic[sideIndex].row(row)[analytic[sideIndex].rowOffsets[row] + position]
+                #expect(
+                    isClose(exact, numeric, relative: relative, absolute: absolute),
+                    "side \(sideIndex) row \(row) token \(position): \(exact) vs \(numeric)",
+                    sourceLocation: sourceLocation)
+            }
+        }
+    }
+}
+
 /// The rows of a ragged array as nested arrays.
 func nested<T>(_ rows: RaggedRows<T>) -> [[T]] {
     (0 ..< rows.rowCount).map { Array(rows.row($0)) }
