@@ -9,6 +9,8 @@ public struct ReducedBatch: Sendable {
     var chosenTermTokens: (counts: [Int], sums: [Double])
     /// KTO's KL reference point, clamped at 0; 0 when none was sent.
     var kl = 0.0
+    /// WPO's weight of each pair, when the objective weighs pairs.
+    var pairWeights: [Double]?
     var size: Int { chosen.logps.count }
 
     /// Per row, the number of selected tokens of a per-token side.
@@ -93,6 +95,8 @@ public protocol Objective: Sendable, Equatable {
     var isPaired: Bool { get }
     /// What the objective does with a KL reference point.
     var klUse: InputUse { get }
+    /// What the objective does with the policy's per-token log Σ p² (WPO's weights).
+    var logSumSqProbsUse: InputUse { get }
     /// The term acting on chosen tokens directly (SFT, NLL), when there is one, as what it
     /// requires: a per-token chosen side. `chosenNLLMask` may then say which tokens it covers.
     var chosenTokenTerm: PerTokenRequirement? { get }
@@ -113,6 +117,7 @@ public protocol Objective: Sendable, Equatable {
 extension Objective {
     public var isPaired: Bool { true }
     public var klUse: InputUse { .refused }
+    public var logSumSqProbsUse: InputUse { .refused }
     public var perTokenRequirements: [PerTokenRequirement] { [] }
     public var lossTypeParts: Int { 0 }
     public func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector<InputLocation>) {}
