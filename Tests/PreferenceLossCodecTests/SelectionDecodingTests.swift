@@ -1,5 +1,5 @@
-import Foundation
 import FastJSON
+import Foundation
 import PreferenceLoss
 import PreferenceLossCodec
 import Safetensors
