@@ -138,7 +138,8 @@ def test_dpo_wpo_weights_from_log_sum_sq_probs(client, server):
                          chosen_log_sum_sq_probs=chosen_sq, rejected_log_sum_sq_probs=rejected_sq, **references,
                          **config)
     expected = json_answer(server, {
-        "config": config, "chosen": {**side(chosen, chosen_mask), "log_sum_sq_probs": side(chosen_sq)["per_token_logps"]},
+        "config": config,
+        "chosen": {**side(chosen, chosen_mask), "log_sum_sq_probs": side(chosen_sq)["per_token_logps"]},
         "rejected": {**side(rejected, rejected_mask), "log_sum_sq_probs": side(rejected_sq)["per_token_logps"]},
         "reference_chosen": side(references["reference_chosen"]),
         "reference_rejected": side(references["reference_rejected"])})
