@@ -41,6 +41,8 @@ RULES_IN_WORDS = [re.compile(rule) for rule in (
     r"the KL completions come with the policy's",  # ... kl and reference_kl together
     r"cannot be given together with 'kl'",  # ... not with kl_value
     r"at least one KL completion",
+    r"WPO weighting",  # use_weighting: refused loss types; log_sum_sq_probs elsewhere than dpo
+    r"send the model's per-token log-sum of squared probabilities",  # use_weighting without them
 )]
 
 
@@ -169,8 +171,16 @@ def loss_batches(draw):
             rows = side_rows[side]
             tensors[f"reference_{side}.logps"] = tensor(
                 dtype, [rows], draw(st.lists(logps, min_size=rows, max_size=rows)))
-    metadata = {"config": json.dumps({"objective": objective}),
-                "return_token_grads": draw(st.sampled_from(["true", "false"]))}
+    config = {"objective": objective}
+    token_shapes = [tensors[f"{side}.per_token_logps"][1] for side in ("chosen", "rejected")
+                    if f"{side}.per_token_logps" in tensors]
+    if objective == "dpo" and len(token_shapes) == 2 and draw(st.booleans()):
+        config["use_weighting"] = True  # WPO: the policy sides' log Σ p², as many as their tokens
+        for side, shape in zip(("chosen", "rejected"), token_shapes):
+            count = shape[0] * shape[1]
+            tensors[f"{side}.log_sum_sq_probs"] = tensor(
+                dtype, shape, draw(st.lists(st.floats(-20, 0, width=16), min_size=count, max_size=count)))
+    metadata = {"config": json.dumps(config), "return_token_grads": draw(st.sampled_from(["true", "false"]))}
     if objective == "kto":
         if draw(st.booleans()):
             metadata["kl_value"] = repr(draw(st.floats(-5, 5)))
