@@ -64,10 +64,15 @@ public func evaluateLoss(
         }
     }
     let kl = klInput(inputs, objective: objective, issues: &issues)
-    let chosenTotals = inputs.chosen.selectedTotals(side: .chosen, issues: &issues)
-    let rejectedTotals = inputs.rejected.selectedTotals(side: .rejected, issues: &issues)
-    let pairWeights = wpoWeights(
-        inputs, chosen: chosenTotals, rejected: rejectedTotals, objective: objective, issues: &issues)
+    let logSumSq = logSumSqProbs(inputs, objective: objective, issues: &issues)
+    let chosenTotals = inputs.chosen.selectedTotals(side: .chosen, alongside: logSumSq?.chosen, issues: &issues)
+    let rejectedTotals = inputs.rejected.selectedTotals(
+        side: .rejected, alongside: logSumSq?.rejected, issues: &issues)
+    var pairWeights: [Double]?
+    if let logSumSq {
+        pairWeights = wpoWeights(
+            chosen: chosenTotals, rejected: rejectedTotals, logSumSqProbs: logSumSq, issues: &issues)
+    }
     let termTokens = chosenTermTokens(inputs, totals: chosenTotals, objective: objective, issues: &issues)
     let referenceTotals = references.map {
         (
