@@ -91,6 +91,7 @@ DEFINE_ROW_SUMS(row_sums_bfloat16, uint16_t, pl_bfloat16_to_double)
 
 /// pl_row_sums' loops (magnitudes off) that also add each selected value of `other` to lanes
 /// of its own: one pass over the flags for both arrays, and no finiteness test of `other`.
+/// Every value of `other` is read, selected or not: a conditional read is a masked load.
 #define SUM_EVERY_PAIRED(CONVERT)                                                                          \
     for (; i + LANES <= end; i += LANES)                                                                   \
         for (int k = 0; k < LANES; k++) {                                                                  \
@@ -109,16 +110,16 @@ DEFINE_ROW_SUMS(row_sums_bfloat16, uint16_t, pl_bfloat16_to_double)
 #define SUM_SELECTED_PAIRED(CONVERT)                                                                       \
     for (; i + LANES <= end; i += LANES)                                                                   \
         for (int k = 0; k < LANES; k++) {                                                                  \
-            double x = CONVERT(values[i + k]);                                                             \
+            double x = CONVERT(values[i + k]), y = CONVERT(other[i + k]);                                  \
             sum[k] += flags[i + k] ? x : 0.0;                                                              \
-            other_sum[k] += flags[i + k] ? CONVERT(other[i + k]) : 0.0;                                    \
+            other_sum[k] += flags[i + k] ? y : 0.0;                                                        \
             nonfinite[k] += x - x;                                                                         \
             count[k] += flags[i + k] != 0;                                                                 \
         }                                                                                                  \
     for (int k = 0; i < end; i++, k++) {                                                                   \
-        double x = CONVERT(values[i]);                                                                     \
+        double x = CONVERT(values[i]), y = CONVERT(other[i]);                                              \
         sum[k] += flags[i] ? x : 0.0;                                                                      \
-        other_sum[k] += flags[i] ? CONVERT(other[i]) : 0.0;                                                \
+        other_sum[k] += flags[i] ? y : 0.0;                                                                \
         nonfinite[k] += x - x;                                                                             \
         count[k] += flags[i] != 0;                                                                         \
     }

@@ -31,6 +31,8 @@ extension TokenValues {
     func rowSums(
         selected: [Bool]?, alongside other: TokenValues
     ) -> (sums: [Double], counts: [Int], finite: [Bool], otherSums: [Double]) {
+        // The kernel reads every value of `other` in these rows' ranges.
+        precondition(other.rowOffsets == rowOffsets, "values alongside must have the rows' shape")
         let rows = rowCount
         var sums = [Double](repeating: 0, count: rows), otherSums = sums, counts = [Int](repeating: 0, count: rows)
         var finite = [Bool](repeating: false, count: rows)
