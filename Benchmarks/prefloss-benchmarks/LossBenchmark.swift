@@ -21,6 +21,12 @@ func benchmarkLoss(rows: Int, tokens: Int) throws {
         return .tokenLogps(logps, selection: .mask(mask))
     }
     func sequence() -> SideInput { .sequenceLogps((0 ..< rows).map { _ in -Double.random(in: 1 ..< 50) }) }
+    /// WPO's per-token log Σ p², float32 rows × tokens.
+    func logSumSq() -> TokenValues? {
+        TokenValues(.float32((0 ..< rows * tokens).map { _ in -Float.random(in: 0 ..< 5) }), rows: rows, width: tokens)
+    }
+    var wpo = DPO()
+    wpo.useWeighting = true
     var simpo = SimPO()
     simpo.sftWeight = 0.1
     simpo.sftReduction = .token
@@ -69,6 +75,13 @@ func benchmarkLoss(rows: Int, tokens: Int) throws {
             LossInputs(
                 chosen: side(), rejected: side(), referenceChosen: sequence(), referenceRejected: sequence(),
                 klValue: 0.25)
+        ),
+        (
+            // SimPO F32's tokens (references precomputed), with WPO's log Σ p² as a float32 safetensors request has them.
+            "dpo use_weighting F32 sequence references", try LossConfiguration(wpo),
+            LossInputs(
+                chosen: side(float32: true), rejected: side(float32: true), referenceChosen: sequence(),
+                referenceRejected: sequence(), chosenLogSumSqProbs: logSumSq(), rejectedLogSumSqProbs: logSumSq())
         ),
     ]
     var sink = 0.0

@@ -89,6 +89,89 @@ DEFINE_ROW_SUMS(row_sums_float32, float, from_float32)
 DEFINE_ROW_SUMS(row_sums_float16, uint16_t, pl_float16_to_double)
 DEFINE_ROW_SUMS(row_sums_bfloat16, uint16_t, pl_bfloat16_to_double)
 
+/// pl_row_sums' loops (magnitudes off) that also add each selected value of `other` to lanes
+/// of its own: one pass over the flags for both arrays, and no finiteness test of `other`.
+/// Every value of `other` is read, selected or not: a conditional read is a masked load.
+#define SUM_EVERY_PAIRED(CONVERT)                                                                          \
+    for (; i + LANES <= end; i += LANES)                                                                   \
+        for (int k = 0; k < LANES; k++) {                                                                  \
+            double x = CONVERT(values[i + k]);                                                             \
+            sum[k] += x;                                                                                   \
+            other_sum[k] += CONVERT(other[i + k]);                                                         \
+            nonfinite[k] += x - x;                                                                         \
+        }                                                                                                  \
+    for (int k = 0; i < end; i++, k++) {                                                                   \
+        double x = CONVERT(values[i]);                                                                     \
+        sum[k] += x;                                                                                       \
+        other_sum[k] += CONVERT(other[i]);                                                                 \
+        nonfinite[k] += x - x;                                                                             \
+    }
+
+#define SUM_SELECTED_PAIRED(CONVERT)                                                                       \
+    for (; i + LANES <= end; i += LANES)                                                                   \
+        for (int k = 0; k < LANES; k++) {                                                                  \
+            double x = CONVERT(values[i + k]), y = CONVERT(other[i + k]);                                  \
+            sum[k] += flags[i + k] ? x : 0.0;                                                              \
+            other_sum[k] += flags[i + k] ? y : 0.0;                                                        \
+            nonfinite[k] += x - x;                                                                         \
+            count[k] += flags[i + k] != 0;                                                                 \
+        }                                                                                                  \
+    for (int k = 0; i < end; i++, k++) {                                                                   \
+        double x = CONVERT(values[i]), y = CONVERT(other[i]);                                              \
+        sum[k] += flags[i] ? x : 0.0;                                                                      \
+        other_sum[k] += flags[i] ? y : 0.0;                                                                \
+        nonfinite[k] += x - x;                                                                             \
+        count[k] += flags[i] != 0;                                                                         \
+    }
+
+#define LANE_TOTAL(A) (((A[0] + A[1]) + (A[2] + A[3])) + ((A[4] + A[5]) + (A[6] + A[7])))
+
+#define DEFINE_ROW_SUMS_PAIRED(NAME, TYPE, CONVERT)                                                         \
+    static inline __attribute__((always_inline)) void NAME(const TYPE *values, const TYPE *other,          \
+        const uint8_t *flags, const intptr_t *offsets, intptr_t rows, double *sums, double *other_sums,    \
+        intptr_t *counts, uint8_t *finite) {                                                               \
+        for (intptr_t row = 0; row < rows; row++) {                                                        \
+            const intptr_t start = offsets[row], end = offsets[row + 1];                                   \
+            double sum[LANES] = {0}, other_sum[LANES] = {0}, nonfinite[LANES] = {0};                       \
+            intptr_t count[LANES] = {0};                                                                   \
+            intptr_t i = start;                                                                            \
+            if (flags) {                                                                                   \
+                SUM_SELECTED_PAIRED(CONVERT)                                                               \
+            } else {                                                                                       \
+                SUM_EVERY_PAIRED(CONVERT)                                                                  \
+                count[0] = end - start;                                                                    \
+            }                                                                                              \
+            sums[row] = LANE_TOTAL(sum);                                                                   \
+            other_sums[row] = LANE_TOTAL(other_sum);                                                       \
+            counts[row] = LANE_TOTAL(count);                                                               \
+            finite[row] = LANE_TOTAL(nonfinite) == 0.0;                                                    \
+        }                                                                                                  \
+    }
+
+DEFINE_ROW_SUMS_PAIRED(row_sums_paired_float64, double, from_float64)
+DEFINE_ROW_SUMS_PAIRED(row_sums_paired_float32, float, from_float32)
+DEFINE_ROW_SUMS_PAIRED(row_sums_paired_float16, uint16_t, pl_float16_to_double)
+DEFINE_ROW_SUMS_PAIRED(row_sums_paired_bfloat16, uint16_t, pl_bfloat16_to_double)
+
+MULTIVERSIONED void pl_row_sums_paired(const void *values, const void *other, pl_dtype dtype, const uint8_t *flags,
+                                       const intptr_t *offsets, intptr_t rows, double *sums, double *other_sums,
+                                       intptr_t *counts, uint8_t *finite) {
+    switch (dtype) {
+    case PL_FLOAT64:
+        row_sums_paired_float64(values, other, flags, offsets, rows, sums, other_sums, counts, finite);
+        break;
+    case PL_FLOAT32:
+        row_sums_paired_float32(values, other, flags, offsets, rows, sums, other_sums, counts, finite);
+        break;
+    case PL_FLOAT16:
+        row_sums_paired_float16(values, other, flags, offsets, rows, sums, other_sums, counts, finite);
+        break;
+    case PL_BFLOAT16:
+        row_sums_paired_bfloat16(values, other, flags, offsets, rows, sums, other_sums, counts, finite);
+        break;
+    }
+}
+
 MULTIVERSIONED void pl_row_sums(const void *values, pl_dtype dtype, const uint8_t *flags, const intptr_t *offsets, intptr_t rows,
                  int magnitudes, double *sums, intptr_t *counts, uint8_t *finite) {
     switch (dtype) {

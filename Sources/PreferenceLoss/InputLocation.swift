@@ -24,6 +24,9 @@ public enum InputLocation: Hashable, Sendable {
     case selection(Side, row: Int? = nil)
     /// The chosen tokens a term on chosen tokens averages over (`LossInputs.chosenNLLMask`).
     case chosenNLLMask(row: Int? = nil)
+    /// A policy side's per-token log Σ p² (`LossInputs.chosenLogSumSqProbs`, ...): all of it,
+    /// one row, or one token of a row.
+    case logSumSqProbs(Side, row: Int? = nil, token: Int? = nil)
     /// The KL reference point given as a value (`LossInputs.klValue`).
     case klValue
 }

@@ -50,7 +50,7 @@ extension KTO: Objective {
     public var isPaired: Bool { false }
     public var reduction: TokenReduction { .sum }
     public var chosenTokenTerm: PerTokenRequirement? { nil }
-    public var klUse: KLUse { lossType == .kto ? .required : .unused }
+    public var klUse: InputUse { lossType == .kto ? .required : .unused }
 
     public func evaluate(_ batch: ReducedBatch) -> ObjectiveOutput {
         let count = Double(batch.chosen.logps.count + batch.rejected.logps.count)

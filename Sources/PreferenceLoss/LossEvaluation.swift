@@ -64,8 +64,15 @@ public func evaluateLoss(
         }
     }
     let kl = klInput(inputs, objective: objective, issues: &issues)
-    let chosenTotals = inputs.chosen.selectedTotals(side: .chosen, issues: &issues)
-    let rejectedTotals = inputs.rejected.selectedTotals(side: .rejected, issues: &issues)
+    let logSumSq = logSumSqProbs(inputs, objective: objective, issues: &issues)
+    let chosenTotals = inputs.chosen.selectedTotals(side: .chosen, alongside: logSumSq?.chosen, issues: &issues)
+    let rejectedTotals = inputs.rejected.selectedTotals(
+        side: .rejected, alongside: logSumSq?.rejected, issues: &issues)
+    var pairWeights: [Double]?
+    if let logSumSq {
+        pairWeights = wpoWeights(
+            chosen: chosenTotals, rejected: rejectedTotals, logSumSqProbs: logSumSq, issues: &issues)
+    }
     let termTokens = chosenTermTokens(inputs, totals: chosenTotals, objective: objective, issues: &issues)
     let referenceTotals = references.map {
         (
@@ -95,7 +102,7 @@ public func evaluateLoss(
     }
     var batch = ReducedBatch(
         chosen: chosen, rejected: rejected, referenceChosen: referenceChosen, referenceRejected: referenceRejected,
-        chosenTermTokens: (termTokens.counts, termTokens.sums))
+        chosenTermTokens: (termTokens.counts, termTokens.sums), pairWeights: pairWeights)
     if let kl {
         batch.kl = kl.clamped
         if !batch.kl.isFinite { issues.add(.overflow, at: .logps(.kl)) }
@@ -132,6 +139,15 @@ public func evaluateLoss(
         warnings.append(
             objective.warning(
                 "no_effect", "this loss_type has no KL term: the KL completions or kl_value sent are ignored; drop them"
+            ))
+    }
+    if objective.logSumSqProbsUse == .unused,
+        inputs.chosenLogSumSqProbs != nil || inputs.rejectedLogSumSqProbs != nil
+    {
+        warnings.append(
+            objective.warning(
+                "no_effect",
+                "log_sum_sq_probs is read by use_weighting only, which is off: drop it or set use_weighting"
             ))
     }
     let result = LossResult(

@@ -38,11 +38,15 @@ public struct LossInputs: Sendable {
     /// KTO's KL reference point as a value, e.g. gathered over ranks; clamped at 0. Instead of
     /// the KL completions, never with them.
     public var klValue: Double?
+    /// WPO's per-token log Σ_v p_v² of the policy's chosen and rejected rows (TRL's
+    /// `log_sum_sq_probs`), shaped like those sides' per-token log-probs.
+    public var chosenLogSumSqProbs: TokenValues?
+    public var rejectedLogSumSqProbs: TokenValues?
 
     public init(
         chosen: SideInput, rejected: SideInput, referenceChosen: SideInput? = nil, referenceRejected: SideInput? = nil,
         chosenNLLMask: RaggedRows<Bool>? = nil, kl: SideInput? = nil, referenceKL: SideInput? = nil,
-        klValue: Double? = nil
+        klValue: Double? = nil, chosenLogSumSqProbs: TokenValues? = nil, rejectedLogSumSqProbs: TokenValues? = nil
     ) {
         self.chosen = chosen
         self.rejected = rejected
@@ -52,6 +56,8 @@ public struct LossInputs: Sendable {
         self.kl = kl
         self.referenceKL = referenceKL
         self.klValue = klValue
+        self.chosenLogSumSqProbs = chosenLogSumSqProbs
+        self.rejectedLogSumSqProbs = rejectedLogSumSqProbs
     }
 }
 

@@ -9,6 +9,8 @@ public struct ReducedBatch: Sendable {
     var chosenTermTokens: (counts: [Int], sums: [Double])
     /// KTO's KL reference point, clamped at 0; 0 when none was sent.
     var kl = 0.0
+    /// WPO's weight of each pair, when the objective weighs pairs.
+    var pairWeights: [Double]?
     var size: Int { chosen.logps.count }
 
     /// Per row, the number of selected tokens of a per-token side.
@@ -56,13 +58,14 @@ public struct PerTokenRequirement: Sendable {
     var reason: String
 }
 
-/// What an objective does with a KL reference point (KTO's): the KL completions' log-probs, or a value.
-public enum KLUse: Sendable {
-    /// Needs one.
+/// What an objective does with an optional input: KTO's KL reference point, or WPO's per-token
+/// log Σ p².
+public enum InputUse: Sendable {
+    /// Needs it.
     case required
     /// Reads none: one sent has no effect (a `no_effect` warning).
     case unused
-    /// Has no KL term: one sent is refused.
+    /// Has no term that reads it: one sent is refused.
     case refused
 }
 
@@ -91,7 +94,9 @@ public protocol Objective: Sendable, Equatable {
     /// undesirable completions of any numbers, each side with its own reference (false).
     var isPaired: Bool { get }
     /// What the objective does with a KL reference point.
-    var klUse: KLUse { get }
+    var klUse: InputUse { get }
+    /// What the objective does with the policy's per-token log Σ p² (WPO's weights).
+    var logSumSqProbsUse: InputUse { get }
     /// The term acting on chosen tokens directly (SFT, NLL), when there is one, as what it
     /// requires: a per-token chosen side. `chosenNLLMask` may then say which tokens it covers.
     var chosenTokenTerm: PerTokenRequirement? { get }
@@ -111,7 +116,8 @@ public protocol Objective: Sendable, Equatable {
 
 extension Objective {
     public var isPaired: Bool { true }
-    public var klUse: KLUse { .refused }
+    public var klUse: InputUse { .refused }
+    public var logSumSqProbsUse: InputUse { .refused }
     public var perTokenRequirements: [PerTokenRequirement] { [] }
     public var lossTypeParts: Int { 0 }
     public func checkDomain(_ batch: ReducedBatch, issues: inout IssueCollector<InputLocation>) {}

@@ -23,6 +23,9 @@ struct ReducedSide {
     var reduction: TokenReduction
     /// Which side this is, for issues about a row.
     var side: Side
+    /// Per row, the sum of the selected tokens of values given alongside the log-probs (WPO's
+    /// log Σ p²), when there are such values.
+    var alongsideSums: [Double]? = nil
 
     /// ∂logps[row]/∂(the `rank`-th selected token of the row), counting from 0.
     func tokenWeight(row: Int, rank: Int) -> Double {
@@ -61,11 +64,14 @@ extension SideInput {
         return false
     }
 
-    /// Sums each row's selected tokens and counts them (a plain sum, whatever the reduction).
+    /// Sums each row's selected tokens and counts them (a plain sum, whatever the reduction),
+    /// and those of `alongside` (per-token values of these rows' shape) in the same pass.
     ///
     /// Records, as issues of `side`, every non-finite value, empty row, row that selects no
     /// token, and token selection whose shape differs from the log-probs.
-    func selectedTotals(side: Side, issues: inout IssueCollector<InputLocation>) -> ReducedSide {
+    func selectedTotals(
+        side: Side, alongside: TokenValues? = nil, issues: inout IssueCollector<InputLocation>
+    ) -> ReducedSide {
         switch self {
         case .sequenceLogps(let logps):
             for (row, value) in logps.enumerated() where !value.isFinite {
@@ -79,7 +85,14 @@ extension SideInput {
                     logps: [], selectedCounts: [], selectedSums: [], selected: nil, reduction: .sum, side: side)
             }
             let selected = selection.flags
-            let (sums, counts, finite) = rows.rowSums(selected: selected)
+            var alongsideSums: [Double]?
+            let (sums, counts, finite): ([Double], [Int], [Bool])
+            if let alongside {
+                let totals = rows.rowSums(selected: selected, alongside: alongside)
+                (sums, counts, finite, alongsideSums) = (totals.sums, totals.counts, totals.finite, totals.otherSums)
+            } else {
+                (sums, counts, finite) = rows.rowSums(selected: selected)
+            }
             for row in 0 ..< rows.rowCount {
                 let range = rows.rowOffsets[row] ..< rows.rowOffsets[row + 1]
                 if !finite[row] {
@@ -97,8 +110,9 @@ extension SideInput {
                 }
             }
             return ReducedSide(
-                logps: sums, selectedCounts: counts, selectedSums: sums, selected: selected, reduction: .sum, side: side
-            )
+                logps: sums, selectedCounts: counts, selectedSums: sums, selected: selected, reduction: .sum,
+                side: side,
+                alongsideSums: alongsideSums)
         }
     }
 

@@ -26,6 +26,38 @@ extension TokenValues {
         return (sums, counts, finite)
     }
 
+    /// `rowSums(selected:)`, and each row's sum of the selected values of `other` (rows shaped
+    /// as these), whose finiteness is not tested: in one pass when both have one element type.
+    func rowSums(
+        selected: [Bool]?, alongside other: TokenValues
+    ) -> (sums: [Double], counts: [Int], finite: [Bool], otherSums: [Double]) {
+        // The kernel reads every value of `other` in these rows' ranges.
+        precondition(other.rowOffsets == rowOffsets, "values alongside must have the rows' shape")
+        let rows = rowCount
+        var sums = [Double](repeating: 0, count: rows), otherSums = sums, counts = [Int](repeating: 0, count: rows)
+        var finite = [Bool](repeating: false, count: rows)
+        let paired = withElements { elements, dtype in
+            other.withElements { otherElements, otherType in
+                guard otherType == dtype else { return false }
+                withFlags(selected) { flags in
+                    rowOffsets.withUnsafeBufferPointer { offsets in
+                        finite.withUnsafeMutableBytes { finiteBytes in
+                            pl_row_sums_paired(
+                                elements, otherElements, dtype, flags, offsets.baseAddress, rows, &sums, &otherSums,
+                                &counts, finiteBytes.baseAddress?.assumingMemoryBound(to: UInt8.self))
+                        }
+                    }
+                }
+                return true
+            }
+        }
+        guard paired else {
+            let own = rowSums(selected: selected)
+            return (own.sums, own.counts, own.finite, other.rowSums(selected: selected).sums)
+        }
+        return (sums, counts, finite, otherSums)
+    }
+
     /// How many values `selected` selects and whether any is non-zero, when every one of them
     /// is exactly a bfloat16 value; nil as soon as one is not.
     func selectedBFloat16(selected: [Bool]?) -> (count: Int, nonzero: Bool)? {

@@ -8,7 +8,7 @@ public typealias RequestError = InputError<FieldPath>
 extension FieldPath {
     /// Where a request carries `location`: `/config/<name>` for parameters and thresholds,
     /// the side's object, its `logps` or `per_token_logps` (as `inputs` gave them), its
-    /// `mask` or `labels`, or the chosen side's `nll_mask`.
+    /// `mask` or `labels`, the chosen side's `nll_mask`, or a policy side's `log_sum_sq_probs`.
     init(_ location: InputLocation, in inputs: LossInputs?) {
         switch location {
         case .parameter(let name):
@@ -31,6 +31,8 @@ extension FieldPath {
             self = FieldPath(side.key).key(key.rawValue).index(row)
         case .chosenNLLMask(let row):
             self = FieldPath(Side.chosen.key).key(SideKey.nllMask.rawValue).index(row)
+        case .logSumSqProbs(let side, let row, let token):
+            self = FieldPath(side.key).key(SideKey.logSumSqProbs.rawValue).index(row).index(token)
         case .klValue:
             self.init(RequestKey.klValue.rawValue)
         }

@@ -32,7 +32,10 @@ public struct RequestOutline: Sendable, Equatable {
             }
         }
         let sides = Side.allCases.compactMap(inputs.input(of:))
-        inputBytes = sides.reduce(inputs.chosenNLLMask.map(heldBytes) ?? 0) { $0 + heldBytes($1) }
+        let extras = [inputs.chosenLogSumSqProbs, inputs.rejectedLogSumSqProbs].compactMap(\.self).reduce(0) {
+            $0 + $1.byteCount + offsetBytes(rows: $1.rowCount)
+        }
+        inputBytes = sides.reduce(extras + (inputs.chosenNLLMask.map(heldBytes) ?? 0)) { $0 + heldBytes($1) }
     }
 
     /// The outline of a JSON request document: array lengths only, no values read.
@@ -104,7 +107,7 @@ private func decodedBytes(_ tensor: TensorInfo) -> Int {
     let rows = offsetBytes(rows: tensor.rows)
     switch key {
     case .logps: return 8 * tensor.count
-    case .perTokenLogps: return tensor.dtype.size * tensor.count + rows
+    case .perTokenLogps, .logSumSqProbs: return tensor.dtype.size * tensor.count + rows
     case .mask, .nllMask: return (tensor.dtype == .bool || tensor.dtype == .u8 ? 1 : 9) * tensor.count + rows
     case .labels: return 8 * tensor.count + rows
     case nil: return 0

@@ -23,6 +23,8 @@ enum SideKey: String, CaseIterable {
     case labels
     /// Chosen only: the tokens a term on chosen tokens (SFT, NLL) averages over.
     case nllMask = "nll_mask"
+    /// Policy sides only: WPO's per-token log Σ p² (DPO's `use_weighting`).
+    case logSumSqProbs = "log_sum_sq_probs"
 
     static var names: [String] { allCases.map(\.rawValue) }
 }
@@ -44,15 +46,18 @@ extension Side {
     static var keys: [String] { allCases.map(\.key) }
 }
 
-/// A side as decoded, with the chosen side's `nll_mask` when it has one.
+/// A side as decoded, with the chosen side's `nll_mask` and a policy side's `log_sum_sq_probs`
+/// when it has them.
 struct DecodedSide {
     var input: SideInput
     var nllMask: RaggedRows<Bool>?
+    var logSumSqProbs: TokenValues?
 }
 
 /// One side from its fields, by the rules every format shares: `logps` or `per_token_logps`
 /// (not both); `mask` or `labels` (not both) only with `per_token_logps`; `nll_mask` only on
-/// the chosen side (the loss checks that it goes with per-token chosen log-probs).
+/// the chosen side, `log_sum_sq_probs` only on chosen and rejected (the loss checks that they
+/// go with per-token log-probs, and their shapes).
 func decodeSide<Reader: SideFieldReader>(
     _ fields: [SideKey: Reader.Field], side: Side, labelPadTokenID: Int64, reader: Reader,
     issues: inout IssueCollector<FieldPath>
@@ -60,7 +65,19 @@ func decodeSide<Reader: SideFieldReader>(
     let path = FieldPath(side.key)
     guard let input = decodeLogps(fields, at: path, labelPadTokenID: labelPadTokenID, reader: reader, issues: &issues)
     else { return nil }
-    guard let nllMask = fields[.nllMask] else { return DecodedSide(input: input) }
+    var decoded = DecodedSide(input: input)
+    if let values = fields[.logSumSqProbs] {
+        let valuesPath = path.key(SideKey.logSumSqProbs.rawValue)
+        guard side == .chosen || side == .rejected else {
+            issues.add(
+                .notApplicable(because: "only the policy sides, chosen and rejected, have a 'log_sum_sq_probs'"),
+                at: valuesPath)
+            return nil
+        }
+        guard let rows = reader.tokenLogps(values, at: valuesPath, issues: &issues) else { return nil }
+        decoded.logSumSqProbs = rows
+    }
+    guard let nllMask = fields[.nllMask] else { return decoded }
     let nllPath = path.key(SideKey.nllMask.rawValue)
     guard side == .chosen else {
         issues.add(.notApplicable(because: "only the chosen side has an 'nll_mask'"), at: nllPath)
@@ -68,7 +85,8 @@ func decodeSide<Reader: SideFieldReader>(
     }
     // Whether the mask fits the chosen rows (and that they are per token) is the loss's to check.
     let rows: TokenValues? = if case .tokenLogps(let rows, _) = input { rows } else { nil }
-    return reader.mask(nllMask, like: rows, at: nllPath, issues: &issues).map { DecodedSide(input: input, nllMask: $0) }
+    decoded.nllMask = reader.mask(nllMask, like: rows, at: nllPath, issues: &issues)
+    return decoded.nllMask == nil ? nil : decoded
 }
 
 /// The log-probs of one side and their selection.
@@ -127,5 +145,6 @@ func assembleInputs(
     return LossInputs(
         chosen: chosen.input, rejected: rejected.input, referenceChosen: decoded[.referenceChosen]?.input,
         referenceRejected: decoded[.referenceRejected]?.input, chosenNLLMask: chosen.nllMask,
-        kl: decoded[.kl]?.input, referenceKL: decoded[.referenceKL]?.input, klValue: klValue)
+        kl: decoded[.kl]?.input, referenceKL: decoded[.referenceKL]?.input, klValue: klValue,
+        chosenLogSumSqProbs: chosen.logSumSqProbs, rejectedLogSumSqProbs: rejected.logSumSqProbs)
 }

@@ -217,7 +217,13 @@ import Testing
                 "/config/f_divergence_type"
             ])
         #expect(pointers(dpo + [("ld_alpha", .number(1.5))]) == ["/config/ld_alpha"])
-        #expect(pointers(dpo + [("use_weighting", .bool(true))]) == ["/config/use_weighting"])
+        #expect(pointers(dpo + [("use_weighting", .bool(true))]).isEmpty)
+        for type in ["hinge", "sft", "aot", "aot_unpaired"] {
+            #expect(
+                pointers(dpo + [("loss_type", .string(type)), ("use_weighting", .bool(true))]) == [
+                    "/config/use_weighting"
+                ])
+        }
         #expect(pointers(dpo + [("loss_type", .array([]))]) == ["/config/loss_type"])
         #expect(
             pointers(dpo + [("loss_type", .array(Array(repeating: .string("sigmoid"), count: 65)))]) == [

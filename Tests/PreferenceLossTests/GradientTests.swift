@@ -13,6 +13,8 @@ import Testing
         var sequenceForm: Bool
 
         var objective: String { config.first { $0.key == "objective" }?.value.text ?? "simpo" }
+        /// WPO (`use_weighting`): the policy sides carry log Σ p².
+        var weighting: Bool { config.contains { $0.key == "use_weighting" } }
         var testDescription: String { name }
     }
 
@@ -73,6 +75,17 @@ import Testing
                     ("loss_weights", .array([.number(0.4), .number(1)])), ("dpop_lambda", .number(2.5)),
                 ],
                 sequenceForm: true))
+        // WPO with every loss type TRL can weigh, and with LD-DPO.
+        let weighted = DPOLossType.allCases.filter { ![.hinge, .sft, .aot, .aotUnpaired].contains($0) }
+        for (type, extra) in weighted.map({ ($0.rawValue, [(String, ConfigValue)]()) }) + [
+            ("sigmoid", [("ld_alpha", .number(0.4))]), ("sigmoid", [("f_divergence_type", .string("js_divergence"))]),
+        ] {
+            settings.append(
+                Setting(
+                    name: "dpo \(type) use_weighting \(extra.map(\.0))",
+                    config: dpo + [("loss_type", .string(type)), ("use_weighting", .bool(true))] + extra,
+                    sequenceForm: false))
+        }
         for type in ["sigmoid", "ipo"] {
             settings.append(
                 Setting(
@@ -121,15 +134,32 @@ import Testing
         let references = (0 ..< 4).map { _ in -Double.random(in: 1 ..< 8, using: &generator) }
         let dpo = setting.objective == "dpo"
         let configuration = try RequestConfiguration(parsing: setting.config).loss
+        // log Σ p² in [2 log p, 0], as a model's (Σ p² ≥ p²).
+        let logSumSq = [chosen.logps, rejected.logps].map { side in
+            side.map { $0.map { 2 * $0 * Double.random(in: 0 ..< 1, using: &generator) } }
+        }
 
+        /// The loss; with WPO, each token's log Σ p² moves with its log-prob, which holds the
+        /// weights fixed: they are constants, as in TRL.
         func loss(_ chosenLogps: [[Double]], _ rejectedLogps: [[Double]]) throws -> LossResult {
-            let inputs = LossInputs(
+            func moved(_ side: Int, _ logps: [[Double]]) -> TokenValues? {
+                guard setting.weighting else { return nil }
+                let base = side == 0 ? chosen.logps : rejected.logps
+                return TokenValues(
+                    RaggedRows(
+                        logps.indices.map { row in
+                            logps[row].indices.map { logSumSq[side][row][$0] + logps[row][$0] - base[row][$0] }
+                        }))
+            }
+            var inputs = LossInputs(
                 chosen: .tokenLogps(RaggedRows(chosenLogps), selection: .mask(RaggedRows(chosen.mask))),
                 rejected: .tokenLogps(RaggedRows(rejectedLogps), selection: .mask(RaggedRows(rejected.mask))),
                 referenceChosen: dpo
                     ? .tokenLogps(RaggedRows(referenceChosen.logps), selection: .mask(RaggedRows(referenceChosen.mask)))
                     : nil,
                 referenceRejected: dpo ? .sequenceLogps(references) : nil)
+            inputs.chosenLogSumSqProbs = moved(0, chosenLogps)
+            inputs.rejectedLogSumSqProbs = moved(1, rejectedLogps)
             return try evaluateLoss(inputs, configuration: configuration, tokenGradients: true)
         }
 
@@ -174,7 +204,7 @@ import Testing
 
     /// Chaining the reported sequence gradients through the reduction gives the token gradients
     /// whenever every selected token of a row weighs the same (the direct terms' chain-rule share).
-    @Test(arguments: settings.filter { !$0.config.contains { $0.key == "ld_alpha" } })
+    @Test(arguments: settings.filter { !$0.config.contains { $0.key == "ld_alpha" } && !$0.weighting })
     func sequenceGradientsChainToTokenGradients(_ setting: Setting) throws {
         var generator = SplitMix64(state: 3)
         let chosen = randomTokenSide(rows: 3, maxLength: 5, using: &generator)

@@ -49,6 +49,30 @@ import Testing
         }
     }
 
+    /// The paired pass (one element type) and the two passes it falls back to (two types) give
+    /// `rowSums`' results for the values, and for the values alongside the sums of their selected ones.
+    @Test(arguments: ["f64", "f32", "f16", "bf16"])
+    func pairedRowSumsMatchRowSums(_ type: String) throws {
+        var generator = SplitMix64(state: 15)
+        let (rows, flags) = randomRows(using: &generator)
+        let values = try stored(rows, as: type)
+        let other = RaggedRows(values: rows.values.map { $0 * 0.75 - 1 }, trustedRowOffsets: rows.rowOffsets)
+        for alongside in [try stored(other, as: type), try stored(other, as: type == "f64" ? "f32" : "f64")] {
+            for selected in [nil, flags] {
+                let paired = values.rowSums(selected: selected, alongside: alongside)
+                let own = values.rowSums(selected: selected)
+                #expect(paired.sums == own.sums && paired.counts == own.counts && paired.finite == own.finite)
+                #expect(paired.otherSums == alongside.rowSums(selected: selected).sums, "\(type)")
+            }
+        }
+        // A non-finite value alongside is not tested, but a selected one makes its row's sum non-finite.
+        let bad = TokenValues(RaggedRows([[-1, .nan, -3], [-1, -2]]))
+        let plain = TokenValues(RaggedRows([[-1, -2, -3], [-1, -2]]))
+        let sums = plain.rowSums(selected: [true, true, true, true, true], alongside: bad)
+        #expect(sums.finite == [true, true] && sums.otherSums[0].isNaN && sums.otherSums[1] == -3)
+        #expect(plain.rowSums(selected: [true, false, true, true, true], alongside: bad).otherSums == [-4, -3])
+    }
+
     @Test func anyNonFiniteValueMarksItsRowSelectedOrNot() throws {
         for bad in [Double.infinity, -.infinity, .nan] {
             for position in 0 ..< 19 {

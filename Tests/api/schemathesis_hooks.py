@@ -41,6 +41,8 @@ RULES_IN_WORDS = [re.compile(rule) for rule in (
     r"the KL completions come with the policy's",  # ... kl and reference_kl together
     r"cannot be given together with 'kl'",  # ... not with kl_value
     r"at least one KL completion",
+    r"WPO weighting",  # use_weighting: refused loss types; log_sum_sq_probs elsewhere than dpo
+    r"send the model's per-token log-sum of squared probabilities",  # use_weighting without them
 )]
 
 
@@ -171,10 +173,17 @@ def loss_batches(draw):
             tensors[f"reference_{side}.logps"] = tensor(
                 dtype, [rows], draw(st.lists(logps, min_size=rows, max_size=rows)))
     config = {"objective": objective}
+    token_shapes = [tensors[f"{side}.per_token_logps"][1] for side in ("chosen", "rejected")
+                    if f"{side}.per_token_logps" in tensors]
+    if objective == "dpo" and len(token_shapes) == 2 and draw(st.booleans()):
+        config["use_weighting"] = True  # WPO: the policy sides' log Σ p², as many as their tokens
+        for side, shape in zip(("chosen", "rejected"), token_shapes):
+            count = shape[0] * shape[1]
+            tensors[f"{side}.log_sum_sq_probs"] = tensor(
+                dtype, shape, draw(st.lists(st.floats(-20, 0, width=16), min_size=count, max_size=count)))
     if objective == "dpo" and draw(st.booleans()):
         config.update(loss_type="dpop", dpop_lambda=draw(st.floats(0, 100)))
-    metadata = {"config": json.dumps(config),
-                "return_token_grads": draw(st.sampled_from(["true", "false"]))}
+    metadata = {"config": json.dumps(config), "return_token_grads": draw(st.sampled_from(["true", "false"]))}
     if objective == "kto":
         if draw(st.booleans()):
             metadata["kl_value"] = repr(draw(st.floats(-5, 5)))

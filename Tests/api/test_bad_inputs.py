@@ -34,8 +34,12 @@ EXPECTED = {
     "ok-kto-per-token.json": (200, None, None),
     "ok-kto-apo-zero-unpaired.json": (200, None, None),
     "ok-kto-empty-side.safetensors": (200, None, None),
+    "ok-dpo-wpo.json": (200, None, None),
+    "ok-dpo-wpo-f32.safetensors": (200, None, None),
     "bad-kto-kl-and-kl-value.json": (422, "invalid-input", ["/kl_value"]),
     "bad-kto-no-kl.json": (422, "invalid-input", ["/kl"]),
+    "bad-dpo-wpo-log-sum-sq-probs.json": (
+        422, "invalid-input", ["/chosen/log_sum_sq_probs/0", "/rejected/log_sum_sq_probs"]),
     "bad-st-kto-kl-value.safetensors": (422, "invalid-input", ["/kl_value"]),
     "ok-simper-per-token.json": (200, None, None),
     "ok-simper-sequence.safetensors": (200, None, None),

@@ -197,6 +197,8 @@ CROSS_KEY_CASES = [
     ("dpo", {"loss_type": ["sigmoid", "aot"], "f_divergence_type": "js_divergence"}, "f_divergence_type"),
     ("dpo", {"loss_type": ["sigmoid", "ipo"], "f_divergence_type": "alpha_divergence"}, None),
     ("dpo", {"loss_type": "ipo", "ld_alpha": 0.5}, None),
+    ("dpo", {"loss_type": "hinge", "use_weighting": True}, "use_weighting"),
+    ("dpo", {"loss_type": ["sigmoid", "sft"], "use_weighting": True}, "use_weighting"),
     ("cpo", {"loss_type": "alphapo", "alpha": 0.25}, None),
     ("simpo", {"gamma_beta_ratio": 0.5, "gamma": 1.0}, "gamma"),
 ]

@@ -12,7 +12,10 @@ What it calls
   whose ``log_probs`` are the given per-token log-probs (float64 leaves with requires_grad) with
   ``masked_fill(labels[:, 1:] == -100, 0)`` -- exactly what the fused head does off-Triton. ``input_ids`` /
   ``completion_mask`` have one leading prompt column, so TRL's shift (``completion_mask[..., 1:]``) lands on the wire
-  mask.
+  mask. With ``use_weighting`` (WPO) the policy stub also returns ``log_sum_sq_probs``, the wire's per-token
+  ``log_sum_sq_probs`` of each policy side (a float64 leaf, ``masked_fill``-ed as the fused head does); its gradient
+  is asserted to be None (TRL computes the weights under no_grad), and finite differences move each token's
+  ``log_sum_sq_probs`` with its log-prob, which holds the weights fixed as TRL's autograd does.
 * CPO / SimPO / AlphaPO: ``trl.experimental.cpo.CPOTrainer.get_batch_loss_metrics`` (-> ``concatenated_inputs``,
   ``concatenated_forward``, ``get_batch_logps``, ``cpo_loss``); ORPO: ``ORPOTrainer.get_batch_loss_metrics``
   (-> ``concatenated_forward``, ``get_batch_logps``, ``odds_ratio_loss``). These trainers take logits, so the stub
@@ -266,18 +269,20 @@ class FusedLMStub:
     training = True
     is_gradient_checkpointing = False
 
-    def __init__(self, per_token):
+    def __init__(self, per_token, log_sum_sq=None):
         self.per_token = per_token
+        self.log_sum_sq = log_sum_sq
 
     def __call__(self, input_ids=None, attention_mask=None, labels=None, fused_lm_head=False, use_cache=None, **kw):
         assert fused_lm_head and labels is not None and not kw, kw
         mask = labels[:, 1:] != -100
         assert mask.shape == self.per_token.shape
         log_probs = self.per_token.masked_fill(~mask, 0)  # add_fused_lm_head off-Triton: x.masked_fill(~mask, 0)
+        log_sum_sq = None if self.log_sum_sq is None else self.log_sum_sq.masked_fill(~mask, 0)
         zeros = torch.zeros(mask.shape, dtype=self.per_token.dtype)
         return FusedCausalLMOutput(
             loss=-log_probs.sum() / mask.sum().clamp(min=1), log_probs=log_probs, entropy=zeros,
-            log_sum_sq_probs=None, mean_logits=zeros, is_top1=torch.zeros_like(mask), label_mask=mask,
+            log_sum_sq_probs=log_sum_sq, mean_logits=zeros, is_top1=torch.zeros_like(mask), label_mask=mask,
         )
 
 
@@ -392,12 +397,24 @@ def near(gen, rows, spread=0.5, lo=-4.0, hi=-0.01):
     return out
 
 
-def random_batch(seed, B, T, ref=None, min_len=1):
+def log_sum_sq(gen, rows):
+    """Per-token log Σ_v p_v² a model could give: in [max(2 log p(token), log(1/32000)), 0], as Σ p² ≥ p(token)²."""
+    out = []
+    for row in rows:
+        u = torch.rand(len(row), generator=gen, dtype=F64)
+        out.append([round(max(2 * v, -10.37) * float(x), 4) for v, x in zip(row, u)])
+    return out
+
+
+def random_batch(seed, B, T, ref=None, min_len=1, weighting=False):
     gen = torch.Generator().manual_seed(seed)
     c_rows, c_mask = random_rows(gen, B, T, min_len=min_len)
     r_rows, r_mask = random_rows(gen, B, T, min_len=min_len)
     batch = {"chosen": {"per_token_logps": c_rows, "mask": c_mask},
              "rejected": {"per_token_logps": r_rows, "mask": r_mask}}
+    if weighting:
+        batch["chosen"]["log_sum_sq_probs"] = log_sum_sq(gen, c_rows)
+        batch["rejected"]["log_sum_sq_probs"] = log_sum_sq(gen, r_rows)
     if ref is not None:
         batch["reference_chosen"] = {"per_token_logps": near(gen, c_rows), "mask": c_mask}
         batch["reference_rejected"] = {"per_token_logps": near(gen, r_rows), "mask": r_mask}
@@ -428,6 +445,10 @@ class Batch:
         self.T = max(len(x) for x in c["per_token_logps"] + r["per_token_logps"])
         self.chosen, self.chosen_mask, self.chosen_len = padded(c["per_token_logps"], c["mask"], self.T)
         self.rejected, self.rejected_mask, self.rejected_len = padded(r["per_token_logps"], r["mask"], self.T)
+        self.log_sum_sq = None
+        if "log_sum_sq_probs" in c:
+            self.log_sum_sq = (padded(c["log_sum_sq_probs"], c["mask"], self.T, fill=0.0)[0],
+                               padded(r["log_sum_sq_probs"], r["mask"], self.T, fill=0.0)[0])
         self.ref_tokens = None
         self.ref_seq = None
         if "reference_chosen" in wire:
@@ -482,12 +503,14 @@ def dpo_stub_trainer(args, model, ref_model):
     return trainer
 
 
-def run_dpo(spec, batch, chosen, rejected, observe=False, compute_loss=None, dtype=F64):
+def run_dpo(spec, batch, chosen, rejected, observe=False, compute_loss=None, dtype=F64, log_sum_sq=None):
+    """TRL's loss; ``log_sum_sq`` (chosen, rejected) replaces the batch's log Σ p² (WPO)."""
     given = spec["config"]
     precompute = batch.ref_tokens is None
     args = make_config("dpo", given, precompute_ref_log_probs=precompute)
     per_token = torch.cat([chosen, rejected]).to(dtype)
-    policy = FusedLMStub(per_token)
+    log_sum_sq = log_sum_sq or batch.log_sum_sq
+    policy = FusedLMStub(per_token, None if log_sum_sq is None else torch.cat(log_sum_sq).to(dtype))
     ref = None if precompute else FusedLMStub(batch.ref_tokens.to(dtype))
     trainer = dpo_stub_trainer(args, policy, ref)
     inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask,
@@ -664,8 +687,16 @@ def evaluate_dpo(spec):
     compute_loss = PATCHED_COMPUTE_LOSS if spec.get("patch_alpha") else None
     chosen = batch.chosen.clone().requires_grad_(True)
     rejected = batch.rejected.clone().requires_grad_(True)
-    loss, (trainer, rec) = run_dpo(spec, batch, chosen, rejected, observe=True, compute_loss=compute_loss)
+    leaves = None
+    if batch.log_sum_sq is not None:
+        leaves = tuple(x.clone().requires_grad_(True) for x in batch.log_sum_sq)
+    loss, (trainer, rec) = run_dpo(spec, batch, chosen, rejected, observe=True, compute_loss=compute_loss,
+                                   log_sum_sq=leaves)
     check_attrs("dpo", trainer, real)
+    if leaves is not None:
+        # TRL computes WPO's weights under no_grad: nothing flows back into log Σ p².
+        assert trainer.use_weighting
+        assert torch.autograd.grad(loss, leaves, retain_graph=True, allow_unused=True) == (None, None)
     final = rec["at_return"]
     seq_inputs = [final["chosen_logps"], final["rejected_logps"]]
     wants_seq = "sft" not in trainer.loss_types
@@ -720,7 +751,10 @@ def evaluate_dpo(spec):
     fd = finite and not spec.get("kink")
     if fd:
         def run(c, r):
-            return run_dpo(spec, batch, c, r, compute_loss=compute_loss)[0]
+            # WPO: log Σ p² moves with each token's log-prob, holding the weights as TRL's autograd does.
+            moved = None if batch.log_sum_sq is None else (
+                batch.log_sum_sq[0] + (c - batch.chosen), batch.log_sum_sq[1] + (r - batch.rejected))
+            return run_dpo(spec, batch, c, r, compute_loss=compute_loss, log_sum_sq=moved)[0]
         check_fd(spec["name"], run, batch, batch.chosen, batch.rejected,
                  {"chosen": grads[0], "rejected": grads[1]}, float(loss))
     trl_call = {"method": "DPOTrainer._compute_loss",
@@ -1028,8 +1062,13 @@ def evaluate_refusal(spec):
         # TRL validates nothing up front: the error (if any) comes from the loss itself.
         assert spec.get("at_compute"), spec["name"]
         batch = KTOBatch(spec) if objective == "kto" else Batch(spec["inputs"])
+        where = None
         try:
-            if objective == "dpo":
+            if objective == "dpo" and spec.get("at_backward"):
+                loss, _ = run_dpo(spec, batch, batch.chosen.clone().requires_grad_(True), batch.rejected)
+                where = "DPOTrainer._compute_loss (backward)"
+                loss.backward()
+            elif objective == "dpo":
                 run_dpo(spec, batch, batch.chosen, batch.rejected)
             elif objective == "kto":
                 run_kto(spec, batch, batch.policy)
@@ -1037,7 +1076,7 @@ def evaluate_refusal(spec):
                 run_cpo_like(objective, spec, batch, batch.chosen, batch.rejected)
         except Exception as e:  # noqa: BLE001
             err = e
-            tb, where = e.__traceback__, None
+            tb = e.__traceback__
             while tb is not None:
                 if tb.tb_frame.f_code.co_name in ("_compute_loss", "cpo_loss", "odds_ratio_loss"):
                     where = f"{TRAINER_CLASSES[objective].__name__}.{tb.tb_frame.f_code.co_name}"
@@ -1199,6 +1238,24 @@ DPO_CASES = [
     S("dpo_ld_alpha_0.5_ipo", "dpo", {"loss_type": "ipo", "ld_alpha": 0.5}, tok(137, 3, 6, min_len=2)),
     S("dpo_ld_alpha_1.5_unvalidated", "dpo", {"loss_type": "sigmoid", "ld_alpha": 1.5}, tok(136, 3, 7, min_len=2),
       notes={"why": "DPOConfig documents ld_alpha in [0, 1] but TRL 1.16.0 does not check it"}),
+] + [
+    # WPO (use_weighting) with every loss type TRL allows it for, and with the options that change the loss.
+    S(f"dpo_wpo_{t}", "dpo", dict({"loss_type": t, "use_weighting": True}, **extra),
+      seq(150 + i, 3, 6, weighting=True))
+    for i, (t, extra) in enumerate([
+        ("sigmoid", {}), ("ipo", {}), ("exo_pair", {"label_smoothing": 0.1}), ("nca_pair", {}),
+        ("robust", {"label_smoothing": 0.1}), ("bco_pair", {}), ("sppo_hard", {}), ("apo_zero", {}),
+        ("apo_down", {}), ("discopop", {}), ("sigmoid_norm", {})])
+] + [
+    S("dpo_wpo_reference_model", "dpo", {"use_weighting": True}, tok(170, 3, 6, weighting=True)),
+    S("dpo_wpo_sigmoid_bco_pair_weights", "dpo",
+      {"loss_type": ["sigmoid", "bco_pair"], "loss_weights": [0.8, 0.2], "use_weighting": True},
+      seq(171, 3, 6, weighting=True)),
+    S("dpo_wpo_ld_alpha_0.5", "dpo", {"ld_alpha": 0.5, "use_weighting": True},
+      tok(172, 3, 7, min_len=2, weighting=True)),
+    S("dpo_wpo_js_divergence_sigmoid", "dpo",
+      {"f_divergence_type": "js_divergence", "use_weighting": True}, seq(173, 3, 5, weighting=True)),
+    S("dpo_wpo_b1", "dpo", {"use_weighting": True}, seq(174, 1, 4, weighting=True)),
 ]
 
 CPO_CASES = [
@@ -1335,6 +1392,14 @@ REFUSALS = [
       {"loss_type": ["sigmoid", "sppo_hard"], "f_divergence_type": "alpha_divergence"}, _R,
       key="f_divergence_type"),
     S("dpo_refuse_use_weighting_with_aot_unpaired", "dpo", {"loss_type": "aot_unpaired", "use_weighting": True},
+      _R, key="use_weighting"),
+    # TRL 1.16 accepts these at __init__ but cannot train them: sft's loss is an expanded view that WPO multiplies
+    # in place (forward), hinge's is relu's output, which its backward needs.
+    S("dpo_refuse_use_weighting_with_sft", "dpo", {"loss_type": ["sigmoid", "sft"], "use_weighting": True},
+      seq(403, 2, 4, weighting=True), key="use_weighting", at_compute=True),
+    S("dpo_refuse_use_weighting_with_hinge", "dpo", {"loss_type": "hinge", "use_weighting": True},
+      seq(404, 2, 4, weighting=True), key="use_weighting", at_compute=True, at_backward=True),
+    S("dpo_refuse_use_weighting_with_aot", "dpo", {"loss_type": ["sigmoid", "aot"], "use_weighting": True},
       _R, key="use_weighting"),
     S("dpo_refuse_unknown_loss_type", "dpo", {"loss_type": "kto_pair"}, _R, key="loss_type", at_compute=True),
     S("dpo_refuse_unknown_f_divergence_type", "dpo", {"loss_type": "sigmoid", "f_divergence_type": "chi2"}, _R,

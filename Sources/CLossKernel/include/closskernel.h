@@ -14,6 +14,13 @@ typedef enum { PL_FLOAT64 = 0, PL_FLOAT32 = 1, PL_FLOAT16 = 2, PL_BFLOAT16 = 3 }
 void pl_row_sums(const void *values, pl_dtype dtype, const uint8_t *flags, const intptr_t *offsets, intptr_t rows,
                  int magnitudes, double *sums, intptr_t *counts, uint8_t *finite);
 
+/// pl_row_sums (magnitudes off) of `values`, and in the same pass `other_sums`: each row's sum
+/// of the selected values of `other`, of the same type and rows, whose finiteness is not tested
+/// (a non-finite selected value makes its row's sum non-finite).
+void pl_row_sums_paired(const void *values, const void *other, pl_dtype dtype, const uint8_t *flags,
+                        const intptr_t *offsets, intptr_t rows, double *sums, double *other_sums, intptr_t *counts,
+                        uint8_t *finite);
+
 /// Token gradients of rows whose selected tokens share one gradient: out[i] = (selected[i] ?
 /// row_gradients[r] : 0) + (direct[i] ? coefficient : 0). A NULL `selected` selects every token;
 /// a NULL `direct` means `selected`. Returns whether every value written is finite.

@@ -34,7 +34,8 @@ public struct DPO: Equatable, Sendable {
     public var fAlphaDivergenceCoef = 0.5
     /// LD-DPO's weight of the tokens past the shorter response, in [0, 1]; nil for plain sums.
     public var ldAlpha: Double?
-    /// WPO weighting; needs the model's per-token log Σp², which a loss request does not carry.
+    /// WPO weighting: each pair's loss times its weight (see `wpoWeights`), from the policy's
+    /// per-token log-probs and log Σ p².
     public var useWeighting = false
     /// λ of dpop, PaddleNLP's default.
     public var dpopLambda = 50.0
@@ -111,15 +112,8 @@ public struct DPO: Equatable, Sendable {
             issues.add(.outOfRange(allowed: "between 0 and 1, or null"), at: Self.location(.ldAlpha))
         }
         issues.requireNonNegative(dpopLambda, Self.location(.dpopLambda))
-        if useWeighting {
-            let sorted = lossTypes.contains(.aot) || lossTypes.contains(.aotUnpaired)
-            issues.add(
-                .unsupported(
-                    because: sorted
-                        ? "WPO weighting is not implemented for 'aot' or 'aot_unpaired', which sort samples"
-                        : "WPO weighting needs the model's per-token log-sum of squared probabilities, which a loss request does not carry"
-                ),
-                at: Self.location(.useWeighting))
+        if useWeighting, let reason = lossTypes.lazy.compactMap(\.wpoRefusal).first {
+            issues.add(.unsupported(because: reason), at: Self.location(.useWeighting))
         }
     }
 }
@@ -127,6 +121,7 @@ public struct DPO: Equatable, Sendable {
 extension DPO: Objective {
     public var usesReferences: Bool { true }
     public var reduction: TokenReduction { ldAlpha.map { .lengthDesensitized(alpha: $0) } ?? .sum }
+    public var logSumSqProbsUse: InputUse { useWeighting ? .required : .unused }
 
     public var perTokenRequirements: [PerTokenRequirement] {
         var requirements: [PerTokenRequirement] = []
@@ -144,6 +139,14 @@ extension DPO: Objective {
                     sides: [.chosen, .rejected], parameter: Parameter.ldAlpha.rawValue,
                     reason:
                         "ld_alpha weighs tokens past the shorter response, so needs per-token chosen and rejected log-probs"
+                ))
+        }
+        if useWeighting {
+            requirements.append(
+                PerTokenRequirement(
+                    sides: [.chosen, .rejected], parameter: Parameter.useWeighting.rawValue,
+                    reason:
+                        "use_weighting averages each row's per-token log-probs, so needs per-token chosen and rejected log-probs"
                 ))
         }
         return requirements
@@ -177,7 +180,8 @@ extension DPO: Objective {
         let count = Double(size)
         let reportsParts = self.reportsParts
         for (type, weight) in distinctWeightedTypes {
-            let term = type.term(input)
+            var term = type.term(input)
+            if let pairWeights = batch.pairWeights { term.weigh(by: pairWeights) }
             if reportsParts { output.lossesByType.append(TypeLosses(type: type.rawValue, losses: term.losses)) }
             for i in 0 ..< size {
                 output.losses[i] += weight * term.losses[i]

@@ -29,6 +29,23 @@ public enum DPOLossType: String, CaseIterable, Sendable {
     /// Whether the type reads `label_smoothing` (TRL 1.16's sigmoid does not).
     var usesLabelSmoothing: Bool { [.exoPair, .robust, .aot, .aotUnpaired].contains(self) }
 
+    /// Why TRL 1.16 cannot weigh this type's losses by WPO's weights, when it cannot: it refuses
+    /// the types that sort the batch, and fails on the two whose losses it multiplies in place.
+    var wpoRefusal: String? {
+        switch self {
+        case .aot, .aotUnpaired:
+            return "WPO weighting is not implemented for 'aot' or 'aot_unpaired', which sort samples"
+        case .sft:
+            return
+                "TRL 1.16 cannot apply WPO weighting to loss_type 'sft': it multiplies the loss, an expanded view, in place, which torch refuses"
+        case .hinge:
+            return
+                "TRL 1.16 cannot train loss_type 'hinge' with WPO weighting: it multiplies relu's output in place, which the backward pass needs"
+        default:
+            return nil
+        }
+    }
+
     /// This type's per-row losses and derivatives.
     func term(_ input: DPOTermInput) -> DPOTerm {
         switch self {
@@ -72,4 +89,16 @@ struct DPOTerm {
     var rejectedDerivatives: [Double]
     /// ∂(mean loss)/∂(each selected chosen token), for the term acting on tokens directly.
     var chosenTokenCoefficient = 0.0
+}
+
+extension DPOTerm {
+    /// WPO: each pair's loss and derivatives times its weight, a constant. (sft, the term acting
+    /// on tokens directly, is never weighted: `wpoRefusal`.)
+    mutating func weigh(by weights: [Double]) {
+        for i in losses.indices {
+            losses[i] *= weights[i]
+            chosenDerivatives[i] *= weights[i]
+            rejectedDerivatives[i] *= weights[i]
+        }
+    }
 }

@@ -116,6 +116,7 @@ class LossClient:
              chosen_nll_mask: Optional[ArrayLike] = None, kl: Optional[ArrayLike] = None,
              reference_kl: Optional[ArrayLike] = None, kl_mask: Optional[ArrayLike] = None,
              reference_kl_mask: Optional[ArrayLike] = None, kl_value: Optional[float] = None,
+             chosen_log_sum_sq_probs: Optional[ArrayLike] = None, rejected_log_sum_sq_probs: Optional[ArrayLike] = None,
              return_token_grads: bool = False, position: Optional[RunPosition] = None, **config: Any) -> LossResult:
         """Evaluates the loss of one batch.
 
@@ -125,7 +126,9 @@ class LossClient:
         default, are not selected), or selects every token. Reference sides (DPO) have masks
         of their own: nothing is borrowed from the policy's. ``chosen_nll_mask`` [B, T] says which
         chosen tokens an SFT or NLL term averages over, when not the chosen selection (TRL's
-        ORPO takes its NLL over the prompt's tokens too).
+        ORPO takes its NLL over the prompt's tokens too). ``chosen_log_sum_sq_probs`` and
+        ``rejected_log_sum_sq_probs`` [B, T] are the model's per-token log Σ_v p_v² (TRL's
+        ``log_sum_sq_probs``), which DPO's ``use_weighting=True`` (WPO) needs; they get no gradient.
 
         For ``objective="kto"``, ``chosen`` holds the desirable completions and ``rejected`` the
         undesirable ones, of any sizes (one may have no rows), each with its reference side. Its
@@ -146,6 +149,9 @@ class LossClient:
         if chosen_nll_mask is not None:
             tensors["chosen.nll_mask"] = _as_mask(chosen_nll_mask)
         _add_side(tensors, "rejected", rejected, rejected_mask, rejected_labels)
+        for side, values in (("chosen", chosen_log_sum_sq_probs), ("rejected", rejected_log_sum_sq_probs)):
+            if values is not None:
+                tensors[f"{side}.log_sum_sq_probs"] = _as_logps(values)
         if reference_chosen is not None:
             _add_side(tensors, "reference_chosen", reference_chosen, reference_chosen_mask)
         if reference_rejected is not None:

@@ -6,7 +6,8 @@
 
 The forward pass asks the server for the loss and its per-token (or per-sequence) gradients;
 the backward pass returns those gradients, scaled by the incoming gradient, on the inputs'
-device and dtype. Masks, the reference log-probs and KTO's KL inputs get no gradient.
+device and dtype. Masks, the reference log-probs, KTO's KL inputs and WPO's log Σ p² get no
+gradient.
 """
 
 from typing import Optional
@@ -57,16 +58,21 @@ def remote_loss(client: LossClient, chosen: torch.Tensor, rejected: torch.Tensor
                reference_chosen: Optional[torch.Tensor] = None, reference_rejected: Optional[torch.Tensor] = None,
                kl: Optional[torch.Tensor] = None, reference_kl: Optional[torch.Tensor] = None,
                kl_mask: Optional[torch.Tensor] = None, reference_kl_mask: Optional[torch.Tensor] = None,
-               kl_value: Optional[float] = None, return_result: bool = False, **config):
+               kl_value: Optional[float] = None, chosen_log_sum_sq_probs: Optional[torch.Tensor] = None,
+               rejected_log_sum_sq_probs: Optional[torch.Tensor] = None, return_result: bool = False, **config):
     """The mean total loss of the batch as a scalar tensor that backpropagates into
     ``chosen`` and ``rejected`` (per-token [B, T] or per-sequence [B] log-probs). KTO's KL
-    inputs (``kl``, ``reference_kl`` and their masks, or ``kl_value``) are constants, as in TRL.
+    inputs (``kl``, ``reference_kl`` and their masks, or ``kl_value``) and WPO's per-token log Σ p²
+    (``chosen_log_sum_sq_probs``, ``rejected_log_sum_sq_probs``, with ``use_weighting=True``) are
+    constants, as in TRL.
 
     With ``return_result=True`` returns ``(loss, LossResult)``, for logging the metrics.
     """
     holder = {}
     arguments = dict(chosen_mask=chosen_mask, rejected_mask=rejected_mask, reference_chosen=reference_chosen,
                      reference_rejected=reference_rejected, kl=kl, reference_kl=reference_kl, kl_mask=kl_mask,
-                     reference_kl_mask=reference_kl_mask, kl_value=kl_value, **config)
+                     reference_kl_mask=reference_kl_mask, kl_value=kl_value,
+                     chosen_log_sum_sq_probs=chosen_log_sum_sq_probs,
+                     rejected_log_sum_sq_probs=rejected_log_sum_sq_probs, **config)
     loss = _RemoteLoss.apply(chosen, rejected, client, arguments, holder)
     return (loss, holder["result"]) if return_result else loss

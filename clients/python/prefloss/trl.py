@@ -132,8 +132,10 @@ class _RemoteTrainer:
 
 
 class RemoteDPOTrainer(_RemoteTrainer, DPOTrainer):
-    """`trl.DPOTrainer` whose loss (every `loss_type`, `loss_weights`, f-divergence and
-    `ld_alpha`) is evaluated by prefloss-server."""
+    """`trl.DPOTrainer` whose loss (every `loss_type`, `loss_weights`, f-divergence, `ld_alpha`
+    and `use_weighting`) is evaluated by prefloss-server. With `use_weighting` it sends the fused
+    LM head's per-token log Σ p² (TRL's `log_sum_sq_probs`), from which the server computes WPO's
+    weights as TRL does."""
 
     def loss_config(self) -> Dict[str, Any]:
         """The request's ``config``: TRL's own keys, from the trainer's settings."""
@@ -169,6 +171,10 @@ class RemoteDPOTrainer(_RemoteTrainer, DPOTrainer):
             references = dict(reference_chosen=ref_chosen, reference_rejected=ref_rejected,
                               reference_chosen_mask=chosen_mask, reference_rejected_mask=rejected_mask)
 
+        if self.use_weighting:
+            # WPO's weights, as TRL reads them: the fused head's per-token log Σ p², no gradient.
+            chosen_sq, rejected_sq = outputs.log_sum_sq_probs[:, -seq_len:].detach().chunk(2, dim=0)
+            references.update(chosen_log_sum_sq_probs=chosen_sq, rejected_log_sum_sq_probs=rejected_sq)
         result = self._ask(mode, chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask,
                            **references, **self.loss_config())
         loss = _with_server_gradients(result, ((chosen, "chosen"), (rejected, "rejected")))

@@ -1,5 +1,5 @@
-"""Run by test_trl_distributed.py under `torchrun --nproc_per_node 2`: on each rank, TRL's DPO, CPO,
-ORPO and KTO trainers and their Remote twins train tiny_trl's GPT-2 with gradient accumulation,
+"""Run by test_trl_distributed.py under `torchrun --nproc_per_node 2`: on each rank, TRL's DPO (with
+WPO's weighting), CPO, ORPO and KTO trainers and their Remote twins train tiny_trl's GPT-2 with gradient accumulation,
 evaluated at step 2 and at the last step; the rank writes what they did to
 ``<folder>/rank-<rank>.json``.
 
@@ -34,7 +34,7 @@ SETTINGS = {"per_device_train_batch_size": 2, "per_device_eval_batch_size": 2, "
             "eval_strategy": "steps", "eval_steps": 2}
 #: Each objective: TRL's trainer, the Remote one, their config and its settings.
 TRAINERS = {
-    "dpo": (DPOTrainer, RemoteDPOTrainer, DPOConfig, {"loss_type": "sigmoid", "beta": 0.2}),
+    "dpo": (DPOTrainer, RemoteDPOTrainer, DPOConfig, {"loss_type": "sigmoid", "beta": 0.2, "use_weighting": True}),
     "cpo": (CPOTrainer, RemoteCPOTrainer, CPOConfig, {"cpo_alpha": 0.5, "beta": 0.5, "remove_unused_columns": False}),
     "orpo": (ORPOTrainer, RemoteORPOTrainer, ORPOConfig, {"beta": 0.25, "remove_unused_columns": False}),
     "kto": (KTOTrainer, RemoteKTOTrainer, KTOConfig, {"beta": 0.3, "desirable_weight": 1.5}),

@@ -125,6 +125,34 @@ def test_kto_sides_and_its_kl_point(client, server):
     assert refused.value.pointers == ["/kl_value"]
 
 
+def test_dpo_wpo_weights_from_log_sum_sq_probs(client, server):
+    """use_weighting: the log Σ p² of each policy side go as tensors and give the JSON answer's
+    numbers; without them the server names the missing one."""
+    chosen, chosen_mask = batch(11)
+    rejected, rejected_mask = batch(12)
+    chosen_sq, rejected_sq = chosen * np.float32(0.5), rejected * np.float32(1.5)
+    references = {"reference_chosen": np.array([-3.0, -2.0, -4.0, -1.0]),
+                  "reference_rejected": np.array([-2.0, -5.0, -1.0, -3.0])}
+    config = {"objective": "dpo", "use_weighting": True}
+    result = client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask,
+                         chosen_log_sum_sq_probs=chosen_sq, rejected_log_sum_sq_probs=rejected_sq, **references,
+                         **config)
+    expected = json_answer(server, {
+        "config": config,
+        "chosen": {**side(chosen, chosen_mask), "log_sum_sq_probs": side(chosen_sq)["per_token_logps"]},
+        "rejected": {**side(rejected, rejected_mask), "log_sum_sq_probs": side(rejected_sq)["per_token_logps"]},
+        "reference_chosen": side(references["reference_chosen"]),
+        "reference_rejected": side(references["reference_rejected"])})
+    assert np.array_equal(result.losses, np.array(expected["losses"])), "float64 references: float64 answers"
+    unweighted = client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask, **references,
+                             objective="dpo")
+    assert not np.allclose(result.losses, unweighted.losses)
+    with pytest.raises(LossProblem) as refused:
+        client.loss(chosen, rejected, chosen_mask=chosen_mask, rejected_mask=rejected_mask,
+                    chosen_log_sum_sq_probs=chosen_sq, **references, **config)
+    assert refused.value.pointers == ["/rejected/log_sum_sq_probs"]
+
+
 def test_labels_select_as_masks_do(client):
     chosen, chosen_mask = batch(5)
     rejected, rejected_mask = batch(6)

@@ -89,6 +89,26 @@ def test_kto_gradients_reach_the_completions_only(client):
     assert empty.grad.shape == (0, 5)
 
 
+def test_wpo_weights_are_constants(client):
+    """use_weighting through remote_loss: log Σ p² get no gradient, and each pair's token gradients
+    are its unweighted ones times its weight, as TRL computes the weights under no_grad."""
+    chosen, chosen_mask = masked_batch(8)
+    rejected, rejected_mask = masked_batch(9)
+    chosen_sq, rejected_sq = (chosen * 0.5).requires_grad_(True), (rejected * 1.5).requires_grad_(True)
+    chosen.requires_grad_(True)
+    inputs = dict(chosen_mask=chosen_mask, rejected_mask=rejected_mask, reference_chosen=torch.tensor([-3.0, -2.0, -4.0]),
+                  reference_rejected=torch.tensor([-1.0, -2.5, -2.0]), objective="dpo")
+    loss, result = remote_loss(client, chosen, rejected, chosen_log_sum_sq_probs=chosen_sq,
+                               rejected_log_sum_sq_probs=rejected_sq, use_weighting=True, return_result=True, **inputs)
+    loss.backward()
+    assert chosen_sq.grad is None and rejected_sq.grad is None
+    plain = client.loss(chosen.detach().numpy(), rejected.numpy(), return_token_grads=True, **inputs)
+    weights = result.losses / plain.losses
+    assert not np.allclose(weights, 1.0)
+    expected = plain.grads["chosen_per_token_logps"] * weights[:, None]
+    assert np.allclose(chosen.grad.numpy(), expected, rtol=1e-12, atol=0)
+
+
 def test_grad_output_scales_the_gradient(client):
     chosen, mask = masked_batch(3)
     rejected, _ = masked_batch(4)

@@ -29,7 +29,8 @@ def assert_same_training(local, remote):
 @pytest.mark.parametrize("settings", [
     {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.3], "beta": 0.2},
     {"loss_type": "ipo", "beta": 0.5, "ld_alpha": 0.5},
-], ids=["dpo-sigmoid+sft", "dpo-ipo-ld"])
+    {"loss_type": ["sigmoid", "bco_pair"], "loss_weights": [1.0, 0.5], "beta": 0.2, "use_weighting": True},
+], ids=["dpo-sigmoid+sft", "dpo-ipo-ld", "dpo-wpo"])
 def test_dpo(client, tmp_path, settings):
     local = train(DPOTrainer, DPOConfig, settings, tmp_path / "local")
     remote = train(RemoteDPOTrainer, DPOConfig, settings, tmp_path / "remote", loss_client=client)
