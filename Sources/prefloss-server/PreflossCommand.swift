@@ -15,8 +15,8 @@ private let defaults = ServerSettings()
 struct PreflossCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prefloss-server",
-        abstract: "Serves preference-optimisation losses over HTTP: SimPO, DPO with TRL's loss types, "
-            + "CPO/AlphaPO and ORPO, with their gradients and reward metrics.",
+        abstract: "Serves preference-optimisation losses over HTTP: SimPO, DPO with TRL's loss types and WPO, "
+            + "CPO/AlphaPO, ORPO, KTO, SimPER and DPO-Positive, with their gradients and reward metrics.",
         discussion: "Each option falls back to the environment variable named in its help, then to its default.")
 
     @Option(help: "Address to listen on; 0.0.0.0 for every interface (PREFLOSS_HOST; default \(defaults.host)).")

@@ -1,5 +1,5 @@
-"""Client for prefloss-server: preference-optimisation losses (SimPO, DPO with TRL's loss types,
-CPO/AlphaPO and ORPO), their gradients and reward metrics, over HTTP.
+"""Client for prefloss-server: preference-optimisation losses (SimPO, DPO with TRL's loss types and
+WPO, CPO/AlphaPO, ORPO, KTO, SimPER and DPO-Positive), their gradients and reward metrics, over HTTP.
 
     from prefloss import LossClient
     client = LossClient("http://127.0.0.1:8080")
