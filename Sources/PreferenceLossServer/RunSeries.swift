@@ -56,47 +56,49 @@ struct RunSeries: Sendable {
     }
 }
 
-/// The series of one phase of a run: its last closed step.
+/// The series of one phase of a run: its last closed step. A quantity that step has none of
+/// (KTO's accuracy, the means of a side no part had) has no series then: NaN is not written,
+/// as the Prometheus text format spells it `NaN` and strict parsers refuse Swift's `nan`.
 private struct PhaseSeries: Sendable {
     let dimensions: [(String, String)]
     let factory: any MetricsFactory
-    let loss, margin, accuracy, chosenLogp, rejectedLogp: Gauge
+    /// Made when first given a value: `prefloss_run_step` at the phase's first numbered step.
+    private var quantities: [MetricFamily: Gauge] = [:]
     let steps: Counter
-    /// Made at the phase's first numbered step.
-    var step: Gauge?
 
     init(run: String, phase: RunPhase, factory: any MetricsFactory) {
         let dimensions = [("run", run), ("phase", phase.rawValue)]
         self.dimensions = dimensions
         self.factory = factory
-        func gauge(_ family: MetricFamily) -> Gauge {
-            Gauge(label: family.rawValue, dimensions: dimensions, factory: factory)
-        }
-        loss = gauge(.runLoss)
-        margin = gauge(.runMargin)
-        accuracy = gauge(.runAccuracy)
-        chosenLogp = gauge(.runChosenLogp)
-        rejectedLogp = gauge(.runRejectedLogp)
         steps = Counter(label: MetricFamily.runSteps.rawValue, dimensions: dimensions, factory: factory)
     }
 
     mutating func publish(_ summary: BatchSummary, step number: Int?) {
-        loss.record(summary.loss)
-        margin.record(summary.margin)
-        accuracy.record(summary.accuracy)
-        chosenLogp.record(summary.chosenLogp)
-        rejectedLogp.record(summary.rejectedLogp)
-        steps.increment()
-        if let number {
-            if step == nil {
-                step = Gauge(label: MetricFamily.runStep.rawValue, dimensions: dimensions, factory: factory)
+        let values: [(MetricFamily, Double)] = [
+            (.runLoss, summary.loss), (.runMargin, summary.margin), (.runAccuracy, summary.accuracy),
+            (.runChosenLogp, summary.chosenLogp), (.runRejectedLogp, summary.rejectedLogp),
+        ]
+        for (family, value) in values {
+            if value.isNaN {
+                quantities.removeValue(forKey: family)?.destroy()
+            } else {
+                gauge(family).record(value)
             }
-            step?.record(number)
         }
+        steps.increment()
+        if let number { gauge(.runStep).record(number) }
+    }
+
+    /// The phase's gauge of `family`, made when first needed.
+    private mutating func gauge(_ family: MetricFamily) -> Gauge {
+        if let gauge = quantities[family] { return gauge }
+        let gauge = Gauge(label: family.rawValue, dimensions: dimensions, factory: factory)
+        quantities[family] = gauge
+        return gauge
     }
 
     func destroy() {
-        for gauge in [loss, margin, accuracy, chosenLogp, rejectedLogp, step].compactMap(\.self) { gauge.destroy() }
+        for gauge in quantities.values { gauge.destroy() }
         steps.destroy()
     }
 }

@@ -242,6 +242,30 @@ import Testing
         #expect(mean.accuracy.isNaN)
     }
 
+    /// A quantity a step has none of has no series for that step: never `nan` on /metrics.
+    @Test func aQuantityAStepLacksHasNoSeries() throws {
+        let (runs, registry) = Self.history()
+        func send(_ s: Int, rejectedLogp: Double) throws {
+            let batch = BatchSummary(
+                loss: 0.5, margin: .nan, accuracy: .nan, chosenLogp: -1, rejectedLogp: rejectedLogp, chosenReward: 0.1,
+                rejectedReward: rejectedLogp.isNaN ? .nan : 0.2)
+            _ = runs.record(
+                batch, rows: SummaryRows(losses: 2, pairs: 0, chosen: 1, rejected: rejectedLogp.isNaN ? 0 : 1),
+                run: "kto", at: try Self.position(s), batchWarnings: [], thresholds: DiagnosticThresholds())
+        }
+        try send(0, rejectedLogp: -2)
+        var text = scrape(registry)
+        #expect(text.contains(#"prefloss_run_logps_rejected{run="kto",phase="train"} -2"#))
+        #expect(text.contains(#"prefloss_run_rewards_margins{run="kto",phase="train"} -0.1"#))
+        try send(1, rejectedLogp: .nan)
+        text = scrape(registry)
+        #expect(!text.lowercased().contains("nan"), "\(text)")
+        #expect(!text.contains("prefloss_run_logps_rejected{") && !text.contains("prefloss_run_rewards_accuracies{"))
+        #expect(text.contains(#"prefloss_run_logps_chosen{run="kto",phase="train"} -1"#))
+        try send(2, rejectedLogp: -3)
+        #expect(scrape(registry).contains(#"prefloss_run_logps_rejected{run="kto",phase="train"} -3"#))
+    }
+
     @Test func memoryStaysBoundedWhateverTheClientSends() throws {
         let (runs, registry) = Self.history(runs: 3, steps: 5)
         let batch = Self.summary(step: 0, 0 ..< 1)
