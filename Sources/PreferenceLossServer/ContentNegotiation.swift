@@ -9,8 +9,8 @@ enum ResponseFormat: Equatable {
     static let safetensorsMediaType = "application/vnd.safetensors"
 
     /// What `Accept` asks for: JSON when absent or when it weighs JSON at least as high,
-    /// safetensors (`dtype=F64` for float64, else float32) when it weighs that higher,
-    /// nil when it accepts neither.
+    /// safetensors (`dtype=F64` for float64, `F32` or none for float32; a range asking for
+    /// another dtype matches nothing) when it weighs that higher, nil when it accepts neither.
     ///
     /// - Throws: when the header does not follow RFC 9110's grammar.
     init?(accept: String?) throws(HeaderSyntaxError) {
@@ -20,13 +20,24 @@ enum ResponseFormat: Equatable {
         }
         let ranges = try WeightedElement.parseAccept(accept)
         let json = Self.quality(of: "application/json", in: ranges)
-        let safetensors = Self.quality(of: Self.safetensorsMediaType, in: ranges)
+        var safetensors = Self.quality(of: Self.safetensorsMediaType, in: ranges)
+        let precision = Self.precision(named: safetensors.range?.parameters.value(named: "dtype"))
+        if precision == nil { safetensors.quality = 0 }
         guard max(json.quality, safetensors.quality) > 0 else { return nil }
-        if safetensors.quality > json.quality {
-            self = .safetensors(
-                safetensors.range?.parameters.value(named: "dtype")?.uppercased() == "F64" ? .float64 : .float32)
+        if safetensors.quality > json.quality, let precision {
+            self = .safetensors(precision)
         } else {
             self = .json
+        }
+    }
+
+    /// The precision a safetensors range's `dtype` names: float32 when it names none; nil for
+    /// one the server does not write.
+    private static func precision(named dtype: String?) -> SafetensorsWriter.Precision? {
+        switch dtype?.uppercased() {
+        case nil, "F32": .float32
+        case "F64": .float64
+        default: nil
         }
     }
 

@@ -73,7 +73,8 @@ struct LossRequestHeaders {
         }
         guard let format else {
             throw Problem(
-                .notAcceptable, detail: "responses are application/json or \(ResponseFormat.safetensorsMediaType)")
+                .notAcceptable,
+                detail: "responses are application/json or \(ResponseFormat.safetensorsMediaType) (dtype F32 or F64)")
         }
         responseFormat = format
         do {

@@ -381,6 +381,8 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
             ("application/json", .json),
             ("application/vnd.safetensors", .safetensors(.float32)),
             ("application/vnd.safetensors;dtype=F64", .safetensors(.float64)),
+            ("application/vnd.safetensors;dtype=f32", .safetensors(.float32)),
+            ("application/vnd.safetensors;dtype=F16, application/json;q=0.1", .json),
             ("application/json;q=0.5, application/vnd.safetensors", .safetensors(.float32)),
             ("application/json, application/vnd.safetensors", .json),
             ("application/*;q=0.2, application/vnd.safetensors;q=0.1", .json),
@@ -393,6 +395,7 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
     @Test func acceptingNeitherIs406() async throws {
         #expect(try ResponseFormat(accept: "text/html") == nil)
         #expect(try ResponseFormat(accept: "application/json;q=0") == nil)
+        #expect(try ResponseFormat(accept: "application/vnd.safetensors;dtype=BF16") == nil, "a dtype not written")
         try await withLiveServer { client async throws in
             let response = try await client.execute(
                 uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", .accept: "text/csv"],
