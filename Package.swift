@@ -27,7 +27,8 @@ let package = Package(
         // element types, in C that the compiler vectorises at SwiftPM's release -O2 (no unsafe
         // flags, so that packages can depend on PreferenceLoss).
         .target(name: "CLossKernel", dependencies: ["CHalfPrecision"]),
-        // IEEE binary16 and bfloat16 read exactly, inline: shared by the kernel and the safetensors reader.
+        // IEEE binary16 and bfloat16 read exactly, inline (shared by the kernel and the safetensors reader),
+        // and doubles narrowed to float32 for answers, with their overflow.
         .target(name: "CHalfPrecision"),
         // A thin C interface to Debian's simdjson (libsimdjson-dev).
         .target(name: "CSimdjson", linkerSettings: [.linkedLibrary("simdjson")]),

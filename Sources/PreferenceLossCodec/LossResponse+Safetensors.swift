@@ -5,7 +5,8 @@ import Safetensors
 extension LossResult {
     /// The response as safetensors: each array of the JSON response as a tensor under its
     /// JSON path (`losses`, `grads.chosen_per_token_logps`, ...), and the scalars, metrics
-    /// warnings and applied `configuration` as JSON text in `__metadata__`. Combined loss types'
+    /// warnings and applied `configuration` as JSON text in `__metadata__`. A float32 answer
+    /// whose arrays held a result beyond float32's range adds the warning `float32_overflow`. Combined loss types'
     /// parts are `losses_by_type.<type>`.
     ///
     /// Per-token gradients whose rows all have one length are a [batch, tokens] tensor.
@@ -28,7 +29,6 @@ extension LossResult {
             writer.addMetadata(key, jsonText { $0.value(value) })
         }
         writer.addMetadata("metrics", jsonText(writeMetrics))
-        writer.addMetadata("warnings", jsonText(writeWarnings))
         writer.addMetadata(Self.configField, jsonText(configuration.writeResolved))
         let arrays =
             pairFields
@@ -52,8 +52,20 @@ extension LossResult {
             }
         }
         try checkpoint()
+        var answer = self
+        if writer.roundedToInfinity { answer.warnings.append(.float32Overflow) }
+        writer.addMetadata("warnings", jsonText(answer.writeWarnings))
         return writer.bytes()
     }
+}
+
+extension LossWarning {
+    /// A float32 answer holds ±inf where a result was beyond float32's range.
+    static let float32Overflow = LossWarning(
+        code: "float32_overflow",
+        message:
+            "a result is beyond float32's range (about 3.4e38) and is ±inf in this float32 answer; ask for Accept: application/vnd.safetensors;dtype=F64, or JSON, to get it"
+    )
 }
 
 private func jsonText(_ write: (inout JSONWriter) -> Void) -> String {

@@ -1,3 +1,4 @@
+import CHalfPrecision
 import FastJSON
 
 /// Builds a safetensors file: doubles stored as F32 or F64, or raw tensors of any dtype.
@@ -13,6 +14,8 @@ public struct SafetensorsWriter: Sendable {
     private var data: [UInt8] = []
     private var metadata: [(key: String, value: String)] = []
     public let precision: Precision
+    /// Whether a finite double was too large for float32 and was stored as ±inf.
+    public private(set) var roundedToInfinity = false
 
     public init(precision: Precision) {
         self.precision = precision
@@ -29,9 +32,10 @@ public struct SafetensorsWriter: Sendable {
             let out = UnsafeMutableRawBufferPointer(rebasing: raw[start...])
             switch precision {
             case .float32:
-                for (index, value) in values.enumerated() {
-                    out.storeBytes(of: Float(value).bitPattern.littleEndian, toByteOffset: 4 * index, as: UInt32.self)
+                let overflowed = values.withUnsafeBufferPointer { doubles in
+                    pl_narrow_to_float32(doubles.baseAddress, doubles.count, out.baseAddress) != 0
                 }
+                roundedToInfinity = roundedToInfinity || overflowed
             case .float64:
                 for (index, value) in values.enumerated() {
                     out.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: 8 * index, as: UInt64.self)

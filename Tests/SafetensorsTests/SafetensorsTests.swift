@@ -94,6 +94,28 @@ func bytes(hex: String) -> [UInt8] {
             }
         }
     }
+
+    /// float32 rounds to nearest: the largest double that stays finite, the first that does not
+    /// (a tie, which goes to the even 2¹²⁸), and values on either side of them, each alone, among
+    /// many (the vector loop) and last (its remainder), both signs.
+    @Test(arguments: [
+        (Double(Float.greatestFiniteMagnitude), false), (0x1.ffffffp127.nextDown, false), (0x1.ffffffp127, true),
+        (1e39, true), (.greatestFiniteMagnitude, true), (.infinity, true), (1e-50, false),
+    ])
+    func aFloat32AnswerKnowsWhatRoundedToInfinity(_ value: Double, _ rounds: Bool) throws {
+        for sign in [1.0, -1.0] {
+            for position in [0, 37, 40] {
+                var values = Array(repeating: 0.5, count: 41)
+                values[position] = sign * value
+                var writer = SafetensorsWriter(precision: .float32)
+                writer.add("values", shape: [values.count], values: values)
+                #expect(writer.roundedToInfinity == rounds, "\(sign * value) at \(position)")
+                try withFile(writer.bytes()) { file, raw in
+                    #expect(tensorsByName(file)["values"]?.doubles(in: raw) == values.map { Double(Float($0)) })
+                }
+            }
+        }
+    }
 }
 
 @Suite struct MalformedSafetensorsTests {

@@ -33,4 +33,8 @@ static inline double pl_float16_to_double(uint16_t bits) {
     return (double)value;
 }
 
+/// Writes `count` doubles to `out` as float32 (little-endian, unaligned allowed), rounding to
+/// nearest; returns whether one of them was finite and rounded to ±inf, or was ±inf.
+int pl_narrow_to_float32(const double *values, intptr_t count, void *out);
+
 #endif
