@@ -5,9 +5,9 @@ import Safetensors
 extension LossResult {
     /// The response as safetensors: each array of the JSON response as a tensor under its
     /// JSON path (`losses`, `grads.chosen_per_token_logps`, ...), and the scalars, metrics
-    /// warnings and applied `configuration` as JSON text in `__metadata__`. A float32 answer
-    /// whose arrays held a result beyond float32's range adds the warning `float32_overflow`. Combined loss types'
-    /// parts are `losses_by_type.<type>`.
+    /// warnings and applied `configuration` as JSON text in `__metadata__`. Combined loss types'
+    /// parts are `losses_by_type.<type>`. A float32 answer whose arrays held a result beyond
+    /// float32's range adds the warning `float32_overflow`.
     ///
     /// Per-token gradients whose rows all have one length are a [batch, tokens] tensor.
     /// Ragged ones (from JSON requests) are never padded, which would let a small request

@@ -15,20 +15,14 @@ struct SummaryRows: Equatable, Sendable {
     static func paired(_ pairs: Int) -> SummaryRows {
         SummaryRows(losses: pairs, pairs: pairs, chosen: pairs, rejected: pairs)
     }
+}
 
+extension SummaryRows {
     /// The rows of `result`; unpaired when it has no accuracy (KTO's sides).
     init(_ result: LossResult) {
-        losses = result.losses.count
-        pairs = result.metrics.accuracy == nil ? 0 : result.losses.count
-        chosen = result.chosenLogps.count
-        rejected = result.rejectedLogps.count
-    }
-
-    init(losses: Int, pairs: Int, chosen: Int, rejected: Int) {
-        self.losses = losses
-        self.pairs = pairs
-        self.chosen = chosen
-        self.rejected = rejected
+        self.init(
+            losses: result.losses.count, pairs: result.metrics.accuracy == nil ? 0 : result.losses.count,
+            chosen: result.chosenLogps.count, rejected: result.rejectedLogps.count)
     }
 }
 

@@ -14,7 +14,7 @@ public struct SafetensorsWriter: Sendable {
     private var data: [UInt8] = []
     private var metadata: [(key: String, value: String)] = []
     public let precision: Precision
-    /// Whether a finite double was too large for float32 and was stored as ±inf.
+    /// Whether a value stored as float32 is ±inf: a finite double too large for float32, or ±inf.
     public private(set) var roundedToInfinity = false
 
     public init(precision: Precision) {
