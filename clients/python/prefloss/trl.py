@@ -327,6 +327,12 @@ class RemoteORPOTrainer(_RemotePairTrainerMixin, ORPOTrainer):
                                  nll_over_attention=True, logged_positions=slice(None, -1), rewards_dtype=torch.float32)
 
 
+def _by_side(tensor: torch.Tensor, sides: Tuple[torch.Tensor, torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """`tensor`'s rows of each side: the desirable rows, then the undesirable ones."""
+    chosen, rejected = (tensor.index_select(0, rows) for rows in sides)
+    return chosen, rejected
+
+
 class RemoteKTOTrainer(_RemoteTrainer, KTOTrainer):
     """`trl.KTOTrainer` (``kto`` and ``apo_zero_unpaired``) whose loss is evaluated by prefloss-server.
 
@@ -360,10 +366,11 @@ class RemoteKTOTrainer(_RemoteTrainer, KTOTrainer):
         shift_mask = batch["completion_mask"][:, 1:]
         desirable = torch.as_tensor(batch["label"], dtype=torch.bool, device=per_token_logps.device)
         sides = (torch.nonzero(desirable).view(-1), torch.nonzero(~desirable).view(-1))
-        chosen, rejected = (per_token_logps.index_select(0, rows) for rows in sides)
-        chosen_mask, rejected_mask = (shift_mask.index_select(0, rows) for rows in sides)
+        chosen, rejected = _by_side(per_token_logps, sides)
+        chosen_mask, rejected_mask = _by_side(shift_mask, sides)
 
-        references, ref_kl_logps = self._references(model_kwargs, labels, batch, seq_len, sides)
+        references, ref_kl_logps = self._references(model_kwargs, labels, batch, seq_len, sides,
+                                                    (chosen_mask, rejected_mask))
         arguments = dict(chosen_mask=chosen_mask, rejected_mask=rejected_mask, **references)
         if self.calculate_KL:
             # TRL's point: each process's mean, gathered as TRL gathers it, averaged, clamped at 0.
@@ -386,11 +393,12 @@ class RemoteKTOTrainer(_RemoteTrainer, KTOTrainer):
         return loss
 
     def _references(self, model_kwargs: Dict[str, Any], labels: torch.Tensor, batch: Dict[str, Any], seq_len: int,
-                    sides: Tuple[torch.Tensor, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor]]:
-        """The reference model's log-probs of each side (with their masks when per token), as TRL
-        computes them, and of the KL completions (None without KL)."""
+                    sides: Tuple[torch.Tensor, torch.Tensor], masks: Tuple[torch.Tensor, torch.Tensor]
+                    ) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor]]:
+        """The reference model's log-probs of each side (per token with the policy's `masks`, or
+        precomputed per sequence), as TRL computes them, and of the KL completions (None without KL)."""
         if self.precompute_ref_logps:
-            chosen, rejected = (batch["ref_logps"].index_select(0, rows) for rows in sides)
+            chosen, rejected = _by_side(batch["ref_logps"], sides)
             return dict(reference_chosen=chosen, reference_rejected=rejected), batch.get("ref_KL_logps")
         ref_kwargs = {k: v for k, v in model_kwargs.items() if k != "output_router_logits"}
         with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
@@ -402,12 +410,9 @@ class RemoteKTOTrainer(_RemoteTrainer, KTOTrainer):
             else:
                 ref_kl_logps = self._compute_kl_logps(self.ref_model, batch)
                 ref_outputs = self.ref_model(**ref_kwargs, labels=labels, fused_lm_head=True)
-        ref_per_token_logps = ref_outputs.log_probs[:, -seq_len:]
-        shift_mask = batch["completion_mask"][:, 1:]
-        chosen, rejected = (ref_per_token_logps.index_select(0, rows) for rows in sides)
-        chosen_mask, rejected_mask = (shift_mask.index_select(0, rows) for rows in sides)
-        return dict(reference_chosen=chosen, reference_rejected=rejected, reference_chosen_mask=chosen_mask,
-                    reference_rejected_mask=rejected_mask), ref_kl_logps
+        chosen, rejected = _by_side(ref_outputs.log_probs[:, -seq_len:], sides)
+        return dict(reference_chosen=chosen, reference_rejected=rejected, reference_chosen_mask=masks[0],
+                    reference_rejected_mask=masks[1]), ref_kl_logps
 
     def _log_model_metrics(self, mode: str, batch: Dict[str, Any], outputs: Any, shift_mask: torch.Tensor,
                            seq_len: int, sides: Tuple[torch.Tensor, torch.Tensor]) -> None:
