@@ -84,7 +84,7 @@ struct LossRoute: Sendable {
             // The inputs and results are gone: what is left is the answer, and the slices written
             // ahead of the socket.
             try reservation.resize(to: MemoryModel.writing(answerBytes: answer.bytes.count))
-            return response(answer, reservation: reservation, channel: context.channel)
+            return response(answer, reservation: reservation)
         } catch {
             reservation.release()
             if cancellation.isCancelled { throw Problem.clientClosedRequest }
@@ -267,14 +267,20 @@ struct LossRoute: Sendable {
         return result
     }
 
-    /// The answer written in slices, so that a client that reads slowly holds the rest here, inside
-    /// the reservation, rather than queued in the connection outside it: at most
-    /// `MemoryModel.writeAheadBytes` go ahead of what the socket has taken (the writer alone would
-    /// queue a whole answer before the connection says it is full). The reservation is given back
-    /// once the last slice is handed over (a client that stops reading is disconnected after the
-    /// idle timeout, see `GuardedHTTPChannel`).
-    private func response(_ answer: Answer, reservation: Reservation, channel: any Channel) -> Response {
+    /// The answer, released from the reservation once it has reached the socket. An answer of
+    /// one slice or less goes out whole, with its head, in one hand-over to the connection (which
+    /// bounds what such answers may leave queued: `PacingMiddleware`); a larger one in slices, so
+    /// that a client that reads slowly holds the rest here, inside the reservation, rather than
+    /// queued in the connection outside it: `PacingMiddleware` lets at most
+    /// `MemoryModel.writeAheadBytes` go ahead of what the socket has taken (a client that stops
+    /// reading is disconnected after the idle timeout, see `GuardedHTTPChannel`).
+    private func response(_ answer: Answer, reservation: Reservation) -> Response {
         let bytes = answer.bytes
+        guard bytes.count > Self.writeSliceBytes else {
+            defer { reservation.release() }
+            return Response(
+                status: .ok, headers: answer.headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
         return Response(
             status: .ok, headers: answer.headers,
             body: ResponseBody(contentLength: bytes.count) { writer in
@@ -282,7 +288,6 @@ struct LossRoute: Sendable {
                 for start in stride(from: 0, to: bytes.count, by: Self.writeSliceBytes) {
                     let end = min(start + Self.writeSliceBytes, bytes.count)
                     try await writer.write(ByteBuffer(bytes: bytes[start ..< end]))
-                    if end % MemoryModel.writeAheadBytes == 0 { await ClientObserver.written(channel) }
                 }
                 try await writer.finish(nil)
             })

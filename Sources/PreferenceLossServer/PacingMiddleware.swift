@@ -4,10 +4,12 @@ import NIOCore
 
 /// Serves a connection's requests no faster than its client reads the answers: a request is
 /// handled once the answers before it have left the server's buffers (but for their 64 KiB
-/// high-water mark), and an answer written in parts (`ResponseBody` with a closure: the loss's
-/// 64 KiB slices) waits for that after each part. So a client that pipelines requests and
-/// reads nothing holds at most one answer and 64 KiB in the server, and a loss answer that is
-/// not read stays inside the request's memory reservation (`LossRoute`), not queued outside it.
+/// high-water mark), and an answer larger than a slice (`LossRoute.writeSliceBytes`) is written
+/// no further than `MemoryModel.writeAheadBytes` ahead of its socket, and ends once all of it
+/// has reached the socket. So a client that pipelines requests and reads nothing holds at most
+/// one large answer and 1 MiB in the server, or a few small answers (each at most a slice,
+/// written whole in one hand-over), and a loss answer that is not read stays inside the
+/// request's memory reservation (`LossRoute`), not queued outside it.
 struct PacingMiddleware: RouterMiddleware {
     typealias Context = LossRequestContext
 
@@ -28,17 +30,25 @@ struct PacingMiddleware: RouterMiddleware {
     }
 }
 
-/// Writes through to `base`, returning after each write once the connection is writable.
+/// Writes through to `base`, waiting for the socket to take what was written after every
+/// `MemoryModel.writeAheadBytes`, and at the end: one hop to the event loop a megabyte, not one
+/// a write.
 private struct PacedWriter: ResponseBodyWriter {
     var base: any ResponseBodyWriter
     let channel: any Channel
+    /// Bytes written since the socket last took everything.
+    var aheadBytes = 0
 
     mutating func write(_ buffer: ByteBuffer) async throws {
         try await base.write(buffer)
-        await writable(channel)
+        aheadBytes += buffer.readableBytes
+        guard aheadBytes >= MemoryModel.writeAheadBytes else { return }
+        await ClientObserver.written(channel)
+        aheadBytes = 0
     }
 
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
         try await base.finish(trailingHeaders)
+        await ClientObserver.written(channel)
     }
 }
