@@ -10,6 +10,9 @@ import NIOHTTPTypesHTTP1
 /// - a request head must be complete within `timeout` of the connection's accept, and of its
 ///   first byte after an answer: a client that sends nothing, or trickles its headers
 ///   (slowloris), is cut off then, while an idle keep-alive connection is left to the idle timeout;
+/// - a request body must be complete within `bodyTimeout` of the first read that did not
+///   complete it (for a request pipelined behind others, of the end of the answer before it):
+///   its reader then gets `BodyTimedOut` (a loss request's answer is 408);
 /// - a request whose head the HTTP parser rejects (over 80 KiB, a bad Content-Length, ...), or
 ///   that breaks a `RequestHeadRules` rule (Host, Transfer-Encoding), gets a problem+json 400,
 ///   431 or 501 before the connection closes, instead of an empty 400 or a routed request,
@@ -31,13 +34,15 @@ import NIOHTTPTypesHTTP1
 struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
     let base: Base
     let timeout: Duration
+    let bodyTimeout: Duration
     let writeTimeout: Duration?
     /// The listener's connections (`ConnectionPool`): told which wait for a request.
     var pool: ConnectionPool?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Base.Value> {
         let connection = ConnectionState(
-            headTimeout: TimeAmount(timeout), writeTimeout: writeTimeout.map { TimeAmount($0) }, pool: pool)
+            headTimeout: TimeAmount(timeout), bodyTimeout: TimeAmount(bodyTimeout),
+            writeTimeout: writeTimeout.map { TimeAmount($0) }, pool: pool)
         return channel.eventLoop.makeCompletedFuture {
             let operations = channel.pipeline.syncOperations
             try operations.addHandler(FirstByteObserver(connection: connection))
@@ -118,6 +123,11 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
         case .end: connection.requestEnded()
         }
         context.fireChannelRead(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        connection.readCompleted(context.channel)
+        context.fireChannelReadComplete()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

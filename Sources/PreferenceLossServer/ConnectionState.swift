@@ -1,9 +1,9 @@
 import NIOCore
 import NIOHTTP1
 
-/// What the connection guards (`GuardedHTTPChannel`) know of one connection: the head deadline,
-/// the requests read and not yet answered, and whether to close after an answer. Used only on
-/// the connection's event loop.
+/// What the connection guards (`GuardedHTTPChannel`) know of one connection: the head and body
+/// deadlines, the requests read and not yet answered, and whether to close after an answer. Used
+/// only on the connection's event loop.
 final class ConnectionState: @unchecked Sendable {
     /// The most requests a connection may have read and not yet answered (pipelined).
     static let maximumPendingRequests = 16
@@ -24,10 +24,13 @@ final class ConnectionState: @unchecked Sendable {
     }
 
     let timeout: TimeAmount
+    let bodyTimeout: TimeAmount
     let writeTimeout: TimeAmount?
     /// The listener's connections, told when this one waits for a request and when not.
     let pool: ConnectionPool?
     private var headDeadline: Scheduled<Void>?
+    /// Set while the body of the request being answered is still arriving after a read.
+    private var bodyDeadline: Scheduled<Void>?
     private var writeStall: Scheduled<Void>?
     /// Writers waiting for the connection to be writable again (`writable(_:)`).
     private var writableWaiters: [EventLoopPromise<Void>] = []
@@ -57,8 +60,9 @@ final class ConnectionState: @unchecked Sendable {
     /// may still be written to it.
     private var isClosed = false
 
-    init(headTimeout: TimeAmount, writeTimeout: TimeAmount?, pool: ConnectionPool? = nil) {
+    init(headTimeout: TimeAmount, bodyTimeout: TimeAmount, writeTimeout: TimeAmount?, pool: ConnectionPool? = nil) {
         timeout = headTimeout
+        self.bodyTimeout = bodyTimeout
         self.writeTimeout = writeTimeout
         self.pool = pool
     }
@@ -122,7 +126,21 @@ final class ConnectionState: @unchecked Sendable {
         headDeadline = nil
     }
 
-    func requestEnded() { requestOpen = false }
+    func requestEnded() {
+        requestOpen = false
+        bodyDeadline?.cancel()
+        bodyDeadline = nil
+    }
+
+    /// A read's parts are handed on. A body still arriving then for the request being answered
+    /// (none before it waits for its answer) must be complete in time: a body that comes whole
+    /// with its head, in one read, never starts a timer.
+    func readCompleted(_ channel: any Channel) { startBodyDeadline(channel) }
+
+    private func startBodyDeadline(_ channel: any Channel) {
+        guard bodyDeadline == nil, requestOpen, pending.count == 1 else { return }
+        bodyDeadline = channel.eventLoop.scheduleTask(in: bodyTimeout) { BodyTimedOut.interrupt(channel) }
+    }
 
     /// The route asked that the connection close once the current response is written.
     func closeAfterCurrentResponse() {
@@ -141,6 +159,7 @@ final class ConnectionState: @unchecked Sendable {
     /// pool closes to make room).
     func responseEndedClosesConnection(_ channel: any Channel) -> Bool {
         let closes = pending.isEmpty ? false : !pending.removeFirst().keepsAlive
+        startBodyDeadline(channel)
         guard !closes, !isClosed, pending.isEmpty, !requestOpen, deferredProblem == nil, let pool else {
             return closes
         }
@@ -216,6 +235,8 @@ final class ConnectionState: @unchecked Sendable {
         releaseWriters()
         headDeadline?.cancel()
         headDeadline = nil
+        bodyDeadline?.cancel()
+        bodyDeadline = nil
         writeStall?.cancel()
         writeStall = nil
     }

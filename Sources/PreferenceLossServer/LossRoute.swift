@@ -138,7 +138,7 @@ struct LossRoute: Sendable {
         }
         let stream = context.body ?? BodyStream(request.body)
         let body = try await bodyReader.read(
-            stream, on: context.channel, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding
+            stream, declaredLength: headers.contentLength, padding: JSONParser.requiredPadding
         ) { bytes throws(Problem) in
             try await reservation.requireInLine(receiving(bytes))
         }

@@ -166,7 +166,7 @@ private func serverBuilder(
     let http1 = HTTPServerBuilder { responder in
         GuardedHTTPChannel(
             base: HTTP1Channel(responder: responder, configuration: configuration), timeout: timeout,
-            writeTimeout: idleTimeout, pool: pool)
+            bodyTimeout: settings.bodyTimeout, writeTimeout: idleTimeout, pool: pool)
     }
     guard let tls = settings.tls else { return http1 }
     return try .tls(http1, tlsConfiguration: tls)

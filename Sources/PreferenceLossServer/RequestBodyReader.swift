@@ -2,16 +2,17 @@ import Hummingbird
 import NIOCore
 import NIOHTTP1
 
-/// Reads a request body into one buffer, within a size limit, a time limit enforced by a
-/// timer on the connection's event loop (a stalled body is cut off whether or not more bytes
+/// Reads a request body into one buffer, within a size limit, the connection's time limit
+/// (`ConnectionState`'s body deadline: a stalled body is cut off whether or not more bytes
 /// arrive), and a memory reservation that must grow with every chunk.
 struct RequestBodyReader: Sendable {
     let maximumBodySize: Int
+    /// The connection's body time limit, for the 408's detail.
     let timeout: Duration
     /// The most a declared length allocates before its bytes arrive.
     static let preallocatedBytes = 8 << 20
 
-    /// The whole body of the request on `channel` with `padding` writable bytes spare after it;
+    /// The whole body of the request with `padding` writable bytes spare after it;
     /// sized from the declared length (up to `preallocatedBytes`) so that it is rarely regrown.
     ///
     /// - Parameter hold: called before each chunk is kept with the body bytes the request
@@ -19,12 +20,10 @@ struct RequestBodyReader: Sendable {
     /// - Throws: 413 past the size limit, 408 past the time limit, what `hold` throws, 400 for
     ///   a body the HTTP parser rejects (a bad chunk size) or one the client cut off.
     func read(
-        _ body: BodyStream, on channel: any Channel, declaredLength: Int?, padding: Int,
+        _ body: BodyStream, declaredLength: Int?, padding: Int,
         hold: @escaping @Sendable (Int) async throws(Problem) -> Void
     ) async throws(Problem) -> ByteBuffer {
         let capacity = min(max(0, declaredLength ?? 0), maximumBodySize, Self.preallocatedBytes)
-        let deadline = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { BodyTimedOut.interrupt(channel) }
-        defer { deadline.cancel() }
         do {
             var buffer = ByteBufferAllocator().buffer(capacity: capacity + padding)
             while let chunk = try await body.next() {
@@ -50,7 +49,7 @@ struct RequestBodyReader: Sendable {
 }
 
 /// The error a body's reader gets from its next chunk once the body's time is up.
-private struct BodyTimedOut: Error {
+struct BodyTimedOut: Error {
     /// Ends the request parts that `channel` hands on with this error, if a body is still being
     /// read (the timer may fire just as the body's reader is done); on the event loop.
     static func interrupt(_ channel: any Channel) {

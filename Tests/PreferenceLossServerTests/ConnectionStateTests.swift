@@ -10,7 +10,7 @@ import Testing
     let channel = EmbeddedChannel()
 
     func connection() -> ConnectionState {
-        let connection = ConnectionState(headTimeout: .seconds(600), writeTimeout: nil)
+        let connection = ConnectionState(headTimeout: .seconds(600), bodyTimeout: .seconds(600), writeTimeout: nil)
         connection.opened(channel)
         return connection
     }
@@ -30,6 +30,76 @@ import Testing
         }
         #expect(connection.currentResponseCloses)
         #expect(connection.responseEndedClosesConnection(channel))
+        connection.cancel()
+    }
+
+    /// A connection whose request bodies must arrive within 5 s, with the observer whose parts
+    /// the body deadline ends.
+    func timingBodies() throws -> ConnectionState {
+        let connection = ConnectionState(headTimeout: .seconds(600), bodyTimeout: .seconds(5), writeTimeout: nil)
+        try channel.pipeline.syncOperations.addHandler(RequestHeadObserver(connection: connection))
+        connection.opened(channel)
+        return connection
+    }
+
+    /// Whether the body deadline fired into the pipeline by now.
+    func bodyTimedOut() -> Bool {
+        do {
+            try channel.throwIfErrorCaught()
+            return false
+        } catch {
+            return error is BodyTimedOut
+        }
+    }
+
+    @Test func aBodyStillArrivingAfterAReadIsTimedFromThatRead() throws {
+        let connection = try timingBodies()
+        connection.headRead(keepsAlive: true, headBytes: 40)
+        connection.headArrived(channel)
+        connection.requestEnded()
+        connection.readCompleted(channel)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(!bodyTimedOut(), "a body whole in its read is not timed")
+        #expect(!connection.responseEndedClosesConnection(channel))
+        connection.headRead(keepsAlive: true, headBytes: 40)
+        connection.headArrived(channel)
+        connection.readCompleted(channel)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(4900))
+        #expect(!bodyTimedOut())
+        connection.readCompleted(channel)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        #expect(bodyTimedOut(), "timed from the first read that left it open, not the last")
+        connection.cancel()
+    }
+
+    @Test func aBodyPipelinedBehindAnAnswerIsTimedFromThatAnswersEnd() throws {
+        let connection = try timingBodies()
+        connection.headRead(keepsAlive: true, headBytes: 40)
+        connection.headArrived(channel)
+        connection.requestEnded()
+        connection.headRead(keepsAlive: true, headBytes: 40)
+        connection.headArrived(channel)
+        connection.readCompleted(channel)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(!bodyTimedOut(), "its request waits for the answer before it")
+        #expect(!connection.responseEndedClosesConnection(channel))
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(4900))
+        #expect(!bodyTimedOut())
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        #expect(bodyTimedOut())
+        connection.requestEnded()
+        connection.cancel()
+    }
+
+    @Test func aBodyThatEndsInTimeIsNotCutOff() throws {
+        let connection = try timingBodies()
+        connection.headRead(keepsAlive: true, headBytes: 40)
+        connection.headArrived(channel)
+        connection.readCompleted(channel)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(4900))
+        connection.requestEnded()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(!bodyTimedOut())
         connection.cancel()
     }
 
@@ -100,7 +170,8 @@ import Testing
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
         var counter = pool.delegate
         counter.connectionOpened()
-        let connection = ConnectionState(headTimeout: .seconds(600), writeTimeout: nil, pool: pool)
+        let connection = ConnectionState(
+            headTimeout: .seconds(600), bodyTimeout: .seconds(600), writeTimeout: nil, pool: pool)
         connection.opened(channel)
         return (channel, connection)
     }
