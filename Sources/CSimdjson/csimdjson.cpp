@@ -31,20 +31,31 @@ static csj_element wrap(element value) {
 
 size_t csj_required_padding(void) { return simdjson::SIMDJSON_PADDING; }
 
-// Blocks of 4096 bytes keep 32-bit counts, which the compiler vectorises widely.
+// 32 bytes at a time into byte counters, which cannot overflow within 255 vectors; then summed.
+typedef uint8_t csj_bytes32 __attribute__((vector_size(32)));
+
 __attribute__((target_clones("avx2", "default")))
 void csj_count_structure(const uint8_t *data, size_t length, size_t *commas, size_t *openings) {
-    const size_t block = 4096;
-    size_t comma_count = 0, opening_count = 0, start = 0;
-    for (; start < length; start += block) {
-        size_t end = length - start < block ? length : start + block;
-        uint32_t block_commas = 0, block_openings = 0;
-        for (size_t i = start; i < end; i++) {
-            block_commas += data[i] == ',';
-            block_openings += ((data[i] | 0x20) == '{') | (data[i] == ':');  // '[' | 0x20 == '{'
+    size_t comma_count = 0, opening_count = 0, i = 0;
+    while (length - i >= sizeof(csj_bytes32)) {
+        size_t vectors = (length - i) / sizeof(csj_bytes32);
+        if (vectors > 255) vectors = 255;
+        csj_bytes32 block_commas = {}, block_openings = {};
+        for (size_t v = 0; v < vectors; v++, i += sizeof(csj_bytes32)) {
+            csj_bytes32 x;
+            std::memcpy(&x, data + i, sizeof x);
+            // A true comparison is all ones (-1) in its byte.
+            block_commas -= (csj_bytes32)(x == ',');
+            block_openings -= (csj_bytes32)(((x | 0x20) == '{') | (x == ':'));  // '[' | 0x20 == '{'
         }
-        comma_count += block_commas;
-        opening_count += block_openings;
+        for (size_t lane = 0; lane < sizeof(csj_bytes32); lane++) {
+            comma_count += block_commas[lane];
+            opening_count += block_openings[lane];
+        }
+    }
+    for (; i < length; i++) {
+        comma_count += data[i] == ',';
+        opening_count += ((data[i] | 0x20) == '{') | (data[i] == ':');
     }
     *commas = comma_count;
     *openings = opening_count;

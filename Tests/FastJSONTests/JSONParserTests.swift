@@ -21,11 +21,32 @@ func syntaxError(_ text: String) -> JSONSyntaxError? {
 
 @Suite struct JSONParserTests {
     @Test func countsCommasAndOpeningsAcrossBlocks() {
-        // Past 4096 bytes the count goes by blocks; strings count too.
+        // Strings count too.
         let text = Array(String(repeating: #"[1,{"a":[2]}],"#, count: 1000).utf8) + Array(#""[:,""#.utf8)
         let structure = text.withUnsafeBytes { JSONStructure(counting: $0) }
         #expect(structure == JSONStructure(commas: 2 * 1000 + 1, openings: 4 * 1000 + 2))
         #expect([UInt8]().withUnsafeBytes { JSONStructure(counting: $0) } == JSONStructure(commas: 0, openings: 0))
+    }
+
+    @Test(arguments: [1, 31, 32, 33, 255 * 32 - 1, 255 * 32, 255 * 32 + 1, 20_000, 100_003])
+    func countsAsAByteLoopDoes(length: Int) {
+        // Text of nothing but structure fills every byte counter of a 255-vector block.
+        var random = UInt64(length)
+        let texts: [[UInt8]] = [
+            Array(repeating: UInt8(ascii: ","), count: length),
+            (0 ..< length).map { Array("[{:".utf8)[$0 % 3] },
+            (0 ..< length).map { _ in
+                random = random &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return UInt8(truncatingIfNeeded: random >> 56)
+            },
+        ]
+        for text in texts {
+            let commas = text.count { $0 == UInt8(ascii: ",") }
+            let openings = text.count { $0 | 0x20 == UInt8(ascii: "{") || $0 == UInt8(ascii: ":") }
+            #expect(
+                text.withUnsafeBytes { JSONStructure(counting: $0) }
+                    == JSONStructure(commas: commas, openings: openings))
+        }
     }
 
     @Test func walksEveryType() throws {
