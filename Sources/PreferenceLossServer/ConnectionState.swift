@@ -137,8 +137,11 @@ final class ConnectionState: @unchecked Sendable {
     /// with its head, in one read, never starts a timer.
     func readCompleted(_ channel: any Channel) { startBodyDeadline(channel) }
 
+    /// Times the body of the request being answered, if it is still arriving and the connection
+    /// reads: while an answer before it waits for the client to read it, nothing more is read
+    /// (back pressure), so the clock starts once the channel is writable again.
     private func startBodyDeadline(_ channel: any Channel) {
-        guard bodyDeadline == nil, requestOpen, pending.count == 1 else { return }
+        guard bodyDeadline == nil, requestOpen, pending.count == 1, channel.isWritable else { return }
         bodyDeadline = channel.eventLoop.scheduleTask(in: bodyTimeout) { BodyTimedOut.interrupt(channel) }
     }
 
@@ -218,7 +221,10 @@ final class ConnectionState: @unchecked Sendable {
     func writabilityChanged(_ channel: any Channel) {
         writeStall?.cancel()
         writeStall = nil
-        if channel.isWritable { releaseWriters() }
+        if channel.isWritable {
+            releaseWriters()
+            startBodyDeadline(channel)
+        }
         guard let writeTimeout, !pending.isEmpty, !channel.isWritable else { return }
         writeStall = channel.eventLoop.scheduleTask(in: writeTimeout) { channel.close(promise: nil) }
     }

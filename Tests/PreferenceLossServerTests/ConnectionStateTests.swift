@@ -91,6 +91,27 @@ import Testing
         connection.cancel()
     }
 
+    @Test func aBodyPipelinedBehindAnAnswerTheClientIsSlowToReadIsTimedOnceReadsResume() throws {
+        let connection = try timingBodies()
+        connection.headRead(keepsAlive: true, headBytes: 40)
+        connection.headArrived(channel)
+        connection.requestEnded()
+        connection.headRead(keepsAlive: true, headBytes: 40)
+        connection.headArrived(channel)
+        channel.isWritable = false
+        #expect(!connection.responseEndedClosesConnection(channel))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(!bodyTimedOut(), "nothing is read while the answer before it waits for the client")
+        channel.isWritable = true
+        connection.writabilityChanged(channel)
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(4900))
+        #expect(!bodyTimedOut())
+        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
+        #expect(bodyTimedOut())
+        connection.requestEnded()
+        connection.cancel()
+    }
+
     @Test func aBodyThatEndsInTimeIsNotCutOff() throws {
         let connection = try timingBodies()
         connection.headRead(keepsAlive: true, headBytes: 40)
