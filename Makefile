@@ -33,8 +33,8 @@ FUZZ_BUILD_FLAGS := --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
 	-Xcc -fsanitize=fuzzer-no-link,address
 
 .PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test \
-	deploy-test deploy-tools fuzz fuzz-replay bench loadtest profile profile-health profile-tools capacity load-tools \
-	limits floods example
+	deploy-test deploy-tools fuzz fuzz-replay bench json-ceiling loadtest profile profile-health profile-tools capacity \
+	load-tools limits floods example
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -157,6 +157,14 @@ bench: deps python-deps
 	swift build -c release --static-swift-stdlib --product prefloss-benchmarks
 	.build/release/prefloss-benchmarks $(BENCH_ARGS)
 	$(VENV)/bin/python Benchmarks/numpy_loss_peer.py
+
+## The JSON path's ceiling (issue 26) on the load test's own bodies, written by make_payloads.py to
+## .build/payloads: simdjson's parse alone, the request decode, then decode + loss + answer, per size,
+## one thread (release build, shared with make bench).
+json-ceiling: deps python-deps
+	swift build -c release --static-swift-stdlib --product prefloss-benchmarks
+	$(VENV)/bin/python Benchmarks/loadtest/make_payloads.py .build/payloads > /dev/null
+	.build/release/prefloss-benchmarks json-ceiling .build/payloads
 
 ## The speed and memory bounds no test asserts (answer and timer latencies, peak RSS under floods,
 ## the client's waits), measured on the release build; a table of each against its bound, and a
