@@ -33,7 +33,8 @@ FUZZ_BUILD_FLAGS := --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
 	-Xcc -fsanitize=fuzzer-no-link,address
 
 .PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test \
-	deploy-test deploy-tools fuzz fuzz-replay bench loadtest profile capacity load-tools limits floods example
+	deploy-test deploy-tools fuzz fuzz-replay bench json-ceiling loadtest profile profile-health profile-tools capacity \
+	load-tools limits floods example
 
 ## System libraries the build needs (installed only when missing).
 deps:
@@ -157,6 +158,14 @@ bench: deps python-deps
 	.build/release/prefloss-benchmarks $(BENCH_ARGS)
 	$(VENV)/bin/python Benchmarks/numpy_loss_peer.py
 
+## The JSON path's ceiling (issue 26) on the load test's own bodies, written by make_payloads.py to
+## .build/payloads: simdjson's parse alone, the request decode, then decode + loss + answer, per size,
+## one thread (release build, shared with make bench).
+json-ceiling: deps python-deps
+	swift build -c release --static-swift-stdlib --product prefloss-benchmarks
+	$(VENV)/bin/python Benchmarks/loadtest/make_payloads.py .build/payloads > /dev/null
+	.build/release/prefloss-benchmarks json-ceiling .build/payloads
+
 ## The speed and memory bounds no test asserts (answer and timer latencies, peak RSS under floods,
 ## the client's waits), measured on the release build; a table of each against its bound, and a
 ## failure when one is exceeded. About 30 s.
@@ -186,11 +195,24 @@ loadtest: build python-deps load-tools
 ## /health and the load test's JSON and safetensors payloads. BASELINE=<git ref> profiles that
 ## commit's build (as make loadtest builds it) beside this one, and lists the functions whose cost
 ## differs most. PROFILE_ARGS="--requests 40 --only json-small" passes options to the driver.
-profile: build python-deps load-tools
-	@command -v valgrind >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends valgrind; }
+profile: build python-deps profile-tools
 	$(if $(BASELINE),Benchmarks/loadtest/build_baseline.sh $(BASELINE) > .build/baseline-server)
 	$(VENV)/bin/python Benchmarks/profile/instructions.py $(STAGE)/prefloss-server \
 		$(if $(BASELINE),--baseline $$(cat .build/baseline-server)) $(PROFILE_ARGS)
+
+## /health's floor: prefloss-server beside Hummingbird alone answering the same (Benchmarks/minimal-hummingbird,
+## none of our middleware): instructions and voluntary switches per request, the functions whose cost
+## differs most, then req/s at 32 connections, 3 rounds alternating. About 2 minutes.
+profile-health: build python-deps profile-tools
+	swift build -c release --static-swift-stdlib --product minimal-hummingbird
+	$(VENV)/bin/python Benchmarks/profile/instructions.py $(STAGE)/prefloss-server --only health \
+		--baseline .build/release/minimal-hummingbird
+	$(VENV)/bin/python Benchmarks/profile/health_rate.py $(STAGE)/prefloss-server .build/release/minimal-hummingbird
+
+## valgrind for the profiles, with the load kit, installed only when missing. After load-tools, so
+## that one apt runs at a time.
+profile-tools: load-tools
+	@command -v valgrind >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends valgrind; }
 
 ## A replica's req/s and p99 for the trainer's safetensors batches (64x2048 and 8x512, token
 ## gradients) against 1 to 8 closed-loop trainers, alone and behind HAProxy with one and two

@@ -89,6 +89,15 @@ let package = Package(
             name: "prefloss-benchmarks",
             dependencies: ["PreferenceLoss", "PreferenceLossCodec", "FastJSON", "Safetensors"],
             path: "Benchmarks/prefloss-benchmarks"),
+        // Hummingbird alone serving prefloss-server's /health answer: the floor `make profile-health` measures.
+        .executableTarget(
+            name: "minimal-hummingbird",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/minimal-hummingbird"),
         // libFuzzer's driver when linked with -sanitize=fuzzer, nothing otherwise.
         .target(name: "CFuzzDriver"),
         // The request decoders under libFuzzer (`make fuzz`), or a replay of saved inputs.

@@ -1,8 +1,9 @@
 /// Times `body` over `iterations` runs after a warm-up and prints the median and
-/// the fastest run, plus a throughput when `units` (per run) is given.
+/// the fastest run, plus a throughput when `units` (per run) is given; returns the median in seconds.
+@discardableResult
 func measure(
     _ name: String, iterations: Int, units: (count: Double, name: String)? = nil, _ body: () throws -> Void
-) rethrows {
+) rethrows -> Double {
     let clock = ContinuousClock()
     for _ in 0 ..< max(1, iterations / 10) { try body() }
     var seconds: [Double] = []
@@ -18,6 +19,7 @@ func measure(
         line += ", \(format(units.count / median / 1e6)) M\(units.name)/s"
     }
     print(line)
+    return median
 }
 
 private func format(_ value: Double) -> String {

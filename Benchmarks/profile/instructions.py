@@ -9,7 +9,8 @@ thread of the process. With a baseline, the functions whose own and inclusive co
 differ most (by name, so renamed modules show twice) follow the table. Instructions miss what a
 request waits for: each server also runs natively for 5N requests, counting its voluntary context
 switches (a thread that sleeps until another wakes it: a hop between the event loop and the task
-pool, a timer) and minor page faults (fresh memory) per request.
+pool, a timer), minor page faults (fresh memory) and CPU time (its threads' own, so one core's
+worth however many serve) per request.
 The servers must link the Swift runtime statically (as `make build` does; valgrind 3.19 fails on
 the toolchain's shared libraries).
 
@@ -96,25 +97,29 @@ def profile(server, cell, body, count, out):
     return dumps[-1]
 
 
-def switches_and_faults(pid):
-    """The process's voluntary context switches (over its threads) and minor page faults so far."""
-    switches = sum(int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status.read_text(), re.M).group(1))
-                   for status in Path(f"/proc/{pid}/task").glob("*/status"))
-    return switches, int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7])
+def counters(pid):
+    """The process's voluntary context switches (over its threads), minor page faults and
+    milliseconds on a CPU (over its threads, from schedstat's nanoseconds) so far."""
+    tasks = list(Path(f"/proc/{pid}/task").glob("*"))
+    switches = sum(int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", (task / "status").read_text(), re.M).group(1))
+                   for task in tasks)
+    cpu = sum(int((task / "schedstat").read_text().split()[0]) for task in tasks) / 1e6
+    return switches, int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7]), cpu
 
 
 def native(server, cell, body, count):
-    """(voluntary context switches, minor page faults) per request, the server running natively:
-    the waits and fresh memory that instructions do not count (counts, so load does not blur them)."""
+    """(voluntary context switches, minor page faults, CPU ms) per request, the server running
+    natively: the waits and fresh memory that instructions do not count (counts, so load does not
+    blur them), and the time on a CPU they add up to (which load blurs a little: caches, clocks)."""
     port = free_port()
     process = subprocess.Popen([server, "--port", str(port), "--log-level", "warning"], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
         wait_healthy(port, process)
         send(port, cell, body, WARMUP)
-        before = switches_and_faults(process.pid)
+        before = counters(process.pid)
         send(port, cell, body, count)
-        after = switches_and_faults(process.pid)
+        after = counters(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -196,7 +201,8 @@ def main():
                    **({"baseline": stripped(args.baseline, workdir)} if args.baseline else {})}
         print(f"| payload | {' | '.join(f'{name} Ir/request' for name in servers)} |"
               + (" change |" if args.baseline else "")
-              + "".join(f" {name} switches/request | {name} faults/request |" for name in servers))
+              + "".join(f" {name} switches/request | {name} faults/request | {name} CPU ms/request |"
+                        for name in servers))
         details = []
         for payload in args.only:
             cell, scale = PAYLOADS[payload]
@@ -206,8 +212,8 @@ def main():
                      for name, path in servers.items()}
             per = {name: total(dump) / count for name, dump in dumps.items()}
             change = f" {per['this'] / per['baseline'] - 1:+.1%} |" if args.baseline else ""
-            waits = "".join(" {:.1f} | {:.1f} |".format(*native(args.server if name == "this" else args.baseline, cell,
-                                                                body, count * 5)) for name in servers)
+            waits = "".join(" {:.1f} | {:.1f} | {:.3f} |".format(
+                *native(args.server if name == "this" else args.baseline, cell, body, count * 5)) for name in servers)
             print(f"| {payload} | {' | '.join(f'{per[name]:,.0f}' for name in servers)} |{change}{waits}", flush=True)
             if args.baseline:
                 for kind in ("self", "inclusive"):
