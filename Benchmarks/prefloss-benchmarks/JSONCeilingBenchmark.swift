@@ -4,8 +4,8 @@ import PreferenceLossCodec
 
 /// The JSON path's ceiling, on the load test's own bodies (the files `make_payloads.py DIR` writes, token
 /// gradients on): for each size, simdjson's DOM parse alone with one parser kept for every run, then
-/// with a parser from a pool as the server's (which frees parsers grown past 1 MiB, so a large body
-/// allocates one), the request decode (parse and `LossRequest(json:)`), and the work a worker does
+/// with a parser from a pool as the server's (which frees parsers grown past its kept capacity, so a
+/// body larger than that allocates one), the request decode (parse and `LossRequest(json:)`), and the work a worker does
 /// with the body (the structure count the memory model reserves by, decode, loss with token
 /// gradients, the JSON answer), one thread; and what share of that work each stage is.
 func benchmarkJSONCeiling(directory: String) throws {
