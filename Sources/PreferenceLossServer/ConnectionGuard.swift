@@ -136,6 +136,7 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
             head.headerFields[.connection] = "close"
             context.write(wrapOutboundOut(.head(head)), promise: promise)
         case .end:
+            let promise = connection.answerEnd(promise: promise, on: context.eventLoop)
             let closes = connection.responseEndedClosesConnection(context.channel)
             if let problem = connection.takeDeferredProblem() {
                 context.write(data, promise: promise)
@@ -161,11 +162,11 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is CloseConnectionAfterResponse else {
-            context.fireUserInboundEventTriggered(event)
-            return
+        switch event {
+        case is CloseConnectionAfterResponse: connection.closeAfterCurrentResponse()
+        case let held as ReleaseOnceAnswered: connection.hold(held.reservation)
+        default: context.fireUserInboundEventTriggered(event)
         }
-        connection.closeAfterCurrentResponse()
     }
 
     /// A parse error between requests, or a refused head, is answered with a problem, once the

@@ -59,6 +59,9 @@ final class ConnectionState: @unchecked Sendable {
     /// Set once the connection closed: it no longer waits for anything, though an answer's end
     /// may still be written to it.
     private var isClosed = false
+    /// The memory reservation of the answer being handed over, given back once its end has
+    /// reached the socket (`releaseOnceAnswered`).
+    private var answerReservation: Reservation?
 
     init(headTimeout: TimeAmount, bodyTimeout: TimeAmount, writeTimeout: TimeAmount?, pool: ConnectionPool? = nil) {
         timeout = headTimeout
@@ -234,6 +237,32 @@ final class ConnectionState: @unchecked Sendable {
         isClosed = true
         pool?.busy(channel)
         cancel()
+        answerReservation?.release()
+        answerReservation = nil
+    }
+
+    /// Has the connection of `channel` give `reservation` back once the answer the caller is
+    /// about to hand over has reached the socket, so that the caller need not wait for it: the
+    /// event reaches the connection's event loop before that answer's parts do.
+    static func releaseOnceAnswered(_ reservation: Reservation, on channel: any Channel) {
+        channel.pipeline.fireUserInboundEventTriggered(ReleaseOnceAnswered(reservation: reservation))
+    }
+
+    /// Holds `reservation` until the end of the answer being handed over is written.
+    func hold(_ reservation: Reservation) {
+        answerReservation?.release()
+        answerReservation = reservation
+    }
+
+    /// The promise to write an answer's end with (`promise`, or one made when nil), which gives
+    /// back the reservation held for the answer, if any, once that end has reached the socket or
+    /// failed to.
+    func answerEnd(promise: EventLoopPromise<Void>?, on eventLoop: any EventLoop) -> EventLoopPromise<Void>? {
+        guard let reservation = answerReservation else { return promise }
+        answerReservation = nil
+        let ended = promise ?? eventLoop.makePromise()
+        ended.futureResult.whenComplete { _ in reservation.release() }
+        return ended
     }
 
     /// Cancels the timers and lets writers waiting for writability go.
@@ -246,6 +275,12 @@ final class ConnectionState: @unchecked Sendable {
         writeStall?.cancel()
         writeStall = nil
     }
+}
+
+/// The event by which a route hands the connection the reservation of the answer it returns
+/// (`ConnectionState.releaseOnceAnswered`).
+struct ReleaseOnceAnswered: Sendable {
+    let reservation: Reservation
 }
 
 extension HTTPRequestHead {

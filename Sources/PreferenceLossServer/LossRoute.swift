@@ -84,7 +84,7 @@ struct LossRoute: Sendable {
             // The inputs and results are gone: what is left is the answer, and the slices written
             // ahead of the socket.
             try reservation.resize(to: MemoryModel.writing(answerBytes: answer.bytes.count))
-            return response(answer, reservation: reservation)
+            return response(answer, reservation: reservation, channel: context.channel)
         } catch {
             reservation.release()
             if cancellation.isCancelled { throw Problem.clientClosedRequest }
@@ -268,16 +268,23 @@ struct LossRoute: Sendable {
     }
 
     /// The answer, released from the reservation once it has reached the socket. An answer of
-    /// one slice or less goes out whole, with its head, in one hand-over to the connection (which
-    /// bounds what such answers may leave queued: `PacingMiddleware`); a larger one in slices, so
-    /// that a client that reads slowly holds the rest here, inside the reservation, rather than
-    /// queued in the connection outside it: `PacingMiddleware` lets at most
-    /// `MemoryModel.writeAheadBytes` go ahead of what the socket has taken (a client that stops
-    /// reading is disconnected after the idle timeout, see `GuardedHTTPChannel`).
-    private func response(_ answer: Answer, reservation: Reservation) -> Response {
+    /// one slice or less goes out whole, with its head, in one hand-over to the connection, and
+    /// is released at once (`PacingMiddleware` bounds what such answers may leave queued); one of
+    /// up to `MemoryModel.writeAheadBytes` goes out whole too, but the connection gives its
+    /// reservation back once it has reached the socket (`ConnectionState.releaseOnceAnswered`),
+    /// without the route waiting for it; a larger one in slices, so that a client that reads
+    /// slowly holds the rest here, inside the reservation, rather than queued in the connection
+    /// outside it: `PacingMiddleware` lets at most `MemoryModel.writeAheadBytes` go ahead of what
+    /// the socket has taken (a client that stops reading is disconnected after the idle timeout,
+    /// see `GuardedHTTPChannel`).
+    private func response(_ answer: Answer, reservation: Reservation, channel: any Channel) -> Response {
         let bytes = answer.bytes
-        guard bytes.count > Self.writeSliceBytes else {
-            defer { reservation.release() }
+        guard bytes.count > MemoryModel.writeAheadBytes else {
+            if bytes.count > Self.writeSliceBytes {
+                ConnectionState.releaseOnceAnswered(reservation, on: channel)
+            } else {
+                reservation.release()
+            }
             return Response(
                 status: .ok, headers: answer.headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }

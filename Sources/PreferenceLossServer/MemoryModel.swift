@@ -27,8 +27,8 @@ enum MemoryModel {
     static let lossBytesPerPair = 16 * 8
     /// Bytes per number of a JSON answer, at most (a shortest round-trip double and a comma).
     static let jsonBytesPerNumber = 25
-    /// How far an answer's writing may run ahead of its socket: copies of its slices queued in
-    /// the connection (`LossRoute`).
+    /// How far an answer's writing may run ahead of its socket: a copy of it queued in the
+    /// connection, or past this size, copies of its slices (`LossRoute`).
     static let writeAheadBytes = 1 << 20
     /// What every answer has whatever the batch, at most: the scalars, the resolved configuration,
     /// the metrics and warnings, the safetensors header.
@@ -81,8 +81,8 @@ enum MemoryModel {
             + answer + (gzip ? gzippedBytes(answer, response: response) : min(answer, writeAheadBytes))
     }
 
-    /// While an encoded answer of `answerBytes` is written: itself, and the copies of its slices
-    /// written ahead of the socket.
+    /// While an encoded answer of `answerBytes` is written: itself, and the copy of it (or of its
+    /// slices) written ahead of the socket.
     static func writing(answerBytes: Int) -> Int { answerBytes + min(answerBytes, writeAheadBytes) }
 
     /// An answer of `bytes` gzipped, at most: a JSON answer is digits, signs, points and commas,

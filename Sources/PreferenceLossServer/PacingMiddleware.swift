@@ -4,12 +4,12 @@ import NIOCore
 
 /// Serves a connection's requests no faster than its client reads the answers: a request is
 /// handled once the answers before it have left the server's buffers (but for their 64 KiB
-/// high-water mark), and an answer larger than a slice (`LossRoute.writeSliceBytes`) is written
-/// no further than `MemoryModel.writeAheadBytes` ahead of its socket, and ends once all of it
-/// has reached the socket. So a client that pipelines requests and reads nothing holds at most
-/// one large answer and 1 MiB in the server, or a few small answers (each at most a slice,
-/// written whole in one hand-over), and a loss answer that is not read stays inside the
-/// request's memory reservation (`LossRoute`), not queued outside it.
+/// high-water mark), and an answer larger than `MemoryModel.writeAheadBytes` is written no
+/// further than that ahead of its socket, and ends once all of it has reached the socket. So a
+/// client that pipelines requests and reads nothing holds at most one large answer and 1 MiB in
+/// the server, or one or two smaller answers (each written whole in one hand-over), and a loss
+/// answer of more than a slice that is not read stays inside the request's memory reservation
+/// (`LossRoute`), not queued outside it.
 struct PacingMiddleware: RouterMiddleware {
     typealias Context = LossRequestContext
 
@@ -21,7 +21,7 @@ struct PacingMiddleware: RouterMiddleware {
         // (an answer's last writes not yet on the channel) lets one request through early.
         if !channel.isWritable { await writable(channel) }
         var response = try await next(request, context)
-        guard response.body.contentLength.map({ $0 > LossRoute.writeSliceBytes }) ?? true else { return response }
+        guard response.body.contentLength.map({ $0 > MemoryModel.writeAheadBytes }) ?? true else { return response }
         let original = response.body
         response.body = ResponseBody(contentLength: original.contentLength) { writer in
             try await original.write(PacedWriter(base: writer, channel: channel))

@@ -112,6 +112,30 @@ import Testing
         connection.cancel()
     }
 
+    @Test func anAnswersReservationIsGivenBackOnceItsEndIsWrittenOrTheConnectionCloses() throws {
+        let budget = MemoryBudget(maximumRequests: 4, maximumBytes: 100)
+        func fits(_ bytes: Int) -> Bool {
+            let probe = budget.reserve()
+            defer { probe.release() }
+            return probe.refusal(toGrowTo: bytes) == nil
+        }
+        let connection = connection()
+        let answered = budget.reserve()
+        try answered.require(100)
+        connection.hold(answered)
+        let end = try #require(connection.answerEnd(promise: nil, on: channel.eventLoop))
+        #expect(!fits(1), "held while the answer's end is on its way to the socket")
+        #expect(connection.answerEnd(promise: nil, on: channel.eventLoop) == nil, "the next answer holds nothing")
+        end.succeed()
+        #expect(fits(100))
+        let unanswered = budget.reserve()
+        try unanswered.require(100)
+        connection.hold(unanswered)
+        #expect(!fits(1))
+        connection.closed(channel)
+        #expect(fits(100), "given back when the connection closes before the answer's end")
+    }
+
     @Test func aBodyThatEndsInTimeIsNotCutOff() throws {
         let connection = try timingBodies()
         connection.headRead(keepsAlive: true, headBytes: 40)

@@ -7,6 +7,7 @@ the probes' latency, memory and a legitimate client's rate meanwhile.
 As in test_http_edge.py, states are polled for up to WAIT seconds, and a fixed wait only ever
 checks that something does *not* happen."""
 import dataclasses
+import json
 import re
 import socket
 import time
@@ -18,7 +19,7 @@ from polling import WAIT, wait_for
 from prefloss_process import running_server
 from raw_http import (PROBLEM_TYPE, SMALL_BODY, ResponseReader, connect, post_loss, problem_of, raw_request,
                       request_bytes, status_of)
-from server_metrics import RESERVED_PER_BODY_BYTE, metric_value, metrics_text
+from server_metrics import RESERVED_PER_BODY_BYTE, metric_value, metrics_text, reserved_bytes
 
 TOKEN = "flood-token-0123456789"
 NEVER = "600"  # seconds: a timer a test must not see
@@ -146,6 +147,24 @@ def test_pipelined_requests_past_the_bound_are_not_read():
             assert status_of(status_line) == 200
             assert (headers.get("connection") == "close") == (index == 15), (index, headers)
         assert reader.closed_within(WAIT)
+
+
+def test_an_answer_under_a_megabyte_gives_its_reservation_back_once_read():
+    """An answer of more than a slice (64 KiB) and at most 1 MiB is handed to the connection whole,
+    without the route waiting for the socket: the connection gives its reservation back once the
+    socket has taken it (`ConnectionState.releaseOnceAnswered`), by the time its client has read it,
+    pipelined or not."""
+    side = {"per_token_logps": [[-1.25] * 2048 for _ in range(8)]}
+    body = json.dumps({"chosen": side, "rejected": side, "return_token_grads": True}).encode()
+    data = request_bytes("POST", "/v1/loss", body)
+    with running_server() as server, connect(server.port) as sock:
+        for pipelined in (1, 2):
+            sock.sendall(data * pipelined)
+            reader = ResponseReader(sock)
+            for _ in range(pipelined):
+                status_line, _, answer = reader.response()
+                assert status_of(status_line) == 200 and 64 * 1024 < len(answer) <= MIB, (status_line, len(answer))
+            wait_for(lambda: reserved_bytes(server) == 0, WAIT, "the reservations given back")
 
 
 # ---------------------------------------------------------------------------------------------
