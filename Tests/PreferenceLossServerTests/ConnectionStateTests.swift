@@ -72,42 +72,45 @@ import Testing
         connection.cancel()
     }
 
-    @Test func aBodyPipelinedBehindAnAnswerIsTimedFromThatAnswersEnd() throws {
+    /// A request read whole, and one pipelined behind it whose body is still arriving.
+    func bodyPipelinedBehindARequest() throws -> ConnectionState {
         let connection = try timingBodies()
         connection.headRead(keepsAlive: true, headBytes: 40)
         connection.headArrived(channel)
         connection.requestEnded()
         connection.headRead(keepsAlive: true, headBytes: 40)
         connection.headArrived(channel)
-        connection.readCompleted(channel)
-        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
-        #expect(!bodyTimedOut(), "its request waits for the answer before it")
-        #expect(!connection.responseEndedClosesConnection(channel))
+        return connection
+    }
+
+    /// Expects the body deadline to fire 5 s from now, not before.
+    func expectBodyTimedOutInFiveSeconds() {
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(4900))
         #expect(!bodyTimedOut())
         channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
         #expect(bodyTimedOut())
+    }
+
+    @Test func aBodyPipelinedBehindAnAnswerIsTimedFromThatAnswersEnd() throws {
+        let connection = try bodyPipelinedBehindARequest()
+        connection.readCompleted(channel)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(!bodyTimedOut(), "its request waits for the answer before it")
+        #expect(!connection.responseEndedClosesConnection(channel))
+        expectBodyTimedOutInFiveSeconds()
         connection.requestEnded()
         connection.cancel()
     }
 
     @Test func aBodyPipelinedBehindAnAnswerTheClientIsSlowToReadIsTimedOnceReadsResume() throws {
-        let connection = try timingBodies()
-        connection.headRead(keepsAlive: true, headBytes: 40)
-        connection.headArrived(channel)
-        connection.requestEnded()
-        connection.headRead(keepsAlive: true, headBytes: 40)
-        connection.headArrived(channel)
+        let connection = try bodyPipelinedBehindARequest()
         channel.isWritable = false
         #expect(!connection.responseEndedClosesConnection(channel))
         channel.embeddedEventLoop.advanceTime(by: .seconds(10))
         #expect(!bodyTimedOut(), "nothing is read while the answer before it waits for the client")
         channel.isWritable = true
         connection.writabilityChanged(channel)
-        channel.embeddedEventLoop.advanceTime(by: .milliseconds(4900))
-        #expect(!bodyTimedOut())
-        channel.embeddedEventLoop.advanceTime(by: .milliseconds(200))
-        #expect(bodyTimedOut())
+        expectBodyTimedOutInFiveSeconds()
         connection.requestEnded()
         connection.cancel()
     }
