@@ -162,11 +162,11 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event {
-        case is CloseConnectionAfterResponse: connection.closeAfterCurrentResponse()
-        case let held as ReleaseOnceAnswered: connection.hold(held.reservation)
-        default: context.fireUserInboundEventTriggered(event)
+        guard event is CloseConnectionAfterResponse else {
+            context.fireUserInboundEventTriggered(event)
+            return
         }
+        connection.closeAfterCurrentResponse()
     }
 
     /// A parse error between requests, or a refused head, is answered with a problem, once the

@@ -242,16 +242,26 @@ final class ConnectionState: @unchecked Sendable {
     }
 
     /// Has the connection of `channel` give `reservation` back once the answer the caller is
-    /// about to hand over has reached the socket, so that the caller need not wait for it: the
-    /// event reaches the connection's event loop before that answer's parts do.
+    /// about to hand over has reached the socket, so that the caller need not wait for it: this
+    /// reaches the connection's event loop before that answer's parts do. A connection that has
+    /// closed, or whose handlers are gone, gives it back at once.
     static func releaseOnceAnswered(_ reservation: Reservation, on channel: any Channel) {
-        channel.pipeline.fireUserInboundEventTriggered(ReleaseOnceAnswered(reservation: reservation))
+        let hold = {
+            guard let observer = try? channel.pipeline.syncOperations.handler(type: RequestHeadObserver.self) else {
+                reservation.release()
+                return
+            }
+            observer.connection.hold(reservation)
+        }
+        if channel.eventLoop.inEventLoop { hold() } else { channel.eventLoop.execute(hold) }
     }
 
-    /// Holds `reservation` until the end of the answer being handed over is written.
+    /// Holds `reservation` until the end of the answer being handed over is written, or gives it
+    /// back at once when the connection has closed.
     func hold(_ reservation: Reservation) {
         answerReservation?.release()
-        answerReservation = reservation
+        answerReservation = isClosed ? nil : reservation
+        if isClosed { reservation.release() }
     }
 
     /// The promise to write an answer's end with (`promise`, or one made when nil), which gives
@@ -275,12 +285,6 @@ final class ConnectionState: @unchecked Sendable {
         writeStall?.cancel()
         writeStall = nil
     }
-}
-
-/// The event by which a route hands the connection the reservation of the answer it returns
-/// (`ConnectionState.releaseOnceAnswered`).
-struct ReleaseOnceAnswered: Sendable {
-    let reservation: Reservation
 }
 
 extension HTTPRequestHead {

@@ -137,6 +137,10 @@ import Testing
         #expect(!fits(1))
         connection.closed(channel)
         #expect(fits(100), "given back when the connection closes before the answer's end")
+        let late = budget.reserve()
+        try late.require(100)
+        connection.hold(late)
+        #expect(fits(100), "given back at once when the connection closed before the route handed it over")
     }
 
     @Test func aBodyThatEndsInTimeIsNotCutOff() throws {
