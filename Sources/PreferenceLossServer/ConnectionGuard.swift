@@ -25,8 +25,7 @@ import NIOHTTPTypesHTTP1
 ///   and a pipelined request past `ConnectionState`'s bounds is not read at all: the connection
 ///   closes after the answers before it, so unanswered requests cannot pile up in memory;
 /// - a client that reads nothing of a response for `writeTimeout` is disconnected, so an
-///   answer it never reads does not hold memory, a request slot or shutdown (one that reads
-///   slowly but steadily is not);
+///   answer it never reads does not hold memory, a request slot or shutdown;
 /// - the listener's `ConnectionPool` is told while the connection waits for a request: at the
 ///   connection cap, the one waiting longest is closed to make room.
 ///

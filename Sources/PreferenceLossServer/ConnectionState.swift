@@ -228,32 +228,8 @@ final class ConnectionState: @unchecked Sendable {
             releaseWriters()
             startBodyDeadline(channel)
         }
-        guard !pending.isEmpty, !channel.isWritable else { return }
-        startWriteStall(channel)
-    }
-
-    /// Closes the connection once its client has read nothing for `writeTimeout`: when the
-    /// timer fires and the socket has sent data within that time (the client's window opened,
-    /// so it read some), the timer starts again. A client that reads steadily but slowly is not
-    /// cut off mid-answer; one that stops is. The socket's own buffer (megabytes) hides the
-    /// client's reads from the channel's writability for longer than a timeout, so it is asked.
-    private func startWriteStall(_ channel: any Channel) {
-        guard let writeTimeout else { return }
-        writeStall = channel.eventLoop.scheduleTask(in: writeTimeout) { [self] in
-            writeStall = nil
-            guard let provider = channel as? any SocketOptionProvider else {
-                channel.close(promise: nil)
-                return
-            }
-            provider.getTCPInfo().whenComplete { [self] result in
-                let sentWithin = result.map { TimeAmount.milliseconds(Int64($0.tcpi_last_data_sent)) < writeTimeout }
-                if (try? sentWithin.get()) == true {
-                    startWriteStall(channel)
-                } else {
-                    channel.close(promise: nil)
-                }
-            }
-        }
+        guard let writeTimeout, !pending.isEmpty, !channel.isWritable else { return }
+        writeStall = channel.eventLoop.scheduleTask(in: writeTimeout) { channel.close(promise: nil) }
     }
 
     /// The connection closed.

@@ -201,23 +201,19 @@ final class RawConnection: @unchecked Sendable {
     /// Everything received, and whether the server closed the connection (rather than the
     /// receive timeout passing): what a test of a server-side timeout asserts, instead of a
     /// bound on the time it took.
-    /// - Parameter pace: when set, the first `slowBytes` are read at most `bytes` at a time, with a
-    ///   pause of `pause` after each read: a client that reads slowly but steadily.
-    func receiveUntilClosed(
-        pace: (bytes: Int, pause: Duration, slowBytes: Int)? = nil
-    ) async -> (text: String, closedByServer: Bool) {
-        await receive(pace: pace) { _ in false }
+    func receiveUntilClosed() async -> (text: String, closedByServer: Bool) {
+        await receive { _ in false }
     }
 
     /// The blocking reads run on a thread of their own: on the cooperative pool (two threads
     /// on a 2-core machine) they would starve the live server's handlers.
     private func receive(
-        pace: (bytes: Int, pause: Duration, slowBytes: Int)? = nil, until done: @escaping @Sendable ([UInt8]) -> Bool
+        until done: @escaping @Sendable ([UInt8]) -> Bool
     ) async -> (text: String, closedByServer: Bool) {
         await withCheckedContinuation { continuation in
             Thread {
                 var received: [UInt8] = []
-                var chunk = [UInt8](repeating: 0, count: pace?.bytes ?? 65536)
+                var chunk = [UInt8](repeating: 0, count: 65536)
                 var closedByServer = false
                 while !done(received) {
                     let count = chunk.withUnsafeMutableBytes { recv(self.socket, $0.baseAddress, $0.count, 0) }
@@ -225,7 +221,6 @@ final class RawConnection: @unchecked Sendable {
                     if count == 0 || (count < 0 && errno == ECONNRESET) { closedByServer = true }
                     if count <= 0 { break }
                     received += chunk[0 ..< count]
-                    if let pace, received.count < pace.slowBytes { usleep(useconds_t(pace.pause / .microseconds(1))) }
                 }
                 continuation.resume(returning: (String(decoding: received, as: UTF8.self), closedByServer))
             }.start()
