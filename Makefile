@@ -33,7 +33,7 @@ FUZZ_BUILD_FLAGS := --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address
 	-Xcc -fsanitize=fuzzer-no-link,address
 
 .PHONY: deps test-tools python-deps python-constraints build run test debug-build swift-test api-test client-test \
-	deploy-test deploy-tools fuzz fuzz-replay bench json-ceiling loadtest profile profile-health profile-tools capacity \
+	deploy-test deploy-tools fuzz fuzz-replay bench json-ceiling loadtest profile profile-health profile-saturated profile-tools capacity \
 	load-tools limits floods example
 
 ## System libraries the build needs (installed only when missing).
@@ -208,6 +208,15 @@ profile-health: build python-deps profile-tools
 	$(VENV)/bin/python Benchmarks/profile/instructions.py $(STAGE)/prefloss-server --only health \
 		--baseline .build/release/minimal-hummingbird
 	$(VENV)/bin/python Benchmarks/profile/health_rate.py $(STAGE)/prefloss-server .build/release/minimal-hummingbird
+
+## A saturated server's time per request (CPU, user and system time, faults, switches), pinned to
+## one core with wrk on the other, beside the BASELINE=<git ref> build (as make profile builds it) in
+## alternating rounds: what instructions per request cannot show. About a minute a payload.
+## SATURATED_ARGS="--payload json-small --token-grads --rounds 6" passes options to the driver.
+profile-saturated: build python-deps load-tools
+	$(if $(BASELINE),Benchmarks/loadtest/build_baseline.sh $(BASELINE) > .build/baseline-server)
+	$(VENV)/bin/python Benchmarks/profile/saturated.py $(STAGE)/prefloss-server \
+		$(if $(BASELINE),$$(cat .build/baseline-server)) $(SATURATED_ARGS)
 
 ## valgrind for the profiles, with the load kit, installed only when missing. After load-tools, so
 ## that one apt runs at a time.
