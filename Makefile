@@ -212,8 +212,10 @@ profile-health: build python-deps profile-tools
 ## A saturated server's time per request (CPU, user and system time, faults, switches), pinned to
 ## one core with wrk on the other, beside the BASELINE=<git ref> build (as make profile builds it) in
 ## alternating rounds: what instructions per request cannot show. About a minute a payload.
-## SATURATED_ARGS="--payload json-small --token-grads --rounds 6" passes options to the driver.
-profile-saturated: build python-deps load-tools
+## SATURATED_ARGS="--payload json-small --token-grads --rounds 6" passes options to the driver;
+## "--callgrind" runs each build saturated under callgrind's cache simulation instead (cache
+## misses and reference-counting calls per request).
+profile-saturated: build python-deps profile-tools
 	$(if $(BASELINE),Benchmarks/loadtest/build_baseline.sh $(BASELINE) > .build/baseline-server)
 	$(VENV)/bin/python Benchmarks/profile/saturated.py $(STAGE)/prefloss-server \
 		$(if $(BASELINE),$$(cat .build/baseline-server)) $(SATURATED_ARGS)

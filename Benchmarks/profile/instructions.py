@@ -19,6 +19,7 @@ Run from the repository root (`make profile BASELINE=<ref>` builds both and runs
 """
 import argparse
 import http.client
+import os
 import re
 import socket
 import subprocess
@@ -97,14 +98,25 @@ def profile(server, cell, body, count, out):
     return dumps[-1]
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
 def counters(pid):
-    """The process's voluntary context switches (over its threads), minor page faults and
-    milliseconds on a CPU (over its threads, from schedstat's nanoseconds) so far."""
-    tasks = list(Path(f"/proc/{pid}/task").glob("*"))
-    switches = sum(int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", (task / "status").read_text(), re.M).group(1))
-                   for task in tasks)
-    cpu = sum(int((task / "schedstat").read_text().split()[0]) for task in tasks) / 1e6
-    return switches, int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[7]), cpu
+    """The process's counters so far: voluntary context switches and involuntary ones
+    (preemptions), over its threads; minor page faults; microseconds on a CPU over its threads
+    (schedstat's nanoseconds), and in user and system mode (/proc/PID/stat's clock ticks, coarse)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    totals = {"switches": 0, "preemptions": 0, "cpu_us": 0.0}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            status, schedstat = (task / "status").read_text(), (task / "schedstat").read_text()
+        except OSError:  # a thread that ended
+            continue
+        totals["cpu_us"] += int(schedstat.split()[0]) / 1e3
+        for key, name in (("switches", "voluntary"), ("preemptions", "nonvoluntary")):
+            totals[key] += int(re.search(rf"^{name}_ctxt_switches:\s+(\d+)", status, re.M).group(1))
+    user, system = (int(fields[index]) / TICKS * 1e6 for index in (11, 12))
+    return {**totals, "faults": int(fields[7]), "user_us": user, "system_us": system}
 
 
 def native(server, cell, body, count):
@@ -123,7 +135,9 @@ def native(server, cell, body, count):
     finally:
         process.terminate()
         process.wait(timeout=60)
-    return tuple((end - start) / count for start, end in zip(before, after))
+    per_request = {key: (after[key] - before[key]) / count for key in after}
+    return per_request["switches"], per_request["faults"], per_request["cpu_us"] / 1e3
+
 
 
 def stripped(server, workdir):

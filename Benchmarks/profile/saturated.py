@@ -5,11 +5,15 @@ req/s, CPU time of all the server's threads (schedstat), split into user and sys
 (/proc/PID/stat, coarse), minor page faults, and voluntary and involuntary context switches.
 
 Instructions per request (`instructions.py`) do not see what makes the same instructions slower
-under load; this does: were the extra time system time, faults or switches, it shows here.
+under load; this does: were the extra time system time, faults or switches, it shows here. With
+--callgrind, each server runs once under callgrind's cache simulation instead, saturated the same
+way (under valgrind any load saturates it), for what makes user time slower at equal work:
+instructions, instruction- and data-cache misses (of a simulated cache like the host's), and
+calls of the Swift runtime's reference counting (each an atomic read-modify-write, or two).
 
 Run from the repository root (`make profile-saturated BASELINE=<ref>` builds both and runs it):
     python3 Benchmarks/profile/saturated.py SERVER [SERVER ...] [--payload safetensors-small]
-        [--token-grads] [--rounds 4] [--duration 4] [--connections 4]
+        [--token-grads] [--rounds 4] [--duration 4] [--connections 4] [--callgrind]
 """
 import argparse
 import os
@@ -18,55 +22,90 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
-from instructions import free_port, wait_healthy  # noqa: E402
+from instructions import counters, free_port, stripped, wait_healthy  # noqa: E402
 from make_payloads import SIZES, Cell  # noqa: E402
 from wrk import ACCEPT, HERE  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 COLUMNS = ("cpu_us", "user_us", "system_us", "faults", "switches", "preemptions")
+#: The Swift runtime's reference counting, counted in calls.
+REFCOUNTING = ("swift_retain", "swift_release", "swift_retain_n", "swift_release_n", "swift_bridgeObjectRetain",
+               "swift_bridgeObjectRelease", "swift_unknownObjectRetain", "swift_unknownObjectRelease")
 
 
-def counters(pid):
-    """The process's counters so far, in the units of `COLUMNS`."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = switches = preemptions = 0
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            status, schedstat = (task / "status").read_text(), (task / "schedstat").read_text()
-        except OSError:  # a thread that ended
-            continue
-        cpu += int(schedstat.split()[0]) / 1e3
-        switches += int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)", status, re.M).group(1))
-        preemptions += int(re.search(r"^nonvoluntary_ctxt_switches:\s+(\d+)", status, re.M).group(1))
-    user, system = (int(fields[index]) / TICKS * 1e6 for index in (11, 12))
-    return dict(zip(COLUMNS, (cpu, user, system, int(fields[7]), switches, preemptions)))
-
-
-def measure(server, cell, payload, duration, connections):
-    """One round: req/s and `COLUMNS` per request, the server freshly started and warmed up."""
+def saturate(server, cell, payload, duration, connections, before, after, wrapper=(), warmup=1):
+    """Runs `server` on CPU 0 (under `wrapper`, if any), warms it up for `warmup` s, then loads it
+    with wrk on CPU 1 for `duration` s, calling `before(pid)` and `after(pid)` around that; returns
+    the requests answered and what `before` and `after` returned."""
     port = free_port()
-    process = subprocess.Popen(["taskset", "-c", "0", server, "--port", str(port), "--log-level", "warning"],
+    process = subprocess.Popen(["taskset", "-c", "0", *wrapper, server, "--port", str(port), "--log-level", "warning"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = dict(os.environ, PAYLOAD=payload, CONTENT_TYPE=cell.content_type, ACCEPT=ACCEPT[cell.content_type])
-    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", "-s", str(HERE / "post.lua")]
+    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", "--timeout", "30s", "-s", str(HERE / "post.lua")]
     url = f"http://127.0.0.1:{port}/v1/loss"
     try:
         wait_healthy(port, process)
-        subprocess.run(command + ["-d1s", url], env=env, capture_output=True, check=True)
-        before = counters(process.pid)
+        subprocess.run(command + [f"-d{warmup}s", url], env=env, capture_output=True, check=True)
+        start = before(process.pid)
         output = subprocess.run(command + [f"-d{duration}s", url], env=env, capture_output=True, text=True,
                                 check=True).stdout
-        after = counters(process.pid)
+        end = after(process.pid)
     finally:
         process.terminate()
-        process.wait(timeout=60)
+        process.wait(timeout=120)
     if "Non-2xx" in output or "Socket errors" in output:
         raise RuntimeError(f"{server}: errors under load\n{output}")
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    return int(re.search(r"(\d+) requests in", output).group(1)), start, end
+
+
+def measure(server, cell, payload, duration, connections):
+    """One round natively: req/s and `COLUMNS` per request."""
+    requests, before, after = saturate(server, cell, payload, duration, connections, counters, counters)
     return {"rps": requests / duration, **{key: (after[key] - before[key]) / requests for key in COLUMNS}}
+
+
+def dump_costs(dump):
+    """({event: total}, calls of `REFCOUNTING`) in a callgrind dump."""
+    names, callee, events, calls = {}, None, {}, 0
+    for line in open(dump):
+        if line.startswith("events:"):
+            kinds = line.split()[1:]
+        elif line.startswith("summary:"):
+            events = dict(zip(kinds, map(int, line.split()[1:])))
+        elif line.startswith("cfn="):
+            key, _, name = line.rstrip("\n").partition("=")[2].partition(" ")
+            callee = names[key] = name or names[key]
+        elif line.startswith("fn="):
+            key, _, name = line.rstrip("\n").partition("=")[2].partition(" ")
+            names[key] = name or names[key]
+        elif line.startswith("calls=") and callee in REFCOUNTING:
+            calls += int(line.split("=")[1].split()[0])
+    return events, calls
+
+
+def simulate(server, cell, payload, duration, connections, workdir):
+    """Per request under callgrind's cache simulation: instructions, I1 and D1 misses, last-level
+    misses, and reference-counting calls."""
+    out = Path(workdir) / f"callgrind-{abs(hash(server))}"
+
+    def control(option):
+        def run(pid):
+            subprocess.run(["callgrind_control", option, str(pid)], check=True, capture_output=True)
+            time.sleep(1)  # the dump is written by the server's own threads
+        return run
+
+    requests, _, _ = saturate(stripped(server, workdir), cell, payload, duration, connections, control("-z"),
+                              control("-d"), warmup=3,
+                              wrapper=["valgrind", "--tool=callgrind", "--cache-sim=yes", f"--callgrind-out-file={out}.%p"])
+    dump = max(Path(workdir).glob(f"{out.name}.*.*"), key=lambda path: path.stat().st_mtime)
+    events, calls = dump_costs(dump)
+    misses = {"I1mr": events["I1mr"], "D1mr": events["D1mr"] + events["D1mw"],
+              "LLmr": events["ILmr"] + events["DLmr"] + events["DLmw"]}
+    return {"requests": requests, "refcounting": calls / requests, "Ir": events["Ir"] / requests,
+            **{key: count / requests for key, count in misses.items()}}
 
 
 def main():
@@ -78,16 +117,26 @@ def main():
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=int, default=4)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--callgrind", action="store_true", help="one round each under callgrind's cache simulation")
     args = parser.parse_args()
     fmt, size = args.payload.split("-")
     cell = Cell(fmt, *SIZES[size], args.token_grads)
     runs = {server: [] for server in args.servers}
-    with tempfile.NamedTemporaryFile(suffix=".body") as payload:
-        payload.write(cell.body())
-        payload.flush()
+    with tempfile.TemporaryDirectory() as workdir:
+        payload = Path(workdir) / "body"
+        payload.write_bytes(cell.body())
+        if args.callgrind:
+            print(f"{cell.label}, {args.connections} connections, under callgrind's cache simulation, per request:")
+            print("| server | requests | instructions | I1 misses | D1 misses | LL misses | refcounting calls |")
+            print("|---|---|---|---|---|---|---|")
+            for server in args.servers:
+                row = simulate(server, cell, str(payload), args.duration * 3, args.connections, workdir)
+                print(f"| {server} | {row['requests']} | {row['Ir']:,.0f} | {row['I1mr']:,.0f} | {row['D1mr']:,.0f} | "
+                      f"{row['LLmr']:,.1f} | {row['refcounting']:,.0f} |", flush=True)
+            return
         for round_ in range(args.rounds):
             for server in args.servers if round_ % 2 == 0 else args.servers[::-1]:
-                runs[server].append(measure(server, cell, payload.name, args.duration, args.connections))
+                runs[server].append(measure(server, cell, str(payload), args.duration, args.connections))
     print(f"{cell.label}, {args.connections} connections, server on CPU 0, wrk on CPU 1; medians of "
           f"{args.rounds} rounds, per request:")
     print("| server | req/s by round | req/s | CPU µs | user µs | system µs | faults | switches | preemptions |")
