@@ -139,7 +139,6 @@ def native(server, cell, body, count):
     return per_request["switches"], per_request["faults"], per_request["cpu_us"] / 1e3
 
 
-
 def stripped(server, workdir):
     """A copy of `server` without debug information (valgrind 3.19 cannot read Swift's DWARF 5);
     its symbol table stays, so functions keep their names."""
@@ -158,15 +157,22 @@ def demangled(costs):
     return merged
 
 
+def function_name(line, names):
+    """The function a dump's `fn=` or `cfn=` line names: callgrind writes `(id) name` the first
+    time and `(id)` after, so `names` keeps the ids seen."""
+    key, _, name = line.rstrip("\n").partition("=")[2].partition(" ")
+    names[key] = name or names[key]
+    return names[key]
+
+
 def self_costs(dump):
     """{function: its own instructions} read from the dump (callgrind_annotate counts the threads'
     entry functions, still running at the dump, as if their callees' costs were their own)."""
     names, costs, function, call = {}, {}, None, False
     for line in open(dump):
         if line.startswith(("fn=", "cfn=")):
-            key, _, name = line.rstrip("\n").partition("=")[2].partition(" ")
-            names[key] = name or names[key]
-            function = names[key] if line.startswith("fn=") else function
+            name = function_name(line, names)
+            function = name if line.startswith("fn=") else function
         elif line.startswith("calls="):
             call = True  # the next cost line is the call's inclusive cost
         elif line[:1].isdigit() or line[:1] in "+-*":

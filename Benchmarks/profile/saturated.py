@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "loadtest"))
-from instructions import counters, free_port, stripped, wait_healthy  # noqa: E402
+from instructions import counters, free_port, function_name, stripped, wait_healthy  # noqa: E402
 from make_payloads import SIZES, Cell  # noqa: E402
 from wrk import ACCEPT, HERE  # noqa: E402
 
@@ -75,12 +75,9 @@ def dump_costs(dump):
             kinds = line.split()[1:]
         elif line.startswith("summary:"):
             events = dict(zip(kinds, map(int, line.split()[1:])))
-        elif line.startswith("cfn="):
-            key, _, name = line.rstrip("\n").partition("=")[2].partition(" ")
-            callee = names[key] = name or names[key]
-        elif line.startswith("fn="):
-            key, _, name = line.rstrip("\n").partition("=")[2].partition(" ")
-            names[key] = name or names[key]
+        elif line.startswith(("fn=", "cfn=")):
+            name = function_name(line, names)
+            callee = name if line.startswith("cfn=") else callee
         elif line.startswith("calls=") and callee in REFCOUNTING:
             calls += int(line.split("=")[1].split()[0])
     return events, calls
