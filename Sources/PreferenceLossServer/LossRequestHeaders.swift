@@ -28,10 +28,10 @@ struct LossRequestHeaders {
     /// without `X-Run-Step`: then the batch is a step of its own.
     var runPosition: RunPosition?
 
-    static var runIDHeader: HTTPField.Name { HTTPField.Name("X-Run-Id")! }
-    static var runStepHeader: HTTPField.Name { HTTPField.Name("X-Run-Step")! }
-    static var runPartHeader: HTTPField.Name { HTTPField.Name("X-Run-Part")! }
-    static var runPhaseHeader: HTTPField.Name { HTTPField.Name("X-Run-Phase")! }
+    static let runIDHeader = HTTPField.Name("X-Run-Id")!
+    static let runStepHeader = HTTPField.Name("X-Run-Step")!
+    static let runPartHeader = HTTPField.Name("X-Run-Part")!
+    static let runPhaseHeader = HTTPField.Name("X-Run-Phase")!
 
     /// Transfer-Encoding and Expect were checked before routing (`RequestHeadRules`,
     /// `ExpectationMiddleware`).

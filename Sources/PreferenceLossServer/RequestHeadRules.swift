@@ -57,7 +57,7 @@ enum RequestHeadRules {
     }
 
     /// HTTP types deprecate `.host` for the `:authority` it becomes.
-    private static var host: HTTPField.Name { HTTPField.Name("Host")! }
+    private static let host = HTTPField.Name("Host")!
 
     private static func hostRefusal(of head: HTTPRequestHead) -> Problem? {
         let hosts = head.headers[host.rawName]
