@@ -8,8 +8,9 @@ struct ConfigReader {
     /// The entries given, by key; a null counts as absent, as Python's `None` does.
     var given: [String: ConfigValue]
     var issues = IssueCollector<FieldPath>()
-    /// Every key asked for.
-    private(set) var asked: Set<String> = []
+    /// Every key asked for, in the order asked (a list, not a set: it is kept on every
+    /// request and read only by tests).
+    private(set) var asked: [String] = []
 
     init(given: [String: ConfigValue]) {
         self.given = given
@@ -20,7 +21,7 @@ struct ConfigReader {
 
     /// Whether `key` was given a value.
     mutating func isGiven(_ key: some RawRepresentable<String>) -> Bool {
-        asked.insert(key.rawValue)
+        asked.append(key.rawValue)
         return given[key.rawValue] != nil
     }
 
@@ -33,7 +34,7 @@ struct ConfigReader {
     /// is not `expected`.
     mutating func value<T>(_ key: some RawRepresentable<String>, _ convert: (ConfigValue) -> T?, expected: String) -> T?
     {
-        asked.insert(key.rawValue)
+        asked.append(key.rawValue)
         guard let value = given[key.rawValue] else { return nil }
         guard let converted = convert(value) else {
             add(.wrongType(expected: expected), at: key)
@@ -75,7 +76,7 @@ struct ConfigReader {
         _ key: some RawRepresentable<String>, expected: String, single: Bool = false,
         element: (inout ConfigReader, ConfigValue, FieldPath) -> T?
     ) -> [T]? {
-        asked.insert(key.rawValue)
+        asked.append(key.rawValue)
         guard let value = given[key.rawValue] else { return nil }
         let path = Self.path(key)
         let items: [ConfigValue], itemPath: (Int) -> FieldPath
