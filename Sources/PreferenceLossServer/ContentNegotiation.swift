@@ -19,8 +19,8 @@ enum ResponseFormat: Equatable {
             return
         }
         let ranges = try WeightedElement.parseAccept(accept)
-        let json = Self.quality(of: "application/json", in: ranges)
-        var safetensors = Self.quality(of: Self.safetensorsMediaType, in: ranges)
+        let json = Self.quality(of: Self.jsonRanges, in: ranges)
+        var safetensors = Self.quality(of: Self.safetensorsRanges, in: ranges)
         let precision = Self.precision(named: safetensors.range?.parameters.value(named: "dtype"))
         if precision == nil { safetensors.quality = 0 }
         guard max(json.quality, safetensors.quality) > 0 else { return nil }
@@ -41,12 +41,15 @@ enum ResponseFormat: Equatable {
         }
     }
 
-    /// The weight `ranges` give `mediaType`: the most specific matching range decides.
+    /// The ranges that match each response type, the most specific first.
+    private static let jsonRanges = ["application/json", "application/*", "*/*"]
+    private static let safetensorsRanges = [safetensorsMediaType, "application/*", "*/*"]
+
+    /// The weight `ranges` give the type that `candidates` match: the most specific matching range decides.
     private static func quality(
-        of mediaType: String, in ranges: [WeightedElement]
+        of candidates: [String], in ranges: [WeightedElement]
     ) -> (quality: Double, range: WeightedElement?) {
-        let type = mediaType.prefix { $0 != "/" }
-        for candidate in [mediaType, "\(type)/*", "*/*"] {
+        for candidate in candidates {
             if let range = ranges.first(where: { $0.value == candidate }) { return (range.quality, range) }
         }
         return (0, nil)

@@ -387,6 +387,10 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
             ("application/json, application/vnd.safetensors", .json),
             ("application/*;q=0.2, application/vnd.safetensors;q=0.1", .json),
             ("text/html, */*;q=0.1", .json),
+            // The most specific range decides, whatever the broader ones say.
+            ("*/*;q=0.1, application/vnd.safetensors", .safetensors(.float32)),
+            ("application/*;q=0.1, application/vnd.safetensors;q=0.5", .safetensors(.float32)),
+            ("*/*;q=0.1, application/json, application/vnd.safetensors;q=0.5", .json),
         ] as [(String?, ResponseFormat)])
     func acceptPicksTheRepresentation(_ accept: String?, _ expected: ResponseFormat) throws {
         #expect(try ResponseFormat(accept: accept) == expected)
