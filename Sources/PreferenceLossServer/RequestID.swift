@@ -18,11 +18,21 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// 128 random bits as 32 hex digits.
+/// 128 random bits as 32 hex digits, written straight into the string (formatting each half
+/// with `String(_:radix:)` and padding it took five allocations).
 private func randomID() -> String {
-    let high = String(UInt64.random(in: .min ... .max), radix: 16)
-    let low = String(UInt64.random(in: .min ... .max), radix: 16)
-    return String(repeating: "0", count: 16 - high.count) + high + String(repeating: "0", count: 16 - low.count) + low
+    var generator = SystemRandomNumberGenerator()
+    let halves: (UInt64, UInt64) = (generator.next(), generator.next())
+    return String(unsafeUninitializedCapacity: 32) { digits in
+        for (index, half) in [halves.0, halves.1].enumerated() {
+            for position in 0 ..< 16 {
+                let nibble = UInt8(truncatingIfNeeded: half >> UInt64(60 - 4 * position)) & 0xF
+                digits[16 * index + position] =
+                    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+            }
+        }
+        return 32
+    }
 }
 
 extension HTTPField.Name {
