@@ -179,4 +179,21 @@ size_t csj_array_doubles(csj_element value, double *out, size_t capacity) { retu
 
 size_t csj_array_int64s(csj_element value, int64_t *out, size_t capacity) { return copy_array<int64_t>(value, out, capacity); }
 
-size_t csj_array_bools(csj_element value, uint8_t *out, size_t capacity) { return copy_array<bool>(value, out, capacity); }
+size_t csj_array_flags(csj_element value, uint8_t *out, size_t capacity) {
+    simdjson::dom::array array;
+    if (unwrap(value).get_array().get(array)) return 0;
+    size_t count = 0;
+    for (element item : array) {
+        if (count == capacity) break;
+        bool flag;
+        int64_t integer;
+        if (!item.get<bool>().get(flag)) {
+            out[count++] = flag;
+        } else if (!item.get<int64_t>().get(integer) && (integer == 0 || integer == 1)) {
+            out[count++] = static_cast<uint8_t>(integer);
+        } else {
+            return count;
+        }
+    }
+    return count;
+}

@@ -83,10 +83,11 @@ public struct JSONValue {
         appendBulk(to: &values, filler: 0) { element, out, count in csj_array_int64s(element, out, count) }
     }
 
-    /// Appends an array of booleans; see `appendNumbers(to:)`.
-    public func appendBools(to values: inout [Bool]) -> Int? {
+    /// Appends an array of flags: booleans, or the integers 0 and 1 (as trainers' masks come);
+    /// see `appendNumbers(to:)`.
+    public func appendFlags(to values: inout [Bool]) -> Int? {
         appendBulk(to: &values, filler: false) { element, out, count in
-            out.map { $0.withMemoryRebound(to: UInt8.self, capacity: count) { csj_array_bools(element, $0, count) } }
+            out.map { $0.withMemoryRebound(to: UInt8.self, capacity: count) { csj_array_flags(element, $0, count) } }
                 ?? 0
         }
     }

@@ -219,23 +219,16 @@ private func decodeNumbers(
     return true
 }
 
-/// Appends a mask row: booleans, or the integers 0 and 1 (bulk paths first; mixed
-/// rows element by element).
+/// Appends a mask row: booleans, or the integers 0 and 1 (in one pass; a row with numbers
+/// written as `1.0`, or with an error to report, element by element).
 private func decodeMaskRow(
     _ value: JSONValue, into values: inout [Bool], at path: FieldPath, issues: inout IssueCollector<FieldPath>
 ) -> Bool {
-    if value.kind == .array {
-        if value.appendBools(to: &values) == nil { return true }
-        var integers: [Int64] = []
-        if value.appendIntegers(to: &integers) == nil, integers.allSatisfy({ $0 == 0 || $0 == 1 }) {
-            values.append(contentsOf: integers.lazy.map { $0 == 1 })
-            return true
-        }
-    }
     guard value.kind == .array else {
         issues.add(.wrongType(expected: "an array"), at: path)
         return false
     }
+    if value.appendFlags(to: &values) == nil { return true }
     for (index, item) in value.elements.enumerated() {
         switch (item.bool, item.integralValue) {
         case (let flag?, _): values.append(flag)

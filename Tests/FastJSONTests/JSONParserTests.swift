@@ -74,6 +74,20 @@ func syntaxError(_ text: String) -> JSONSyntaxError? {
         }
     }
 
+    @Test func appendsFlagsInBulk() throws {
+        try parse("[[true, 0, 1, false], [1, 2], [0, 1.0], [-1], [true, \"1\"]]") { root in
+            let rows = root.elements
+            var flags: [Bool] = [true]
+            #expect(rows[0].appendFlags(to: &flags) == nil, "booleans and the integers 0 and 1, mixed")
+            #expect(flags == [true, true, false, true, false])
+            #expect(rows[1].appendFlags(to: &flags) == 1, "an integer other than 0 or 1")
+            #expect(rows[2].appendFlags(to: &flags) == 1, "a number written with a fraction")
+            #expect(rows[3].appendFlags(to: &flags) == 0)
+            #expect(rows[4].appendFlags(to: &flags) == 1, "a string")
+            #expect(flags == [true, true, false, true, false], "left as it was")
+        }
+    }
+
     @Test func seventeenDigitNumbersRoundTripExactly() throws {
         let values: [Double] = [-0.12345678901234566, 1e-300, 5e-324, -1.7976931348623157e308, 0.1]
         try parse("[" + values.map(\.description).joined(separator: ",") + "]") { root in

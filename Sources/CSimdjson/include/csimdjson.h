@@ -70,9 +70,9 @@ size_t csj_array_doubles(csj_element array, double *out, size_t capacity);
 /// Writes an array's integers (those that fit int64) to `out`; returns the index of
 /// the first element that is not one, or the count when all are.
 size_t csj_array_int64s(csj_element array, int64_t *out, size_t capacity);
-/// Writes an array's booleans as 0/1 bytes to `out`; returns the index of the first
-/// element that is not a boolean, or the count when all are.
-size_t csj_array_bools(csj_element array, uint8_t *out, size_t capacity);
+/// Writes an array's flags (booleans, or the integers 0 and 1) as 0/1 bytes to `out`; returns
+/// the index of the first element that is neither, or the count when all are.
+size_t csj_array_flags(csj_element array, uint8_t *out, size_t capacity);
 
 #ifdef __cplusplus
 }
