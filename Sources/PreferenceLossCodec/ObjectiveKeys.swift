@@ -37,7 +37,8 @@ extension ObjectiveKeys {
 
     /// The applied value of each of the objective's keys; nil if `objective` is another's.
     static func echo(_ objective: any Objective) -> [(name: String, value: ConfigValue)]? {
-        guard let objective = objective as? Loss else { return nil }
+        // The type first: a cast that fails costs a dynamic cast and a copy, once per companion.
+        guard type(of: objective) == Loss.self, let objective = objective as? Loss else { return nil }
         return Loss.Parameter.allCases.map { ($0.rawValue, echo($0, of: objective)) }
     }
 }
