@@ -152,7 +152,9 @@ private struct Routes {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
-        router.getAndHead("/health") { _, _ in jsonResponse(.ok, #"{"status":"ok"}"#) }
+        // Made once: it never changes, and /health is asked most.
+        let healthy = jsonResponse(.ok, #"{"status":"ok"}"#)
+        router.getAndHead("/health") { _, _ in healthy }
         let readiness = readiness
         router.getAndHead("/ready") { _, _ in try readinessResponse(readiness) }
     }
