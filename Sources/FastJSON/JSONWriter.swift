@@ -108,18 +108,16 @@ public struct JSONWriter {
         hasMembers[hasMembers.count - 1] = true
     }
 
-    /// Formats numbers (non-finite ones as `null`) into `bytes`, comma-separated.
+    /// Formats numbers (non-finite ones as `null`) into `bytes`, comma-separated, through a
+    /// scratch buffer that is on the stack when small (a heap array per call cost a single
+    /// number about as much again as formatting it).
     private mutating func appendNumbers(_ numbers: UnsafeBufferPointer<Double>) {
-        let room = numbers.count * Int(CNF_MAX_DOUBLE_LENGTH)
-        let formatted = [UInt8](unsafeUninitializedCapacity: room) { buffer, written in
-            written =
-                buffer.baseAddress.map {
-                    cnf_write_doubles(
-                        numbers.baseAddress, numbers.count,
-                        UnsafeMutableRawPointer($0).assumingMemoryBound(to: CChar.self))
-                } ?? 0
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: numbers.count * Int(CNF_MAX_DOUBLE_LENGTH)) {
+            scratch in
+            guard let start = scratch.baseAddress else { return }
+            let written = cnf_write_doubles(numbers.baseAddress, numbers.count, start)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(start: start, count: written))
         }
-        bytes.append(contentsOf: formatted)
     }
 
     private mutating func appendNumber(_ number: Double) {
