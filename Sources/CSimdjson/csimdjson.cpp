@@ -185,12 +185,14 @@ size_t csj_array_flags(csj_element value, uint8_t *out, size_t capacity) {
     size_t count = 0;
     for (element item : array) {
         if (count == capacity) break;
-        bool flag;
+        // Integers first: trainers' masks are 0/1 integers far more often than booleans.
         int64_t integer;
-        if (!item.get<bool>().get(flag)) {
-            out[count++] = flag;
-        } else if (!item.get<int64_t>().get(integer) && (integer == 0 || integer == 1)) {
+        bool flag;
+        if (!item.get<int64_t>().get(integer)) {
+            if (integer != 0 && integer != 1) return count;
             out[count++] = static_cast<uint8_t>(integer);
+        } else if (!item.get<bool>().get(flag)) {
+            out[count++] = flag;
         } else {
             return count;
         }
