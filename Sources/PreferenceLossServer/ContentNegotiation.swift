@@ -8,51 +8,70 @@ enum ResponseFormat: Equatable {
 
     static let safetensorsMediaType = "application/vnd.safetensors"
 
-    /// What `Accept` asks for: JSON when absent or when it weighs JSON at least as high,
-    /// safetensors (`dtype=F64` for float64, `F32` or none for float32; a range asking for
-    /// another dtype matches nothing) when it weighs that higher, nil when it accepts neither.
+    /// What `Accept` asks for: the representation it weighs highest, JSON on a tie and when
+    /// absent (or an empty list), float32 safetensors before float64; nil when it accepts none.
+    ///
+    /// Each representation's weight is the weight of the most specific range that matches it
+    /// (RFC 9110 §12.5.1), whatever the order of the ranges: the type itself with more
+    /// parameters it knows, then with fewer, then `application/*`, then `*/*`. A range matches
+    /// only if each parameter the representation knows has its value there (`dtype=F32` or
+    /// `F64` for safetensors, `charset=utf-8` for JSON, in any case), so a range naming another
+    /// dtype matches nothing; other parameters are ignored.
     ///
     /// - Throws: when the header does not follow RFC 9110's grammar.
     init?(accept: String?) throws(HeaderSyntaxError) {
-        guard let accept, !accept.utf8.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) else {
+        let ranges = try accept.map { text throws(HeaderSyntaxError) in try WeightedElement.parseAccept(text) } ?? []
+        guard !ranges.isEmpty else {
             self = .json
             return
         }
-        let ranges = try WeightedElement.parseAccept(accept)
-        let json = Self.quality(of: Self.jsonRanges, in: ranges)
-        var safetensors = Self.quality(of: Self.safetensorsRanges, in: ranges)
-        let precision = Self.precision(named: safetensors.range?.parameters.value(named: "dtype"))
-        if precision == nil { safetensors.quality = 0 }
-        guard max(json.quality, safetensors.quality) > 0 else { return nil }
-        if safetensors.quality > json.quality, let precision {
-            self = .safetensors(precision)
-        } else {
-            self = .json
+        var best: (format: ResponseFormat, quality: Double)?
+        for representation in Representation.all {
+            let quality = representation.quality(in: ranges)
+            if quality > (best?.quality ?? 0) { best = (representation.format, quality) }
         }
+        guard let best else { return nil }
+        self = best.format
+    }
+}
+
+/// A response the server can write, as `Accept` ranges match it.
+private struct Representation {
+    var format: ResponseFormat
+    /// Its media type, lowercased.
+    var type: String
+    /// The parameters it knows, with its values (lowercased); a range's others are ignored.
+    var parameters: [String: String]
+
+    /// Every representation, in the order a tie between them is settled.
+    static let all = [
+        Representation(format: .json, type: "application/json", parameters: ["charset": "utf-8"]),
+        Representation(
+            format: .safetensors(.float32), type: ResponseFormat.safetensorsMediaType, parameters: ["dtype": "f32"]),
+        Representation(
+            format: .safetensors(.float64), type: ResponseFormat.safetensorsMediaType, parameters: ["dtype": "f64"]),
+    ]
+
+    /// The weight of the most specific range in `ranges` that matches this; 0 when none does.
+    func quality(in ranges: [WeightedElement]) -> Double {
+        var best: (specificity: Int, quality: Double)?
+        for range in ranges {
+            guard let specificity = specificity(of: range), specificity > (best?.specificity ?? -1) else { continue }
+            best = (specificity, range.quality)
+        }
+        return best?.quality ?? 0
     }
 
-    /// The precision a safetensors range's `dtype` names: float32 when it names none; nil for
-    /// one the server does not write.
-    private static func precision(named dtype: String?) -> SafetensorsWriter.Precision? {
-        switch dtype?.uppercased() {
-        case nil, "F32": .float32
-        case "F64": .float64
-        default: nil
+    /// How specifically `range` names this representation; nil when it does not match it.
+    private func specificity(of range: WeightedElement) -> Int? {
+        let named = range.parameters.filter { parameters[$0.name] != nil }
+        guard named.allSatisfy({ parameters[$0.name] == $0.value.lowercased() }) else { return nil }
+        switch range.value {
+        case type: return 2 + named.count
+        case "application/*": return 1  // both types are application/ types
+        case "*/*": return 0
+        default: return nil
         }
-    }
-
-    /// The ranges that match each response type, the most specific first.
-    private static let jsonRanges = ["application/json", "application/*", "*/*"]
-    private static let safetensorsRanges = [safetensorsMediaType, "application/*", "*/*"]
-
-    /// The weight `ranges` give the type that `candidates` match: the most specific matching range decides.
-    private static func quality(
-        of candidates: [String], in ranges: [WeightedElement]
-    ) -> (quality: Double, range: WeightedElement?) {
-        for candidate in candidates {
-            if let range = ranges.first(where: { $0.value == candidate }) { return (range.quality, range) }
-        }
-        return (0, nil)
     }
 }
 

@@ -391,6 +391,21 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
             ("*/*;q=0.1, application/vnd.safetensors", .safetensors(.float32)),
             ("application/*;q=0.1, application/vnd.safetensors;q=0.5", .safetensors(.float32)),
             ("*/*;q=0.1, application/json, application/vnd.safetensors;q=0.5", .json),
+            // A range that matches nothing (another dtype, another charset) hides no other range,
+            // and the order of the ranges does not matter.
+            ("application/vnd.safetensors;dtype=F16, application/vnd.safetensors;q=0.5", .safetensors(.float32)),
+            ("application/vnd.safetensors;dtype=F64;q=0, application/vnd.safetensors", .safetensors(.float32)),
+            ("application/vnd.safetensors;dtype=BF16, application/vnd.safetensors;dtype=F64", .safetensors(.float64)),
+            ("application/vnd.safetensors;q=0.1, application/vnd.safetensors;dtype=F64;q=0.9", .safetensors(.float64)),
+            ("application/vnd.safetensors;dtype=F64;q=0.9, application/vnd.safetensors;q=0.1", .safetensors(.float64)),
+            ("application/json;q=0, */*;q=0.5, application/vnd.safetensors;dtype=F16", .safetensors(.float32)),
+            ("application/json;charset=utf-16;q=0, application/json", .json),
+            ("application/json;charset=UTF-8", .json),
+            ("application/json;x=y, application/vnd.safetensors;x=y;q=0.5", .json),
+            ("application/vnd.safetensors;x=y;dtype=f64", .safetensors(.float64)),
+            // Empty list elements are no elements (RFC 9110 §5.6.1): an empty list is no Accept.
+            (",", .json),
+            (" , ", .json),
         ] as [(String?, ResponseFormat)])
     func acceptPicksTheRepresentation(_ accept: String?, _ expected: ResponseFormat) throws {
         #expect(try ResponseFormat(accept: accept) == expected)
@@ -400,6 +415,8 @@ let safetensorsType: HTTPFields = [.contentType: "application/vnd.safetensors"]
         #expect(try ResponseFormat(accept: "text/html") == nil)
         #expect(try ResponseFormat(accept: "application/json;q=0") == nil)
         #expect(try ResponseFormat(accept: "application/vnd.safetensors;dtype=BF16") == nil, "a dtype not written")
+        #expect(try ResponseFormat(accept: "application/json;charset=utf-16") == nil, "a charset not written")
+        #expect(try ResponseFormat(accept: "application/json;q=0, application/vnd.safetensors;q=0") == nil)
         try await withLiveServer { client async throws in
             let response = try await client.execute(
                 uri: "/v1/loss", method: .post, headers: [.contentType: "application/json", .accept: "text/csv"],
