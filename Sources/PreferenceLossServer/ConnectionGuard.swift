@@ -195,6 +195,8 @@ final class RequestHeadObserver: ChannelDuplexHandler, RemovableChannelHandler {
         fields[.contentType] = "application/problem+json"
         fields[.contentLength] = String(body.readableBytes)
         fields[.connection] = "close"
+        // No route ran to echo the client's id (its head was refused, or never parsed): a fresh one.
+        fields[.requestID] = freshRequestID()
         context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         closeAfterWriting(wrapOutboundOut(.end(nil)), promise: nil, context: context)

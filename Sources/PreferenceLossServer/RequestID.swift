@@ -9,7 +9,7 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let id = request.headers[.requestID].flatMap { isPlausibleRequestID($0) ? $0 : nil } ?? randomID()
+        let id = request.headers[.requestID].flatMap { isPlausibleRequestID($0) ? $0 : nil } ?? freshRequestID()
         var context = context
         context.logger[metadataKey: "request_id"] = "\(id)"
         var response = try await next(request, context)
@@ -20,7 +20,7 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
 
 /// 128 random bits as 32 hex digits, written straight into the string (formatting each half
 /// with `String(_:radix:)` and padding it took five allocations).
-private func randomID() -> String {
+func freshRequestID() -> String {
     var generator = SystemRandomNumberGenerator()
     let halves: (UInt64, UInt64) = (generator.next(), generator.next())
     return String(unsafeUninitializedCapacity: 32) { digits in

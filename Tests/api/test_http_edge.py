@@ -42,11 +42,13 @@ def assert_healthy(port: int):
 
 
 def assert_refused_and_closed(reader: ResponseReader, status: int, slug: str):
-    """The next answer on `reader` is a `status` problem of type `slug` with Connection: close,
-    and the server then closes the connection without answering anything else sent on it."""
+    """The next answer on `reader` is a `status` problem of type `slug` with Connection: close
+    and a fresh request id (no route ran to echo the client's), and the server then closes the
+    connection without answering anything else sent on it."""
     status_line, headers, body = reader.response()
     assert status_of(status_line) == status, (status_line, body[:200])
     assert problem_of(headers, body)["type"] == PROBLEM_TYPE + slug
+    assert re.fullmatch(r"[0-9a-f]{32}", headers.get("x-request-id", "")), headers
     assert headers.get("connection") == "close" and reader.closed_within(WAIT)
 
 
