@@ -160,42 +160,46 @@ size_t csj_object_fields(csj_element value, csj_field *out, size_t capacity) {
     return count;
 }
 
-// Copies an array's elements of one type into `out`, stopping at the first of another.
-template <typename Stored, typename Out>
-static size_t copy_array(csj_element value, Out *out, size_t capacity) {
+// Copies an array's elements into `out` while `read` takes them (true when it wrote one, false,
+// writing nothing, for one it refuses), stopping at the first it refuses.
+template <typename Out, typename Read>
+static size_t copy_array(csj_element value, Out *out, size_t capacity, Read read) {
     simdjson::dom::array array;
     if (unwrap(value).get_array().get(array)) return 0;
     size_t count = 0;
     for (element item : array) {
-        if (count == capacity) break;
-        Stored stored;
-        if (item.get<Stored>().get(stored)) return count;
-        out[count++] = static_cast<Out>(stored);
+        if (count == capacity || !read(item, out[count])) break;
+        count++;
     }
     return count;
 }
 
-size_t csj_array_doubles(csj_element value, double *out, size_t capacity) { return copy_array<double>(value, out, capacity); }
+// Reads an element of type `Stored` as an `Out`; false, writing nothing, for another type.
+template <typename Stored, typename Out>
+static bool read_as(element item, Out &out) {
+    Stored stored;
+    if (item.get<Stored>().get(stored)) return false;
+    out = static_cast<Out>(stored);
+    return true;
+}
 
-size_t csj_array_int64s(csj_element value, int64_t *out, size_t capacity) { return copy_array<int64_t>(value, out, capacity); }
+size_t csj_array_doubles(csj_element value, double *out, size_t capacity) {
+    return copy_array(value, out, capacity, [](element item, double &out) { return read_as<double>(item, out); });
+}
+
+size_t csj_array_int64s(csj_element value, int64_t *out, size_t capacity) {
+    return copy_array(value, out, capacity, [](element item, int64_t &out) { return read_as<int64_t>(item, out); });
+}
 
 size_t csj_array_flags(csj_element value, uint8_t *out, size_t capacity) {
-    simdjson::dom::array array;
-    if (unwrap(value).get_array().get(array)) return 0;
-    size_t count = 0;
-    for (element item : array) {
-        if (count == capacity) break;
+    return copy_array(value, out, capacity, [](element item, uint8_t &out) {
         // Integers first: trainers' masks are 0/1 integers far more often than booleans.
         int64_t integer;
-        bool flag;
         if (!item.get<int64_t>().get(integer)) {
-            if (integer != 0 && integer != 1) return count;
-            out[count++] = static_cast<uint8_t>(integer);
-        } else if (!item.get<bool>().get(flag)) {
-            out[count++] = flag;
-        } else {
-            return count;
+            if (integer != 0 && integer != 1) return false;
+            out = static_cast<uint8_t>(integer);
+            return true;
         }
-    }
-    return count;
+        return read_as<bool>(item, out);
+    });
 }
