@@ -40,8 +40,17 @@ private struct Representation {
     var format: ResponseFormat
     /// Its media type, lowercased.
     var type: String
+    /// The range of every subtype of its type (`application/*`).
+    var anySubtype: String
     /// The parameters it knows, with its values (lowercased); a range's others are ignored.
     var parameters: [String: String]
+
+    init(format: ResponseFormat, type: String, parameters: [String: String]) {
+        self.format = format
+        self.type = type
+        anySubtype = type.prefix { $0 != "/" } + "/*"
+        self.parameters = parameters
+    }
 
     /// Every representation, in the order a tie between them is settled.
     static let all = [
@@ -68,7 +77,7 @@ private struct Representation {
         guard named.allSatisfy({ parameters[$0.name] == $0.value.lowercased() }) else { return nil }
         switch range.value {
         case type: return 2 + named.count
-        case "application/*": return 1  // both types are application/ types
+        case anySubtype: return 1
         case "*/*": return 0
         default: return nil
         }
