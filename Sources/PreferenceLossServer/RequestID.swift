@@ -22,14 +22,12 @@ struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
 /// with `String(_:radix:)` and padding it took five allocations).
 func freshRequestID() -> String {
     var generator = SystemRandomNumberGenerator()
-    let halves: (UInt64, UInt64) = (generator.next(), generator.next())
+    let halves: [UInt64] = [generator.next(), generator.next()]
     return String(unsafeUninitializedCapacity: 32) { digits in
-        for (index, half) in [halves.0, halves.1].enumerated() {
-            for position in 0 ..< 16 {
-                let nibble = UInt8(truncatingIfNeeded: half >> UInt64(60 - 4 * position)) & 0xF
-                digits[16 * index + position] =
-                    nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-            }
+        for position in 0 ..< 32 {
+            let shift = UInt64(60 - 4 * (position % 16))
+            let nibble = UInt8(truncatingIfNeeded: halves[position / 16] >> shift) & 0xF
+            digits[position] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
         }
         return 32
     }
