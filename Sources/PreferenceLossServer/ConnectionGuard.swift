@@ -60,8 +60,12 @@ struct GuardedHTTPChannel<Base: ServerChildChannel>: ServerChildChannel {
         }
     }
 
+    /// Handles the connection on its own event loop (`EventLoopTaskExecutor`); a loss request's
+    /// heavy work still goes to the `WorkerPool`.
     func handle(value: Base.Value, logger: Logger) async {
-        await base.handle(value: value, logger: logger)
+        await withTaskExecutorPreference(EventLoopTaskExecutor(value.channel.eventLoop)) {
+            await base.handle(value: value, logger: logger)
+        }
     }
 }
 

@@ -161,7 +161,7 @@ private struct Routes {
 }
 
 /// HTTP/1.1 with the connection guards, over TLS when `settings.tls` is set.
-private func serverBuilder(
+func serverBuilder(
     _ settings: ServerSettings, timeout: Duration, idleTimeout: Duration?, pool: ConnectionPool
 ) throws -> HTTPServerBuilder {
     let configuration = HTTP1Channel.Configuration(idleTimeout: idleTimeout.map { TimeAmount($0) })

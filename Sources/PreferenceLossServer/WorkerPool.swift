@@ -2,8 +2,8 @@ import NIOPosix
 import ServiceLifecycle
 
 /// The threads that do the loss requests' work (inflating, decoding, the loss, encoding), apart
-/// from the event loops and Swift's cooperative pool: a heavy request never delays `/health`,
-/// `/ready`, `/metrics` or the connections' I/O, whose tasks run there.
+/// from the event loops: a heavy request never delays `/health`, `/ready`, `/metrics` or the
+/// connections' I/O, whose tasks run there (`EventLoopTaskExecutor`).
 ///
 /// Its queue holds at most one job per admitted request, so `--max-in-flight-requests` bounds it.
 /// As a service it stops its threads once the server has stopped (after the requests in flight).
