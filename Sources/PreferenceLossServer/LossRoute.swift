@@ -26,10 +26,15 @@ struct LossRoute: Sendable {
     let maximumInflationRatio: Int?
     let workers: WorkerPool
 
-    /// Uncompressed bodies up to this size are worked on where they were read, not on a worker:
-    /// the hop cost 5 to 15% of their throughput, and their work takes at most tens of
-    /// milliseconds (an answer is at most about 60 times its body).
+    /// Uncompressed bodies up to this size are decoded where they were read, on their
+    /// connection's event loop, not on a worker: the hop cost 5 to 15% of their throughput, and
+    /// decoding one takes well under a millisecond.
     static let inlineBodyBytes = 128 << 10
+    /// The rest of such a request's work (the loss and the answer) is done there too when its
+    /// answer is at most this large and not gzipped: under a millisecond. A larger answer (one
+    /// of 128 KiB may reach some megabytes) or its compression is a worker's, so that the loop's
+    /// other connections, and the probes, are not held for tens of milliseconds.
+    static let inlineAnswerBytes = 256 << 10
     /// Responses smaller than this are not worth compressing.
     static let compressionThreshold = 1024
     /// Answers are written in slices of this size (the connection's write buffer is 64 KiB; a
@@ -71,14 +76,24 @@ struct LossRoute: Sendable {
             let body = try await readBody(of: request, context: context, headers: headers, reservation: reservation)
             // Only now: a body that arrives slowly, or never, holds no request slot.
             try reservation.admit()
+            let gzip = compressResponses && headers.acceptsGzip
             let answer: Answer
             if headers.coding == .identity && body.readableBytes <= Self.inlineBodyBytes {
-                // Its work is too short to gain from a worker, or to delay anyone.
-                answer = try work(body, headers: headers, reservation: reservation, cancellation: cancellation)
+                let decoded = try decode(
+                    body, headers: headers, gzip: gzip, reservation: reservation, cancellation: cancellation)
+                let answerBytes = MemoryModel.answerBytes(RequestOutline(decoded), response: headers.responseFormat)
+                if answerBytes <= Self.inlineAnswerBytes && !(gzip && answerBytes >= Self.compressionThreshold) {
+                    answer = try self.answer(decoded, headers: headers, gzip: gzip, cancellation: cancellation)
+                } else {
+                    answer = try await onWorker(context.channel, cancellation: cancellation) { [self] in
+                        try self.answer(decoded, headers: headers, gzip: gzip, cancellation: cancellation)
+                    }
+                }
             } else {
-                ClientObserver.watch(context.channel, setting: cancellation)
-                answer = try await workers.run { [self] in
-                    try work(body, headers: headers, reservation: reservation, cancellation: cancellation)
+                answer = try await onWorker(context.channel, cancellation: cancellation) { [self] in
+                    let decoded = try decode(
+                        body, headers: headers, gzip: gzip, reservation: reservation, cancellation: cancellation)
+                    return try self.answer(decoded, headers: headers, gzip: gzip, cancellation: cancellation)
                 }
             }
             // The inputs and results are gone: what is left is the answer, and the slices written
@@ -93,14 +108,22 @@ struct LossRoute: Sendable {
         }
     }
 
-    /// The answer to the body: inflated, decoded, evaluated and encoded, each step once the one
-    /// before it is done, unless the client has gone.
-    private func work(
-        _ body: ByteBuffer, headers: LossRequestHeaders, reservation: Reservation, cancellation: CancellationFlag
-    ) throws -> Answer {
+    /// `work` done on a worker, with `cancellation` set once the client of `channel` has gone.
+    private func onWorker<T: Sendable>(
+        _ channel: any Channel, cancellation: CancellationFlag, _ work: @escaping @Sendable () throws -> T
+    ) async throws -> T {
+        ClientObserver.watch(channel, setting: cancellation)
+        return try await workers.run(work)
+    }
+
+    /// The request in the body, inflated and decoded, with the reservation resized for the rest
+    /// of its work; unless the client has gone.
+    private func decode(
+        _ body: ByteBuffer, headers: LossRequestHeaders, gzip: Bool, reservation: Reservation,
+        cancellation: CancellationFlag
+    ) throws -> LossRequest {
         try cancellation.check()
         let wireBytes = body.readableBytes
-        let gzip = compressResponses && headers.acceptsGzip
         let decoded = try inflate(body, headers: headers, reservation: reservation, cancellation: cancellation) {
             bytes, spare in
             try decode(
@@ -112,11 +135,19 @@ struct LossRoute: Sendable {
         try reservation.resize(
             to: MemoryModel.answering(
                 RequestOutline(decoded), wireBytes: wireBytes, response: headers.responseFormat, gzip: gzip))
+        return decoded
+    }
+
+    /// The answer to `request`: evaluated and encoded, each step once the one before it is done,
+    /// unless the client has gone.
+    private func answer(
+        _ request: LossRequest, headers: LossRequestHeaders, gzip: Bool, cancellation: CancellationFlag
+    ) throws -> Answer {
         try cancellation.check()
-        let result = try evaluate(decoded, headers: headers, cancellation: cancellation)
+        let result = try evaluate(request, headers: headers, cancellation: cancellation)
         try cancellation.check()
         return try Answer(
-            result, configuration: decoded.configuration, format: headers.responseFormat, gzip: gzip,
+            result, configuration: request.configuration, format: headers.responseFormat, gzip: gzip,
             cancellation: cancellation)
     }
 

@@ -71,3 +71,20 @@ def test_the_work_of_a_client_that_leaves_stops():
         spent = cpu_seconds(server) - before
         assert spent < answered / 2, \
             f"{abandoned} abandoned requests cost {spent:.1f} s of CPU, one answered {answered:.1f}"
+
+
+def test_an_uncompressed_body_with_a_large_answer_is_answered_on_a_worker():
+    """A body small enough to be decoded where it was read (128 KiB, uncompressed) may still ask
+    for megabytes of answer: that work goes to a worker, where it stops once its client has gone,
+    instead of holding the connection's event loop (and the probes) for tens of milliseconds."""
+    rows = ",".join(["[-1]"] * 12_000)
+    body = f'{{"chosen":{{"per_token_logps":[{rows}]}},"rejected":{{"per_token_logps":[{rows}]}},' \
+           f'"return_token_grads":true}}'.encode()
+    assert len(body) <= 128 * 1024
+    abandoned = 3
+    with running_server(*OPTIONS) as server:
+        for _ in range(abandoned):
+            with connect(server.port) as sock:
+                sock.sendall(request_bytes("POST", "/v1/loss", body))
+        closed = 'prefloss_http_problems_total{type="client-closed-request"}'
+        wait_for(lambda: metric_value(metrics_text(server), closed) == abandoned, WAIT, "the abandoned requests' end")
